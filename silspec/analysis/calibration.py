@@ -1,0 +1,240 @@
+"""Post-hoc calibration of a simulated distribution's spread (seed 003, section 4.4).
+
+LLM answer distributions are usually narrower than a population's. Temperature scaling
+p^(1/T) widens (T > 1) or sharpens (T < 1) them but also drags the expected answer toward the
+scale's centre (or its mode). The mean-preserving exponential tilt
+q ∝ p^(1/T) · exp(β·r) keeps the dispersion change and puts the mean back: β solves
+E_q[r] = E_p[r], found by 1-D root finding (E_q[r] is increasing in β, its derivative being
+Var_q(r) ≥ 0, so the root is unique). T may be fixed or fitted leave-one-out over items so that
+the calibrated normalised variance matches the benchmark's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from attrs import frozen
+
+from silspec.analysis.metrics import (
+    ArrayLike,
+    _codes_or_positions,
+    js_divergence,
+    mean_of,
+    normalised_variance,
+    to_proportions,
+)
+
+Method = Literal["temperature", "mean_preserving_tilt"]
+Target = Literal["benchmark_variance", "js"]
+
+
+@frozen
+class TiltResult:
+    q: np.ndarray
+    beta: float  # in units of 1 / code: q ∝ p^(1/T) · exp(beta · code)
+
+
+@frozen
+class CalibratedItem:
+    """Before and after, so a report can show what calibration did to each item."""
+
+    temperature: float
+    beta: float
+    before: np.ndarray
+    after: np.ndarray
+    mean_before: float
+    mean_after: float
+    normalised_variance_before: float
+    normalised_variance_after: float
+
+
+def _check_temperature(T: float) -> float:
+    value = float(T)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"temperature must be a positive finite number, got {T!r}")
+    return value
+
+
+def _softmax_of_logs(log_weights: np.ndarray) -> np.ndarray:
+    """Normalise exp(log_weights) without overflow; -inf entries become exact zeros."""
+    finite = np.isfinite(log_weights)
+    shifted = np.where(finite, log_weights - log_weights[finite].max(), -np.inf)
+    weights = np.exp(shifted)
+    return weights / weights.sum()
+
+
+def temperature_scale(p: ArrayLike, T: float) -> np.ndarray:
+    """p^(1/T), renormalised. Zero shares stay zero; T = 1 is the identity."""
+    temperature = _check_temperature(T)
+    shares = to_proportions(p)
+    with np.errstate(divide="ignore"):
+        log_shares = np.log(shares)
+    return _softmax_of_logs(log_shares / temperature)
+
+
+def mean_preserving_tilt(p: ArrayLike, codes: ArrayLike, T: float) -> TiltResult:
+    """q ∝ p^(1/T) · exp(β·r) with β chosen so that E_q[r] = E_p[r].
+
+    Codes with zero share stay at zero (p^(1/T) is 0 there). When the support has a single code
+    there is no spread to change and no β to find: q = p, β = 0.
+    """
+    from scipy.optimize import brentq
+
+    temperature = _check_temperature(T)
+    shares = to_proportions(p)
+    values = _codes_or_positions(codes, shares.size)
+    support = shares > 0
+    if np.count_nonzero(support) <= 1:
+        return TiltResult(q=shares.copy(), beta=0.0)
+
+    # Work on codes rescaled to [0, 1] over the support so that β's bracket does not depend on
+    # the scale's units; β is converted back at the end.
+    low, high = values[support].min(), values[support].max()
+    scaled = (values - low) / (high - low)
+    target = float(np.dot(shares, scaled))
+    log_base = np.where(support, np.log(np.where(support, shares, 1.0)) / temperature, -np.inf)
+
+    def tilted(beta: float) -> np.ndarray:
+        return _softmax_of_logs(log_base + beta * scaled)
+
+    def mean_gap(beta: float) -> float:
+        return float(np.dot(tilted(beta), scaled)) - target
+
+    lower, upper = -1.0, 1.0
+    while mean_gap(lower) > 0:
+        lower *= 2.0
+        if lower < -1e6:
+            raise RuntimeError("could not bracket the tilt parameter (distribution too extreme)")
+    while mean_gap(upper) < 0:
+        upper *= 2.0
+        if upper > 1e6:
+            raise RuntimeError("could not bracket the tilt parameter (distribution too extreme)")
+    beta_scaled = brentq(
+        mean_gap, lower, upper, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500
+    )
+    return TiltResult(q=tilted(beta_scaled), beta=float(beta_scaled / (high - low)))
+
+
+def calibrate(
+    p: ArrayLike, codes: ArrayLike, T: float, method: Method = "mean_preserving_tilt"
+) -> CalibratedItem:
+    """Apply one calibration method at temperature T and record before/after moments."""
+    shares = to_proportions(p)
+    values = _codes_or_positions(codes, shares.size)
+    if method == "mean_preserving_tilt":
+        result = mean_preserving_tilt(shares, values, T)
+        after, beta = result.q, result.beta
+    elif method == "temperature":
+        after, beta = temperature_scale(shares, T), 0.0
+    else:
+        raise ValueError(
+            f"calibration method must be temperature or mean_preserving_tilt, got {method!r}"
+        )
+    return CalibratedItem(
+        temperature=float(T),
+        beta=beta,
+        before=shares,
+        after=after,
+        mean_before=mean_of(shares, values),
+        mean_after=mean_of(after, values),
+        normalised_variance_before=normalised_variance(shares, values),
+        normalised_variance_after=normalised_variance(after, values),
+    )
+
+
+def default_grid() -> np.ndarray:
+    """Temperatures from 1/4 to 8, log-spaced, with 1 (no change) exactly on the grid."""
+    return np.unique(np.concatenate([np.geomspace(0.25, 8.0, 61), [1.0]]))
+
+
+def _mismatch_matrix(
+    sim_by_item: Sequence[ArrayLike],
+    bench_by_item: Sequence[ArrayLike],
+    codes_by_item: Sequence[ArrayLike],
+    grid: np.ndarray,
+    method: Method,
+    target: Target,
+) -> np.ndarray:
+    """mismatch[t, i]: how far item i calibrated at grid[t] is from its benchmark."""
+    if not (len(sim_by_item) == len(bench_by_item) == len(codes_by_item)):
+        raise ValueError(
+            f"need one simulated distribution, benchmark and code list per item; got"
+            f" {len(sim_by_item)}, {len(bench_by_item)} and {len(codes_by_item)}"
+        )
+    if target not in ("benchmark_variance", "js"):
+        raise ValueError(f"calibration target must be benchmark_variance or js, got {target!r}")
+    mismatch = np.empty((grid.size, len(sim_by_item)))
+    for i, (sim, bench, codes) in enumerate(zip(sim_by_item, bench_by_item, codes_by_item)):
+        bench_nv = normalised_variance(bench, codes)
+        for t, temperature in enumerate(grid):
+            after = calibrate(sim, codes, temperature, method).after
+            if target == "benchmark_variance":
+                mismatch[t, i] = abs(normalised_variance(after, codes) - bench_nv)
+            else:
+                mismatch[t, i] = js_divergence(after, bench)
+    return mismatch
+
+
+def _best_temperature(grid: np.ndarray, loss: np.ndarray) -> float:
+    """The grid temperature with the smallest loss; among ties, the one closest to T = 1."""
+    closeness_to_identity = np.abs(np.log(grid))
+    order = np.lexsort((closeness_to_identity, np.round(loss, 12)))
+    return float(grid[order[0]])
+
+
+def _grid_or_default(grid: ArrayLike | None) -> np.ndarray:
+    values = default_grid() if grid is None else np.asarray(grid, dtype=float)
+    usable = values.ndim == 1 and values.size > 0 and np.all(np.isfinite(values))
+    if not (usable and np.all(values > 0)):
+        raise ValueError("temperature grid must be a non-empty list of positive numbers")
+    return values
+
+
+def fit_temperature(
+    sim_by_item: Sequence[ArrayLike],
+    bench_by_item: Sequence[ArrayLike],
+    codes_by_item: Sequence[ArrayLike],
+    *,
+    grid: ArrayLike | None = None,
+    method: Method = "mean_preserving_tilt",
+    target: Target = "benchmark_variance",
+) -> float:
+    """One T for all items: the grid value minimising the mean mismatch over every item."""
+    if len(sim_by_item) == 0:
+        raise ValueError("need at least one item to fit a temperature")
+    temperatures = _grid_or_default(grid)
+    mismatch = _mismatch_matrix(
+        sim_by_item, bench_by_item, codes_by_item, temperatures, method, target
+    )
+    return _best_temperature(temperatures, mismatch.mean(axis=1))
+
+
+def fit_temperature_loo(
+    sim_by_item: Sequence[ArrayLike],
+    bench_by_item: Sequence[ArrayLike],
+    codes_by_item: Sequence[ArrayLike],
+    *,
+    grid: ArrayLike | None = None,
+    method: Method = "mean_preserving_tilt",
+    target: Target = "benchmark_variance",
+) -> list[float]:
+    """Leave-one-out temperatures: T for item i is fitted on every item except i.
+
+    So an item's calibrated distribution never saw its own benchmark -- the honest way to
+    report calibrated metrics on the same items.
+    """
+    if len(sim_by_item) < 2:
+        raise ValueError("leave-one-out fitting needs at least two items")
+    temperatures = _grid_or_default(grid)
+    mismatch = _mismatch_matrix(
+        sim_by_item, bench_by_item, codes_by_item, temperatures, method, target
+    )
+    total = mismatch.sum(axis=1)
+    n_items = mismatch.shape[1]
+    return [
+        _best_temperature(temperatures, (total - mismatch[:, held_out]) / (n_items - 1))
+        for held_out in range(n_items)
+    ]

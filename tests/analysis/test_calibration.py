@@ -1,0 +1,204 @@
+"""Temperature scaling and the mean-preserving tilt (seed 003, section 4.4)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from silspec.analysis.calibration import (
+    calibrate,
+    default_grid,
+    fit_temperature,
+    fit_temperature_loo,
+    mean_preserving_tilt,
+    temperature_scale,
+)
+from silspec.analysis.metrics import mean_of, normalised_variance
+
+share_lists = st.lists(
+    st.one_of(st.just(0.0), st.floats(1e-4, 1.0)), min_size=2, max_size=10
+).filter(lambda xs: sum(xs) > 0)
+temperatures = st.floats(0.2, 5.0)
+
+
+def discretised_normal(k, centre, spread):
+    """A unimodal, log-concave shape: the kind of answer distribution an LLM gives."""
+    codes = np.arange(1, k + 1, dtype=float)
+    p = np.exp(-((codes - centre) ** 2) / (2 * spread**2))
+    return p / p.sum(), codes
+
+
+# ------------------------------------------------------------------------- temperature
+
+
+def test_temperature_scale_is_p_to_the_one_over_t_renormalised():
+    p = np.array([0.1, 0.3, 0.6])
+    expected = p**0.5 / np.sum(p**0.5)
+    np.testing.assert_allclose(temperature_scale(p, 2.0), expected)
+    np.testing.assert_allclose(temperature_scale([10, 30, 60], 1.0), p)
+
+
+def test_temperature_keeps_zeros_and_flattens_or_sharpens():
+    p = np.array([0.0, 0.2, 0.7, 0.1])
+    hot, cold = temperature_scale(p, 4.0), temperature_scale(p, 0.25)
+    assert hot[0] == 0.0 and cold[0] == 0.0
+    assert hot.max() < p.max() < cold.max()
+
+
+def test_very_low_temperature_does_not_overflow():
+    cold = temperature_scale([0.01, 0.5, 0.49], 0.001)
+    assert np.all(np.isfinite(cold))
+    assert cold[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
+def test_temperature_must_be_positive_and_finite(bad):
+    with pytest.raises(ValueError, match="temperature"):
+        temperature_scale([0.5, 0.5], bad)
+    with pytest.raises(ValueError, match="temperature"):
+        mean_preserving_tilt([0.2, 0.3, 0.5], [1, 2, 3], bad)
+
+
+def test_temperature_alone_moves_the_mean():
+    p, codes = np.array([0.05, 0.15, 0.6, 0.2]), np.arange(1, 5)
+    assert abs(mean_of(temperature_scale(p, 3.0), codes) - mean_of(p, codes)) > 0.05
+
+
+# -------------------------------------------------------------------------------- tilt
+
+
+@settings(max_examples=150, deadline=None)
+@given(share_lists, temperatures)
+def test_tilt_preserves_the_mean_to_1e_9(shares, temperature):
+    codes = np.arange(1, len(shares) + 1)
+    result = mean_preserving_tilt(shares, codes, temperature)
+    assert result.q.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(result.q >= 0)
+    assert abs(mean_of(result.q, codes) - mean_of(shares, codes)) < 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(share_lists, temperatures, st.floats(-50, 50), st.floats(0.1, 20))
+def test_tilt_preserves_the_mean_on_any_code_values(shares, temperature, offset, scale):
+    codes = offset + scale * np.arange(len(shares))
+    result = mean_preserving_tilt(shares, codes, temperature)
+    assert abs(mean_of(result.q, codes) - mean_of(shares, codes)) < 1e-9 * max(1.0, abs(offset) + scale * len(shares))
+
+
+def test_tilt_keeps_zero_shares_at_zero():
+    result = mean_preserving_tilt([0.0, 0.3, 0.5, 0.2, 0.0], [1, 2, 3, 4, 5], 3.0)
+    assert result.q[0] == 0.0 and result.q[-1] == 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(3, 10), st.floats(0.0, 1.0), st.floats(0.4, 3.0), st.floats(1.2, 5.0))
+def test_tilt_widens_above_one_and_narrows_below_on_unimodal_distributions(k, where, spread, temperature):
+    p, codes = discretised_normal(k, 1 + where * (k - 1), spread)
+    before = normalised_variance(p, codes)
+    assume(before > 1e-6)
+    assert normalised_variance(mean_preserving_tilt(p, codes, temperature).q, codes) > before
+    assert normalised_variance(mean_preserving_tilt(p, codes, 1 / temperature).q, codes) < before
+
+
+def test_tilt_on_a_u_shaped_distribution_narrows_when_heated():
+    """Flattening is not widening for every p: a U shape's mass moves inward. Documented."""
+    p, codes = [0.45, 0.05, 0.05, 0.45], [1, 2, 3, 4]
+    assert normalised_variance(mean_preserving_tilt(p, codes, 3.0).q, codes) < normalised_variance(p, codes)
+
+
+def test_tilt_at_t_equal_one_is_the_identity():
+    p = np.array([0.1, 0.2, 0.4, 0.3])
+    result = mean_preserving_tilt(p, [1, 2, 3, 4], 1.0)
+    np.testing.assert_allclose(result.q, p, atol=1e-12)
+    assert result.beta == pytest.approx(0.0, abs=1e-9)
+
+
+def test_tilt_solves_the_published_form():
+    p, codes, temperature = np.array([0.1, 0.2, 0.4, 0.3]), np.array([1.0, 2.0, 3.0, 4.0]), 2.0
+    result = mean_preserving_tilt(p, codes, temperature)
+    form = p ** (1 / temperature) * np.exp(result.beta * codes)
+    np.testing.assert_allclose(result.q, form / form.sum(), rtol=1e-9)
+
+
+def test_tilt_of_a_degenerate_distribution_is_the_identity():
+    result = mean_preserving_tilt([0, 1, 0], [1, 2, 3], 2.5)
+    np.testing.assert_array_equal(result.q, [0, 1, 0])
+    assert result.beta == 0.0
+    assert mean_preserving_tilt([1.0], [4], 0.5).q.tolist() == [1.0]
+
+
+def test_tilt_at_extreme_temperatures_still_preserves_the_mean():
+    p, codes = np.array([0.02, 0.08, 0.6, 0.25, 0.05]), np.arange(1, 6)
+    for temperature in (0.02, 50.0):
+        q = mean_preserving_tilt(p, codes, temperature).q
+        assert abs(mean_of(q, codes) - mean_of(p, codes)) < 1e-9
+
+
+def test_calibrate_reports_before_and_after():
+    p, codes = [0.05, 0.15, 0.6, 0.2], [1, 2, 3, 4]
+    item = calibrate(p, codes, 2.0)
+    assert item.mean_after == pytest.approx(item.mean_before, abs=1e-9)
+    assert item.normalised_variance_after > item.normalised_variance_before
+    plain = calibrate(p, codes, 2.0, method="temperature")
+    assert plain.beta == 0.0 and plain.mean_after != pytest.approx(plain.mean_before)
+    with pytest.raises(ValueError, match="method"):
+        calibrate(p, codes, 2.0, method="isotonic")
+
+
+# ------------------------------------------------------------------------------ fitting
+
+
+def make_items(true_temperature, n_items=6, seed=0):
+    """Benchmarks wider than the simulation by a known temperature, per item."""
+    rng = np.random.default_rng(seed)
+    sims, benches, codes_list = [], [], []
+    for _ in range(n_items):
+        k = int(rng.integers(4, 8))
+        sim, codes = discretised_normal(k, rng.uniform(2, k - 1), rng.uniform(0.5, 1.0))
+        sims.append(sim)
+        benches.append(mean_preserving_tilt(sim, codes, true_temperature).q)
+        codes_list.append(codes)
+    return sims, benches, codes_list
+
+
+def test_fit_recovers_the_temperature_that_made_the_benchmarks():
+    sims, benches, codes = make_items(2.0)
+    grid = default_grid()
+    assert 1.0 in grid
+    assert fit_temperature(sims, benches, codes) == pytest.approx(2.0, rel=0.06)
+    assert fit_temperature(sims, benches, codes, target="js") == pytest.approx(2.0, rel=0.06)
+    loo = fit_temperature_loo(sims, benches, codes)
+    assert len(loo) == len(sims)
+    assert all(t == pytest.approx(2.0, rel=0.06) for t in loo)
+
+
+def test_leave_one_out_ignores_the_held_out_items_benchmark():
+    sims, benches, codes = make_items(2.0, n_items=2)
+    # Item 1's benchmark asks for a narrower distribution (T = 0.5), item 0's for a wider one.
+    benches[1] = mean_preserving_tilt(sims[1], codes[1], 0.5).q
+    grid = [0.5, 1.0, 2.0]
+    # Each item gets the temperature that fits the *other* item.
+    assert fit_temperature_loo(sims, benches, codes, grid=grid) == [0.5, 2.0]
+
+
+def test_ties_prefer_the_temperature_closest_to_one():
+    # All simulated distributions degenerate: every T gives the same mismatch.
+    sims = [np.array([0, 1.0, 0]), np.array([1.0, 0, 0])]
+    benches = [np.array([0.2, 0.6, 0.2]), np.array([0.5, 0.3, 0.2])]
+    codes = [np.array([1, 2, 3])] * 2
+    assert fit_temperature_loo(sims, benches, codes, grid=[0.5, 0.9, 4.0]) == [0.9, 0.9]
+
+
+def test_fitting_refuses_bad_input():
+    sims, benches, codes = make_items(2.0, n_items=3)
+    with pytest.raises(ValueError, match="at least two items"):
+        fit_temperature_loo(sims[:1], benches[:1], codes[:1])
+    with pytest.raises(ValueError, match="one simulated distribution"):
+        fit_temperature_loo(sims, benches[:2], codes)
+    with pytest.raises(ValueError, match="target"):
+        fit_temperature(sims, benches, codes, target="kl")
+    with pytest.raises(ValueError, match="grid"):
+        fit_temperature(sims, benches, codes, grid=[0.0, 1.0])
+    assert math.isfinite(fit_temperature(sims, benches, codes, grid=[1.0]))
