@@ -1,1 +1,41 @@
+"""The plan compiler: a checked Spec becomes a deterministic, serialisable execution plan.
 
+Re-exports are lazy (PEP 562): ``silspec.plan.model`` and ``hashing`` are imported by the
+runner and the checker, and must not drag numpy and Jinja's sandbox in with them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "compile_plan": "silspec.plan.compile",
+    "compile_header": "silspec.plan.compile",
+    "iter_requests": "silspec.plan.compile",
+    "plan_model": "silspec.plan.compile",
+    "PlanError": "silspec.plan.errors",
+    "Message": "silspec.plan.model",
+    "Persona": "silspec.plan.model",
+    "Plan": "silspec.plan.model",
+    "PlanCondition": "silspec.plan.model",
+    "PlanHeader": "silspec.plan.model",
+    "PlanItem": "silspec.plan.model",
+    "PlanModel": "silspec.plan.model",
+    "Request": "silspec.plan.model",
+    "converter": "silspec.plan.serialize",
+    "iter_plan_json": "silspec.plan.serialize",
+    "plan_to_json": "silspec.plan.serialize",
+    "read_plan_json": "silspec.plan.serialize",
+    "write_plan_json": "silspec.plan.serialize",
+    "spec_hash": "silspec.plan.spec_hash",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'silspec.plan' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

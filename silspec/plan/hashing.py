@@ -60,8 +60,20 @@ def request_id(
 
 
 def plan_hash(request_ids: Iterable[str]) -> str:
-    digest = hashlib.sha256()
+    hasher = PlanHasher()
     for rid in request_ids:
-        digest.update(rid.encode("ascii"))
-        digest.update(b"\n")
-    return digest.hexdigest()
+        hasher.add(rid)
+    return hasher.hexdigest()
+
+
+class PlanHasher:
+    """``plan_hash`` one id at a time, for streams that must not keep every id."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+
+    def add(self, request_id: str) -> None:
+        self._digest.update(request_id.encode("ascii") + b"\n")
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

@@ -115,6 +115,7 @@ class PlanHeader:
     items: dict[str, PlanItem]
     personas: dict[str, Persona]
     templates: dict[str, str]  # template name -> sha256 of its source
+    limit: int | None = None  # --limit N: only the first N requests, in plan order
 
 
 @frozen

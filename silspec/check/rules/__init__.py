@@ -1,1 +1,30 @@
+"""Semantic rules over the built spec, one module per diagnostic family, run in this order.
 
+Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The structure rule
+(``structure.check``) runs earlier, on the syntax tree.
+
+| codes   | family                                    | module        |
+| ------- | ----------------------------------------- | ------------- |
+| SIL0xx  | syntax, header                            | lang.parser, structure |
+| SIL1xx  | unknown/duplicate/missing blocks and keys | structure (+ builders) |
+| SIL2xx  | types, values, units                      | check.values  |
+| SIL3xx  | references, `extends`                     | builders      |
+| SIL4xx  | scales and benchmarks                     | benchmarks    |
+| SIL5xx  | persona marginals                         | marginals     |
+| SIL6xx  | templates                                 | templates     |
+| SIL7xx  | files, tables, external inputs            | check.files, check.tables |
+| SIL8xx  | models, backends, answer modes, parsers   | models        |
+| SIL9xx  | analysis                                  | analysis      |
+"""
+
+from __future__ import annotations
+
+from silspec.check.rules import analysis, benchmarks, marginals, models, templates
+
+RULES = (
+    benchmarks.check,
+    marginals.check,
+    models.check,
+    templates.check,
+    analysis.check,
+)

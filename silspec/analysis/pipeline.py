@@ -1,0 +1,775 @@
+"""``analyse``: a checked spec and stored answers in, ``Results`` out.
+
+The order is the report's order of trust: re-parse every stored text with the spec's parser
+(never re-asking a model), count compliance, build the simulated distributions (with defaults
+and on valid answers only), normalise the benchmarks explicitly, compute metrics and bootstrap
+intervals, compare conditions, calibrate, and collect the warnings a reader must not miss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+from silspec.analysis.compliance import Compliance, compliance_table
+from silspec.analysis.distributions import (
+    VARIANTS,
+    BenchmarkShares,
+    ScoredAnswer,
+    SimDistribution,
+    benchmark_shares,
+    build_distributions,
+)
+from silspec.analysis.parse import parse_answer
+from silspec.analysis.results import (
+    BenchmarkInfo,
+    CalibratedItem,
+    CalibrationResult,
+    ComparisonResult,
+    ComparisonRow,
+    ConditionInfo,
+    Interval,
+    ItemMetrics,
+    Results,
+    StudyHeader,
+    Warning,
+)
+from silspec.run.records import AnswerRecord
+from silspec.spec.model import Condition, Item, Parser, Spec
+
+DEFAULT_METRICS = ("js", "ks", "chi2", "wasserstein", "accuracy")
+ORDINAL_METRICS = frozenset({"ks", "wasserstein", "mae", "variance"})
+# Metrics whose value depends only on the simulated proportions: these get bootstrap CIs and
+# calibrated "after" values (KS p and chi-square need a sample size).
+PROPORTION_METRICS = ("js", "wasserstein", "mae", "variance", "accuracy")
+
+# Bootstrapped unless `bootstrap { metrics = [...] }` says otherwise: the vectorised ones.
+BOOTSTRAP_DEFAULT = frozenset({"js", "wasserstein", "mae", "variance"})
+
+DEFAULT_RATE_WARNING = 0.10
+DEGENERATE_SHARE = 0.95
+
+
+def analyse(
+    spec: Spec,
+    answers: Iterable[AnswerRecord],
+    *,
+    benchmark: str | None = None,
+) -> Results:
+    """Score every condition × item of ``spec`` from its stored answers.
+
+    ``benchmark`` overrides the benchmark name for every item (``silspec report --benchmark``);
+    an item without a benchmark of that name falls back to its default, with a warning.
+    """
+    warnings: list[Warning] = []
+    records = list(answers)
+    scored = _score(spec, records, warnings)
+    codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
+    compliance = compliance_table(scored)
+    distributions = build_distributions(scored, codes_by_item)
+    metric_specs = _metric_specs(spec)
+
+    benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
+    item_rows: list[ItemMetrics] = []
+    for (condition_name, item_id, country), variants in distributions.items():
+        item = spec.item(item_id)
+        shares = _benchmark_for(spec, spec.conditions[condition_name], item, country, benchmark, warnings)
+        if shares is None:
+            continue
+        benchmarks.setdefault((item_id, shares.name, country), shares)
+        for variant in VARIANTS:
+            item_rows.append(_item_metrics(spec, item, variants[variant], shares, metric_specs))
+
+    comparisons = _comparisons(spec, item_rows, metric_specs, warnings)
+    calibrations = _calibrations(spec, item_rows, benchmarks, metric_specs, warnings)
+    warnings = (
+        _default_warnings(spec, compliance)
+        + _benchmark_warnings(benchmarks.values())
+        + _degenerate_warnings(item_rows)
+        + _provider_warnings(records)
+        + warnings
+    )
+    return Results(
+        study=_header(spec, records, benchmark, metric_specs),
+        compliance=tuple(compliance),
+        benchmarks=tuple(_benchmark_info(b) for b in benchmarks.values()),
+        items=tuple(item_rows),
+        comparisons=tuple(comparisons),
+        calibrations=tuple(calibrations),
+        warnings=tuple(warnings),
+    )
+
+
+# ---------------------------------------------------------------------------------- parsing
+
+
+def _score(spec: Spec, records: Sequence[AnswerRecord], warnings: list[Warning]) -> list[ScoredAnswer]:
+    """Re-parse every stored answer with its condition's parser."""
+    scored: list[ScoredAnswer] = []
+    unknown: dict[str, int] = defaultdict(int)
+    for record in records:
+        condition = spec.conditions.get(record.condition)
+        if condition is None or condition.parser not in spec.parsers:
+            unknown[record.condition] += 1
+            continue
+        try:
+            item = spec.item(record.item)
+        except KeyError:
+            unknown[f"{record.condition}: item {record.item}"] += 1
+            continue
+        scored.append(score_answer(record, spec.parsers[condition.parser], item))
+    for name, count in unknown.items():
+        warnings.append(
+            Warning(
+                kind="unknown_answers",
+                severity="medium",
+                message=f"{count} stored answers belong to {name!r}, which the spec does not define; ignored",
+            )
+        )
+    return scored
+
+
+def score_answer(record: AnswerRecord, parser: Parser, item: Item) -> ScoredAnswer:
+    """One stored answer, re-parsed: option probabilities count as valid when present."""
+    codes = item.scale.codes
+    labels = tuple(c.label for c in item.scale.substantive)
+    failed = record.outcome == "error"
+    if record.answers == "option_probs" and not failed and record.option_probs:
+        parsed_outcome, code, defaulted, dropped = "valid", None, False, False
+    else:
+        tokens = record.meta.get("option_tokens") if record.meta else None
+        parsed = parse_answer(
+            record.raw_text,
+            parser,
+            codes,
+            labels,
+            option_tokens=tuple(tokens) if tokens else None,
+            error=failed,
+        )
+        parsed_outcome, code, defaulted, dropped = parsed.outcome, parsed.code, parsed.defaulted, parsed.dropped
+    return ScoredAnswer(
+        condition=record.condition,
+        item=record.item,
+        persona=record.persona,
+        replicate=record.replicate,
+        answers=record.answers,
+        outcome=parsed_outcome,
+        code=code,
+        defaulted=defaulted,
+        dropped=dropped,
+        option_probs={int(k): float(v) for k, v in record.option_probs.items()} if record.option_probs else None,
+        valid_mass=record.valid_mass,
+        country=record.country,
+    )
+
+
+# ------------------------------------------------------------------------------- benchmarks
+
+
+def _benchmark_for(
+    spec: Spec,
+    condition: Condition,
+    item: Item,
+    country: str | None,
+    override: str | None,
+    warnings: list[Warning],
+) -> BenchmarkShares | None:
+    """Override, then the condition's, then the analysis default, then the item's default."""
+    wanted = override or condition.benchmark or spec.analysis.benchmark
+    chosen = item.benchmark(wanted, country)
+    if chosen is None and wanted is not None:
+        chosen = item.benchmark(None, country)
+        if chosen is not None:
+            warnings.append(
+                Warning(
+                    kind="benchmark_missing",
+                    severity="medium",
+                    message=f"{item.code} has no benchmark {wanted!r}; used {chosen.name!r} instead",
+                    condition=condition.name,
+                    item=item.id,
+                )
+            )
+    if chosen is None:
+        known = sorted({b.name for b in item.benchmarks})
+        warnings.append(
+            Warning(
+                kind="benchmark_missing",
+                severity="high",
+                message=f"{item.code}{'/' + country if country else ''}: no benchmark"
+                f"{' ' + repr(wanted) if wanted else ''} (item has {known or 'none'}); not scored",
+                condition=condition.name,
+                item=item.id,
+            )
+        )
+        return None
+    if chosen.n is None:
+        survey_n = spec.surveys[item.survey].n if item.survey in spec.surveys else None
+        if survey_n is not None:
+            from attrs import evolve
+
+            chosen = evolve(chosen, n=survey_n)
+    labels = tuple(
+        (item.benchmark_labels or {}).get(c.code, c.label) for c in item.scale.substantive
+    )
+    return benchmark_shares(item.id, chosen, item.scale.codes, labels=labels)
+
+
+def _benchmark_info(shares: BenchmarkShares) -> BenchmarkInfo:
+    return BenchmarkInfo(
+        item=shares.item,
+        name=shares.name,
+        codes=shares.codes,
+        values=tuple(round(p * shares.total, 10) for p in shares.proportions),
+        unit=shares.unit,
+        total=shares.total,
+        proportions=shares.proportions,
+        renormalised=shares.renormalised,
+        n=shares.n,
+        missing_share=shares.missing_share,
+        country=shares.country,
+        labels=shares.labels,
+    )
+
+
+# ---------------------------------------------------------------------------------- metrics
+
+
+def _metric_specs(spec: Spec) -> tuple[tuple[str, dict[str, Any]], ...]:
+    if spec.analysis.metrics:
+        return tuple((m.name, dict(m.options)) for m in spec.analysis.metrics)
+    return tuple((name, {}) for name in DEFAULT_METRICS)
+
+
+def _item_metrics(
+    spec: Spec,
+    item: Item,
+    dist: SimDistribution,
+    shares: BenchmarkShares,
+    metric_specs: Sequence[tuple[str, dict[str, Any]]],
+) -> ItemMetrics:
+    from silspec.analysis.metrics import compute_metric
+
+    probs = dist.probs
+    values: dict[str, float] = {}
+    intervals: dict[str, Interval] = {}
+    if probs is not None:
+        counts = None if dist.answers == "option_probs" else dist.integer_counts
+        for name, options in metric_specs:
+            if name in ORDINAL_METRICS and not item.scale.ordered:
+                continue
+            values.update(
+                compute_metric(
+                    name, probs, counts, shares.proportions, codes=dist.codes, bench_n=shares.n, options=options
+                )
+            )
+        intervals = _intervals(spec, dist, shares, metric_specs, item.scale.ordered)
+    return ItemMetrics(
+        condition=dist.condition,
+        item=item.id,
+        code=item.code,
+        variant=dist.variant,
+        answers=dist.answers,
+        n=dist.n,
+        codes=dist.codes,
+        counts=dist.counts,
+        probs=probs,
+        benchmark=shares.name,
+        benchmark_probs=shares.proportions,
+        values=values,
+        intervals=intervals,
+        country=dist.country,
+    )
+
+
+def _intervals(
+    spec: Spec,
+    dist: SimDistribution,
+    shares: BenchmarkShares,
+    metric_specs: Sequence[tuple[str, dict[str, Any]]],
+    ordered: bool,
+) -> dict[str, Interval]:
+    """Percentile bootstrap over personas for the proportion-only metrics."""
+    settings = spec.analysis.bootstrap
+    if settings is None or not dist.persona_shares:
+        return {}
+    import numpy as np
+
+    from silspec.analysis.bootstrap import bootstrap_distribution_ci
+
+    seed = settings.seed if settings.seed is not None else spec.study.seed
+    rows = np.asarray(dist.persona_shares, dtype=float)
+    one_hot = dist.answers != "option_probs" and np.all((rows == 0) | (rows == 1))
+    persona_codes = np.asarray(dist.codes)[rows.argmax(axis=1)] if one_hot else None
+    intervals: dict[str, Interval] = {}
+    for name, options in metric_specs:
+        wanted = name in settings.metrics if settings.metrics else name in BOOTSTRAP_DEFAULT
+        if not wanted or name not in PROPORTION_METRICS:
+            continue
+        if name in ORDINAL_METRICS and not ordered:
+            continue
+        for key, statistic in _statistics(name, options, shares, dist.codes).items():
+            ci = bootstrap_distribution_ci(
+                persona_codes,
+                None if one_hot else rows,
+                dist.codes,
+                statistic,
+                resamples=settings.resamples,
+                level=settings.level,
+                seed=seed,
+            )
+            intervals[key] = Interval(ci.estimate, ci.low, ci.high, ci.level, ci.resamples)
+    return intervals
+
+
+def _statistics(name: str, options: dict[str, Any], shares: BenchmarkShares, codes: Sequence[int]):
+    """Vectorised statistics for the bootstrap: (m, k) proportions → m values per result key.
+
+    JS comes from ``bootstrap.js_statistic``; W1, MAE and the variance gap are the row-wise
+    forms of ``metrics.wasserstein_ordinal`` / ``normalised_mae`` / ``normalised_variance``
+    (a test pins them to those); anything else is computed row by row (slow, opt-in).
+    """
+    import numpy as np
+
+    from silspec.analysis.metrics import HEADLINE_KEY, compute_metric
+
+    bench = np.asarray(shares.proportions, dtype=float)
+    values = np.asarray(codes, dtype=float)
+    span = float(values[-1] - values[0]) if values.size > 1 else 0.0
+
+    if name == "js" and options.get("form", "divergence") == "divergence":
+        from silspec.analysis.bootstrap import js_statistic
+        from silspec.analysis.metrics import _option_base
+
+        return {"js": js_statistic(bench, _option_base(options))}
+    if name == "wasserstein":
+
+        def wasserstein_rows(rows: np.ndarray) -> np.ndarray:
+            if span == 0:
+                return np.zeros(len(rows))
+            gaps = np.abs(np.cumsum(rows, axis=1) - np.cumsum(bench))[:, :-1]
+            return gaps @ np.diff(values) / span
+
+        return {"wasserstein": wasserstein_rows}
+    if name == "mae":
+
+        def mae_rows(rows: np.ndarray) -> np.ndarray:
+            if span == 0:
+                return np.zeros(len(rows))
+            return np.abs(rows @ values - bench @ values) / span
+
+        return {"mae": mae_rows}
+    if name == "variance":
+
+        def normalised_variances(rows: np.ndarray) -> np.ndarray:
+            if span == 0:
+                return np.zeros(len(rows))
+            means = rows @ values
+            return (rows @ values**2 - means**2) / (span**2 / 4.0)
+
+        bench_nv = float(normalised_variances(bench[np.newaxis, :])[0])
+        return {"variance_gap": lambda rows: np.abs(normalised_variances(rows) - bench_nv)}
+    key = HEADLINE_KEY[name]
+
+    def row_wise(proportions: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                compute_metric(name, row, None, bench, codes=codes, options=options)[key]
+                for row in np.atleast_2d(proportions)
+            ]
+        )
+
+    return {key: row_wise}
+
+
+# ------------------------------------------------------------------------------ comparisons
+
+
+def _headline(name: str) -> str:
+    from silspec.analysis.metrics import HEADLINE_KEY
+
+    return HEADLINE_KEY.get(name, name)
+
+
+def _comparisons(
+    spec: Spec,
+    item_rows: Sequence[ItemMetrics],
+    metric_specs: Sequence[tuple[str, dict[str, Any]]],
+    warnings: list[Warning],
+) -> list[ComparisonResult]:
+    from silspec.analysis.metrics import lower_is_better
+
+    options_by_name = dict(metric_specs)
+    results: list[ComparisonResult] = []
+    for comparison in spec.analysis.comparisons:
+        without = tuple(w.rpartition(".")[2] for w in comparison.without)
+        for name in comparison.metrics:
+            key = _headline(name)
+            direction = lower_is_better(name, options_by_name.get(name, {}))
+            for variant in VARIANTS:
+                a = _values_by_item(item_rows, comparison.a, key, variant, comparison.by)
+                b = _values_by_item(item_rows, comparison.b, key, variant, comparison.by)
+                shared = [k for k in a if k in b]
+                if not shared:
+                    if variant == "with_defaults":
+                        warnings.append(
+                            Warning(
+                                kind="comparison_empty",
+                                severity="high",
+                                message=f"compare {comparison.b} vs {comparison.a} on {name}: no item has a value in both",
+                            )
+                        )
+                    continue
+                results.append(
+                    compare(
+                        {k: a[k] for k in shared},
+                        {k: b[k] for k in shared},
+                        a_name=comparison.a,
+                        b_name=comparison.b,
+                        metric=name,
+                        key=key,
+                        variant=variant,
+                        lower_is_better=direction,
+                        without=without,
+                    )
+                )
+    return results
+
+
+def _values_by_item(
+    rows: Sequence[ItemMetrics], condition: str, key: str, variant: str, by: str | None
+) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for row in rows:
+        if row.condition != condition or row.variant != variant or key not in row.values:
+            continue
+        if not math.isfinite(row.values[key]):
+            continue
+        label = f"{row.code}/{row.country}" if by == "country" and row.country else row.code
+        values[label] = row.values[key]
+    return values
+
+
+def compare(
+    a: dict[str, float],
+    b: dict[str, float],
+    *,
+    a_name: str,
+    b_name: str,
+    metric: str,
+    key: str,
+    variant: str,
+    lower_is_better: bool,
+    without: Sequence[str] = (),
+) -> ComparisonResult:
+    """Per-item values and the improvement of b over a, via ``silspec.analysis.compare``.
+
+    The average improvement is the improvement of the averages (the KGSS paper's 26.5 %),
+    not the mean of per-item improvements. Items of ``without`` that were not compared are
+    ignored here (the spec may name an item a condition lacks).
+    """
+    from silspec.analysis.compare import compare_items, paired_test
+
+    without = tuple(w for w in without if w in a)
+    numeric = compare_items(a, b, lower_is_better=lower_is_better, without=without)
+    rows = tuple(
+        ComparisonRow(
+            item=row.item,
+            a=row.a,
+            b=row.b,
+            improvement=row.improvement,
+            # equal up to float noise (same distribution, summed in another order) is a tie
+            better=None if math.isclose(row.a, row.b, rel_tol=1e-9, abs_tol=1e-12) else bool(row.b_better),
+        )
+        for row in numeric.rows
+    )
+    paired = None
+    if len(a) >= 3:
+        try:
+            paired = paired_test(list(a.values()), [b[k] for k in a])
+        except ValueError:
+            paired = None
+    return ComparisonResult(
+        a=a_name,
+        b=b_name,
+        metric=metric,
+        key=key,
+        variant=variant,
+        lower_is_better=lower_is_better,
+        rows=rows,
+        n_improved=sum(1 for row in rows if row.better),
+        mean_a=numeric.mean_a,
+        mean_b=numeric.mean_b,
+        improvement_of_means=numeric.improvement_of_means,
+        without=without,
+        mean_a_without=numeric.mean_a_without if without else None,
+        mean_b_without=numeric.mean_b_without if without else None,
+        improvement_without=numeric.improvement_of_means_without if without else None,
+        paired_statistic=paired.statistic if paired else None,
+        paired_pvalue=paired.pvalue if paired else None,
+        paired_test=paired.method if paired else None,
+    )
+
+
+# ------------------------------------------------------------------------------ calibration
+
+
+def _calibrations(
+    spec: Spec,
+    item_rows: Sequence[ItemMetrics],
+    benchmarks: dict,
+    metric_specs: Sequence[tuple[str, dict[str, Any]]],
+    warnings: list[Warning],
+) -> list[CalibrationResult]:
+    if not spec.analysis.calibrations:
+        return []
+    from silspec.analysis import calibration as numeric
+    from silspec.analysis.metrics import compute_metric
+
+    results = []
+    for use in spec.analysis.calibrations:
+        settings = spec.calibrations.get(use.calibration)
+        rows = [
+            r for r in item_rows if r.condition == use.condition and r.variant == "with_defaults" and r.probs
+        ]
+        if settings is None or not rows:
+            warnings.append(
+                Warning(
+                    kind="calibration_skipped",
+                    severity="medium",
+                    message=f"calibrate {use.condition} with {use.calibration}: "
+                    + ("no such calibration" if settings is None else "no scored items"),
+                    condition=use.condition,
+                )
+            )
+            continue
+        method = settings.method
+        if settings.fit == "leave_one_out":
+            if len(rows) < 2:
+                warnings.append(
+                    Warning(
+                        kind="calibration_skipped",
+                        severity="medium",
+                        message=f"calibrate {use.condition}: leave-one-out needs at least 2 items",
+                        condition=use.condition,
+                    )
+                )
+                continue
+            temperatures = numeric.fit_temperature_loo(
+                [r.probs for r in rows],
+                [r.benchmark_probs for r in rows],
+                [r.codes for r in rows],
+                method=method,
+                target=settings.target,
+            )
+        else:
+            temperatures = [settings.temperature if settings.temperature is not None else 1.0] * len(rows)
+        items = []
+        for row, temperature in zip(rows, temperatures):
+            done = numeric.calibrate(row.probs, row.codes, float(temperature), method)
+            after_probs = tuple(float(x) for x in done.after)
+            before, after = {}, {}
+            for name, options in metric_specs:
+                if name not in PROPORTION_METRICS:
+                    continue
+                before.update(
+                    compute_metric(name, row.probs, None, row.benchmark_probs, codes=row.codes, options=options)
+                )
+                after.update(
+                    compute_metric(name, after_probs, None, row.benchmark_probs, codes=row.codes, options=options)
+                )
+            beta = float(done.beta) if done.beta is not None and math.isfinite(done.beta) else None
+            items.append(
+                CalibratedItem(
+                    item=row.code,
+                    temperature=float(temperature),
+                    beta=beta if method == "mean_preserving_tilt" else None,
+                    probs_before=tuple(row.probs),
+                    probs_after=after_probs,
+                    before=before,
+                    after=after,
+                )
+            )
+        keys = items[0].before.keys() if items else ()
+        results.append(
+            CalibrationResult(
+                condition=use.condition,
+                calibration=use.calibration,
+                method=method,
+                fit=settings.fit,
+                items=tuple(items),
+                mean_before={k: sum(i.before[k] for i in items) / len(items) for k in keys},
+                mean_after={k: sum(i.after[k] for i in items) / len(items) for k in keys},
+            )
+        )
+    return results
+
+
+# --------------------------------------------------------------------------------- warnings
+
+
+def _default_warnings(spec: Spec, compliance: Sequence[Compliance]) -> list[Warning]:
+    """Loud: a default rate above 10 % means the metric partly measures the parser's policy."""
+    warnings = []
+    for row in compliance:
+        if row.n == 0 or row.default_share <= DEFAULT_RATE_WARNING:
+            continue
+        item = spec.item(row.item)
+        cause = (
+            "failed requests (errors, no text)"
+            if row.defaulted_from_error == row.defaulted
+            else f"{row.defaulted_from_error} failed requests and {row.defaulted - row.defaulted_from_error} unparseable answers"
+        )
+        code = f"code {row.default_code} (midpoint)" if row.default_code is not None else "a default"
+        warnings.append(
+            Warning(
+                kind="defaults",
+                severity="high",
+                message=f"{row.condition} {item.code}: {row.default_share:.0%} of answers "
+                f"({row.defaulted}/{row.n}) are {code} filled in for {cause}; "
+                "'with defaults' metrics include them, 'valid only' do not",
+                condition=row.condition,
+                item=row.item,
+            )
+        )
+    return warnings
+
+
+def _benchmark_warnings(benchmarks: Iterable[BenchmarkShares]) -> list[Warning]:
+    warnings = []
+    for b in benchmarks:
+        if not b.renormalised:
+            continue
+        where = f"{b.item.rpartition('.')[2]}{'/' + b.country if b.country else ''} benchmark {b.name!r}"
+        if b.total_percent > 100.0:
+            warnings.append(
+                Warning(
+                    kind="benchmark_renormalised",
+                    severity="high",
+                    message=f"{where} sums to {b.total_percent:.1f} % (> 100): renormalised to 100 % "
+                    "over the substantive codes; check the source numbers",
+                    item=b.item,
+                )
+            )
+        else:
+            missing = (
+                f"declared non-substantive share {b.missing_share:g}{' %' if b.unit == 'percent' else ''}"
+                if b.missing_share is not None
+                else f"{b.dropped_percent:.1f} % not on substantive codes"
+            )
+            warnings.append(
+                Warning(
+                    kind="benchmark_renormalised",
+                    severity="info",
+                    message=f"{where} sums to {b.total_percent:.1f} % ({missing}): dropped, "
+                    "the substantive codes renormalised to 100 %",
+                    item=b.item,
+                )
+            )
+    return warnings
+
+
+def _degenerate_warnings(rows: Sequence[ItemMetrics]) -> list[Warning]:
+    warnings = []
+    for row in rows:
+        if row.variant != "with_defaults" or not row.probs:
+            continue
+        top = max(row.probs)
+        if top >= DEGENERATE_SHARE:
+            code = row.codes[row.probs.index(top)]
+            warnings.append(
+                Warning(
+                    kind="degenerate",
+                    severity="medium",
+                    message=f"{row.condition} {row.code}{'/' + row.country if row.country else ''}: "
+                    f"{top:.0%} of the simulated mass on code {code}",
+                    condition=row.condition,
+                    item=row.item,
+                )
+            )
+    return warnings
+
+
+def _provider_warnings(records: Sequence[AnswerRecord]) -> list[Warning]:
+    models: dict[str, set[str]] = defaultdict(set)
+    prints: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        if record.provider_model:
+            models[record.condition].add(record.provider_model)
+        if record.system_fingerprint:
+            prints[record.condition].add(record.system_fingerprint)
+    warnings = []
+    for condition, seen in models.items():
+        if len(seen) > 1:
+            warnings.append(
+                Warning(
+                    kind="provider_model_changed",
+                    severity="high",
+                    message=f"{condition}: the provider reported {len(seen)} different models "
+                    f"within the run: {', '.join(sorted(seen))}",
+                    condition=condition,
+                )
+            )
+    for condition, seen in prints.items():
+        if len(seen) > 1:
+            warnings.append(
+                Warning(
+                    kind="system_fingerprint_changed",
+                    severity="info",
+                    message=f"{condition}: {len(seen)} different system fingerprints within the run",
+                    condition=condition,
+                )
+            )
+    return warnings
+
+
+# ----------------------------------------------------------------------------------- header
+
+
+def _header(
+    spec: Spec,
+    records: Sequence[AnswerRecord],
+    benchmark: str | None,
+    metric_specs: Sequence[tuple[str, dict[str, Any]]],
+) -> StudyHeader:
+    from silspec import __version__
+
+    provider: dict[str, dict[str, None]] = defaultdict(dict)
+    for record in records:
+        if record.provider_model:
+            provider[record.condition].setdefault(record.provider_model, None)
+    conditions = []
+    for condition in spec.conditions.values():
+        model = spec.models.get(condition.model)
+        parser = spec.parsers.get(condition.parser)
+        conditions.append(
+            ConditionInfo(
+                name=condition.name,
+                model=condition.model,
+                model_id=model.model_id if model else "",
+                answers=condition.answers,
+                population=condition.population,
+                parser=condition.parser,
+                on_invalid=parser.on_invalid if parser else "none",
+                on_error=parser.on_error if parser else "none",
+                benchmark=condition.benchmark,
+                provider_models=tuple(provider.get(condition.name, ())),
+            )
+        )
+    settings = spec.analysis.bootstrap
+    return StudyHeader(
+        name=spec.study.name,
+        title=spec.study.title,
+        spec_path=spec.path,
+        benchmark=benchmark,
+        metrics=tuple(name for name, _ in metric_specs),
+        metric_options={name: dict(options) for name, options in metric_specs},
+        bootstrap=(
+            {"resamples": settings.resamples, "level": settings.level, "seed": settings.seed}
+            if settings
+            else None
+        ),
+        conditions=tuple(conditions),
+        n_answers=len(records),
+        silspec_version=__version__,
+    )

@@ -1,0 +1,228 @@
+"""The analysis result: one plain, frozen object the report renders and JSON carries.
+
+Everything a report shows is here, already computed, so renderers only format. ``to_dict`` /
+``from_dict`` go through cattrs; NaN and infinity become ``null`` in JSON (strict JSON has
+neither). The JSON schema is documented in ``docs/report.md``; bump ``SCHEMA_VERSION`` on any
+change a reader could notice.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from attrs import field, frozen
+
+from silspec.analysis.compliance import Compliance
+
+SCHEMA_VERSION = 1
+
+Severity = Literal["high", "medium", "info"]
+
+
+@frozen
+class ConditionInfo:
+    name: str
+    model: str
+    model_id: str
+    answers: str
+    population: str | None = None
+    parser: str | None = None
+    on_invalid: str = "none"
+    on_error: str = "none"
+    benchmark: str | None = None  # benchmark name asked for this condition (None = item default)
+    provider_models: tuple[str, ...] = ()  # what the provider said it ran, distinct values
+
+
+@frozen
+class StudyHeader:
+    name: str
+    title: str = ""
+    spec_path: str = ""
+    benchmark: str | None = None  # --benchmark override, if any
+    metrics: tuple[str, ...] = ()  # metric names, in report order
+    metric_options: dict[str, dict[str, Any]] = field(factory=dict)
+    bootstrap: dict[str, Any] | None = None  # resamples, level, seed
+    conditions: tuple[ConditionInfo, ...] = ()
+    n_answers: int = 0
+    silspec_version: str = ""
+
+
+@frozen
+class BenchmarkInfo:
+    """The benchmark an item was scored against, and how it was normalised."""
+
+    item: str
+    name: str
+    codes: tuple[int, ...]
+    values: tuple[float, ...]  # as written
+    unit: str
+    total: float  # sum as written (unit as written)
+    proportions: tuple[float, ...]  # what the metrics used
+    renormalised: bool
+    n: int | None = None
+    missing_share: float | None = None
+    country: str | None = None
+    labels: tuple[str, ...] = ()
+
+
+@frozen
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    level: float
+    resamples: int
+
+
+@frozen
+class ItemMetrics:
+    """Metrics of one condition × item (× country) for one variant."""
+
+    condition: str
+    item: str  # qualified "survey.ITEM"
+    code: str  # "ITEM"
+    variant: str  # with_defaults | valid_only
+    answers: str
+    n: int  # answers that contributed
+    codes: tuple[int, ...]
+    counts: tuple[float, ...]
+    probs: tuple[float, ...] | None
+    benchmark: str
+    benchmark_probs: tuple[float, ...]
+    values: dict[str, float] = field(factory=dict)  # compute_metric keys: js, ks_pvalue, ...
+    intervals: dict[str, Interval] = field(factory=dict)  # keyed like ``values``
+    country: str | None = None
+
+
+@frozen
+class ComparisonRow:
+    item: str
+    a: float
+    b: float
+    improvement: float  # (a - b) / a for lower-is-better metrics
+    better: bool | None  # b better than a; None when equal or undefined
+
+
+@frozen
+class ComparisonResult:
+    a: str
+    b: str
+    metric: str  # metric name
+    key: str  # value key (headline)
+    variant: str
+    lower_is_better: bool
+    rows: tuple[ComparisonRow, ...]
+    n_improved: int
+    mean_a: float
+    mean_b: float
+    improvement_of_means: float
+    without: tuple[str, ...] = ()
+    mean_a_without: float | None = None
+    mean_b_without: float | None = None
+    improvement_without: float | None = None
+    paired_statistic: float | None = None
+    paired_pvalue: float | None = None
+    paired_test: str | None = None
+
+
+@frozen
+class CalibratedItem:
+    item: str
+    temperature: float
+    beta: float | None
+    probs_before: tuple[float, ...]
+    probs_after: tuple[float, ...]
+    before: dict[str, float]
+    after: dict[str, float]
+
+
+@frozen
+class CalibrationResult:
+    condition: str
+    calibration: str
+    method: str
+    fit: str
+    items: tuple[CalibratedItem, ...]
+    mean_before: dict[str, float] = field(factory=dict)
+    mean_after: dict[str, float] = field(factory=dict)
+
+
+@frozen
+class Warning:
+    kind: str  # defaults | benchmark_renormalised | degenerate | provider_model_changed | ...
+    severity: Severity
+    message: str
+    condition: str | None = None
+    item: str | None = None
+
+
+@frozen
+class Results:
+    study: StudyHeader
+    compliance: tuple[Compliance, ...] = ()
+    benchmarks: tuple[BenchmarkInfo, ...] = ()
+    items: tuple[ItemMetrics, ...] = ()
+    comparisons: tuple[ComparisonResult, ...] = ()
+    calibrations: tuple[CalibrationResult, ...] = ()
+    warnings: tuple[Warning, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    # ------------------------------------------------------------------ lookups for renderers
+
+    def conditions(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for row in self.items:
+            seen.setdefault(row.condition, None)
+        for row in self.compliance:
+            seen.setdefault(row.condition, None)
+        return tuple(seen)
+
+    def item_metrics(self, condition: str, variant: str = "with_defaults") -> tuple[ItemMetrics, ...]:
+        return tuple(r for r in self.items if r.condition == condition and r.variant == variant)
+
+    def metric(
+        self, condition: str, item: str, key: str, variant: str = "with_defaults", country: str | None = None
+    ) -> float | None:
+        for row in self.items:
+            if (row.condition, row.variant, row.country) == (condition, variant, country) and item in (
+                row.item,
+                row.code,
+            ):
+                return row.values.get(key)
+        return None
+
+    def has_defaults(self, condition: str | None = None) -> bool:
+        return any(c.defaulted for c in self.compliance if condition in (None, c.condition))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(_converter().unstructure(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Results":
+        return _converter().structure(data, cls)
+
+
+_CONVERTER = None
+
+
+def _converter():
+    global _CONVERTER
+    if _CONVERTER is None:
+        import cattrs
+
+        _CONVERTER = cattrs.Converter()
+        # JSON null stands for NaN/inf in a plain float field (see ``_json_safe``)
+        _CONVERTER.register_structure_hook(float, lambda v, _: math.nan if v is None else float(v))
+    return _CONVERTER
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN / ±inf → None, tuples → lists, int dict keys → str (JSON has no other keys)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,98 @@
+"""Shared state of one check: where the spec lives, what was found, where things were written.
+
+The builder and the rules report through a ``Context`` so that every finding carries a code and
+a span. ``spans`` indexes the syntax tree by the same dotted paths ``--set`` uses
+(``("model", "gpt52", "temperature")``), so a rule that works on the checked ``Spec`` can still
+point at the exact source text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from attrs import define, field
+
+from silspec.lang import ast
+from silspec.lang.diagnostics import Diagnostic, did_you_mean
+from silspec.spec.model import ExternalRef, FileRef, Span
+
+
+# Hints for findings whose reporter had nothing more specific to say: every error gets one.
+DEFAULT_HINTS = {
+    "SIL101": "see docs/language.md for the blocks of a spec",
+    "SIL105": "add the missing key or block (docs/language.md lists what each block needs)",
+    "SIL201": "see docs/language.md for the type of this key",
+    "SIL202": "see docs/language.md for the allowed values",
+    "SIL203": "change the value to one inside the allowed range",
+    "SIL408": "shares cannot be negative",
+    "SIL501": "give at least one value with a positive share",
+    "SIL604": "render the template by hand with a sample persona to see what fails",
+    "SIL701": "check the path",
+    "SIL704": "fix the table file (UTF-8 CSV with a header row)",
+    "SIL902": "compare two different conditions",
+}
+
+
+@define
+class Context:
+    path: str  # the spec file, absolute
+    root: str  # the spec tree root, absolute
+    env: Mapping[str, str]
+    document: ast.Document
+    diagnostics: list[Diagnostic] = field(factory=list)
+    spans: dict[tuple, Span] = field(factory=dict)
+    files: dict[str, FileRef] = field(factory=dict)
+    externals: dict[str, ExternalRef] = field(factory=dict)
+    cache: dict[Any, Any] = field(factory=dict)  # tables read once per check
+
+    # --- reporting
+    def error(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        hint = hint or DEFAULT_HINTS.get(code) or "see docs/language.md"
+        self.diagnostics.append(Diagnostic(code, "error", message, span or self.document.span, hint))
+
+    def warning(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, "warning", message, span or self.document.span, hint))
+
+    def info(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, "info", message, span or self.document.span, hint))
+
+    def undefined(self, kind: str, name: str, span: Span | None, candidates: Any) -> None:
+        """SIL301: a reference to a block that does not exist, with "did you mean"."""
+        candidates = list(candidates)
+        hint = did_you_mean(name, candidates)
+        if hint is None:
+            hint = f"defined {kind}s: {', '.join(map(str, candidates))}" if candidates else f"define a `{kind} {name} {{ ... }}` block"
+        self.error("SIL301", f"undefined {kind} `{name}`", span, hint)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    # --- spans
+    def span(self, *path: Any) -> Span | None:
+        """The most precise span known for a path, falling back to its ancestors."""
+        for end in range(len(path), 0, -1):
+            s = self.spans.get(tuple(path[:end]))
+            if s is not None:
+                return s
+        return None
+
+
+def index_spans(document: ast.Document) -> dict[tuple, Span]:
+    """Dotted path -> span for every block (its header) and assignment (its value)."""
+    spans: dict[tuple, Span] = {}
+
+    def walk(entries: tuple[ast.Entry, ...], prefix: tuple) -> None:
+        for e in entries:
+            if isinstance(e, ast.Block):
+                path = prefix + (e.kind,) + ((e.name,) if e.name is not None else ())
+                spans.setdefault(path, e.name_span or e.kind_span)
+                walk(e.entries, path)
+            elif isinstance(e, ast.Assignment):
+                spans.setdefault(prefix + (e.key,), e.value.span)
+            elif isinstance(e, ast.NamedValue):
+                spans.setdefault((e.kind, e.name), e.name_span)
+                spans.setdefault((e.kind, e.name, "value"), e.value.span)
+
+    walk(document.entries, ())
+    return spans

@@ -1,0 +1,111 @@
+"""File references: the spec tree root, and paths that must stay inside it.
+
+A spec may only read files of its own tree, so that the spec plus its tree is the whole
+preregistration artifact and a shared spec cannot read ``/etc/passwd``. Paths are resolved
+(symlinks too) *before* the containment check. A relative path is looked up next to the spec
+first, then at the tree root (so ``specs/x.sil`` can say ``data/...`` and ``templates/...``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from silspec.check.context import Context
+from silspec.spec.model import ExternalRef, FileRef, Span
+
+ROOT_MARKER = "silspec.toml"
+
+
+def find_root(spec_path: str) -> str:
+    """Nearest folder upward with ``silspec.toml``, else the git checkout's top, else the spec's folder."""
+    start = os.path.dirname(os.path.realpath(spec_path))
+    folder = start
+    git_top = None
+    while True:
+        if os.path.isfile(os.path.join(folder, ROOT_MARKER)):
+            return folder
+        if git_top is None and os.path.exists(os.path.join(folder, ".git")):
+            git_top = folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return git_top or start
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives
+        return False
+
+
+def resolve(ctx: Context, raw: str, span: Span | None, *, what: str = "file", must_exist: bool = True) -> FileRef | None:
+    """A ``FileRef`` for ``raw``, or None after reporting SIL701 (missing) / SIL702 (outside)."""
+    from silspec.plan.hashing import sha256_file
+
+    if raw in ctx.files:
+        return ctx.files[raw]
+    if not raw or "\x00" in raw:
+        ctx.error("SIL701", f"empty or invalid {what} path", span)
+        return None
+    root = os.path.realpath(ctx.root)
+    spec_dir = os.path.dirname(ctx.path)
+    candidates = [raw] if os.path.isabs(raw) else [os.path.join(spec_dir, raw), os.path.join(root, raw)]
+    chosen = None
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if not _inside(real, root):
+            ctx.error(
+                "SIL702", f"{what} `{raw}` is outside the spec tree ({root})", span,
+                "specs may only read files inside their project (the folder with silspec.toml); "
+                "copy the file in, or declare it external with env(\"VAR\")",
+            )
+            return None
+        if os.path.exists(real):
+            chosen = real
+            break
+    if chosen is None:
+        if must_exist:
+            ctx.error("SIL701", f"{what} `{raw}` does not exist", span,
+                      f"looked next to the spec and at the tree root {root}")
+        return None
+    rel = os.path.relpath(chosen, root).replace(os.sep, "/")
+    digest = sha256_file(chosen) if os.path.isfile(chosen) else ""
+    ref = FileRef(rel, chosen, digest)
+    ctx.files[raw] = ref
+    return ref
+
+
+def external(ctx: Context, var: str, span: Span | None, sha256: str | None = None) -> ExternalRef:
+    """An input from an environment variable; unset is a warning (shipped specs lint clean)."""
+    path = ctx.env.get(var) or None
+    if path is None:
+        ctx.warning("SIL703", f"provide {var} to run this spec", span,
+                    f"set the environment variable {var} to the file's path (it cannot ship with the spec)")
+    elif not os.path.exists(path):
+        ctx.warning("SIL703", f"{var} points to `{path}`, which does not exist", span,
+                    f"fix the path in {var} before running")
+    ref = ExternalRef(var, path, sha256)
+    ctx.externals[var] = ref
+    return ref
+
+
+def read_text(ctx: Context, ref: FileRef, span: Span | None) -> str | None:
+    try:
+        with open(ref.absolute, encoding="utf-8-sig") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        ctx.error("SIL704", f"cannot read `{ref.path}`: {exc.__class__.__name__}", span,
+                  "files must be UTF-8 text")
+        return None
+
+
+def call_path(node: Any) -> str | None:
+    """The path string of ``file("...")`` / ``table("...")``."""
+    from silspec.lang import ast
+
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.String):
+        return node.args[0].value
+    return None

@@ -1,0 +1,62 @@
+"""SIL9xx: the analysis block — what it names exists, and metrics suit the scales they measure."""
+
+from __future__ import annotations
+
+from silspec.check import schema
+from silspec.check.context import Context
+from silspec.lang import ast
+from silspec.lang.diagnostics import did_you_mean
+from silspec.spec.model import Spec
+
+
+def check(spec: Spec, ctx: Context) -> None:
+    analysis = spec.analysis
+    declared = {m.name for m in analysis.metrics}
+    block = next((e for e in ctx.document.entries if isinstance(e, ast.Block) and e.kind == "analysis"), None)
+    statements = [e for e in block.entries if isinstance(e, (ast.Compare, ast.Calibrate))] if block else []
+    conditions = spec.conditions
+    condition_names = {b.name for b in ctx.document.entries if isinstance(b, ast.Block) and b.kind == "condition"}
+    item_codes = {i.code for i in spec.all_items()}
+    for st in statements:
+        spans = st.name_spans
+        if isinstance(st, ast.Compare):
+            for name in (st.challenger, st.baseline):
+                if name not in condition_names:
+                    ctx.undefined("condition", name, spans.get(name, st.span), condition_names)
+            if st.challenger == st.baseline:
+                ctx.error("SIL902", f"`compare {st.challenger} vs {st.baseline}` compares a condition with itself", st.span)
+            for m in st.metrics:
+                if m not in schema.METRICS:
+                    ctx.error("SIL904", f"unknown metric `{m}`", spans.get(m, st.span),
+                              did_you_mean(m, schema.METRICS) or f"metrics: {', '.join(schema.METRICS)}")
+                elif m not in declared:
+                    ctx.error("SIL903", f"`compare` uses metric `{m}`, which the analysis does not declare", spans.get(m, st.span),
+                              f"add `metric {m} {{}}` to the analysis block")
+            for code in st.without:
+                if code not in item_codes:
+                    ctx.undefined("item", code, spans.get(code, st.span), item_codes)
+            if st.by is not None and st.by not in ("country", "item"):
+                ctx.error("SIL202", f"`by {st.by}`: comparisons group by `country` or `item`", spans.get(st.by, st.span))
+        else:
+            if st.condition not in condition_names:
+                ctx.undefined("condition", st.condition, spans.get(st.condition, st.span), condition_names)
+            if st.calibration not in spec.calibrations:
+                ctx.undefined("calibration", st.calibration, spans.get(st.calibration, st.span), spec.calibrations)
+    if analysis.bootstrap is not None:
+        for m in analysis.bootstrap.metrics:
+            if m not in declared:
+                ctx.error("SIL903", f"bootstrap names metric `{m}`, which the analysis does not declare",
+                          ctx.span("analysis", "bootstrap", "metrics"))
+    ordinal = declared & schema.ORDINAL_METRICS
+    if ordinal:
+        used = {i for c in conditions.values() for i in c.items}
+        for item_id in sorted(used):
+            item = spec.item(item_id)
+            if not item.scale.ordered:
+                ctx.error("SIL901", f"metric(s) {', '.join(sorted(ordinal))} need an ordered scale, but `{item.code}` uses unordered `{item.scale.name}`",
+                          ctx.span("analysis", "metric", sorted(ordinal)[0]),
+                          "drop them or restrict them to ordered items; JS and chi2 suit unordered scales")
+                break
+    if conditions and block is None:
+        ctx.info("SIL906", "no `analysis` block: runs will be recorded but nothing is scored", None,
+                 "add `analysis { metric js { log = e } }`")

@@ -1,0 +1,77 @@
+"""What each block kind may contain: the checker's half of the language (the grammar is generic).
+
+``ANY`` marks a block whose keys are free (study ``meta``, persona attributes, item extra
+fields). Sub-block kinds are looked up as ``parent.kind`` first (``descriptors.item`` differs
+from ``survey.item``), then ``kind``.
+"""
+
+from __future__ import annotations
+
+ANY = "*"
+
+TOP_BLOCKS = (
+    "study", "scale", "survey", "persona", "population", "descriptors", "parser", "model",
+    "condition", "calibration", "finetune", "analysis",
+)
+NAMED_VALUES = ("template", "group")
+UNNAMED = frozenset({"analysis", "meta", "bootstrap", "report", "lora", "train", "valid", "test"})
+EXTENDABLE = frozenset({"condition"})
+
+SUB_BLOCKS: dict[str, tuple[str, ...]] = {
+    "study": ("meta",),
+    "survey": ("item",),
+    "survey.item": ("benchmark",),
+    "descriptors": ("item",),
+    "finetune": ("train", "valid", "test", "lora", "optimiser"),
+    "analysis": ("metric", "bootstrap", "report"),
+}
+
+MODEL_PARAMS = (
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "thinking",
+    "top_logprobs", "presence_penalty", "frequency_penalty", "reasoning_effort",
+)
+MODEL_TRANSPORT = ("concurrency", "delay", "rpm", "tpm", "retries", "backoff", "timeout")
+MODEL_OPTIONS = ("dtype", "device", "batch_size")
+
+KEYS: dict[str, tuple[str, ...] | str] = {
+    "study": ("title", "seed", "language"),
+    "study.meta": ANY,
+    "scale": ("range", "low", "high", "missing", "ordered"),  # plus integer codes
+    "survey": ("source", "n", "benchmark"),
+    "survey.item": ANY,  # text, scale, benchmark, benchmark_labels, source + extra fields
+    "survey.item.benchmark": ("values", "unit", "n", "missing", "renormalise", "default", "source", "country"),
+    "persona": ANY,  # attributes (+ note)
+    "population": (
+        "persona", "size", "sampling", "seed", "rows", "id", "columns", "where", "country_column",
+        "weight", "descriptors",
+    ),
+    "descriptors": ("values",),
+    "descriptors.item": (),  # integer codes only
+    "parser": ("extract", "valid", "refusal", "on_invalid", "on_error"),
+    "model": ("backend", "name", "api_key", "base_url", "path", "package", *MODEL_PARAMS,
+              *MODEL_TRANSPORT, *MODEL_OPTIONS),
+    "condition": (
+        "model", "population", "countries", "items", "system", "prompt", "parser", "answers",
+        "samples", "option_order", "option_labels", "benchmark",
+    ),
+    "calibration": ("method", "temperature", "fit", "target"),
+    "finetune": ("base", "prompt", "system", "loss", "batch", "epochs", "seed"),
+    "finetune.train": ("countries", "items"),
+    "finetune.valid": ("countries", "items"),
+    "finetune.test": ("countries", "items"),
+    "finetune.lora": ("rank", "alpha", "dropout", "targets"),
+    "finetune.optimiser": ("lr", "weight_decay", "warmup"),
+    "analysis": ("benchmark",),
+    "analysis.metric": ("log", "form", "alpha", "normalise"),
+    "analysis.bootstrap": ("resamples", "level", "seed", "metrics"),
+    "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title"),
+}
+
+INT_KEYED = frozenset({"scale", "descriptors.item"})  # blocks whose keys may be integer codes
+
+METRICS = ("js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy")
+METRIC_OPTIONS: dict[str, tuple[str, ...]] = {
+    "js": ("log", "form"), "ks": ("alpha",), "chi2": ("alpha",), "wasserstein": ("normalise",),
+    "mae": ("normalise",), "variance": ("normalise",), "accuracy": (),
+}
+ORDINAL_METRICS = frozenset({"wasserstein", "ks", "mae"})

@@ -1,0 +1,136 @@
+"""``table("data/x.csv", col = "value", ...)``: CSV rows filtered by equality on columns.
+
+A table is read once per check and indexed by the filter columns, so a survey-wide benchmark
+table of 65 countries x 259 items costs one pass over the file, not one per item.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from silspec.check import files
+from silspec.check.context import Context
+from silspec.lang import ast
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
+
+
+class Table:
+    def __init__(self, path: str, header: tuple[str, ...], rows: list[tuple[str, ...]]):
+        self.path = path
+        self.header = header
+        self.rows = rows
+        self.column = {name: i for i, name in enumerate(header)}
+        self._indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[tuple[str, ...]]]] = {}
+
+    def select(self, filters: dict[str, str]) -> list[dict[str, str]]:
+        return [dict(zip(self.header, row)) for row in self.select_rows(filters)]
+
+    def select_rows(self, filters: dict[str, str]) -> list[tuple[str, ...]]:
+        keys = tuple(sorted(filters))
+        index = self._indexes.get(keys)
+        if index is None:
+            positions = [self.column[k] for k in keys]
+            index = {}
+            for row in self.rows:
+                index.setdefault(tuple(row[p] if p < len(row) else "" for p in positions), []).append(row)
+            self._indexes[keys] = index
+        return index.get(tuple(filters[k] for k in keys), [])
+
+    def code_values(self, keys: tuple[str, ...]) -> dict[tuple[str, ...], dict[int, float]]:
+        """filter values -> {code: value}, parsed once for the whole table (benchmark tables).
+
+        Raises ``ValueError`` naming the first bad row."""
+        cache_key = ("code_values", keys)
+        if cache_key not in self._indexes:
+            positions = [self.column[k] for k in keys]
+            code_pos, value_pos = self.column["code"], self.column["value"]
+            out: dict[tuple[str, ...], dict[int, float]] = {}
+            for row in self.rows:
+                try:
+                    out.setdefault(tuple(row[p] for p in positions), {})[int(row[code_pos])] = float(row[value_pos])
+                except (ValueError, IndexError):
+                    raise ValueError(f"bad row {','.join(row)!r}") from None
+            self._indexes[cache_key] = out  # type: ignore[assignment]
+        return self._indexes[cache_key]  # type: ignore[return-value]
+
+    def distinct(self, column: str) -> list[str]:
+        key = ("distinct", column)
+        if key not in self._indexes:
+            pos = self.column[column]
+            self._indexes[key] = list(dict.fromkeys(row[pos] for row in self.rows if pos < len(row)))  # type: ignore[assignment]
+        return list(self._indexes[key])  # type: ignore[arg-type]
+
+
+def load(ctx: Context, node: ast.Call) -> Table | None:
+    """Read the CSV a ``table(...)`` call names (cached), reporting SIL70x on failure."""
+    raw = files.call_path(node)
+    if raw is None:
+        ctx.error("SIL201", 'expected `table("path.csv", column = "value", ...)`', node.span)
+        return None
+    ref = files.resolve(ctx, raw, node.args[0].span, what="table")
+    if ref is None:
+        return None
+    key = ("table", ref.absolute)
+    if key in ctx.cache:
+        return ctx.cache[key]
+    text = files.read_text(ctx, ref, node.args[0].span)
+    table = None
+    if text is not None:
+        try:
+            reader = csv.reader(io.StringIO(text))
+            header = tuple(h.strip() for h in next(reader, ()))
+            rows = [tuple(row) for row in reader if row]
+            if not header:
+                ctx.error("SIL704", f"table `{ref.path}` is empty", node.args[0].span)
+            else:
+                table = Table(ref.path, header, rows)
+        except csv.Error as exc:
+            ctx.error("SIL704", f"table `{ref.path}` is not valid CSV: {exc}", node.args[0].span)
+    ctx.cache[key] = table
+    if table is not None:
+        ctx.cache.setdefault("files_read", set()).add(ref.path)
+    return table
+
+
+def filters(ctx: Context, node: ast.Call, table: Table, placeholders: dict[str, str]) -> dict[str, str] | None:
+    """The call's keyword filters, placeholders (``{{ item }}``, ``{{ country }}``) filled in."""
+    out = {}
+    for kw in node.kwargs:
+        if kw.name not in table.column:
+            from silspec.lang.diagnostics import did_you_mean
+
+            ctx.error("SIL704", f"table `{table.path}` has no column `{kw.name}`", kw.span,
+                      did_you_mean(kw.name, table.header) or f"columns: {', '.join(table.header)}")
+            return None
+        if isinstance(kw.value, ast.String):
+            value = kw.value.value
+        elif isinstance(kw.value, (ast.Number, ast.Ref)):
+            value = str(kw.value.value if isinstance(kw.value, ast.Number) else kw.value.dotted)
+        else:
+            ctx.error("SIL201", "table filters are strings", kw.value.span)
+            return None
+
+        def fill(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(2)
+            return placeholders.get(name, m.group(0))
+
+        out[kw.name] = _PLACEHOLDER.sub(fill, value)
+    return out
+
+
+def has_placeholder(node: ast.Call, name: str) -> bool:
+    return any(
+        isinstance(kw.value, ast.String) and any((m.group(1) or m.group(2)) == name for m in _PLACEHOLDER.finditer(kw.value.value))
+        for kw in node.kwargs
+    )
+
+
+def placeholder_column(node: ast.Call, name: str) -> str | None:
+    for kw in node.kwargs:
+        if isinstance(kw.value, ast.String) and any((m.group(1) or m.group(2)) == name for m in _PLACEHOLDER.finditer(kw.value.value)):
+            return kw.name
+    return None

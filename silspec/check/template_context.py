@@ -1,0 +1,39 @@
+"""The Jinja environment and the variables a template sees, defined once for lint and plan.
+
+Templates are user input: they run in ``SandboxedEnvironment`` with ``StrictUndefined`` so that
+a typo is an error (not an empty string) and ``''.__class__.__mro__`` is refused.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from silspec.spec.model import Item
+
+TOP_LEVEL = ("persona", "item", "country", "study", "condition")
+
+
+@lru_cache(maxsize=1)
+def make_environment() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+def scale_labels(item: Item) -> str:
+    """``1=매우 신뢰, 2=보통, 3=...``: the paper's format."""
+    return ", ".join(f"{c.code}={c.label}" for c in item.scale.substantive)
+
+
+def item_context(item: Item) -> dict[str, Any]:
+    codes = item.scale.codes
+    labels = tuple(c.label for c in item.scale.substantive)
+    ctx = dict(item.fields)
+    ctx.update(
+        id=item.id, code=item.code, text=item.text, codes=list(codes), labels=list(labels),
+        min=min(codes), max=max(codes), scale_labels=scale_labels(item),
+        options=[{"code": c, "label": l} for c, l in zip(codes, labels)],
+    )
+    return ctx

@@ -1,0 +1,207 @@
+"""`silspec plan FILE`: compile a spec into its execution plan and show or write it.
+
+``--format text`` (default) prints a summary per condition and one fully rendered example
+prompt; ``--format json`` streams the whole plan as JSON (to ``--out`` or stdout). With
+``--format text --out FILE`` the summary goes to the terminal and the JSON plan to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from typing import Iterator
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plan",
+        help="compile a spec into its execution plan (personas, prompts, request ids)",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument("file", metavar="FILE", help="the .sil spec")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a spec value, e.g. model.gpt52.temperature=1.0 (repeatable)",
+    )
+    p.add_argument(
+        "--condition", dest="conditions", action="append", default=[], metavar="NAME",
+        help="plan only this condition (repeatable; default: all)",
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N requests")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--out", default=None, metavar="FILE", help="write the JSON plan to FILE")
+    p.set_defaults(handler=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+    for text in args.overrides:
+        key, sep, _ = text.partition("=")
+        if not sep or not key.strip():
+            err.print(f"silspec plan: --set expects KEY=VALUE, got {text!r}", markup=False)
+            return 2
+    if args.limit is not None and args.limit < 0:
+        err.print("silspec plan: --limit must be zero or more", markup=False)
+        return 2
+    if not os.path.isfile(args.file):
+        err.print(f"silspec plan: no such file: {args.file}", markup=False)
+        return 2
+
+    spec = _load(args.file, tuple(args.overrides), err)
+    if spec is None:
+        return 1
+
+    from silspec.plan.compile import compile_header, iter_requests
+    from silspec.plan.errors import PlanError
+
+    try:
+        unknown = [c for c in args.conditions if c not in spec.conditions]
+        if unknown:
+            err.print(
+                f"silspec plan: unknown condition {unknown[0]!r}; the spec has: "
+                f"{', '.join(spec.conditions)}",
+                markup=False,
+            )
+            return 2
+        header = compile_header(spec, conditions=args.conditions or None, limit=args.limit)
+        requests = iter_requests(spec, header)
+        if args.format == "json":
+            return _write_json(header, requests, args.out)
+        return _summarise(header, requests, args.out)
+    except PlanError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        return 1
+    except OSError as exc:
+        err.print(f"error: cannot write {exc.filename or args.out}: {exc.strerror}", markup=False)
+        return 1
+
+
+def _load(path: str, overrides, err):
+    """The checked Spec, or None after printing the diagnostics that stop planning."""
+    try:
+        from silspec.spec.load import load_spec
+    except ModuleNotFoundError as exc:
+        if exc.name != "silspec.spec.load":
+            raise
+        err.print("silspec plan: the spec loader (silspec.spec.load) is not available", markup=False)
+        return None
+    from silspec.lang.diagnostics import render_text
+
+    result = load_spec(path, overrides)
+    if not result.ok or result.spec is None:
+        sources = getattr(result, "sources", None)
+        sources = (sources() if callable(sources) else sources) or {}
+        render_text([d for d in result.diagnostics if d.severity == "error"], sources, err)
+        return None
+    warnings = sum(1 for d in result.diagnostics if d.severity == "warning")
+    if warnings:  # planning is not linting: count them, `silspec lint` shows them
+        err.print(f"{warnings} lint warning(s); `silspec lint {path}` shows them", markup=False)
+    return result.spec
+
+
+def _write_json(header, requests, out: str | None) -> int:
+    from silspec.plan.serialize import write_plan_json
+
+    if out:
+        _write_atomically(out, lambda fp: write_plan_json((header, requests), fp))
+        return 0
+    stream = _utf8_stdout()
+    try:
+        write_plan_json((header, requests), stream)
+        stream.flush()
+    except BrokenPipeError:  # `silspec plan --format json | head`
+        sys.stdout = open(os.devnull, "w")
+    finally:
+        if stream is not sys.stdout:
+            stream.detach()  # leave sys.stdout's buffer open for whoever owns it
+    return 0
+
+
+def _write_atomically(path: str, write) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fp:
+            write(fp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _utf8_stdout():
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        return sys.stdout
+    sys.stdout.flush()
+    return io.TextIOWrapper(buffer, encoding="utf-8", newline="\n", write_through=True)
+
+
+class _Tally:
+    """Hashes request ids and keeps the first request while they stream past."""
+
+    def __init__(self, requests):
+        from silspec.plan.hashing import PlanHasher
+
+        self._requests = requests
+        self.first = None
+        self.hasher = PlanHasher()
+
+    def __iter__(self) -> Iterator:
+        for request in self._requests:
+            if self.first is None:
+                self.first = request
+            self.hasher.add(request.id)
+            yield request
+
+
+def _summarise(header, requests, out: str | None) -> int:
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    tally = _Tally(requests)
+    if out:
+        from silspec.plan.serialize import write_plan_json
+
+        _write_atomically(out, lambda fp: write_plan_json((header, tally), fp))
+    else:
+        for _ in tally:
+            pass
+    console = Console(highlight=False)
+    table = Table(title=f"plan for study {header.study} (seed {header.seed})")
+    table.add_column("condition", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("answers", no_wrap=True)
+    table.add_column("personas × items × samples", justify="right")
+    table.add_column("requests", justify="right", no_wrap=True)
+    table.add_column("≈ tokens", justify="right", no_wrap=True)
+    for c in header.conditions.values():
+        design = f"{len(c.persona_ids):,} × {len(c.items):,} × {c.samples}"
+        table.add_row(c.name, c.model, c.answers, design, f"{c.n_requests:,}",
+                      f"{c.estimated_prompt_tokens:,}")
+    total = sum(c.n_requests for c in header.conditions.values())
+    tokens = sum(c.estimated_prompt_tokens for c in header.conditions.values())
+    table.add_row("total", "", "", "", f"{total:,}", f"{tokens:,}", style="bold")
+    console.print(table)
+    console.print("≈ tokens: characters / 3.5 over a sample of rendered prompts (an estimate)")
+    if header.overrides:
+        console.print("overrides: " + ", ".join(f"{k}={v}" for k, v in header.overrides), markup=False)
+    if header.limit is not None:
+        console.print(f"limited to the first {header.limit:,} requests")
+    console.print(f"spec hash {header.spec_hash}\nplan hash {tally.hasher.hexdigest()}")
+    if out:
+        console.print(f"plan written to {out}", markup=False)
+    first = tally.first
+    if first is not None:
+        options = ", ".join(f"{t}→{c}" for t, c in zip(first.option_tokens, first.option_codes))
+        title = f"example: {first.condition} · {first.item} · {first.persona} · replicate {first.replicate}"
+        body = "\n\n".join(f"[{m.role}]\n{m.content}" for m in first.messages)
+        body += f"\n\n[options] {options}\n[request id] {first.id}"
+        from rich.text import Text
+
+        console.print(Panel(Text(body), title=Text(title)))
+    return 0

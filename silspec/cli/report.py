@@ -1,0 +1,46 @@
+"""`silspec report RUN_DIR`: re-render a run's report from its directory alone."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="analyse a run directory and print or export its report",
+        description="Re-parse the stored answers of RUN_DIR with its bundled spec (never re-asking a "
+        "model) and report compliance, metrics, comparisons and warnings.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<study>/)")
+    p.add_argument("--format", choices=("text", "json", "csv", "md", "html"), default="text")
+    p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--update-doc", metavar="FILE.md", help="fill <!-- silspec:NAME --> blocks of a manuscript")
+    p.add_argument("--benchmark", metavar="NAME", help="score every item against this named benchmark")
+    p.add_argument("--valid-only", action="store_true", help="show metrics on valid answers first")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from silspec.report.render import ReportError, report_run_dir
+    from silspec.report.update_doc import UpdateDocError
+
+    try:
+        report_run_dir(
+            args.run_dir,
+            format=args.format,
+            out=args.out,
+            update_doc=args.update_doc,
+            benchmark=args.benchmark,
+            valid_only=args.valid_only,
+        )
+    except (ReportError, UpdateDocError) as error:
+        print(f"silspec report: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"silspec report: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    if args.out:
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0

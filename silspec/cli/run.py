@@ -1,0 +1,97 @@
+"""`silspec run SPEC`: ask the models what the plan still lacks, then show the report.
+
+Exit codes: 0 every request answered (valid or not), 1 some errored or are still missing
+(a stopped model), 2 the run could not start (usage, a spec with errors, a bad run folder),
+130 interrupted (everything received so far is kept; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run a spec: ask the models, store every answer, resume",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("spec", help="the .sil file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec value (e.g. model.gpt52.temperature=0.7); repeatable")
+    p.add_argument("--condition", dest="conditions", action="append", default=[], metavar="NAME",
+                   help="run only this condition; repeatable")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="ask at most N requests (a pilot)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be asked and an estimate")
+    p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<study>/)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--fresh", action="store_true", help="move the old store aside and start again")
+    mode.add_argument("--retry-errors", action="store_true", help="ask requests stored as errors again")
+    p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=handle)
+
+
+def parse_overrides(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        out.append((key.strip(), value))
+    return tuple(out)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from silspec.run import runner
+    from silspec.run.progress import QuietListener, RichProgress, print_dry_run, print_summary
+    from silspec.run.store import StoreError
+
+    console = Console(stderr=False)
+    errors = Console(stderr=True)
+    try:
+        overrides = parse_overrides(args.overrides)
+        if args.limit is not None and args.limit < 0:
+            raise ValueError("--limit must be zero or more")
+    except ValueError as exc:
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        return 2
+    try:
+        spec = runner.load_checked_spec(args.spec, overrides)
+        plan = runner.compile_spec_plan(spec, args.conditions, args.limit)
+        run_dir = Path(args.out) if args.out else runner.default_run_dir(spec)
+        if args.dry_run:
+            print_dry_run(runner.dry_run(plan, run_dir, retry_errors=args.retry_errors), console, str(run_dir))
+            return 0
+        listener = QuietListener(errors) if args.quiet else RichProgress(console)
+        summary = runner.run_plan(
+            plan, run_dir, spec=spec, fresh=args.fresh, retry_errors=args.retry_errors,
+            conditions=tuple(args.conditions), limit=args.limit, listener=listener,
+        )
+    except runner.RunSetupError as exc:
+        if exc.diagnostics:
+            from silspec.lang.diagnostics import render_text
+
+            render_text(exc.diagnostics, exc.sources, errors)
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        return 2
+    except StoreError as exc:
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        return 2
+    print_summary(summary, console)
+    if not args.no_report and not summary.interrupted:
+        _report(run_dir, console)
+    return summary.exit_code
+
+
+def _report(run_dir: Path, console) -> None:
+    try:
+        from silspec.report.render import render_console
+    except ImportError:
+        console.print("(no report: silspec.report is not available in this install)")
+        return
+    try:
+        render_console(run_dir, console)
+    except Exception as exc:  # noqa: BLE001 - the run succeeded; a report failure must not hide it
+        print(f"report failed: {type(exc).__name__}: {exc}", file=sys.stderr)

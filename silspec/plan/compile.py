@@ -1,0 +1,474 @@
+"""Spec -> Plan: personas sampled, prompts rendered, one content-addressed request per
+(condition, item, persona-or-country, replicate), in that fixed order.
+
+Two entry points, so that 720,000 requests never need to sit in memory at once:
+``compile_header(spec)`` samples personas and describes the plan; ``iter_requests(spec,
+header)`` streams the requests it describes. ``compile_plan`` does both and keeps the
+requests (fine for the 1,200 of the KGSS study).
+
+Speed (``bench/lint_plan.py``): shared template parts render once (``silspec.plan.render``),
+and the request id's canonical JSON is assembled from pieces cached per condition and item,
+hashing exactly the bytes ``silspec.plan.hashing.request_id`` would (a test holds them equal).
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+from json.encoder import encode_basestring as encode_string  # = json.dumps(str, ensure_ascii=False)
+from typing import Any, Iterator, Sequence
+
+from silspec.plan import options as opt
+from silspec.plan.errors import PlanError
+from silspec.plan.hashing import canonical_json, plan_hash, sha256_text
+from silspec.plan.model import (
+    Message,
+    Persona,
+    Plan,
+    PlanCondition,
+    PlanHeader,
+    PlanItem,
+    PlanModel,
+    Request,
+)
+from silspec.plan.personas import derive_seed, read_rows, rows_path, sample_rows, sample_schema
+from silspec.plan.render import CompiledTemplate, make_environment
+from silspec.plan.spec_hash import spec_hash
+from silspec.spec.model import Condition, Item, Model, Spec, Template
+
+CHARS_PER_TOKEN = 3.5  # a heuristic for mixed Korean/English prompts; estimates, not counts
+ESTIMATE_SAMPLE = 64  # rendered prompts per condition behind the token estimate
+
+
+def compile_plan(
+    spec: Spec, *, conditions: Sequence[str] | None = None, limit: int | None = None
+) -> Plan:
+    """The whole plan in memory. Raises ``PlanError`` on anything that cannot be compiled."""
+    header = compile_header(spec, conditions=conditions, limit=limit)
+    requests = tuple(iter_requests(spec, header))
+    return Plan(header=header, requests=requests, plan_hash=plan_hash(r.id for r in requests))
+
+
+# ----------------------------------------------------------------------------------- header
+
+
+def compile_header(
+    spec: Spec, *, conditions: Sequence[str] | None = None, limit: int | None = None
+) -> PlanHeader:
+    """Everything about the plan except its requests: models, personas, items, counts."""
+    if limit is not None and limit < 0:
+        raise PlanError("--limit must be zero or more")
+    selected = _select(spec, conditions)
+    sampler = _PersonaSampler(spec)
+    renderer = _Renderer(spec)
+    personas: dict[str, Persona] = {}
+    items: dict[str, PlanItem] = {}
+    plan_conditions: dict[str, PlanCondition] = {}
+    templates: dict[str, str] = {}
+    remaining = limit
+    for condition in selected:
+        if condition.model not in spec.models:
+            raise PlanError(f"condition {condition.name!r} uses unknown model {condition.model!r}")
+        if condition.parser not in spec.parsers:
+            raise PlanError(f"condition {condition.name!r} uses unknown parser {condition.parser!r}")
+        condition_personas = sampler.personas_for(condition)
+        for persona in condition_personas:
+            if personas.setdefault(persona.id, persona) != persona:
+                raise PlanError(
+                    f"persona id {persona.id!r} names two different personas "
+                    f"(condition {condition.name!r}); give the populations distinct id columns"
+                )
+        for item_id in condition.items:
+            items.setdefault(item_id, _plan_item(_item(spec, item_id)))
+        for role, template in (("system", condition.system), ("prompt", condition.prompt)):
+            if template is not None:
+                templates[_template_name(condition, role, template)] = sha256_text(template.source)
+        full = len(condition.items) * len(condition_personas) * condition.samples
+        n_requests = full if remaining is None else min(full, remaining)
+        if remaining is not None:
+            remaining -= n_requests
+        plan_conditions[condition.name] = PlanCondition(
+            name=condition.name,
+            model=condition.model,
+            parser=spec.parsers[condition.parser],
+            answers=condition.answers,
+            items=tuple(condition.items),
+            persona_ids=tuple(p.id for p in condition_personas),
+            samples=condition.samples,
+            n_requests=n_requests,
+            estimated_prompt_tokens=_estimate_tokens(
+                spec, renderer, condition, condition_personas, items, n_requests
+            ),
+        )
+    used_models = {c.model for c in selected}
+    return PlanHeader(
+        silspec_version=_version(),
+        study=spec.study.name,
+        seed=spec.study.seed,
+        spec_hash=spec_hash(spec),
+        spec_path=spec.path,
+        overrides=tuple(spec.overrides),
+        models={n: plan_model(m) for n, m in spec.models.items() if n in used_models},
+        conditions=plan_conditions,
+        items=items,
+        personas=personas,
+        templates=dict(sorted(templates.items())),
+        limit=limit,
+    )
+
+
+def plan_model(model: Model) -> PlanModel:
+    """The runner's view of a model: absolute local path, no spans, no secrets."""
+    path = model.path.absolute if model.path is not None else None
+    if path is None and model.external is not None:
+        path = model.external.path
+    return PlanModel(
+        name=model.name,
+        backend=model.backend,
+        model_id=model.model_id,
+        params=dict(model.params),
+        base_url=model.base_url,
+        api_key_env=model.api_key_env,
+        path=path,
+        package=model.package,
+        concurrency=model.concurrency,
+        delay_s=model.delay_s,
+        rpm=model.rpm,
+        tpm=model.tpm,
+        retries=model.retries,
+        backoff=model.backoff,
+        timeout_s=model.timeout_s,
+        options=dict(model.options),
+    )
+
+
+def _select(spec: Spec, names: Sequence[str] | None) -> list[Condition]:
+    if not names:
+        return list(spec.conditions.values())
+    unknown = [n for n in names if n not in spec.conditions]
+    if unknown:
+        raise PlanError(
+            f"unknown condition {unknown[0]!r}; the spec has: {', '.join(spec.conditions)}"
+        )
+    wanted = set(names)
+    return [c for c in spec.conditions.values() if c.name in wanted]  # spec order, always
+
+
+def _item(spec: Spec, item_id: str) -> Item:
+    try:
+        return spec.item(item_id)
+    except KeyError:
+        raise PlanError(f"unknown item {item_id!r}") from None
+
+
+def _plan_item(item: Item) -> PlanItem:
+    codes = item.scale.codes
+    return PlanItem(
+        id=item.id,
+        code=item.code,
+        text=item.text,
+        codes=codes,
+        labels=tuple(item.scale.label(c) for c in codes),
+        midpoint=item.scale.midpoint,
+        ordered=item.scale.ordered,
+    )
+
+
+def _template_name(condition: Condition, role: str, template: Template) -> str:
+    return template.name or f"{condition.name}.{role}"
+
+
+def _estimate_tokens(spec, renderer, condition, personas, items, n_requests) -> int:
+    """chars / 3.5 of a spread sample of rendered prompts, scaled to the request count."""
+    pairs = len(condition.items) * len(personas)
+    if not pairs or not n_requests:
+        return 0
+    k = min(ESTIMATE_SAMPLE, pairs)
+    chars = 0
+    for index in (i * pairs // k for i in range(k)):
+        item_id = condition.items[index // len(personas)]
+        persona = personas[index % len(personas)]
+        plan_item = items[item_id]
+        codes = opt.presented_codes(plan_item.codes, condition.option_order, shuffle_key="estimate")
+        messages = renderer.messages(condition, _item(spec, item_id), plan_item, persona, codes)
+        chars += sum(len(m.content) for m in messages)
+    return round(chars / k * n_requests / CHARS_PER_TOKEN)
+
+
+def _version() -> str:
+    from silspec import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------------- personas
+
+
+class _PersonaSampler:
+    """Personas per (population, country), sampled once and shared by every condition."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self._cache: dict[tuple[str, str | None], list[Persona]] = {}
+        self._rows: dict[str, list[dict[str, str]]] = {}
+        self._filter_env = make_environment()
+        numbered = {
+            name
+            for name in (c.population for c in spec.conditions.values())
+            if name in spec.populations and not spec.populations[name].id_column
+        }
+        # Two populations would both number their personas P001...: keep the ids apart.
+        self._prefix_ids = len(numbered) > 1
+
+    def personas_for(self, condition: Condition) -> list[Persona]:
+        if condition.population is None:
+            if not condition.countries:
+                raise PlanError(
+                    f"condition {condition.name!r} has neither a population nor countries"
+                )
+            return [Persona(id=country, country=country) for country in condition.countries]
+        population = self.spec.populations.get(condition.population)
+        if population is None:
+            raise PlanError(
+                f"condition {condition.name!r} uses unknown population {condition.population!r}"
+            )
+        personas: list[Persona] = []
+        for country in condition.countries or (None,):
+            key = (population.name, country)
+            if key not in self._cache:
+                self._cache[key] = self._sample(population, country)
+            personas.extend(self._cache[key])
+        return personas
+
+    def _sample(self, population, country) -> list[Persona]:
+        if population.sampling == "rows":
+            path = rows_path(self.spec, population)
+            if path not in self._rows:
+                self._rows[path] = read_rows(path)
+            personas = sample_rows(self.spec, population, country, self._rows[path], self._fill)
+        else:
+            personas = sample_schema(self.spec, population, country)
+        if self._prefix_ids and not population.id_column:
+            from silspec.spec.model import evolve
+
+            personas = [evolve(p, id=f"{population.name}/{p.id}") for p in personas]
+        return personas
+
+    def _fill(self, value: str, country: str | None) -> str:
+        if "{" not in value:
+            return value
+        try:
+            return self._filter_env.from_string(value).render(country=country)
+        except Exception as exc:
+            raise PlanError(f"row filter {value!r} cannot be filled: {exc}") from None
+
+
+# -------------------------------------------------------------------------------- rendering
+
+
+class _Renderer:
+    """Compiled templates plus the cached context pieces they render from."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self._env = make_environment()
+        self._templates: dict[tuple[str, str], CompiledTemplate] = {}
+        self.study = {
+            "name": spec.study.name,
+            "title": spec.study.title,
+            "language": spec.study.language,
+        }
+        self._persona_ctx: dict[str, dict[str, Any]] = {}
+        self._item_ctx: dict[tuple[str, tuple[int, ...], bool], dict[str, Any]] = {}
+
+    def template(self, condition: Condition, role: str, template: Template) -> CompiledTemplate:
+        name = _template_name(condition, role, template)
+        key = (name, template.source)
+        if key not in self._templates:
+            self._templates[key] = CompiledTemplate(self._env, name, template.source)
+        return self._templates[key]
+
+    def persona_context(self, persona: Persona) -> dict[str, Any]:
+        ctx = self._persona_ctx.get(persona.id)
+        if ctx is None:
+            ctx = self._persona_ctx[persona.id] = {
+                **persona.attributes,
+                "id": persona.id,
+                "text": persona.text,
+            }
+        return ctx
+
+    def item_context(
+        self, item: Item, plan_item: PlanItem, presented: tuple[int, ...], letters: bool, answers: str
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        key = (item.id, presented, letters)
+        ctx = self._item_ctx.get(key)
+        if ctx is None:
+            tokens = opt.option_tokens(presented, letters=letters, answers=answers)
+            label_of = dict(zip(plan_item.codes, plan_item.labels))
+            ctx = self._item_ctx[key] = {
+                **item.fields,
+                "id": item.id,
+                "code": item.code,
+                "text": item.text,
+                "codes": list(plan_item.codes),
+                "labels": list(plan_item.labels),
+                "min": min(plan_item.codes),
+                "max": max(plan_item.codes),
+                "scale_labels": opt.scale_labels(tokens, [label_of[c] for c in presented]),
+                "options": list(tokens),
+            }
+        return ctx, tuple(ctx["options"])
+
+    def messages(
+        self,
+        condition: Condition,
+        item: Item,
+        plan_item: PlanItem,
+        persona: Persona,
+        presented: tuple[int, ...],
+    ) -> tuple[Message, ...]:
+        letters = opt.uses_letters(plan_item.codes, condition.option_labels)
+        item_ctx, _ = self.item_context(item, plan_item, presented, letters, condition.answers)
+        context, keys = self.context(condition, item, presented, persona, item_ctx)
+        out = []
+        if condition.system is not None:
+            text = self.template(condition, "system", condition.system).render(context, keys)
+            out.append(Message("system", text))
+        text = self.template(condition, "prompt", condition.prompt).render(context, keys)
+        out.append(Message("user", text))
+        return tuple(out)
+
+    def context(self, condition, item, presented, persona, item_ctx):
+        country = persona.country
+        context = {
+            "persona": self.persona_context(persona),
+            "item": item_ctx,
+            "country": country,
+            "study": self.study,
+            "condition": {"name": condition.name},
+        }
+        keys = {
+            "persona": persona.id,
+            "item": (item.id, presented),
+            "country": country,
+            "study": 0,
+            "condition": condition.name,
+        }
+        return context, keys
+
+
+# --------------------------------------------------------------------------------- requests
+
+
+def iter_requests(spec: Spec, header: PlanHeader) -> Iterator[Request]:
+    """The requests ``header`` describes, in plan order, one at a time."""
+    renderer = _Renderer(spec)
+    for name, plan_condition in header.conditions.items():
+        yield from _condition_requests(spec, header, renderer, spec.conditions[name], plan_condition)
+
+
+def _condition_requests(
+    spec: Spec,
+    header: PlanHeader,
+    renderer: _Renderer,
+    condition: Condition,
+    plan_condition: PlanCondition,
+) -> Iterator[Request]:
+    """One condition's requests. The inner loop is the plan's hot path: keep it flat."""
+    name = condition.name
+    model = header.models[condition.model]
+    seeded = "seed" in model.params or model.backend == "hf"
+    personas = [header.personas[pid] for pid in plan_condition.persona_ids]
+    system = renderer.template(condition, "system", condition.system) if condition.system else None
+    prompt = renderer.template(condition, "prompt", condition.prompt)
+    # Canonical JSON of the request id payload, keys in sorted order (hashing.request_id).
+    id_head = (
+        '{"answers":' + canonical_json(condition.answers)
+        + ',"backend":' + canonical_json(model.backend) + ',"codes":'
+    )
+    id_middle = (
+        ',"model":' + canonical_json(model.model_id)
+        + ',"params":' + canonical_json(model.params) + ',"replicate":'
+    )
+    shuffled = condition.option_order == "shuffled"
+    samples = condition.samples
+    answers = condition.answers
+    system_cache: dict[str, tuple[Message, str]] = {}
+    system_constant = system.render({}, {}) if system is not None and not system.names else None
+    context = {"study": renderer.study, "condition": {"name": name}}
+    keys: dict[str, Any] = {"study": 0, "condition": name}
+    left = plan_condition.n_requests
+    for item_id in plan_condition.items:
+        if left <= 0:
+            return
+        item = spec.item(item_id)
+        plan_item = header.items[item_id]
+        letters = opt.uses_letters(plan_item.codes, condition.option_labels)
+        fixed = None
+        if not shuffled:
+            fixed = _option_view(renderer, item, plan_item, condition, letters,
+                                 opt.presented_codes(plan_item.codes, condition.option_order))
+            context["item"], keys["item"] = fixed[0], fixed[1]
+        for persona in personas:
+            if left <= 0:
+                return
+            context["persona"] = renderer.persona_context(persona)
+            keys["persona"] = persona.id
+            context["country"] = keys["country"] = persona.country
+            for replicate in range(samples):
+                if left <= 0:
+                    return
+                left -= 1
+                coordinates = (header.seed, name, item_id, persona.id, replicate)
+                if fixed is None:
+                    presented = opt.presented_codes(
+                        plan_item.codes, "shuffled", "\x1f".join(map(str, coordinates))
+                    )
+                    view = _option_view(renderer, item, plan_item, condition, letters, presented)
+                    context["item"], keys["item"] = view[0], view[1]
+                else:
+                    view = fixed
+                _, _, presented, tokens, codes_json, tokens_json = view
+                user = prompt.render(context, keys)
+                if system is not None:
+                    system_text = system_constant or system.render(context, keys)
+                    cached = system_cache.get(system_text)
+                    if cached is None:
+                        cached = system_cache[system_text] = (
+                            Message("system", system_text),
+                            '["system",' + encode_string(system_text) + "],",
+                        )
+                    messages = (cached[0], Message("user", user))
+                    system_json = cached[1]
+                else:
+                    messages = (Message("user", user),)
+                    system_json = ""
+                seed = derive_seed("replicate", *coordinates) % 2**31 if seeded else None
+                payload = (
+                    id_head + codes_json
+                    + ',"messages":[' + system_json + '["user",' + encode_string(user) + "]]"
+                    + id_middle + str(replicate)
+                    + ',"seed":' + ("null" if seed is None else str(seed))
+                    + ',"tokens":' + tokens_json + "}"
+                )
+                yield Request(
+                    id=sha256(payload.encode("utf-8")).hexdigest(),
+                    condition=name,
+                    model=condition.model,
+                    item=item_id,
+                    persona=persona.id,
+                    replicate=replicate,
+                    answers=answers,
+                    messages=messages,
+                    option_codes=presented,
+                    option_tokens=tokens,
+                    seed=seed,
+                    country=persona.country,
+                )
+
+
+def _option_view(renderer, item, plan_item, condition, letters, presented):
+    """(item context, item cache key, codes, tokens, codes JSON, tokens JSON) for one order."""
+    item_ctx, tokens = renderer.item_context(item, plan_item, presented, letters, condition.answers)
+    return (item_ctx, (item.id, presented), presented, tokens,
+            canonical_json(presented), canonical_json(tokens))

@@ -1,0 +1,121 @@
+"""Plans as JSON: one cattrs converter, a streaming writer and a streaming reader.
+
+Layout (one JSON document that is also line-oriented, so neither side holds every request)::
+
+    {"format":"silspec-plan/1","header":{...},"requests":[
+    {...request 1...},
+    {...request 2...}
+    ],"plan_hash":"..."}
+
+Keys are sorted, separators compact, ``ensure_ascii=False`` (Korean stays readable): the same
+plan always gives the same bytes. The plan hash comes last because a stream learns it last.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Iterable, Iterator, Literal, Union
+
+import cattrs
+
+from silspec.plan.errors import PlanError
+from silspec.plan.hashing import PlanHasher
+from silspec.plan.hashing import plan_hash as hash_ids
+from silspec.plan.model import Plan, PlanHeader, Request
+
+FORMAT = "silspec-plan/1"
+_HEAD = '{"format":"%s","header":' % FORMAT
+_OPEN = ',"requests":[\n'
+
+PlanSource = Union[Plan, tuple[PlanHeader, Iterable[Request]]]
+
+
+def make_converter() -> cattrs.Converter:
+    """The converter for plan objects (also fine for the other frozen attrs contracts)."""
+    converter = cattrs.Converter()
+    valid_type = Union[Literal["scale"], tuple[int, ...]]
+    converter.register_structure_hook(
+        valid_type, lambda v, _: "scale" if v == "scale" else tuple(int(c) for c in v)
+    )
+    return converter
+
+
+converter = make_converter()
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_plan_json(plan: PlanSource, fp: IO[str]) -> str:
+    """Stream a plan (a ``Plan`` or ``(header, requests)``) to ``fp``; returns the plan hash."""
+    if isinstance(plan, Plan):
+        header, requests = plan.header, plan.requests
+    else:
+        header, requests = plan
+    unstructure = converter.get_unstructure_hook(Request)
+    hasher = PlanHasher()
+    fp.write(_HEAD + _dumps(converter.unstructure(header)) + _OPEN)
+    first = True
+    for request in requests:
+        if not first:
+            fp.write(",\n")
+        fp.write(_dumps(unstructure(request)))
+        hasher.add(request.id)
+        first = False
+    digest = hasher.hexdigest()
+    fp.write(("\n" if not first else "") + '],"plan_hash":"' + digest + '"}\n')
+    return digest
+
+
+def plan_to_json(plan: PlanSource) -> str:
+    import io
+
+    buffer = io.StringIO()
+    write_plan_json(plan, buffer)
+    return buffer.getvalue()
+
+
+def iter_plan_json(fp: IO[str]) -> tuple[PlanHeader, Iterator[Request]]:
+    """Read a plan written by ``write_plan_json`` lazily: the header now, requests as iterated.
+
+    The iterator checks the stored plan hash against the ids it read when it reaches the end.
+    """
+    first = fp.readline()
+    if not first.startswith(_HEAD) or not first.endswith(_OPEN.rstrip("\n") + "\n"):
+        raise PlanError("not a silspec plan file (expected the silspec-plan/1 JSON layout)")
+    header_json = first[len(_HEAD) : -len(_OPEN)]
+    try:
+        header = converter.structure(json.loads(header_json), PlanHeader)
+    except Exception as exc:  # JSON or shape errors: the file is not a plan we wrote
+        raise PlanError(f"plan file has an unreadable header: {_first_line(exc)}") from None
+    return header, _requests(fp)
+
+
+def _requests(fp: IO[str]) -> Iterator[Request]:
+    structure = converter.get_structure_hook(Request)
+    hasher = PlanHasher()
+    for line in fp:
+        if line.startswith("]"):
+            stored = json.loads("{" + line[2:])["plan_hash"]
+            if stored != hasher.hexdigest():
+                raise PlanError("plan file is damaged: its request ids do not match its plan hash")
+            return
+        try:
+            request = structure(json.loads(line.rstrip("\n").rstrip(",")), Request)
+        except Exception as exc:
+            raise PlanError(f"plan file has an unreadable request: {_first_line(exc)}") from None
+        hasher.add(request.id)
+        yield request
+    raise PlanError("plan file ends early: no closing plan hash")
+
+
+def read_plan_json(fp: IO[str]) -> Plan:
+    """A whole plan from JSON (small plans; stream big ones with ``iter_plan_json``)."""
+    header, requests = iter_plan_json(fp)
+    held = tuple(requests)
+    return Plan(header=header, requests=held, plan_hash=hash_ids(r.id for r in held))
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,233 @@
+"""The report in a terminal (Rich): compliance before metrics, loud warnings before both.
+
+Order matters: a reader who stops after the first screen must already know that 62 % of an
+item's answers were filled in by the parser, before seeing a JS value built on them.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from silspec.analysis.results import Results
+from silspec.report.format import (
+    columns_for,
+    comparison_title,
+    compliance_for,
+    improvement_text,
+    item_label,
+    number,
+    percent,
+    value_cell,
+    with_interval,
+)
+
+HIGH_DEFAULT_SHARE = 0.10
+COMPACT_BELOW = 130  # terminal columns under which per-item tables drop secondary columns
+COMPACT_HIDDEN = frozenset({"ks_statistic", "chi2_statistic", "variance_gap"})
+
+
+def print_report(results: Results, console: Console, *, valid_only: bool = False) -> None:
+    """Render everything; ``valid_only`` puts the valid-answers metrics first."""
+    console.print(header(results))
+    loud = loud_warnings(results)
+    if loud is not None:
+        console.print(loud)
+    console.print(compliance_table(results))
+    console.print(benchmark_table(results))
+    variants = ("valid_only", "with_defaults") if valid_only else ("with_defaults", "valid_only")
+    for condition in results.conditions():
+        for variant in variants:
+            if variant == "valid_only" and not results.has_defaults(condition):
+                continue  # identical to the with-defaults table
+            table = metrics_table(results, condition, variant, compact=console.width < COMPACT_BELOW)
+            if table is not None:
+                console.print(table)
+    for comparison in results.comparisons:
+        if comparison.variant == "valid_only" and not results.has_defaults():
+            continue
+        console.print(comparison_table(comparison))
+    for calibration in results.calibrations:
+        console.print(calibration_table(calibration))
+    notes = other_warnings(results)
+    if notes is not None:
+        console.print(notes)
+
+
+def header(results: Results) -> Panel:
+    study = results.study
+    lines = [Text(study.title or study.name, style="bold")]
+    lines.append(Text(f"study {study.name} · spec {study.spec_path} · {study.n_answers} stored answers"))
+    if study.benchmark:
+        lines.append(Text(f"benchmark override: {study.benchmark}", style="bold yellow"))
+    for condition in study.conditions:
+        provider = f" (provider: {', '.join(condition.provider_models)})" if condition.provider_models else ""
+        lines.append(
+            Text(
+                f"  {condition.name}: {condition.model_id}{provider} · {condition.answers} · "
+                f"parser {condition.parser} (on_invalid={condition.on_invalid}, on_error={condition.on_error})"
+            )
+        )
+    if study.bootstrap:
+        b = study.bootstrap
+        lines.append(Text(f"bootstrap over personas: {b['resamples']} resamples, {b['level']:.0%} percentile CI, seed {b['seed']}"))
+    return Panel(Group(*lines), title="silspec report", border_style="cyan")
+
+
+def loud_warnings(results: Results) -> Panel | None:
+    high = [w for w in results.warnings if w.severity == "high"]
+    if not high:
+        return None
+    body = Group(*(Text(f"⚠ {w.message}", style="bold red") for w in high))
+    return Panel(body, title=f"WARNINGS ({len(high)})", border_style="bold red")
+
+
+def other_warnings(results: Results) -> Panel | None:
+    rest = [w for w in results.warnings if w.severity != "high"]
+    if not rest:
+        return None
+    body = Group(
+        *(Text(f"{'!' if w.severity == 'medium' else 'i'} {w.message}", style="yellow" if w.severity == "medium" else "dim") for w in rest)
+    )
+    return Panel(body, title="notes", border_style="yellow")
+
+
+def compliance_table(results: Results) -> Table:
+    """Columns that are zero everywhere (no refusals, no errors) are left out to fit a terminal."""
+    rows = results.compliance
+    optional = {
+        "defaults from errors": any(r.defaulted_from_error for r in rows),
+        "refused": any(r.refusal for r in rows),
+        "invalid": any(r.invalid for r in rows),
+        "errors": any(r.error for r in rows),
+        "default code": any(r.default_code is not None for r in rows),
+        "valid mass": any(r.mean_valid_mass is not None for r in rows),
+    }
+    table = Table(title="Format compliance (share of stored answers)", title_justify="left")
+    for column in ("condition", "item", "n", "valid", "defaulted", *(c for c, shown in optional.items() if shown)):
+        table.add_column(column, justify="left" if column in ("condition", "item") else "right")
+    for row in rows:
+        loud = row.default_share > HIGH_DEFAULT_SHARE
+        cells = {
+            "defaults from errors": str(row.defaulted_from_error) if row.defaulted else "",
+            "refused": percent(row.refusal_share),
+            "invalid": percent(row.invalid_share),
+            "errors": Text(percent(row.error_share), style="red" if row.error else ""),
+            "default code": "" if row.default_code is None else str(row.default_code),
+            "valid mass": number(row.mean_valid_mass),
+        }
+        table.add_row(
+            row.condition,
+            row.item.rpartition(".")[2] + (f"/{row.country}" if row.country else ""),
+            str(row.n),
+            percent(row.valid_share),
+            Text(percent(row.default_share), style="bold red" if loud else ""),
+            *(cells[c] for c, shown in optional.items() if shown),
+        )
+    return table
+
+
+def benchmark_table(results: Results) -> Table:
+    table = Table(title="Benchmarks (as written → shares used)", title_justify="left")
+    for column in ("item", "benchmark", "values", "sum", "shares used", "n"):
+        table.add_column(column)
+    for b in results.benchmarks:
+        unit = " %" if b.unit == "percent" else ""
+        total_style = "bold red" if b.renormalised and b.total > (100 if b.unit == "percent" else 1) else ("yellow" if b.renormalised else "")
+        table.add_row(
+            b.item.rpartition(".")[2] + (f"/{b.country}" if b.country else ""),
+            b.name,
+            " / ".join(f"{v:g}" for v in b.values),
+            Text(f"{b.total:g}{unit}" + (" → renormalised" if b.renormalised else ""), style=total_style),
+            " / ".join(f"{p * 100:.1f}" for p in b.proportions),
+            "" if b.n is None else str(b.n),
+        )
+    return table
+
+
+def metrics_table(results: Results, condition: str, variant: str, *, compact: bool = False) -> Table | None:
+    """Per-item metrics; ``compact`` (narrow terminals) keeps JS with its CI and the p-values."""
+    rows = results.item_metrics(condition, variant)
+    if not rows:
+        return None
+    label = "with defaults" if variant == "with_defaults" else "VALID ANSWERS ONLY"
+    names = {row.benchmark for row in rows}
+    one_benchmark = len(names) == 1
+    title = f"{condition}: metrics per item ({label})" + (f" · benchmark {next(iter(names))}" if one_benchmark else "")
+    table = Table(title=title, title_justify="left")
+    leading = ["item"] + ([] if one_benchmark else ["benchmark"]) + ["n"]
+    leading += ["defaults"] if compact else ["valid", "defaults", "simulated %"]
+    for column in leading:
+        table.add_column(column, justify="left" if column in ("item", "benchmark", "simulated %") else "right")
+    columns = [(k, t) for k, t in columns_for(rows) if not (compact and k in COMPACT_HIDDEN)]
+    for _, title in columns:
+        table.add_column(title, justify="right", no_wrap=True)
+    for row in rows:
+        compliance = compliance_for(results, row.condition, row.item, row.country)
+        default_share = compliance.default_share if compliance else 0.0
+        cells: list = [item_label(row)] + ([] if one_benchmark else [row.benchmark]) + [str(row.n)]
+        defaults = Text(percent(default_share), style="bold red" if default_share > HIGH_DEFAULT_SHARE else "")
+        if compact:
+            cells.append(defaults)
+        else:
+            simulated = " / ".join(f"{p * 100:.0f}" for p in row.probs) if row.probs else "no answers"
+            cells += [percent(compliance.valid_share) if compliance else "–", defaults, simulated]
+        cells += [
+            with_interval(row, key) if (key == "js" or not compact) else value_cell(key, row.values.get(key))
+            for key, _ in columns
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def comparison_table(comparison) -> Table:
+    table = Table(title=comparison_title(comparison), title_justify="left")
+    for column in ("item", comparison.a, comparison.b, "improvement", "better?"):
+        table.add_column(column, justify="left" if column == "item" else "right")
+    for row in comparison.rows:
+        better = "–" if row.better is None else ("yes" if row.better else "no")
+        table.add_row(row.item, value_cell(comparison.key, row.a), value_cell(comparison.key, row.b), improvement_text(row.improvement), better)
+    table.add_section()
+    table.add_row(
+        f"average ({comparison.n_improved}/{len(comparison.rows)} improved)",
+        number(comparison.mean_a),
+        number(comparison.mean_b),
+        Text(improvement_text(comparison.improvement_of_means), style="bold"),
+        "",
+    )
+    if comparison.without:
+        table.add_row(
+            f"average without {', '.join(comparison.without)}",
+            number(comparison.mean_a_without),
+            number(comparison.mean_b_without),
+            Text(improvement_text(comparison.improvement_without), style="bold"),
+            "",
+        )
+    if comparison.paired_pvalue is not None:
+        table.caption = f"{comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}"
+    return table
+
+
+def calibration_table(calibration) -> Table:
+    table = Table(
+        title=f"Calibration of {calibration.condition} with {calibration.calibration} ({calibration.method}, T {calibration.fit})",
+        title_justify="left",
+    )
+    keys = list(calibration.mean_before)
+    for column in ["item", "T", *(f"{k} before → after" for k in keys)]:
+        table.add_column(column, justify="left" if column == "item" else "right")
+    for item in calibration.items:
+        table.add_row(
+            item.item,
+            number(item.temperature, 2),
+            *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys),
+        )
+    table.add_section()
+    table.add_row(
+        "mean",
+        "",
+        *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys),
+    )
+    return table

@@ -1,0 +1,261 @@
+"""Results as files: JSON (schema in docs/report.md), tidy CSV, Markdown tables.
+
+The Markdown tables are named blocks (``markdown_blocks``) so that ``--update-doc`` can drop
+any of them into a manuscript; ``to_markdown`` is simply all of them in report order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Callable
+
+from silspec.analysis.results import ComparisonResult, Results
+from silspec.report.format import (
+    columns_for,
+    comparison_title,
+    compliance_for,
+    improvement_text,
+    item_label,
+    js_matrix,
+    number,
+    percent,
+    value_cell,
+    with_interval,
+)
+
+CSV_COLUMNS = (
+    "condition",
+    "item",
+    "country",
+    "variant",
+    "metric",
+    "key",
+    "value",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "n",
+    "benchmark",
+)
+
+
+def to_json(results: Results, *, indent: int | None = 2) -> str:
+    """Strict JSON (no NaN): see docs/report.md for the schema."""
+    return json.dumps(results.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+
+
+def to_csv(results: Results) -> str:
+    """Tidy: one row per condition × item × metric value × variant."""
+    from silspec.analysis.metrics import HEADLINE_KEY
+
+    metric_of_key = {}
+    for name in results.study.metrics:
+        metric_of_key[HEADLINE_KEY.get(name, name)] = name
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in results.items:
+        for key, value in row.values.items():
+            interval = row.intervals.get(key)
+            writer.writerow(
+                [
+                    row.condition,
+                    row.code,
+                    row.country or "",
+                    row.variant,
+                    metric_of_key.get(key, key.partition("_")[0]),
+                    key,
+                    _csv_number(value),
+                    _csv_number(interval.low) if interval else "",
+                    _csv_number(interval.high) if interval else "",
+                    interval.level if interval else "",
+                    row.n,
+                    row.benchmark,
+                ]
+            )
+    return buffer.getvalue()
+
+
+def _csv_number(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "" if value is None or math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return repr(float(value))
+
+
+# ---------------------------------------------------------------------------------- Markdown
+
+
+def _table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
+    align = align or ["---"] + ["---:"] * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def md_js_table(results: Results, variant: str = "with_defaults") -> str:
+    conditions, table = js_matrix(results, variant)
+    header = ["item", *conditions]
+    rows = [[item, *(number(v) for v in values)] for item, values in table]
+    means = []
+    for i in range(len(conditions)):
+        column = [values[i] for _, values in table if values[i] is not None]
+        means.append(number(sum(column) / len(column)) if column else "–")
+    rows.append(["mean", *means])
+    return _table(header, rows)
+
+
+def md_compliance(results: Results) -> str:
+    rows = [
+        [
+            row.condition,
+            row.item.rpartition(".")[2] + (f"/{row.country}" if row.country else ""),
+            str(row.n),
+            percent(row.valid_share),
+            ("**" + percent(row.default_share) + "**") if row.default_share > 0.10 else percent(row.default_share),
+            str(row.defaulted_from_error),
+            percent(row.refusal_share),
+            percent(row.invalid_share),
+            percent(row.error_share),
+            "" if row.default_code is None else str(row.default_code),
+        ]
+        for row in results.compliance
+    ]
+    header = ["condition", "item", "n", "valid", "defaulted", "defaults from errors", "refused", "invalid", "errors", "default code"]
+    return _table(header, rows, ["---", "---"] + ["---:"] * 8)
+
+
+def md_metrics(results: Results, condition: str, variant: str = "with_defaults") -> str:
+    items = results.item_metrics(condition, variant)
+    columns = columns_for(items)
+    rows = []
+    for row in items:
+        compliance = compliance_for(results, row.condition, row.item, row.country)
+        rows.append(
+            [
+                item_label(row),
+                row.benchmark,
+                str(row.n),
+                percent(compliance.default_share) if compliance else "–",
+                *(with_interval(row, key) for key, _ in columns),
+            ]
+        )
+    header = ["item", "benchmark", "n", "defaults", *(title for _, title in columns)]
+    return _table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))
+
+
+def md_comparison(comparison: ComparisonResult) -> str:
+    rows = [
+        [
+            row.item,
+            value_cell(comparison.key, row.a),
+            value_cell(comparison.key, row.b),
+            improvement_text(row.improvement),
+            "–" if row.better is None else ("yes" if row.better else "no"),
+        ]
+        for row in comparison.rows
+    ]
+    rows.append(
+        [
+            f"average ({comparison.n_improved}/{len(comparison.rows)} improved)",
+            number(comparison.mean_a),
+            number(comparison.mean_b),
+            improvement_text(comparison.improvement_of_means),
+            "",
+        ]
+    )
+    if comparison.without:
+        rows.append(
+            [
+                f"average without {', '.join(comparison.without)}",
+                number(comparison.mean_a_without),
+                number(comparison.mean_b_without),
+                improvement_text(comparison.improvement_without),
+                "",
+            ]
+        )
+    return _table(["item", comparison.a, comparison.b, "improvement", "better?"], rows)
+
+
+def md_comparisons(results: Results, variant: str = "with_defaults") -> str:
+    parts = [
+        f"**{comparison_title(c)}**\n\n{md_comparison(c)}" for c in results.comparisons if c.variant == variant
+    ]
+    return "\n".join(parts)
+
+
+def md_benchmarks(results: Results) -> str:
+    rows = [
+        [
+            b.item.rpartition(".")[2] + (f"/{b.country}" if b.country else ""),
+            b.name,
+            " / ".join(f"{v:g}" for v in b.values),
+            f"{b.total:g}" + (" (renormalised)" if b.renormalised else ""),
+            " / ".join(f"{p * 100:.1f}" for p in b.proportions),
+        ]
+        for b in results.benchmarks
+    ]
+    return _table(["item", "benchmark", "values", "sum", "shares used (%)"], rows, ["---"] * 5)
+
+
+def md_calibration(results: Results) -> str:
+    parts = []
+    for calibration in results.calibrations:
+        keys = list(calibration.mean_before)
+        rows = [
+            [item.item, number(item.temperature, 2), *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys)]
+            for item in calibration.items
+        ]
+        rows.append(["mean", "", *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys)])
+        title = f"**{calibration.condition} calibrated with {calibration.calibration} ({calibration.method})**\n\n"
+        parts.append(title + _table(["item", "T", *keys], rows))
+    return "\n".join(parts)
+
+
+def md_warnings(results: Results) -> str:
+    return "".join(
+        f"- {'**' if w.severity == 'high' else ''}{w.message}{'**' if w.severity == 'high' else ''}\n"
+        for w in results.warnings
+    )
+
+
+def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
+    """Every named block ``--update-doc`` can fill, built lazily."""
+    blocks: dict[str, Callable[[], str]] = {
+        "js_table": lambda: md_js_table(results),
+        "js_table_valid_only": lambda: md_js_table(results, "valid_only"),
+        "compliance": lambda: md_compliance(results),
+        "comparison": lambda: md_comparisons(results),
+        "comparison_valid_only": lambda: md_comparisons(results, "valid_only"),
+        "benchmarks": lambda: md_benchmarks(results),
+        "calibration": lambda: md_calibration(results),
+        "warnings": lambda: md_warnings(results),
+    }
+    for condition in results.conditions():
+        blocks[f"metrics_{condition}"] = lambda c=condition: md_metrics(results, c)
+        blocks[f"metrics_{condition}_valid_only"] = lambda c=condition: md_metrics(results, c, "valid_only")
+    return blocks
+
+
+def to_markdown(results: Results) -> str:
+    study = results.study
+    parts = [f"# {study.title or study.name}\n", f"Study `{study.name}`, spec `{study.spec_path}`, {study.n_answers} stored answers.\n"]
+    if results.warnings:
+        parts += ["## Warnings\n", md_warnings(results)]
+    parts += ["## Format compliance\n", md_compliance(results), "## Benchmarks\n", md_benchmarks(results)]
+    parts += ["## Jensen–Shannon divergence (with defaults)\n", md_js_table(results)]
+    if results.has_defaults():
+        parts += ["## Jensen–Shannon divergence (valid answers only)\n", md_js_table(results, "valid_only")]
+    for condition in results.conditions():
+        parts += [f"## {condition}: metrics per item\n", md_metrics(results, condition)]
+        if results.has_defaults(condition):
+            parts += [f"## {condition}: metrics per item, valid answers only\n", md_metrics(results, condition, "valid_only")]
+    if results.comparisons:
+        parts += ["## Comparisons\n", md_comparisons(results)]
+        if results.has_defaults():
+            parts += [md_comparisons(results, "valid_only")]
+    if results.calibrations:
+        parts += ["## Calibration\n", md_calibration(results)]
+    return "\n".join(parts)

@@ -1,0 +1,109 @@
+"""Number formatting and table content shared by every renderer (console, Markdown, HTML).
+
+One place decides how a JS value, a p-value or a share is written, so the console, the
+Markdown blocks of a manuscript and the HTML page never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from silspec.analysis.results import ComparisonResult, ItemMetrics, Results
+
+# Value keys shown in the per-item tables, in order, with their column titles.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("js", "JS"),
+    ("ks_statistic", "KS D"),
+    ("ks_pvalue", "KS p"),
+    ("chi2_statistic", "χ²"),
+    ("chi2_pvalue", "χ² p"),
+    ("wasserstein", "W1"),
+    ("mae", "MAE"),
+    ("variance_gap", "Δ norm. var."),
+    ("accuracy", "mode ok"),
+)
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞"
+    return f"{value:.{digits}f}"
+
+
+def pvalue(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    if value < 1e-3:
+        return f"{value:.1e}"
+    return f"{value:.3f}"
+
+
+def percent(share: float | None, digits: int = 0) -> str:
+    if share is None or math.isnan(share):
+        return "–"
+    return f"{share * 100:.{digits}f} %"
+
+
+def value_cell(key: str, value: float | None) -> str:
+    if key.endswith("pvalue"):
+        return pvalue(value)
+    if key == "accuracy":
+        return "–" if value is None or math.isnan(value) else ("yes" if value >= 1 else "no")
+    if key == "chi2_statistic":
+        return number(value, 1)
+    return number(value)
+
+
+def with_interval(row: ItemMetrics, key: str) -> str:
+    text = value_cell(key, row.values.get(key))
+    interval = row.intervals.get(key)
+    if interval is not None:
+        text += f" [{number(interval.low)}, {number(interval.high)}]"
+    return text
+
+
+def columns_for(rows: Sequence[ItemMetrics]) -> list[tuple[str, str]]:
+    present = {key for row in rows for key in row.values}
+    return [(key, title) for key, title in COLUMNS if key in present]
+
+
+def item_label(row: ItemMetrics) -> str:
+    return f"{row.code}/{row.country}" if row.country else row.code
+
+
+def compliance_for(results: Results, condition: str, item: str, country: str | None = None):
+    for row in results.compliance:
+        if (row.condition, row.item, row.country) == (condition, item, country):
+            return row
+    return None
+
+
+def improvement_text(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value * 100:+.1f} %"
+
+
+def comparison_title(comparison: ComparisonResult) -> str:
+    variant = "with defaults" if comparison.variant == "with_defaults" else "valid answers only"
+    return f"{comparison.b} vs {comparison.a} on {comparison.metric} ({variant})"
+
+
+def js_matrix(results: Results, variant: str = "with_defaults", key: str = "js"):
+    """Items × conditions: the paper's JS table. Returns (conditions, [(item, [value...])])."""
+    conditions = [c for c in results.conditions() if results.item_metrics(c, variant)]
+    items: dict[str, None] = {}
+    for condition in conditions:
+        for row in results.item_metrics(condition, variant):
+            items.setdefault(item_label(row), None)
+    table = []
+    for item in items:
+        values = []
+        for condition in conditions:
+            found = [r for r in results.item_metrics(condition, variant) if item_label(r) == item]
+            values.append(found[0].values.get(key) if found else None)
+        table.append((item, values))
+    return conditions, table

@@ -1,0 +1,155 @@
+"""A self-contained HTML report: the Markdown tables plus one bar chart per item.
+
+Plots are matplotlib (Agg backend, no display needed) PNGs embedded as base64, so the page is
+one file that can be mailed or archived. Text is escaped; nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Sequence
+
+from silspec.analysis.results import ItemMetrics, Results
+from silspec.report.export import (
+    md_benchmarks,
+    md_comparisons,
+    md_compliance,
+    md_js_table,
+    md_metrics,
+)
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.warn-high { background: #fde2e2; border-left: 6px solid #c00; padding: 0.5em 1em; font-weight: bold; }
+.warn { background: #fff6d6; border-left: 6px solid #d90; padding: 0.3em 1em; }
+figure { display: inline-block; margin: 0.5em; }
+"""
+
+
+def to_html(results: Results, *, plots: bool = True) -> str:
+    study = results.study
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(study.title or study.name)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(study.title or study.name)}</h1>",
+        f"<p>Study <code>{html.escape(study.name)}</code>, spec <code>{html.escape(study.spec_path)}</code>, "
+        f"{study.n_answers} stored answers.</p>",
+    ]
+    for warning in results.warnings:
+        css = "warn-high" if warning.severity == "high" else "warn"
+        parts.append(f'<p class="{css}">{html.escape(warning.message)}</p>')
+    parts += ["<h2>Format compliance</h2>", markdown_table_to_html(md_compliance(results))]
+    parts += ["<h2>Benchmarks</h2>", markdown_table_to_html(md_benchmarks(results))]
+    parts += ["<h2>Jensen–Shannon divergence</h2>", markdown_table_to_html(md_js_table(results))]
+    for condition in results.conditions():
+        parts += [f"<h2>{html.escape(condition)}: metrics per item</h2>", markdown_table_to_html(md_metrics(results, condition))]
+        if results.has_defaults(condition):
+            parts += [
+                f"<h3>{html.escape(condition)}: valid answers only</h3>",
+                markdown_table_to_html(md_metrics(results, condition, "valid_only")),
+            ]
+    if results.comparisons:
+        parts.append("<h2>Comparisons</h2>")
+        for variant in ("with_defaults", "valid_only"):
+            parts.append(_markdown_sections_to_html(md_comparisons(results, variant)))
+    if plots:
+        parts.append("<h2>Simulated vs benchmark</h2>")
+        for item, rows in _rows_by_item(results).items():
+            parts.append(f'<figure><img alt="{html.escape(item)}" src="data:image/png;base64,{item_plot_png(item, rows)}"></figure>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _rows_by_item(results: Results) -> dict[str, list[ItemMetrics]]:
+    grouped: dict[str, list[ItemMetrics]] = {}
+    for row in results.items:
+        if row.variant == "with_defaults" and row.probs:
+            label = f"{row.code}/{row.country}" if row.country else row.code
+            grouped.setdefault(label, []).append(row)
+    return grouped
+
+
+def item_plot_png(item: str, rows: Sequence[ItemMetrics]) -> str:
+    """Grouped bars: the benchmark, then each condition, with bootstrap CIs in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    codes = rows[0].codes
+    series = [(f"benchmark ({rows[0].benchmark})", rows[0].benchmark_probs)]
+    for row in rows:
+        label = row.condition
+        interval = row.intervals.get("js")
+        js = row.values.get("js")
+        if js is not None:
+            label += f" (JS {js:.3f}" + (f" [{interval.low:.3f}, {interval.high:.3f}]" if interval else "") + ")"
+        series.append((label, row.probs))
+    width = 0.8 / len(series)
+    x = np.arange(len(codes))
+    figure, axes = plt.subplots(figsize=(5, 3.2), dpi=90)
+    try:
+        for i, (label, probs) in enumerate(series):
+            axes.bar(x + i * width - 0.4 + width / 2, np.asarray(probs) * 100, width, label=label)
+        axes.set_xticks(x, [str(c) for c in codes])
+        axes.set_xlabel("code")
+        axes.set_ylabel("%")
+        axes.set_title(item)
+        axes.legend(fontsize=6)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    finally:
+        plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def markdown_table_to_html(table: str) -> str:
+    """Our own Markdown tables (``export._table``) as HTML; cells are escaped."""
+    lines = [line for line in table.strip().splitlines() if line.startswith("|")]
+    if len(lines) < 2:
+        return ""
+
+    def cells(line: str) -> list[str]:
+        inner = line.strip()[1:-1]
+        parts = [p.strip().replace("\\|", "|") for p in _split_cells(inner)]
+        return [html.escape(p).replace("**", "") for p in parts]
+
+    head = "".join(f"<th>{c}</th>" for c in cells(lines[0]))
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells(line)) + "</tr>" for line in lines[2:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _split_cells(inner: str) -> list[str]:
+    out, current, escaped = [], [], False
+    for char in inner:
+        if char == "|" and not escaped:
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        escaped = char == "\\"
+    out.append("".join(current))
+    return out
+
+
+def _markdown_sections_to_html(text: str) -> str:
+    """Bold title lines followed by tables (``md_comparisons``)."""
+    out = []
+    for block in text.split("\n\n"):
+        block = block.strip()
+        if not block:
+            continue
+        if block.startswith("|"):
+            out.append(markdown_table_to_html(block))
+        else:
+            out.append(f"<h3>{html.escape(block.strip('*'))}</h3>")
+    return "\n".join(out)

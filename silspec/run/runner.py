@@ -1,0 +1,398 @@
+"""`silspec run` as a library: load → plan → store → execute → summary.
+
+``run_spec`` is the whole path from a ``.sil`` file; ``run_plan`` starts from a compiled
+``Plan`` (tests, benchmarks, other front ends). Both leave a self-contained run directory:
+
+    runs/<study>/
+      store.sqlite          answers, attempts, manifest, requests (silspec.run.store)
+      plan_header.json      the latest plan's header and hash (models, conditions, items, personas)
+      bundle/<spec>.sil     the spec and every file it references, at their relative paths
+
+so ``silspec report RUN_DIR`` can reload the spec and read the answers from the directory alone.
+The default directory is ``<project root>/runs/<study>/``: deterministic, so rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from attrs import frozen
+
+from silspec.plan.model import Plan, PlanHeader, Request
+from silspec.run.executor import ConditionCounts, ExecutionReport, Executor, RunListener
+from silspec.run.manifest import collect_manifest
+from silspec.run.store import STORE_FILE, Store, move_aside
+
+PLAN_HEADER_FILE = "plan_header.json"
+BUNDLE_DIR = "bundle"
+BYTES_PER_STORED_ANSWER = 1_500  # a rough size of one answer row plus its attempt row
+
+
+class RunSetupError(Exception):
+    """The run could not start: the spec does not load, the plan cannot compile, bad options.
+
+    ``diagnostics``/``sources`` carry the loader's findings so the CLI can render them.
+    """
+
+    def __init__(self, message: str, *, diagnostics: Sequence[Any] = (), sources: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.diagnostics = tuple(diagnostics)
+        self.sources = dict(sources or {})
+
+
+@frozen
+class ConditionSummary:
+    condition: str
+    model: str
+    total: int  # requests the plan holds for it
+    already: int  # stored before this invocation (and not re-asked)
+    asked: int
+    ok: int
+    invalid: int
+    errors: int  # asked in this invocation and stored as errors
+    skipped: int
+    stored_errors: int  # error rows in the store for this condition after the run
+    missing: int  # requests with no stored row after the run (skipped, interrupted)
+
+
+@frozen
+class RunSummary:
+    run_dir: str
+    study: str
+    plan_hash: str
+    conditions: tuple[ConditionSummary, ...]
+    stopped_models: dict[str, str]
+    warnings: tuple[str, ...]
+    interrupted: bool
+    backup: str | None = None  # where --fresh moved the old store
+
+    @property
+    def total(self) -> int:
+        return sum(c.total for c in self.conditions)
+
+    @property
+    def missing(self) -> int:
+        """Requests of the plan with no stored row (skipped, interrupted)."""
+        return sum(c.missing for c in self.conditions)
+
+    @property
+    def errors(self) -> int:
+        return sum(c.stored_errors for c in self.conditions)
+
+    @property
+    def exit_code(self) -> int:
+        """130 interrupted; 1 when a request errored or is still missing; else 0."""
+        if self.interrupted:
+            return 130
+        return 1 if self.errors or self.missing else 0
+
+
+@frozen
+class DryRunRow:
+    condition: str
+    model: str
+    backend: str
+    requests: int  # distinct request ids
+    duplicates: int  # plan rows sharing an id with an earlier row (asked once, answer shared)
+    answered: int
+    to_ask: int
+    prompt_tokens: int  # estimated, for the requests still to ask
+    cost: float | None  # from model options price_input_per_mtok (+ output); None when unknown
+
+
+# ----------------------------------------------------------------------------- spec path
+
+
+def load_checked_spec(
+    spec_path: str | os.PathLike[str],
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> Any:
+    """The checked spec, or ``RunSetupError`` carrying the loader's diagnostics."""
+    try:
+        from silspec.spec.load import load_spec  # lazy: the front end is not needed by run_plan
+    except ImportError as exc:
+        raise RunSetupError(f"the spec loader is not available in this install ({exc})") from exc
+
+    path = Path(spec_path)
+    if not path.is_file():
+        raise RunSetupError(f"no such spec file: {spec_path}")
+    result = load_spec(str(path), tuple(f"{key}={value}" for key, value in overrides),
+                       root=None if root is None else str(root))
+    if not result.ok:
+        sources = getattr(result, "sources", None)
+        sources = sources() if callable(sources) else sources
+        raise RunSetupError(f"{spec_path} has errors; fix them and run again",
+                            diagnostics=result.diagnostics,
+                            sources=sources or _read_sources(path, result.diagnostics))
+    return result.spec
+
+
+def _read_sources(path: Path, diagnostics: Sequence[Any]) -> dict[str, str]:
+    sources = {}
+    for d in diagnostics:
+        span = getattr(d, "span", None)
+        if span is None or span.file in sources:
+            continue
+        for candidate in (Path(span.file), path.parent / span.file):
+            if candidate.is_file():
+                sources[span.file] = candidate.read_text(encoding="utf-8", errors="replace")
+                break
+    return sources
+
+
+def compile_spec_plan(spec: Any, conditions: Sequence[str] | None, limit: int | None) -> Plan:
+    from silspec.plan.compile import compile_plan
+    from silspec.plan.errors import PlanError
+
+    try:
+        return compile_plan(spec, conditions=list(conditions) if conditions else None, limit=limit)
+    except PlanError as exc:
+        raise RunSetupError(str(exc)) from exc
+
+
+def default_run_dir(spec: Any) -> Path:
+    """``<project root>/runs/<study>/``: the same folder whatever the working directory."""
+    return Path(spec.root) / "runs" / spec.study.name
+
+
+def copy_bundle(spec: Any, run_dir: Path) -> Path:
+    """Copy the .sil and every referenced file into ``run_dir/bundle`` at their relative paths."""
+    bundle = (run_dir / BUNDLE_DIR).resolve()
+    root = Path(spec.root).resolve()
+    sources = [(spec.path, root / spec.path)] + [(f.path, Path(f.absolute)) for f in spec.files]
+    for relative, source in sources:
+        target = (bundle / relative).resolve()
+        if bundle not in target.parents:
+            raise RunSetupError(f"refusing to bundle {relative!r}: it leaves the spec tree")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return bundle / spec.path
+
+
+# --------------------------------------------------------------------------- run folder
+
+
+def write_plan_header(run_dir: Path, plan: Plan) -> None:
+    from silspec.plan.serialize import converter
+
+    data = {"plan_hash": plan.plan_hash, "n_requests": len(plan.requests),
+            "header": converter.unstructure(plan.header)}
+    temporary = run_dir / (PLAN_HEADER_FILE + ".tmp")
+    temporary.write_text(json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1), encoding="utf-8")
+    temporary.replace(run_dir / PLAN_HEADER_FILE)  # atomic: a crash never leaves half a header
+
+
+def read_plan_header(run_dir: str | os.PathLike[str]) -> tuple[PlanHeader, str]:
+    """(header, plan hash) of the latest plan run into ``run_dir``."""
+    from silspec.plan.serialize import converter
+
+    path = Path(run_dir) / PLAN_HEADER_FILE
+    if not path.is_file():
+        raise RunSetupError(f"{run_dir} is not a silspec run directory (no {PLAN_HEADER_FILE})")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return converter.structure(data["header"], PlanHeader), data["plan_hash"]
+
+
+def bundled_spec_path(run_dir: str | os.PathLike[str]) -> Path:
+    """The spec copy inside a run directory (what ``silspec report RUN_DIR`` reloads)."""
+    header, _ = read_plan_header(run_dir)
+    path = Path(run_dir) / BUNDLE_DIR / header.spec_path
+    if not path.is_file():
+        raise RunSetupError(f"{run_dir} holds no spec bundle ({path} is missing)")
+    return path
+
+
+def load_run_spec(run_dir: str | os.PathLike[str]) -> Any:
+    """Reload the bundled spec with the overrides the run was made with."""
+    header, _ = read_plan_header(run_dir)
+    bundle = (Path(run_dir) / BUNDLE_DIR).resolve()  # the bundle is the spec tree
+    return load_checked_spec(bundled_spec_path(run_dir), header.overrides, root=bundle)
+
+
+# -------------------------------------------------------------------------------- running
+
+
+def unique_requests(requests: Sequence[Request]) -> list[Request]:
+    """First occurrence of each id, in plan order.
+
+    Two requests with the same content hash are the same question (same model, parameters,
+    messages, replicate and seed), so they share one stored answer and are asked once.
+    """
+    seen: set[str] = set()
+    out = []
+    for request in requests:
+        if request.id not in seen:
+            seen.add(request.id)
+            out.append(request)
+    return out
+
+
+def pending_requests(plan: Plan, store: Store, *, retry_errors: bool) -> tuple[list[Request], int]:
+    """(requests to ask, how many of the plan are already stored and kept).
+
+    A rerun skips every stored id, errors included; ``retry_errors`` also asks stored errors
+    again (their rows are replaced). Duplicate ids in a plan are asked once.
+    """
+    answered = store.answered_ids()
+    failed = store.failed_ids() if retry_errors else set()
+    pending, kept = [], 0
+    for request in unique_requests(plan.requests):
+        if request.id in answered and request.id not in failed:
+            kept += 1
+        else:
+            pending.append(request)
+    return pending, kept
+
+
+def run_plan(
+    plan: Plan,
+    run_dir: str | os.PathLike[str],
+    *,
+    spec: Any = None,
+    fresh: bool = False,
+    retry_errors: bool = False,
+    conditions: Sequence[str] = (),
+    limit: int | None = None,
+    listener: RunListener | None = None,
+    env: Mapping[str, str] | None = None,
+    backend_factory: Any = None,
+) -> RunSummary:
+    """Ask what ``plan`` still lacks in ``run_dir``'s store; always leaves the store consistent."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    backup = move_aside(run_dir) if fresh else None
+    env = os.environ if env is None else env
+    if spec is not None:
+        copy_bundle(spec, run_dir)
+    write_plan_header(run_dir, plan)
+    with Store.open(run_dir) as store:
+        manifest = collect_manifest(
+            spec_path=plan.header.spec_path, spec_hash=plan.header.spec_hash, plan_hash=plan.plan_hash,
+            n_requests=len(plan.requests), overrides=plan.header.overrides, conditions=tuple(conditions),
+            limit=limit, retry_errors=retry_errors, project_root=getattr(spec, "root", None),
+            argv=tuple(sys.argv[1:]),
+        )
+        invocation = store.begin_invocation(manifest)
+        status = "failed"
+        try:
+            store.record_requests(plan.requests)
+            pending, kept = pending_requests(plan, store, retry_errors=retry_errors)
+            totals: dict[str, int] = {}
+            for request in unique_requests(plan.requests):
+                totals[request.condition] = totals.get(request.condition, 0) + 1
+            executor = Executor(
+                models=plan.header.models, conditions=plan.header.conditions, items=plan.header.items,
+                store=store, env=env, listener=listener, backend_factory=backend_factory,
+            )
+            report = asyncio.run(_execute(executor, pending, totals))
+            summary = _summarise(plan, run_dir, store, report, pending, backup)
+            status = "interrupted" if summary.interrupted else ("incomplete" if summary.exit_code else "complete")
+            return summary
+        finally:
+            store.end_invocation(invocation, status)
+
+
+async def _execute(executor: Executor, pending: list[Request], totals: dict[str, int]) -> ExecutionReport:
+    """Run the executor with Ctrl-C wired to a clean stop (not a traceback mid-write)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, executor.stop)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+        installed = False
+    try:
+        return await executor.execute(pending, totals)
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
+               pending: list[Request], backup: Path | None) -> RunSummary:
+    stored = store.outcomes()
+    pending_ids = {r.id for r in pending}
+    rows = []
+    for name, condition in plan.header.conditions.items():
+        ids = {r.id for r in plan.requests if r.condition == name}
+        counts = report.counts.get(name, ConditionCounts(0, 0, 0, 0, 0))
+        rows.append(ConditionSummary(
+            condition=name, model=condition.model, total=len(ids),
+            already=len(ids - pending_ids), asked=counts.pending, ok=counts.ok, invalid=counts.invalid,
+            errors=counts.errors, skipped=counts.skipped,
+            stored_errors=sum(1 for i in ids if stored.get(i) == "error"),
+            missing=sum(1 for i in ids if i not in stored),
+        ))
+    return RunSummary(
+        run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,
+        conditions=tuple(rows), stopped_models=report.stopped_models, warnings=report.warnings,
+        interrupted=report.interrupted, backup=str(backup) if backup else None,
+    )
+
+
+def run_spec(
+    spec_path: str | os.PathLike[str],
+    *,
+    overrides: Sequence[tuple[str, str]] = (),
+    conditions: Sequence[str] = (),
+    limit: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    fresh: bool = False,
+    retry_errors: bool = False,
+    listener: RunListener | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RunSummary:
+    """Load, plan and run a spec into its run directory; see ``run_plan``."""
+    spec = load_checked_spec(spec_path, overrides)
+    plan = compile_spec_plan(spec, conditions, limit)
+    run_dir = Path(out) if out is not None else default_run_dir(spec)
+    return run_plan(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
+                    conditions=conditions, limit=limit, listener=listener, env=env)
+
+
+# -------------------------------------------------------------------------------- dry run
+
+
+def dry_run(plan: Plan, run_dir: str | os.PathLike[str], *, retry_errors: bool = False) -> list[DryRunRow]:
+    """What ``run`` would ask, per condition, without creating anything."""
+    answered: set[str] = set()
+    failed: set[str] = set()
+    if (Path(run_dir) / STORE_FILE).exists():
+        with Store.open(run_dir, create=False) as store:
+            answered = store.answered_ids()
+            failed = store.failed_ids() if retry_errors else set()
+    rows = []
+    for name, condition in plan.header.conditions.items():
+        model = plan.header.models[condition.model]
+        rows_of_condition = [r for r in plan.requests if r.condition == name]
+        requests = unique_requests(rows_of_condition)
+        to_ask = [r for r in requests if r.id not in answered or r.id in failed]
+        tokens = sum(_prompt_tokens(r) for r in to_ask)
+        rows.append(DryRunRow(
+            condition=name, model=model.name, backend=model.backend, requests=len(requests),
+            duplicates=len(rows_of_condition) - len(requests), answered=len(requests) - len(to_ask), to_ask=len(to_ask), prompt_tokens=tokens,
+            cost=_cost(model, tokens, len(to_ask)),
+        ))
+    return rows
+
+
+def _prompt_tokens(request: Request) -> int:
+    """UTF-8 bytes / 4: close for English, an over-estimate rather than an under one for Korean."""
+    return sum(len(m.content.encode("utf-8")) for m in request.messages) // 4 + 1
+
+
+def _cost(model: Any, prompt_tokens: int, calls: int) -> float | None:
+    price_in = model.options.get("price_input_per_mtok")
+    if price_in is None:
+        return None
+    price_out = model.options.get("price_output_per_mtok", 0.0)
+    completion = model.params.get("max_completion_tokens") or model.params.get("max_tokens") or 0
+    return (prompt_tokens * float(price_in) + calls * int(completion) * float(price_out)) / 1e6

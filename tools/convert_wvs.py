@@ -1,0 +1,193 @@
+"""Convert WVS wave 7 AGGREGATES into silspec project data (data/wvs7/). Never microdata.
+
+Why: the two WVS specs need per-country answer distributions with a provenance trail, and the
+WVS conditions of use forbid redistributing respondent records. Every file written here holds
+country-level shares only.
+
+    python tools/convert_wvs.py [--source DIR] [--out DIR]
+
+Inputs (shared/data/): wvs7-country-marginals/ (computed from WVS-7 v5.0 microdata: weighted and
+unweighted shares) and wvs7-simllmculturedist/ (the NAACL 2025 first-token paper's own files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+VALUE_PERSONA_COUNTRIES = ("COL", "JOR", "JPN", "PRI", "TWN")  # seed 003's countries present in WVS-7 v5.0
+
+# First-token study (seed 002): splits of the authors' construct_sft_data.py.
+EXCLUDED_QUESTIONS = {82, *range(94, 106)}
+QUESTION_GROUPS = {
+    "Q1": [q for q in range(1, 164) if q not in EXCLUDED_QUESTIONS],  # train questions (150)
+    "Q2": list(range(164, 199)),  # valid questions (35)
+    "Q3": list(range(199, 260)),  # test questions (61; the paper's count of 59 excludes two we cannot identify)
+}
+C2_AFRICA = ("EGY", "ETH", "KEN", "LBY", "MAR", "NGA", "TUN", "ZWE")
+C3_MEDIUM_GDP = ("MYS", "THA", "CZE", "GRC", "NGA", "MAR", "PER", "COL", "MEX", "PRI", "NZL")
+# The subset of questions the shipped spec declares (simple ordinal scales, 1-10 codes).
+FIRST_TOKEN_ITEMS = {
+    "Q1": ("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q46", "Q57", "Q64", "Q69", "Q71", "Q73"),
+    "Q2": ("Q164", "Q171", "Q173", "Q180", "Q181", "Q182", "Q184", "Q185", "Q187"),
+    "Q3": ("Q199", "Q209", "Q210", "Q211", "Q235", "Q236", "Q237", "Q238"),
+}
+# ISO 3166-1 numeric -> alpha-3 for the C1 countries whose microdata (hence iso3 row) we lack.
+ISO_NUMERIC_EXTRA = {124: "CAN", 156: "CHN", 826: "GBR", 344: "HKG", 360: "IDN", 528: "NLD", 792: "TUR", 840: "USA"}
+
+
+def default_source() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (Path("/work/shared/data"), here.parent / "shared" / "data"):
+        if (candidate / "wvs7-country-marginals").is_dir():
+            return candidate
+    raise SystemExit("cannot find shared/data/wvs7-country-marginals; pass --source")
+
+
+def write_csv(path: Path, header: tuple[str, ...], rows: list[list[object]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def fill_zero_codes(rows: list[list[object]]) -> list[list[object]]:
+    """Add value 0 for a code nobody in a country chose (the sources list only codes that occur).
+
+    The item's codes are the union over all countries in the table, so every (country, item)
+    lists the same codes and a benchmark table never silently lacks one.
+    """
+    codes_by_item: dict[str, set[int]] = defaultdict(set)
+    cells: dict[tuple[str, str], dict[int, object]] = defaultdict(dict)
+    for country, item, code, value in rows:
+        codes_by_item[item].add(code)
+        cells[(country, item)][code] = value
+    filled = []
+    for (country, item), values in cells.items():  # dicts keep first-seen order
+        for code in sorted(codes_by_item[item]):
+            filled.append([country, item, code, values.get(code, 0)])
+    return filled
+
+
+def qnum(item: str) -> int:
+    return int(item[1:])
+
+
+def value_personas(src: Path, out: Path) -> None:
+    doc = json.loads((src / "wvs7-country-marginals" / "target_countries_selected_items.json").read_text(encoding="utf-8"))
+    items = doc["items_requested"]
+    rows: list[list[object]] = []
+    n_rows: list[list[object]] = []
+    for country in VALUE_PERSONA_COUNTRIES:
+        for item in items:
+            record = doc["countries"][country]["items"][item]
+            for code, pct in sorted(record["pct_weighted"].items(), key=lambda kv: int(kv[0])):
+                rows.append([country, item, int(code), pct])  # verbatim, percent of valid answers
+            n_missing = sum(record["missing_counts"].values())
+            n_rows.append([country, item, record["n_valid"], n_missing])
+    rows = fill_zero_codes(rows)
+    write_csv(out / "value_personas_benchmarks.csv", ("country", "item", "code", "value"), rows)
+    write_csv(out / "value_personas_n.csv", ("country", "item", "n_valid", "n_missing"), n_rows)
+    print(f"value_personas_benchmarks.csv: {len(rows)} rows ({len(VALUE_PERSONA_COUNTRIES)} countries x {len(items)} items)")
+
+
+def country_table(src: Path) -> dict[int, str]:
+    marginal_countries = json.loads((src / "wvs7-country-marginals" / "wvs7_v5_countries.json").read_text(encoding="utf-8"))
+    by_number = {meta["B_COUNTRY"]: iso3 for iso3, meta in marginal_countries.items()}
+    by_number.update(ISO_NUMERIC_EXTRA)
+    return by_number
+
+
+def first_token(src: Path, out: Path) -> None:
+    iso_by_number = country_table(src)
+    names = json.loads((src / "wvs7-simllmculturedist" / "config_setting.B_COUNTRY_to_name.json").read_text(encoding="utf-8"))
+    wanted = {item for group in FIRST_TOKEN_ITEMS.values() for item in group}
+
+    # C1 x Q1-Q198: the authors' own shares (verbatim; train file rounded to 2 dp by the authors).
+    authors: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    c1: set[str] = set()
+    with (src / "wvs7-simllmculturedist" / "wvs7_simllm_q1_q198_long.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            iso3 = iso_by_number[int(row["B_COUNTRY"])]
+            c1.add(iso3)
+            if row["question"] in wanted:
+                authors[(iso3, row["question"])].append((int(row["code"]), row["pct"]))
+
+    # Everything else from the microdata marginals, with the authors' rule: unweighted, codes 0-10.
+    counts: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    with (src / "wvs7-country-marginals" / "wvs7_v5_country_marginals_long.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["variable"] in wanted and 0 <= int(row["code"]) <= 10:
+                counts[(row["iso3"], row["variable"])].append((int(row["code"]), int(row["n"])))
+
+    held_out = sorted(set(C2_AFRICA) | set(C3_MEDIUM_GDP))
+    rows: list[list[object]] = []
+    sources = defaultdict(int)
+    for country in sorted(c1) + held_out:
+        for item in sorted(wanted, key=qnum):
+            if country in c1 and qnum(item) <= 198:
+                cells = sorted(authors.get((country, item), []))
+                sources["authors"] += bool(cells)
+                rows.extend([country, item, code, pct] for code, pct in cells)
+                continue
+            cells = sorted(counts.get((country, item), []))
+            total = sum(n for _, n in cells)
+            if not total:
+                sources["absent"] += 1
+                continue
+            sources["marginals"] += 1
+            rows.extend([country, item, code, f"{100 * n / total:.4f}"] for code, n in cells)
+    rows = fill_zero_codes(rows)
+    write_csv(out / "first_token_benchmarks.csv", ("country", "item", "code", "value"), rows)
+    print(f"first_token_benchmarks.csv: {len(rows)} rows; (country, item) pairs by source {dict(sources)}")
+
+    group_rows: list[list[object]] = []
+    for name, members in (("C1", sorted(c1)), ("C2", C2_AFRICA), ("C3", C3_MEDIUM_GDP)):
+        group_rows.extend([name, "country", m, ""] for m in members)
+    for name, questions in QUESTION_GROUPS.items():
+        declared = set(FIRST_TOKEN_ITEMS[name])
+        group_rows.extend([name, "item", f"Q{q}", "yes" if f"Q{q}" in declared else ""] for q in questions)
+    write_csv(out / "groups.csv", ("group", "kind", "member", "in_spec"), group_rows)
+
+    country_rows = []
+    for number, iso3 in sorted(iso_by_number.items(), key=lambda kv: kv[1]):
+        country_rows.append([iso3, number, names.get(str(number), "")])
+    write_csv(out / "countries.csv", ("iso3", "B_COUNTRY", "name"), country_rows)
+    print(f"groups.csv: C1 {len(c1)} countries, C2 {len(C2_AFRICA)}, C3 {len(C3_MEDIUM_GDP)}; countries.csv: {len(country_rows)}")
+
+
+def compare_trees(generated: Path, shipped: Path) -> int:
+    """--check: exit status 1 when a shipped file differs from a fresh conversion."""
+    stale = [p.relative_to(generated) for p in sorted(generated.rglob("*")) if p.is_file()
+             and (not (shipped / p.relative_to(generated)).is_file()
+                  or (shipped / p.relative_to(generated)).read_bytes() != p.read_bytes())]
+    for path in stale:
+        print(f"stale: {shipped / path}")
+    print("up to date" if not stale else f"{len(stale)} file(s) differ: rerun without --check")
+    return 1 if stale else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "wvs7")
+    parser.add_argument("--check", action="store_true", help="convert into a temporary folder and compare with --out")
+    args = parser.parse_args(argv)
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            main([*(["--source", str(args.source)] if args.source else []), "--out", tmp])
+            return compare_trees(Path(tmp), args.out)
+    src = args.source or default_source()
+    args.out.mkdir(parents=True, exist_ok=True)
+    value_personas(src, args.out)
+    first_token(src, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
