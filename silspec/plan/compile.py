@@ -446,6 +446,7 @@ def _condition_requests(
                 seed = derive_seed("replicate", *coordinates) % 2**31 if seeded else None
                 payload = (
                     id_head + codes_json
+                    + ',"key":' + canonical_json([name, item_id, persona.id])
                     + ',"messages":[' + system_json + '["user",' + encode_string(user) + "]]"
                     + id_middle + str(replicate)
                     + ',"seed":' + ("null" if seed is None else str(seed))

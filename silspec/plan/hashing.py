@@ -43,9 +43,16 @@ def request_id(
     messages: Iterable[Any],
     replicate: int,
     seed: int | None,
+    key: Iterable[str | None] = (),
 ) -> str:
-    """What changes the answer, and nothing else (not base URL, concurrency, parser, ...)."""
+    """What changes the answer, and nothing else (not base URL, concurrency, parser, ...).
+
+    ``key`` = (condition, item, persona): two personas whose prompts render identically are
+    still two independent draws, and each answer belongs to one condition, so the request's
+    coordinates are part of its identity. Transport settings still never are.
+    """
     payload = {
+        "key": list(key),
         "backend": backend,
         "model": model_id,
         "params": params,

@@ -15,13 +15,14 @@ The default directory is ``<project root>/runs/<study>/``: deterministic, so rer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from attrs import frozen
 
@@ -31,6 +32,7 @@ from silspec.run.manifest import collect_manifest
 from silspec.run.store import STORE_FILE, Store, move_aside
 
 PLAN_HEADER_FILE = "plan_header.json"
+LOCK_FILE = ".lock"
 BUNDLE_DIR = "bundle"
 BYTES_PER_STORED_ANSWER = 1_500  # a rough size of one answer row plus its attempt row
 
@@ -269,6 +271,34 @@ def run_plan(
     """Ask what ``plan`` still lacks in ``run_dir``'s store; always leaves the store consistent."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(run_dir):
+        return _run_locked(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
+                           conditions=conditions, limit=limit, listener=listener, env=env,
+                           backend_factory=backend_factory)
+
+
+@contextlib.contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """One runner per run directory: a second one would race the first for the same requests."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    with open(run_dir / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunSetupError(f"another silspec run is writing to {run_dir}; wait for it or use --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_errors: bool,
+                conditions: Sequence[str], limit: int | None, listener: RunListener | None,
+                env: Mapping[str, str] | None, backend_factory: Any) -> RunSummary:
     backup = move_aside(run_dir) if fresh else None
     env = os.environ if env is None else env
     if spec is not None:
@@ -285,7 +315,7 @@ def run_plan(
         status = "failed"
         try:
             store.record_requests(plan.requests)
-            pending, kept = pending_requests(plan, store, retry_errors=retry_errors)
+            pending, _kept = pending_requests(plan, store, retry_errors=retry_errors)
             totals: dict[str, int] = {}
             for request in unique_requests(plan.requests):
                 totals[request.condition] = totals.get(request.condition, 0) + 1
@@ -297,6 +327,9 @@ def run_plan(
             summary = _summarise(plan, run_dir, store, report, pending, backup)
             status = "interrupted" if summary.interrupted else ("incomplete" if summary.exit_code else "complete")
             return summary
+        except KeyboardInterrupt:  # Ctrl-C outside the executor's handler (setup, summary)
+            status = "interrupted"
+            raise
         finally:
             store.end_invocation(invocation, status)
 

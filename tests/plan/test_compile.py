@@ -50,6 +50,7 @@ def test_fast_request_ids_equal_the_reference_definition(spec):
             backend=model.backend, model_id=model.model_id, params=model.params,
             answers=r.answers, option_codes=r.option_codes, option_tokens=r.option_tokens,
             messages=r.messages, replicate=r.replicate, seed=r.seed,
+            key=(r.condition, r.item, r.persona),
         )
 
 
@@ -213,3 +214,19 @@ def test_json_is_byte_identical_across_processes_with_different_hash_seeds(spec)
     assert outputs[0] == outputs[1]
     assert outputs[0].decode("utf-8") == plan_to_json(compile_plan(spec))
     assert "금융기관" in outputs[0].decode("utf-8")  # not \\u-escaped
+
+
+def test_personas_with_identical_prompts_are_still_distinct_requests():
+    """The KGSS paper's 100 personas have 77 distinct attribute rows: 100 requests per item anyway."""
+    from pathlib import Path
+
+    from silspec.spec.load import load_spec
+
+    repo = Path(__file__).resolve().parents[2]
+    result = load_spec(str(repo / "specs" / "kgss_paper_replay.sil"))
+    assert result.ok
+    plan = compile_plan(result.spec)
+    assert len(plan.requests) == 1200
+    assert len({r.id for r in plan.requests}) == 1200
+    prompts = {(r.condition, r.item, r.prompt_hash) for r in plan.requests}
+    assert len(prompts) < 1200  # some personas do share a prompt

@@ -266,3 +266,21 @@ def test_stopped_model_leaves_requests_missing_and_a_rerun_asks_them(tmp_path):
     state["broken"] = False
     second = run_plan(plan, tmp_path / "run", env={"K": "secret-value"})
     assert second.exit_code == 0 and [c.asked for c in second.conditions] == [4]
+
+
+def test_a_second_runner_on_the_same_directory_is_refused(tmp_path):
+    import fcntl
+
+    from silspec.run.runner import LOCK_FILE, RunSetupError
+
+    backend, log, _ = fk.scripted_backend()
+    items = [fk.item("Q1")]
+    plan = fk.plan([fk.model("m", backend)], {"c": ("m", PARSER)}, items, fk.requests_for("c", "m", items, 2))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with open(run_dir / LOCK_FILE, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(RunSetupError, match="another silspec run"):
+            run_plan(plan, run_dir, env={})
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert log == [] and run_plan(plan, run_dir, env={}).exit_code == 0
