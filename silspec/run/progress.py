@@ -97,7 +97,7 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
     from rich.table import Table
 
     table = Table(title=f"run {summary.study} → {summary.run_dir}", title_justify="left")
-    for column in ("condition", "model", "total", "stored before", "asked", "ok", "invalid",
+    for column in ("condition", "model", "total", "before", "asked", "ok", "invalid",
                    "errors", "skipped", "missing"):
         table.add_column(column, justify="left" if column in ("condition", "model") else "right")
     for c in summary.conditions:
