@@ -148,3 +148,41 @@ def paired_test(a_values: Sequence[float], b_values: Sequence[float]) -> PairedT
     return PairedTest(
         statistic=float(result.statistic), pvalue=float(result.pvalue), n=int(first.size)
     )
+
+
+PAIRED_REPLICATE_TEST = "paired t-test over replicates"
+
+
+def paired_replicate_test(a_values: Sequence[float], b_values: Sequence[float]) -> PairedTest | None:
+    """Paired t-test of one item's metric across replicates (replicate r of a with r of b).
+
+    A t-test, not Wilcoxon: with k replicates the exact signed-rank test cannot reach p < 0.05
+    below k = 6 (its smallest two-sided p is 2/2^k), and a replicate's metric is computed from
+    many personas' answers, so its differences are close to normal. None with fewer than 2
+    pairs; all differences equal: p = 1 when they are 0, else statistic ±inf and p = 0.
+    """
+    first = np.asarray(a_values, dtype=float)
+    second = np.asarray(b_values, dtype=float)
+    if first.shape != second.shape or first.ndim != 1:
+        raise ValueError(
+            "paired values must be two equal-length vectors,"
+            f" got {first.shape} and {second.shape}"
+        )
+    if not (np.all(np.isfinite(first)) and np.all(np.isfinite(second))):
+        raise ValueError("paired values must be finite numbers")
+    if first.size < 2:
+        return None
+    differences = second - first
+    scale = max(1.0, float(np.max(np.abs(differences))))
+    method = PAIRED_REPLICATE_TEST
+    if float(np.ptp(differences)) <= 1e-12 * scale:
+        mean = float(differences.mean())
+        if abs(mean) <= 1e-12 * scale:
+            return PairedTest(statistic=0.0, pvalue=1.0, n=int(first.size), method=method)
+        return PairedTest(statistic=math.copysign(math.inf, mean), pvalue=0.0, n=int(first.size), method=method)
+    from scipy.stats import ttest_rel
+
+    result = ttest_rel(second, first)
+    return PairedTest(
+        statistic=float(result.statistic), pvalue=float(result.pvalue), n=int(first.size), method=method
+    )

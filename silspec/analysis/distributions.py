@@ -26,6 +26,9 @@ from attrs import field, frozen
 from silspec.spec.model import Benchmark
 
 Variant = Literal["with_defaults", "valid_only"]
+# Answer modes whose answers are distributions, not codes: averaged per persona, and without a
+# sample size (no KS p-value, no chi-square). ``verbalised`` = the model stated the distribution.
+PROBABILITY_MODES = frozenset({"option_probs", "verbalised"})
 VARIANTS: tuple[Variant, ...] = ("with_defaults", "valid_only")
 
 
@@ -51,7 +54,7 @@ class ScoredAnswer:
 class SimDistribution:
     """A simulated distribution over ``codes`` for one cell and one variant.
 
-    ``counts`` are answer counts (sampled) or summed option probabilities (option_probs).
+    ``counts`` are answer counts (sampled) or summed probabilities (option_probs, verbalised).
     ``persona_shares`` holds each persona's own distribution (one-hot or replicate shares for
     sampled answers, option probabilities otherwise), aligned with ``persona_ids``: the
     bootstrap resamples these rows.
@@ -82,7 +85,7 @@ class SimDistribution:
         probs = self.probs
         if probs is None:
             return tuple(0 for _ in self.codes)
-        if self.answers != "option_probs":
+        if self.answers not in PROBABILITY_MODES:
             return tuple(int(round(c)) for c in self.counts)
         return largest_remainder(probs, self.n)
 
@@ -187,7 +190,7 @@ def _contribution(answer: ScoredAnswer, codes: tuple[int, ...], variant: Variant
         return None
     if variant == "valid_only" and (answer.defaulted or answer.outcome != "valid"):
         return None
-    if answer.answers == "option_probs" and answer.option_probs and not answer.defaulted:
+    if answer.answers in PROBABILITY_MODES and answer.option_probs and not answer.defaulted:
         raw = [float(answer.option_probs.get(code, 0.0)) for code in codes]
         mass = sum(raw)
         if mass <= 0:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from silspec.analysis.compliance import Compliance, compliance_table
 from silspec.analysis.distributions import (
+    PROBABILITY_MODES,
     VARIANTS,
     BenchmarkShares,
     ScoredAnswer,
@@ -21,7 +22,7 @@ from silspec.analysis.distributions import (
     benchmark_shares,
     build_distributions,
 )
-from silspec.analysis.parse import parse_answer
+from silspec.analysis.parse import _apply_policy, parse_answer, parse_distribution
 from silspec.analysis.results import (
     BenchmarkInfo,
     CalibratedItem,
@@ -30,8 +31,12 @@ from silspec.analysis.results import (
     ComparisonRow,
     ConditionInfo,
     Interval,
+    AcrossRunsRow,
     ItemMetrics,
+    ReplicateSpread,
     Results,
+    RunInfo,
+    RunsAggregate,
     StudyHeader,
     Warning,
 )
@@ -48,6 +53,7 @@ PROPORTION_METRICS = ("js", "wasserstein", "mae", "variance", "accuracy")
 BOOTSTRAP_DEFAULT = frozenset({"js", "wasserstein", "mae", "variance"})
 
 DEFAULT_RATE_WARNING = 0.10
+LOW_VALID_MASS = 0.5  # option_probs: below this, most of the probability went to other tokens
 DEGENERATE_SHARE = 0.95
 
 
@@ -70,21 +76,29 @@ def analyse(
     distributions = build_distributions(scored, codes_by_item)
     metric_specs = _metric_specs(spec)
 
+    by_replicate = _replicate_distributions(scored, codes_by_item)
+
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
-    for (condition_name, item_id, country), variants in distributions.items():
+    for cell, variants in distributions.items():
+        condition_name, item_id, country = cell
         item = spec.item(item_id)
         shares = _benchmark_for(spec, spec.conditions[condition_name], item, country, benchmark, warnings)
         if shares is None:
             continue
         benchmarks.setdefault((item_id, shares.name, country), shares)
+        replicates = by_replicate.get(cell, {})
         for variant in VARIANTS:
-            item_rows.append(_item_metrics(spec, item, variants[variant], shares, metric_specs))
+            row = _item_metrics(spec, item, variants[variant], shares, metric_specs)
+            if len(replicates) >= 2:
+                row = _with_replicate_spreads(spec, item, row, replicates, variant, shares, metric_specs)
+            item_rows.append(row)
 
     comparisons = _comparisons(spec, item_rows, metric_specs, warnings)
     calibrations = _calibrations(spec, item_rows, benchmarks, metric_specs, warnings)
     warnings = (
         _default_warnings(spec, compliance)
+        + _valid_mass_warnings(spec, compliance)
         + _benchmark_warnings(benchmarks.values())
         + _degenerate_warnings(item_rows)
         + _provider_warnings(records)
@@ -135,8 +149,11 @@ def score_answer(record: AnswerRecord, parser: Parser, item: Item) -> ScoredAnsw
     codes = item.scale.codes
     labels = tuple(c.label for c in item.scale.substantive)
     failed = record.outcome == "error"
+    option_probs = record.option_probs
     if record.answers == "option_probs" and not failed and record.option_probs:
         parsed_outcome, code, defaulted, dropped = "valid", None, False, False
+    elif record.answers == "verbalised":
+        parsed_outcome, code, defaulted, dropped, option_probs = _score_verbalised(record, parser, item, failed)
     else:
         tokens = record.meta.get("option_tokens") if record.meta else None
         parsed = parse_answer(
@@ -158,10 +175,41 @@ def score_answer(record: AnswerRecord, parser: Parser, item: Item) -> ScoredAnsw
         code=code,
         defaulted=defaulted,
         dropped=dropped,
-        option_probs={int(k): float(v) for k, v in record.option_probs.items()} if record.option_probs else None,
+        option_probs={int(k): float(v) for k, v in option_probs.items()} if option_probs else None,
         valid_mass=record.valid_mass,
         country=record.country,
     )
+
+
+def _score_verbalised(record: AnswerRecord, parser: Parser, item: Item, failed: bool):
+    """A stated distribution: (outcome, code, defaulted, dropped, probabilities by code).
+
+    Invalid answers and refusals follow ``on_invalid`` (``midpoint`` puts all the mass on the
+    midpoint, recorded as a default), failed requests ``on_error``, as for sampled answers.
+    """
+    codes = item.scale.codes
+    if failed:
+        policy = _apply_policy(parser.on_error, "error", codes)
+        return policy.outcome, policy.code, policy.defaulted, policy.dropped, None
+    tokens = record.meta.get("option_tokens") if record.meta else None
+    non_substantive = {}
+    for category in item.scale.categories:
+        if category.missing:
+            non_substantive[str(category.code)] = category.code
+            if category.label.strip():
+                non_substantive[category.label] = category.code
+    parsed = parse_distribution(
+        record.raw_text,
+        codes,
+        tuple(c.label for c in item.scale.substantive),
+        tuple(tokens) if tokens else None,
+        refusal=parser.refusal,
+        non_substantive=non_substantive,
+    )
+    if parsed.outcome == "valid" and parsed.probs is not None:
+        return "valid", None, False, False, dict(zip(codes, parsed.probs))
+    policy = _apply_policy(parser.on_invalid, parsed.outcome, codes)
+    return policy.outcome, policy.code, policy.defaulted, policy.dropped, None
 
 
 # ------------------------------------------------------------------------------- benchmarks
@@ -247,14 +295,15 @@ def _item_metrics(
     dist: SimDistribution,
     shares: BenchmarkShares,
     metric_specs: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    intervals: bool = True,
 ) -> ItemMetrics:
     from silspec.analysis.metrics import compute_metric
 
     probs = dist.probs
     values: dict[str, float] = {}
-    intervals: dict[str, Interval] = {}
     if probs is not None:
-        counts = None if dist.answers == "option_probs" else dist.integer_counts
+        counts = None if dist.answers in PROBABILITY_MODES else dist.integer_counts
         for name, options in metric_specs:
             if name in ORDINAL_METRICS and not item.scale.ordered:
                 continue
@@ -263,7 +312,9 @@ def _item_metrics(
                     name, probs, counts, shares.proportions, codes=dist.codes, bench_n=shares.n, options=options
                 )
             )
-        intervals = _intervals(spec, dist, shares, metric_specs, item.scale.ordered)
+        intervals = _intervals(spec, dist, shares, metric_specs, item.scale.ordered) if intervals else {}
+    else:
+        intervals = {}
     return ItemMetrics(
         condition=dist.condition,
         item=item.id,
@@ -280,6 +331,145 @@ def _item_metrics(
         intervals=intervals,
         country=dist.country,
     )
+
+
+# ----------------------------------------------------------------------------- several runs
+
+
+def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = None) -> RunsAggregate:
+    """Mean, SD and n of every pooled metric over runs of one spec with different seeds.
+
+    The runs must be of the same study; runs sharing a seed are flagged (they are the same
+    draws, not independent replicates), and so is a metric that some runs lack.
+    """
+    from silspec.analysis.metrics import HEADLINE_KEY
+
+    if len(results) < 2:
+        raise ValueError(f"aggregating over runs needs at least 2 runs, got {len(results)}")
+    names = list(names) if names is not None else [f"run {i + 1}" for i in range(len(results))]
+    if len(names) != len(results):
+        raise ValueError(f"{len(results)} runs but {len(names)} names")
+    studies = {r.study.name for r in results}
+    if len(studies) > 1:
+        raise ValueError(f"runs of different studies cannot be aggregated: {', '.join(sorted(studies))}")
+    warnings: list[Warning] = []
+    by_seed: dict[int | None, list[str]] = defaultdict(list)
+    for name, result in zip(names, results):
+        by_seed[result.study.seed].append(name)
+        for warning in result.warnings:
+            if warning.severity == "high":
+                warnings.append(Warning(warning.kind, "high", f"{name}: {warning.message}", warning.condition, warning.item))
+    for seed, same in by_seed.items():
+        if len(same) > 1:
+            warnings.append(
+                Warning(
+                    kind="same_seed",
+                    severity="high",
+                    message=f"{', '.join(same)} share seed {seed}: they are not independent replicates",
+                )
+            )
+    metric_of_key = {HEADLINE_KEY.get(m, m): m for r in results for m in r.study.metrics}
+    cells: dict[tuple[str, str, str, str], list[float]] = {}
+    for index, result in enumerate(results):
+        for row in result.items:
+            label = f"{row.code}/{row.country}" if row.country else row.code
+            for key, value in row.values.items():
+                slot = cells.setdefault((row.condition, label, row.variant, key), [math.nan] * len(results))
+                slot[index] = value
+    rows = []
+    for (condition, label, variant, key), values in cells.items():
+        spread = replicate_spread(values)
+        rows.append(
+            AcrossRunsRow(
+                condition=condition,
+                item=label,
+                variant=variant,
+                metric=metric_of_key.get(key, key.partition("_")[0]),
+                key=key,
+                spread=spread,
+            )
+        )
+        missing = sum(1 for v in values if not math.isfinite(v))
+        if missing and variant == "with_defaults" and key == HEADLINE_KEY.get(metric_of_key.get(key, key), key):
+            absent = [names[i] for i, v in enumerate(values) if not math.isfinite(v)]
+            warnings.append(
+                Warning(
+                    kind="runs_incomplete",
+                    severity="medium",
+                    message=f"{condition} {label} {key}: no value in {', '.join(absent)}; aggregated over {spread.n} runs",
+                    condition=condition,
+                )
+            )
+    return RunsAggregate(
+        study=results[0].study,
+        runs=tuple(RunInfo(run=name, seed=r.study.seed, n_answers=r.study.n_answers) for name, r in zip(names, results)),
+        rows=tuple(rows),
+        warnings=tuple(warnings),
+    )
+
+
+# ------------------------------------------------------------------------------- replicates
+
+
+def _replicate_distributions(
+    scored: Sequence[ScoredAnswer], codes_by_item: dict[str, tuple[int, ...]]
+) -> dict[tuple[str, str, str | None], dict[int, dict[str, SimDistribution]]]:
+    """cell → replicate index → variant → distribution, for cells with at least 2 replicates.
+
+    Replicate r of a cell is every persona's r-th answer: one full simulated survey, so its
+    metric is what a single run with ``samples = 1`` would have reported.
+    """
+    replicates_of: dict[tuple[str, str, str | None], set[int]] = defaultdict(set)
+    for answer in scored:
+        replicates_of[(answer.condition, answer.item, answer.country)].add(answer.replicate)
+    wanted = {cell for cell, seen in replicates_of.items() if len(seen) >= 2}
+    if not wanted:
+        return {}
+    grouped: dict[int, list[ScoredAnswer]] = defaultdict(list)
+    for answer in scored:
+        if (answer.condition, answer.item, answer.country) in wanted:
+            grouped[answer.replicate].append(answer)
+    out: dict[tuple[str, str, str | None], dict[int, dict[str, SimDistribution]]] = defaultdict(dict)
+    for replicate in sorted(grouped):
+        for cell, variants in build_distributions(grouped[replicate], codes_by_item).items():
+            out[cell][replicate] = variants
+    return dict(out)
+
+
+def _with_replicate_spreads(
+    spec: Spec,
+    item: Item,
+    row: ItemMetrics,
+    replicates: dict[int, dict[str, SimDistribution]],
+    variant: str,
+    shares: BenchmarkShares,
+    metric_specs: Sequence[tuple[str, dict[str, Any]]],
+) -> ItemMetrics:
+    """``row`` plus each metric per replicate and its mean ± SD (``aggregate_seeds``)."""
+    from attrs import evolve
+
+    indices = tuple(sorted(replicates))
+    per_replicate = [
+        _item_metrics(spec, item, replicates[r][variant], shares, metric_specs, intervals=False).values
+        for r in indices
+    ]
+    keys = list(dict.fromkeys(k for values in per_replicate for k in values))
+    spreads = {
+        key: replicate_spread([values.get(key, math.nan) for values in per_replicate]) for key in keys
+    }
+    return evolve(row, replicates=indices, across_replicates=spreads)
+
+
+def replicate_spread(values: Sequence[float]) -> ReplicateSpread:
+    """Mean and sample SD over the finite values (NaN / n = 0 when none is finite)."""
+    from silspec.analysis.bootstrap import aggregate_seeds
+
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    kept = tuple(float(v) if v is not None else math.nan for v in values)
+    if not finite:
+        return ReplicateSpread(mean=math.nan, sd=math.nan, n=0, values=kept)
+    aggregate = aggregate_seeds(finite)
+    return ReplicateSpread(mean=aggregate.mean, sd=aggregate.sd, n=aggregate.n, values=kept)
 
 
 def _intervals(
@@ -299,7 +489,7 @@ def _intervals(
 
     seed = settings.seed if settings.seed is not None else spec.study.seed
     rows = np.asarray(dist.persona_shares, dtype=float)
-    one_hot = dist.answers != "option_probs" and np.all((rows == 0) | (rows == 1))
+    one_hot = dist.answers not in PROBABILITY_MODES and np.all((rows == 0) | (rows == 1))
     persona_codes = np.asarray(dist.codes)[rows.argmax(axis=1)] if one_hot else None
     intervals: dict[str, Interval] = {}
     for name, options in metric_specs:
@@ -431,9 +621,40 @@ def _comparisons(
                         variant=variant,
                         lower_is_better=direction,
                         without=without,
+                        replicate_values=_paired_replicates(
+                            item_rows, comparison.a, comparison.b, key, variant, comparison.by, shared
+                        ),
                     )
                 )
     return results
+
+
+def _paired_replicates(
+    rows: Sequence[ItemMetrics], a: str, b: str, key: str, variant: str, by: str | None, items: Sequence[str]
+) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Per item: the metric of a and of b on the replicate indices both have (finite in both)."""
+    def by_replicate(condition: str) -> dict[str, dict[int, float]]:
+        found: dict[str, dict[int, float]] = {}
+        for row in rows:
+            spread = row.across_replicates.get(key)
+            if row.condition != condition or row.variant != variant or spread is None:
+                continue
+            label = f"{row.code}/{row.country}" if by == "country" and row.country else row.code
+            found[label] = dict(zip(row.replicates, spread.values))
+        return found
+
+    of_a, of_b = by_replicate(a), by_replicate(b)
+    paired = {}
+    for item in items:
+        if item not in of_a or item not in of_b:
+            continue
+        shared = [
+            r for r in of_a[item]
+            if r in of_b[item] and math.isfinite(of_a[item][r]) and math.isfinite(of_b[item][r])
+        ]
+        if len(shared) >= 2:
+            paired[item] = (tuple(of_a[item][r] for r in shared), tuple(of_b[item][r] for r in shared))
+    return paired
 
 
 def _values_by_item(
@@ -461,28 +682,45 @@ def compare(
     variant: str,
     lower_is_better: bool,
     without: Sequence[str] = (),
+    replicate_values: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
 ) -> ComparisonResult:
     """Per-item values and the improvement of b over a, via ``silspec.analysis.compare``.
 
     The average improvement is the improvement of the averages (the KGSS paper's 26.5 %),
     not the mean of per-item improvements. Items of ``without`` that were not compared are
-    ignored here (the spec may name an item a condition lacks).
+    ignored here (the spec may name an item a condition lacks). ``replicate_values`` maps an
+    item to its (a, b) metric values per replicate, paired by replicate index: with at least 2
+    pairs the row gets a paired t-test across replicates.
     """
-    from silspec.analysis.compare import compare_items, paired_test
+    from silspec.analysis.compare import (
+        PAIRED_REPLICATE_TEST,
+        compare_items,
+        paired_replicate_test,
+        paired_test,
+    )
 
     without = tuple(w for w in without if w in a)
     numeric = compare_items(a, b, lower_is_better=lower_is_better, without=without)
-    rows = tuple(
-        ComparisonRow(
-            item=row.item,
-            a=row.a,
-            b=row.b,
-            improvement=row.improvement,
-            # equal up to float noise (same distribution, summed in another order) is a tie
-            better=None if math.isclose(row.a, row.b, rel_tol=1e-9, abs_tol=1e-12) else bool(row.b_better),
+    replicate_values = replicate_values or {}
+    rows = []
+    for row in numeric.rows:
+        test = None
+        if row.item in replicate_values:
+            test = paired_replicate_test(*replicate_values[row.item])
+        rows.append(
+            ComparisonRow(
+                item=row.item,
+                a=row.a,
+                b=row.b,
+                improvement=row.improvement,
+                # equal up to float noise (same distribution, summed in another order) is a tie
+                better=None if math.isclose(row.a, row.b, rel_tol=1e-9, abs_tol=1e-12) else bool(row.b_better),
+                replicates=test.n if test else 0,
+                replicate_statistic=test.statistic if test else None,
+                replicate_pvalue=test.pvalue if test else None,
+            )
         )
-        for row in numeric.rows
-    )
+    rows = tuple(rows)
     paired = None
     if len(a) >= 3:
         try:
@@ -508,6 +746,7 @@ def compare(
         paired_statistic=paired.statistic if paired else None,
         paired_pvalue=paired.pvalue if paired else None,
         paired_test=paired.method if paired else None,
+        replicate_test=PAIRED_REPLICATE_TEST if any(row.replicates for row in rows) else None,
     )
 
 
@@ -628,6 +867,27 @@ def _default_warnings(spec: Spec, compliance: Sequence[Compliance]) -> list[Warn
                 message=f"{row.condition} {item.code}: {row.default_share:.0%} of answers "
                 f"({row.defaulted}/{row.n}) are {code} filled in for {cause}; "
                 "'with defaults' metrics include them, 'valid only' do not",
+                condition=row.condition,
+                item=row.item,
+            )
+        )
+    return warnings
+
+
+def _valid_mass_warnings(spec: Spec, compliance: Sequence[Compliance]) -> list[Warning]:
+    """option_probs: a distribution renormalised from less than half the mass is mostly guesswork."""
+    warnings = []
+    for row in compliance:
+        if row.mean_valid_mass is None or row.mean_valid_mass >= LOW_VALID_MASS:
+            continue
+        item = spec.item(row.item)
+        warnings.append(
+            Warning(
+                kind="low_valid_mass",
+                severity="high",
+                message=f"{row.condition} {item.code}{'/' + row.country if row.country else ''}: "
+                f"mean probability on the valid answer tokens is {row.mean_valid_mass:.2f} (< {LOW_VALID_MASS}); "
+                "the option distribution is renormalised from a minority of the model's mass",
                 condition=row.condition,
                 item=row.item,
             )
@@ -772,4 +1032,5 @@ def _header(
         conditions=tuple(conditions),
         n_answers=len(records),
         silspec_version=__version__,
+        seed=spec.study.seed,
     )

@@ -15,7 +15,7 @@ from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: replicate spreads, per-item replicate tests, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -46,6 +46,7 @@ class StudyHeader:
     conditions: tuple[ConditionInfo, ...] = ()
     n_answers: int = 0
     silspec_version: str = ""
+    seed: int | None = None  # study.seed of the run (runs with different seeds aggregate)
 
 
 @frozen
@@ -76,6 +77,16 @@ class Interval:
 
 
 @frozen
+class ReplicateSpread:
+    """One metric over replicates (or runs): mean and sample SD of the finite values."""
+
+    mean: float
+    sd: float  # n - 1 in the denominator; NaN with fewer than 2 values
+    n: int  # values that were finite
+    values: tuple[float, ...] = ()  # per replicate in ``ItemMetrics.replicates`` order (NaN: not computed)
+
+
+@frozen
 class ItemMetrics:
     """Metrics of one condition × item (× country) for one variant."""
 
@@ -93,6 +104,9 @@ class ItemMetrics:
     values: dict[str, float] = field(factory=dict)  # compute_metric keys: js, ks_pvalue, ...
     intervals: dict[str, Interval] = field(factory=dict)  # keyed like ``values``
     country: str | None = None
+    # samples > 1: each metric per replicate (replicate r = every persona's r-th answer)
+    replicates: tuple[int, ...] = ()  # replicate indices, when at least 2
+    across_replicates: dict[str, ReplicateSpread] = field(factory=dict)  # keyed like ``values``
 
 
 @frozen
@@ -102,6 +116,9 @@ class ComparisonRow:
     b: float
     improvement: float  # (a - b) / a for lower-is-better metrics
     better: bool | None  # b better than a; None when equal or undefined
+    replicates: int = 0  # replicate pairs behind the paired test (0: no test)
+    replicate_statistic: float | None = None
+    replicate_pvalue: float | None = None
 
 
 @frozen
@@ -124,6 +141,7 @@ class ComparisonResult:
     paired_statistic: float | None = None
     paired_pvalue: float | None = None
     paired_test: str | None = None
+    replicate_test: str | None = None  # per-item test across replicates, when both have k >= 2
 
 
 @frozen
@@ -226,3 +244,49 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     return value
+
+
+# ------------------------------------------------------------------- several runs, one spec
+
+
+@frozen
+class RunInfo:
+    run: str  # the run directory (or a name) as given
+    seed: int | None
+    n_answers: int
+
+
+@frozen
+class AcrossRunsRow:
+    """One metric value of one condition × item × variant, over runs with different seeds."""
+
+    condition: str
+    item: str  # "ITEM" or "ITEM/COUNTRY"
+    variant: str
+    metric: str
+    key: str
+    spread: ReplicateSpread  # values in ``RunsAggregate.runs`` order (NaN: absent in that run)
+
+
+@frozen
+class RunsAggregate:
+    """``silspec report RUN_DIR RUN_DIR ...``: each pooled metric's mean, SD and n over runs."""
+
+    study: StudyHeader  # the first run's header
+    runs: tuple[RunInfo, ...]
+    rows: tuple[AcrossRunsRow, ...] = ()
+    warnings: tuple[Warning, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    def conditions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(row.condition for row in self.rows))
+
+    def rows_for(self, condition: str, variant: str = "with_defaults") -> tuple[AcrossRunsRow, ...]:
+        return tuple(r for r in self.rows if r.condition == condition and r.variant == variant)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(_converter().unstructure(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunsAggregate":
+        return _converter().structure(data, cls)

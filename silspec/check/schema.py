@@ -19,6 +19,7 @@ EXTENDABLE = frozenset({"condition"})
 
 SUB_BLOCKS: dict[str, tuple[str, ...]] = {
     "study": ("meta",),
+    "condition": ("params",),
     "survey": ("item",),
     "survey.item": ("benchmark",),
     "descriptors": ("item",),
@@ -34,7 +35,7 @@ MODEL_TRANSPORT = ("concurrency", "delay", "rpm", "tpm", "retries", "backoff", "
 MODEL_OPTIONS = ("dtype", "device", "batch_size")
 
 KEYS: dict[str, tuple[str, ...] | str] = {
-    "study": ("title", "seed", "language"),
+    "study": ("title", "seed", "language", "countries"),
     "study.meta": ANY,
     "scale": ("range", "low", "high", "missing", "ordered"),  # plus integer codes
     "survey": ("source", "n", "benchmark"),
@@ -54,6 +55,7 @@ KEYS: dict[str, tuple[str, ...] | str] = {
         "model", "population", "countries", "items", "system", "prompt", "parser", "answers",
         "samples", "option_order", "option_labels", "benchmark",
     ),
+    "condition.params": MODEL_PARAMS,  # `params ITEM { thinking = "medium" }`: per-item overrides
     "calibration": ("method", "temperature", "fit", "target"),
     "finetune": ("base", "prompt", "system", "loss", "batch", "epochs", "seed"),
     "finetune.train": ("countries", "items"),

@@ -7,11 +7,11 @@ a typo is an error (not an empty string) and ``''.__class__.__mro__`` is refused
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 from silspec.spec.model import Item
 
-TOP_LEVEL = ("persona", "item", "country", "study", "condition")
+TOP_LEVEL = ("persona", "item", "country", "country_name", "study", "condition")
 
 
 @lru_cache(maxsize=1)
@@ -37,3 +37,10 @@ def item_context(item: Item) -> dict[str, Any]:
         options=[{"code": c, "label": l} for c, l in zip(codes, labels)],
     )
     return ctx
+
+
+def country_name(names: Mapping[str, str], country: str | None) -> str | None:
+    """The display name of a country code (``study.countries``), falling back to the code."""
+    if country is None:
+        return None
+    return names.get(country) or country

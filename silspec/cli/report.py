@@ -13,7 +13,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Re-parse the stored answers of RUN_DIR with its bundled spec (never re-asking a "
         "model) and report compliance, metrics, comparisons and warnings.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<study>/)")
+    p.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        nargs="+",
+        help="a run directory (runs/<study>/); several runs of one spec with different study.seed "
+        "are aggregated: each metric's mean, SD and n over runs",
+    )
     p.add_argument("--format", choices=("text", "json", "csv", "md", "html"), default="text")
     p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--update-doc", metavar="FILE.md", help="fill <!-- silspec:NAME --> blocks of a manuscript")
@@ -28,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report_run_dir(
-            args.run_dir,
+            args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir,
             format=args.format,
             out=args.out,
             update_doc=args.update_doc,

@@ -232,3 +232,4 @@ class Document:
     header_comments: tuple[Comment, ...] = ()  # comments before/at the `silspec 1` header
     trailing: tuple[Comment, ...] = ()  # comments after the last entry
     comments: tuple[Comment, ...] = ()  # every comment, in order (for tools)
+    version_text: str | None = None  # the header's version as written (`1`), for `silspec fmt`

@@ -211,18 +211,19 @@ class _Builder:
         return ("header", tok)
 
     def start(self, meta, children):
-        version, version_span, entries = None, None, []
+        version, version_span, version_text, entries = None, None, None, []
         for c in children:
             if isinstance(c, tuple) and c and c[0] == "header":
                 tok = c[1]
                 version_span = _tok_span(self.file, tok)
+                version_text = str(tok)
                 try:
                     version = int(str(tok))
                 except ValueError:
                     version = -1
             elif c is not None:
                 entries.append(c)
-        return version, version_span, entries
+        return version, version_span, version_text, entries
 
     # --- helpers
     def _unescape(self, body: str, tok: Any) -> str:
@@ -455,7 +456,7 @@ def parse(text: str, file: str) -> ParseResult:
         b = p.builder
         b.file, b.comments, b.problems = file, [], []
         try:
-            version, version_span, entries = p.transformer.transform(p.lark.parse(text))
+            version, version_span, version_text, entries = p.transformer.transform(p.lark.parse(text))
         except VisitError as exc:
             return ParseResult(None, (error("SIL000", f"internal error while parsing: {exc.orig_exc!r}",
                                             Span(file, 1, 1, 1, 2)),))
@@ -482,6 +483,7 @@ def parse(text: str, file: str) -> ParseResult:
         header_comments=tuple(header_comments),
         trailing=tuple(leftover),
         comments=tuple(comments),
+        version_text=version_text,
     )
     return ParseResult(doc, problems)
 

@@ -17,6 +17,7 @@ from hashlib import sha256
 from json.encoder import encode_basestring as encode_string  # = json.dumps(str, ensure_ascii=False)
 from typing import Any, Iterator, Sequence
 
+from silspec.check.template_context import country_name
 from silspec.plan import options as opt
 from silspec.plan.errors import PlanError
 from silspec.plan.hashing import canonical_json, plan_hash, sha256_text
@@ -94,6 +95,7 @@ def compile_header(
             items=tuple(condition.items),
             persona_ids=tuple(p.id for p in condition_personas),
             samples=condition.samples,
+            item_params={k: dict(v) for k, v in condition.item_params.items()},
             n_requests=n_requests,
             estimated_prompt_tokens=_estimate_tokens(
                 spec, renderer, condition, condition_personas, items, n_requests
@@ -344,6 +346,7 @@ class _Renderer:
             "persona": self.persona_context(persona),
             "item": item_ctx,
             "country": country,
+            "country_name": country_name(self.spec.study.countries, country),
             "study": self.study,
             "condition": {"name": condition.name},
         }
@@ -351,6 +354,7 @@ class _Renderer:
             "persona": persona.id,
             "item": (item.id, presented),
             "country": country,
+            "country_name": country,
             "study": 0,
             "condition": condition.name,
         }
@@ -377,7 +381,6 @@ def _condition_requests(
     """One condition's requests. The inner loop is the plan's hot path: keep it flat."""
     name = condition.name
     model = header.models[condition.model]
-    seeded = "seed" in model.params or model.backend == "hf"
     personas = [header.personas[pid] for pid in plan_condition.persona_ids]
     system = renderer.template(condition, "system", condition.system) if condition.system else None
     prompt = renderer.template(condition, "prompt", condition.prompt)
@@ -386,10 +389,7 @@ def _condition_requests(
         '{"answers":' + canonical_json(condition.answers)
         + ',"backend":' + canonical_json(model.backend) + ',"codes":'
     )
-    id_middle = (
-        ',"model":' + canonical_json(model.model_id)
-        + ',"params":' + canonical_json(model.params) + ',"replicate":'
-    )
+    id_model = ',"model":' + canonical_json(model.model_id) + ',"params":'
     shuffled = condition.option_order == "shuffled"
     samples = condition.samples
     answers = condition.answers
@@ -398,11 +398,17 @@ def _condition_requests(
     context = {"study": renderer.study, "condition": {"name": name}}
     keys: dict[str, Any] = {"study": 0, "condition": name}
     left = plan_condition.n_requests
+    country_names = spec.study.countries
     for item_id in plan_condition.items:
         if left <= 0:
             return
         item = spec.item(item_id)
         plan_item = header.items[item_id]
+        override = plan_condition.item_params.get(item_id)
+        params = {**model.params, **override} if override else None
+        sent = model.params if params is None else params
+        id_middle = id_model + canonical_json(sent) + ',"replicate":'
+        seeded = "seed" in sent or model.backend == "hf"
         letters = opt.uses_letters(plan_item.codes, condition.option_labels)
         fixed = None
         if not shuffled:
@@ -414,7 +420,8 @@ def _condition_requests(
                 return
             context["persona"] = renderer.persona_context(persona)
             keys["persona"] = persona.id
-            context["country"] = keys["country"] = persona.country
+            context["country"] = keys["country"] = keys["country_name"] = persona.country
+            context["country_name"] = country_name(country_names, persona.country)
             for replicate in range(samples):
                 if left <= 0:
                     return
@@ -465,6 +472,7 @@ def _condition_requests(
                     option_tokens=tokens,
                     seed=seed,
                     country=persona.country,
+                    params=params,
                 )
 
 

@@ -76,6 +76,9 @@ class PlanCondition:
     samples: int = 1
     n_requests: int = 0
     estimated_prompt_tokens: int = 0
+    # Per-item overrides of the model's params (`params ITEM { ... }` in the condition):
+    # qualified item id -> the keys it overrides. Requests of those items carry the merge.
+    item_params: dict[str, dict[str, Any]] = field(factory=dict)
 
 
 @frozen
@@ -94,12 +97,20 @@ class Request:
     option_tokens: tuple[str, ...]  # what the model answers with for each code ("1".."5" or "A"..)
     seed: int | None = None  # per-replicate seed derived from the study seed
     country: str | None = None
+    # The parameters to send when they differ from the model's (a per-item override of the
+    # condition); None = the model's ``params``. Use ``request_params`` to read them.
+    params: dict[str, Any] | None = None
 
     @property
     def prompt_hash(self) -> str:
         from silspec.plan.hashing import messages_hash
 
         return messages_hash(self.messages)
+
+
+def request_params(request: Request, model: PlanModel) -> dict[str, Any]:
+    """The answer-changing parameters to send for ``request`` (the model's, or its override)."""
+    return dict(model.params) if request.params is None else dict(request.params)
 
 
 @frozen

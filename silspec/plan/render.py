@@ -19,9 +19,8 @@ from jinja2 import StrictUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
+from silspec.check.template_context import TOP_LEVEL as CONTEXT_NAMES  # one list for lint and plan
 from silspec.plan.errors import PlanError
-
-CONTEXT_NAMES = ("persona", "item", "country", "study", "condition")
 
 # Top-level statements that define names later nodes can see: splitting would break scoping.
 _NAME_DEFINING = (

@@ -37,6 +37,12 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(
         valid_type, lambda v, _: "scale" if v == "scale" else tuple(int(c) for c in v)
     )
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    # Requests without a per-item override leave `params` out: such plans keep their bytes.
+    converter.register_unstructure_hook(
+        Request, make_dict_unstructure_fn(Request, converter, params=override(omit_if_default=True))
+    )
     return converter
 
 

@@ -11,6 +11,8 @@
 So formatting and comments never change it (the Spec has none), moving the project folder
 never changes it, and editing a referenced data file always does. External inputs
 (microdata) contribute their env-var name and declared sha256, not their local path.
+Fields marked ``omit_if_default`` (added to the Spec after locks existed) are left out while
+they hold their default, so a spec that does not use them keeps its hash.
 Maps with non-string keys (codes, conditioning tuples) are written as sorted
 ``[key, value]`` pairs so the JSON stays canonical.
 """
@@ -42,6 +44,11 @@ def canonical_spec(spec: Spec) -> Any:
     return _plain(spec)
 
 
+def _default(field: Any) -> Any:
+    default = field.default
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[attr-defined]
+
+
 def _plain(value: Any) -> Any:
     if attrs.has(type(value)):
         out = {}
@@ -50,7 +57,10 @@ def _plain(value: Any) -> Any:
                 continue
             if field.name == "path" and type(value).__name__ == "ExternalRef":
                 continue  # a machine-local path, not part of what the spec says
-            out[field.name] = _plain(getattr(value, field.name))
+            item = getattr(value, field.name)
+            if field.metadata.get("omit_if_default") and item == _default(field):
+                continue  # a field added later: specs that do not use it keep their hash
+            out[field.name] = _plain(item)
         return out
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value):

@@ -20,6 +20,12 @@ from silspec.report.format import (
     item_label,
     number,
     percent,
+    replicate_cell,
+    replicate_key,
+    replicate_test_text,
+    replicate_title,
+    runs_matrix,
+    spread_text,
     value_cell,
     with_interval,
 )
@@ -164,6 +170,10 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
     columns = [(k, t) for k, t in columns_for(rows) if not (compact and k in COMPACT_HIDDEN)]
     for _, title in columns:
         table.add_column(title, justify="right", no_wrap=True)
+    spread = replicate_key(rows)
+    if spread is not None:
+        table.add_column(replicate_title(rows, spread), justify="right", no_wrap=True)
+        table.caption = "pooled values over all replicates; ± SD: the metric computed per replicate"
     for row in rows:
         compliance = compliance_for(results, row.condition, row.item, row.country)
         default_share = compliance.default_share if compliance else 0.0
@@ -178,17 +188,27 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
             with_interval(row, key) if (key == "js" or not compact) else value_cell(key, row.values.get(key))
             for key, _ in columns
         ]
+        if spread is not None:
+            cells.append(replicate_cell(row, spread))
         table.add_row(*cells)
     return table
 
 
 def comparison_table(comparison) -> Table:
     table = Table(title=comparison_title(comparison), title_justify="left")
-    for column in ("item", comparison.a, comparison.b, "improvement", "better?"):
+    per_item_test = comparison.replicate_test is not None
+    columns = ["item", comparison.a, comparison.b, "improvement", "better?"]
+    if per_item_test:
+        columns.append("paired over replicates")
+    for column in columns:
         table.add_column(column, justify="left" if column == "item" else "right")
+    extra = [""] if per_item_test else []
     for row in comparison.rows:
         better = "–" if row.better is None else ("yes" if row.better else "no")
-        table.add_row(row.item, value_cell(comparison.key, row.a), value_cell(comparison.key, row.b), improvement_text(row.improvement), better)
+        table.add_row(
+            row.item, value_cell(comparison.key, row.a), value_cell(comparison.key, row.b),
+            improvement_text(row.improvement), better, *([replicate_test_text(row)] if per_item_test else []),
+        )
     table.add_section()
     table.add_row(
         f"average ({comparison.n_improved}/{len(comparison.rows)} improved)",
@@ -196,6 +216,7 @@ def comparison_table(comparison) -> Table:
         number(comparison.mean_b),
         Text(improvement_text(comparison.improvement_of_means), style="bold"),
         "",
+        *extra,
     )
     if comparison.without:
         table.add_row(
@@ -204,9 +225,15 @@ def comparison_table(comparison) -> Table:
             number(comparison.mean_b_without),
             Text(improvement_text(comparison.improvement_without), style="bold"),
             "",
+            *extra,
         )
+    notes = []
     if comparison.paired_pvalue is not None:
-        table.caption = f"{comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}"
+        notes.append(f"across items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}")
+    if per_item_test:
+        notes.append(f"per item: {comparison.replicate_test}")
+    if notes:
+        table.caption = " · ".join(notes)
     return table
 
 
@@ -231,3 +258,40 @@ def calibration_table(calibration) -> Table:
         *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys),
     )
     return table
+
+
+# ------------------------------------------------------------------------------ several runs
+
+
+def print_runs_report(aggregate, console: Console) -> None:
+    """``silspec report RUN_DIR RUN_DIR ...``: metrics as mean ± SD over runs (seeds)."""
+    study = aggregate.study
+    lines = [Text(study.title or study.name, style="bold")]
+    lines.append(Text(f"study {study.name} · {len(aggregate.runs)} runs aggregated (mean ± SD over runs, sample SD)"))
+    for run in aggregate.runs:
+        lines.append(Text(f"  {run.run}: seed {run.seed} · {run.n_answers} stored answers"))
+    console.print(Panel(Group(*lines), title="silspec report over runs", border_style="cyan"))
+    high = [w for w in aggregate.warnings if w.severity == "high"]
+    if high:
+        console.print(Panel(Group(*(Text(f"⚠ {w.message}", style="bold red") for w in high)), title=f"WARNINGS ({len(high)})", border_style="bold red"))
+    for condition in aggregate.conditions():
+        for variant in ("with_defaults", "valid_only"):
+            columns, rows = runs_matrix(aggregate, condition, variant)
+            if not rows:
+                continue
+            label = "with defaults" if variant == "with_defaults" else "VALID ANSWERS ONLY"
+            table = Table(title=f"{condition}: metrics over runs ({label})", title_justify="left")
+            table.add_column("item")
+            table.add_column("runs", justify="right")
+            for _, title in columns:
+                table.add_column(title, justify="right", no_wrap=True)
+            for item, n, by_key in rows:
+                cells = [
+                    spread_text(key, by_key[key].spread.mean, by_key[key].spread.sd) if key in by_key else "–"
+                    for key, _ in columns
+                ]
+                table.add_row(item, str(n), *cells)
+            console.print(table)
+    rest = [w for w in aggregate.warnings if w.severity != "high"]
+    if rest:
+        console.print(Panel(Group(*(Text(f"! {w.message}", style="yellow") for w in rest)), title="notes", border_style="yellow"))

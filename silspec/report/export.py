@@ -22,6 +22,12 @@ from silspec.report.format import (
     js_matrix,
     number,
     percent,
+    replicate_cell,
+    replicate_key,
+    replicate_test_text,
+    replicate_title,
+    runs_matrix,
+    spread_text,
     value_cell,
     with_interval,
 )
@@ -39,6 +45,9 @@ CSV_COLUMNS = (
     "ci_level",
     "n",
     "benchmark",
+    "replicate_mean",  # samples > 1: the metric per replicate, mean / SD / how many
+    "replicate_sd",
+    "replicates",
 )
 
 
@@ -60,6 +69,7 @@ def to_csv(results: Results) -> str:
     for row in results.items:
         for key, value in row.values.items():
             interval = row.intervals.get(key)
+            spread = row.across_replicates.get(key)
             writer.writerow(
                 [
                     row.condition,
@@ -74,6 +84,9 @@ def to_csv(results: Results) -> str:
                     interval.level if interval else "",
                     row.n,
                     row.benchmark,
+                    _csv_number(spread.mean) if spread else "",
+                    _csv_number(spread.sd) if spread else "",
+                    spread.n if spread else "",
                 ]
             )
     return buffer.getvalue()
@@ -108,6 +121,7 @@ def md_js_table(results: Results, variant: str = "with_defaults") -> str:
 
 
 def md_compliance(results: Results) -> str:
+    with_mass = any(row.mean_valid_mass is not None for row in results.compliance)
     rows = [
         [
             row.condition,
@@ -120,16 +134,29 @@ def md_compliance(results: Results) -> str:
             percent(row.invalid_share),
             percent(row.error_share),
             "" if row.default_code is None else str(row.default_code),
+            *(
+                [("**" + number(row.mean_valid_mass) + "**") if _low_mass(row) else number(row.mean_valid_mass)]
+                if with_mass
+                else []
+            ),
         ]
         for row in results.compliance
     ]
     header = ["condition", "item", "n", "valid", "defaulted", "defaults from errors", "refused", "invalid", "errors", "default code"]
-    return _table(header, rows, ["---", "---"] + ["---:"] * 8)
+    header += ["valid mass"] if with_mass else []
+    return _table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))
+
+
+def _low_mass(row) -> bool:
+    from silspec.analysis.pipeline import LOW_VALID_MASS
+
+    return row.mean_valid_mass is not None and row.mean_valid_mass < LOW_VALID_MASS
 
 
 def md_metrics(results: Results, condition: str, variant: str = "with_defaults") -> str:
     items = results.item_metrics(condition, variant)
     columns = columns_for(items)
+    spread = replicate_key(items)
     rows = []
     for row in items:
         compliance = compliance_for(results, row.condition, row.item, row.country)
@@ -140,13 +167,17 @@ def md_metrics(results: Results, condition: str, variant: str = "with_defaults")
                 str(row.n),
                 percent(compliance.default_share) if compliance else "–",
                 *(with_interval(row, key) for key, _ in columns),
+                *([replicate_cell(row, spread)] if spread else []),
             ]
         )
     header = ["item", "benchmark", "n", "defaults", *(title for _, title in columns)]
+    header += [replicate_title(items, spread)] if spread else []
     return _table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))
 
 
 def md_comparison(comparison: ComparisonResult) -> str:
+    per_item_test = comparison.replicate_test is not None
+    extra = [""] if per_item_test else []
     rows = [
         [
             row.item,
@@ -154,6 +185,7 @@ def md_comparison(comparison: ComparisonResult) -> str:
             value_cell(comparison.key, row.b),
             improvement_text(row.improvement),
             "–" if row.better is None else ("yes" if row.better else "no"),
+            *([replicate_test_text(row)] if per_item_test else []),
         ]
         for row in comparison.rows
     ]
@@ -164,6 +196,7 @@ def md_comparison(comparison: ComparisonResult) -> str:
             number(comparison.mean_b),
             improvement_text(comparison.improvement_of_means),
             "",
+            *extra,
         ]
     )
     if comparison.without:
@@ -174,9 +207,15 @@ def md_comparison(comparison: ComparisonResult) -> str:
                 number(comparison.mean_b_without),
                 improvement_text(comparison.improvement_without),
                 "",
+                *extra,
             ]
         )
-    return _table(["item", comparison.a, comparison.b, "improvement", "better?"], rows)
+    header = ["item", comparison.a, comparison.b, "improvement", "better?"]
+    header += [f"{comparison.replicate_test}"] if per_item_test else []
+    table = _table(header, rows)
+    if comparison.paired_pvalue is not None:
+        table += f"\nAcross items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}.\n"
+    return table
 
 
 def md_comparisons(results: Results, variant: str = "with_defaults") -> str:
@@ -258,4 +297,68 @@ def to_markdown(results: Results) -> str:
             parts += [md_comparisons(results, "valid_only")]
     if results.calibrations:
         parts += ["## Calibration\n", md_calibration(results)]
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------------ several runs
+
+RUNS_CSV_COLUMNS = ("condition", "item", "variant", "metric", "key", "mean", "sd", "n", "runs", "values")
+
+
+def runs_to_json(aggregate, *, indent: int | None = 2) -> str:
+    return json.dumps(aggregate.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+
+
+def runs_to_csv(aggregate) -> str:
+    """Tidy: one row per condition × item × variant × metric value; ``values`` per run, ';'-joined."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(RUNS_CSV_COLUMNS)
+    for row in aggregate.rows:
+        writer.writerow(
+            [
+                row.condition, row.item, row.variant, row.metric, row.key,
+                _csv_number(row.spread.mean), _csv_number(row.spread.sd), row.spread.n,
+                len(aggregate.runs), ";".join(_csv_number(v) for v in row.spread.values),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def md_runs(aggregate) -> str:
+    """The runs and their seeds."""
+    rows = [[run.run, str(run.seed), str(run.n_answers)] for run in aggregate.runs]
+    return _table(["run", "seed", "stored answers"], rows, ["---", "---:", "---:"])
+
+
+def md_runs_metrics(aggregate, condition: str, variant: str = "with_defaults") -> str:
+    columns, table = runs_matrix(aggregate, condition, variant)
+    rows = [
+        [item, str(n), *(spread_text(key, by_key[key].spread.mean, by_key[key].spread.sd) if key in by_key else "–" for key, _ in columns)]
+        for item, n, by_key in table
+    ]
+    return _table(["item", "runs", *(f"{title} (mean ± SD)" for _, title in columns)], rows)
+
+
+def runs_markdown_blocks(aggregate) -> dict[str, Callable[[], str]]:
+    """Blocks ``--update-doc`` can fill from several runs."""
+    blocks: dict[str, Callable[[], str]] = {
+        "runs": lambda: md_runs(aggregate),
+        "warnings": lambda: md_warnings(aggregate),
+    }
+    for condition in aggregate.conditions():
+        blocks[f"runs_{condition}"] = lambda c=condition: md_runs_metrics(aggregate, c)
+        blocks[f"runs_{condition}_valid_only"] = lambda c=condition: md_runs_metrics(aggregate, c, "valid_only")
+    return blocks
+
+
+def runs_to_markdown(aggregate) -> str:
+    study = aggregate.study
+    parts = [f"# {study.title or study.name}: {len(aggregate.runs)} runs\n", md_runs(aggregate)]
+    if aggregate.warnings:
+        parts += ["## Warnings\n", md_warnings(aggregate)]
+    for condition in aggregate.conditions():
+        parts += [f"## {condition}: metrics over runs (mean ± SD)\n", md_runs_metrics(aggregate, condition)]
+        if aggregate.rows_for(condition, "valid_only"):
+            parts += [f"## {condition}: valid answers only\n", md_runs_metrics(aggregate, condition, "valid_only")]
     return "\n".join(parts)

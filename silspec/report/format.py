@@ -107,3 +107,63 @@ def js_matrix(results: Results, variant: str = "with_defaults", key: str = "js")
             values.append(found[0].values.get(key) if found else None)
         table.append((item, values))
     return conditions, table
+
+
+def replicate_key(rows: Sequence[ItemMetrics]) -> str | None:
+    """The metric whose spread over replicates the tables show: the first shown column."""
+    spread_keys = {key for row in rows for key in row.across_replicates}
+    for key, _ in columns_for(rows):
+        if key in spread_keys:
+            return key
+    return None
+
+
+def replicate_title(rows: Sequence[ItemMetrics], key: str) -> str:
+    counts = sorted({len(row.replicates) for row in rows if key in row.across_replicates})
+    k = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    title = dict(COLUMNS).get(key, key)
+    return f"{title} ± SD over {k} replicates"
+
+
+def spread_text(key: str, mean: float | None, sd: float | None) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if sd is None or math.isnan(sd):
+        return value_cell(key, mean)
+    if key.endswith("pvalue"):
+        return f"{pvalue(mean)} ± {pvalue(sd)}"
+    return f"{number(mean)} ± {number(sd)}"
+
+
+def replicate_cell(row: ItemMetrics, key: str) -> str:
+    spread = row.across_replicates.get(key)
+    if spread is None:
+        return "–"
+    return spread_text(key, spread.mean, spread.sd)
+
+
+def replicate_test_text(row) -> str:
+    """A comparison row's paired test across replicates: "p = 0.012 (k = 5)"."""
+    if not row.replicates or row.replicate_pvalue is None:
+        return "–"
+    return f"p = {pvalue(row.replicate_pvalue)} (k = {row.replicates})"
+
+
+def runs_columns(rows) -> list[tuple[str, str]]:
+    """Columns of the across-runs tables: the per-item table's keys that some run has."""
+    present = {row.key for row in rows}
+    return [(key, title) for key, title in COLUMNS if key in present]
+
+
+def runs_matrix(aggregate, condition: str, variant: str = "with_defaults"):
+    """(columns, [(item, n runs, {key: row})]) of one condition's across-runs table."""
+    rows = aggregate.rows_for(condition, variant)
+    columns = runs_columns(rows)
+    items: dict[str, dict] = {}
+    for row in rows:
+        items.setdefault(row.item, {})[row.key] = row
+    table = []
+    for item, by_key in items.items():
+        n = max((r.spread.n for r in by_key.values()), default=0)
+        table.append((item, n, by_key))
+    return columns, table

@@ -153,3 +153,26 @@ def _markdown_sections_to_html(text: str) -> str:
         else:
             out.append(f"<h3>{html.escape(block.strip('*'))}</h3>")
     return "\n".join(out)
+
+
+def runs_to_html(aggregate) -> str:
+    """Several runs: the across-runs tables (no plots: the per-run reports have them)."""
+    from silspec.report.export import md_runs, md_runs_metrics
+
+    study = aggregate.study
+    title = html.escape(f"{study.title or study.name}: {len(aggregate.runs)} runs")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{title}</h1>",
+        markdown_table_to_html(md_runs(aggregate)),
+    ]
+    for warning in aggregate.warnings:
+        css = "warn-high" if warning.severity == "high" else "warn"
+        parts.append(f'<p class="{css}">{html.escape(warning.message)}</p>')
+    for condition in aggregate.conditions():
+        parts += [f"<h2>{html.escape(condition)}: metrics over runs (mean ± SD)</h2>", markdown_table_to_html(md_runs_metrics(aggregate, condition))]
+    parts.append("</body></html>")
+    return "\n".join(parts)

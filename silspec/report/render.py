@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 from silspec.analysis.results import Results
 
@@ -158,8 +158,46 @@ def render(results: Results, format: Format) -> str:
     raise ReportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
 
 
+def render_runs(aggregate: Any, format: Format) -> str:
+    """The across-runs report (``RunsAggregate``) as text in one of the formats."""
+    from silspec.report import export
+
+    if format == "json":
+        return export.runs_to_json(aggregate)
+    if format == "csv":
+        return export.runs_to_csv(aggregate)
+    if format == "md":
+        return export.runs_to_markdown(aggregate)
+    if format == "html":
+        from silspec.report.html import runs_to_html
+
+        return runs_to_html(aggregate)
+    if format == "text":
+        import io
+
+        from rich.console import Console
+
+        from silspec.report.console import print_runs_report
+
+        buffer = io.StringIO()
+        print_runs_report(aggregate, Console(file=buffer, width=140, force_terminal=False, no_color=True))
+        return buffer.getvalue()
+    raise ReportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str | None = None) -> Any:
+    """Several run directories of one spec (different ``study.seed``) → ``RunsAggregate``."""
+    from silspec.analysis.pipeline import aggregate_runs
+
+    results = [analyse_run(run_dir, benchmark=benchmark) for run_dir in run_dirs]
+    try:
+        return aggregate_runs(results, [str(run_dir) for run_dir in run_dirs])
+    except ValueError as error:
+        raise ReportError(str(error)) from error
+
+
 def report_run_dir(
-    run_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     format: Format = "text",
     out: str | os.PathLike[str] | None = None,
@@ -167,10 +205,21 @@ def report_run_dir(
     benchmark: str | None = None,
     valid_only: bool = False,
     console: Any = None,
-) -> Results:
-    """Analyse ``run_dir`` and write the report: to ``out`` or the console (text) / stdout."""
+) -> Any:
+    """Analyse ``run_dir`` and write the report: to ``out`` or the console (text) / stdout.
+
+    Several run directories (a list of two or more) are aggregated over runs instead: each
+    metric's mean, SD and n (``RunsAggregate``); one directory gives ``Results`` as before.
+    """
     import sys
 
+    if not isinstance(run_dir, (str, os.PathLike)):
+        run_dirs = list(run_dir)
+        if not run_dirs:
+            raise ReportError("no run directory given")
+        if len(run_dirs) > 1:
+            return _report_runs(run_dirs, format=format, out=out, update_doc=update_doc, benchmark=benchmark, console=console)
+        run_dir = run_dirs[0]
     results = analyse_run(run_dir, benchmark=benchmark)
     if update_doc is not None:
         from silspec.report.update_doc import update_doc as fill
@@ -183,9 +232,31 @@ def report_run_dir(
 
         print_report(results, console or Console(), valid_only=valid_only)
         return results
-    text = render(results, format)
+    _write(render(results, format), out)
+    return results
+
+
+def _report_runs(run_dirs, *, format, out, update_doc, benchmark, console) -> Any:
+    aggregate = analyse_runs(run_dirs, benchmark=benchmark)
+    if update_doc is not None:
+        from silspec.report.update_doc import update_doc as fill
+
+        fill(update_doc, aggregate)
+    if format == "text" and out is None:
+        from rich.console import Console
+
+        from silspec.report.console import print_runs_report
+
+        print_runs_report(aggregate, console or Console())
+        return aggregate
+    _write(render_runs(aggregate, format), out)
+    return aggregate
+
+
+def _write(text: str, out: str | os.PathLike[str] | None) -> None:
+    import sys
+
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         Path(out).write_text(text, encoding="utf-8")
-    return results

@@ -55,15 +55,20 @@ def fill_blocks(text: str, blocks: dict[str, object]) -> tuple[str, list[str]]:
 def update_doc(path: str | Path, results: Results) -> list[str]:
     """Fill the blocks of the manuscript at ``path`` in place; returns the names filled.
 
+    ``results`` may also be a ``RunsAggregate`` (several runs): its blocks are ``runs``,
+    ``runs_<condition>`` (mean ± SD over runs) and ``warnings``.
+
     The file is read and written as bytes-faithful UTF-8 text (newlines untouched) and only
     rewritten when something changed.
     """
-    from silspec.report.export import markdown_blocks
+    from silspec.analysis.results import RunsAggregate
+    from silspec.report.export import markdown_blocks, runs_markdown_blocks
 
     path = Path(path)
     with path.open(encoding="utf-8", newline="") as handle:
         original = handle.read()
-    updated, filled = fill_blocks(original, markdown_blocks(results))
+    blocks = runs_markdown_blocks(results) if isinstance(results, RunsAggregate) else markdown_blocks(results)
+    updated, filled = fill_blocks(original, blocks)
     if updated != original:
         with path.open("w", encoding="utf-8", newline="") as handle:
             handle.write(updated)

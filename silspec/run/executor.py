@@ -396,10 +396,12 @@ class Executor:
                     continue
                 if isinstance(failure, PermanentError) and status in AUTH_STATUSES:
                     raise ModelStopped(self._stop_message(model, failure, "stopped"))
-                if not isinstance(failure, TransientError):
+                recorded = bool(getattr(failure, "recorded", False))
+                if not isinstance(failure, TransientError) and not recorded:
                     lane.consecutive_permanent += 1
                 self._store(lane, request, started_at, attempt, total_latency, item, parser,
-                            answer=None, error=error_text, status=status)
+                            answer=None, error=error_text, status=status,
+                            meta={"recorded_error": True} if recorded else None)
                 if lane.consecutive_permanent >= CONSECUTIVE_PERMANENT_LIMIT:
                     raise ModelStopped(
                         f"model {model.name!r} stopped after {lane.consecutive_permanent} permanent"
@@ -437,6 +439,7 @@ class Executor:
         answer: BackendAnswer | None,
         error: str | None = None,
         status: int | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         model = lane.model
         if answer is None:
@@ -449,7 +452,7 @@ class Executor:
             outcome = "ok"
             self._watch_provider(lane, answer)
         parse_outcome = parsed.outcome if parsed is not None else ("valid" if answer and answer.option_probs else None)
-        meta = dict(answer.meta) if answer is not None else {}
+        meta = {**(dict(answer.meta) if answer is not None else {}), **(meta or {})}
         if answer is not None and answer.reasoning:
             meta["reasoning"] = answer.reasoning
         record = AnswerRecord(

@@ -119,6 +119,12 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
         console.print(f"[bold yellow]incomplete[/]: {summary.errors} errors, {summary.missing} missing — {hint}")
     else:
         console.print(f"[bold green]complete[/]: {summary.total} requests answered.")
+    if summary.recorded_errors and not summary.interrupted:
+        console.print(
+            f"[yellow]{summary.recorded_errors} errors were replayed from the recorded data[/]"
+            " (failures of the original run, kept as errors; the report shows how they are scored)",
+            highlight=False,
+        )
 
 
 def print_dry_run(rows: "list[DryRunRow]", console: "Console", run_dir: str) -> None:

@@ -62,6 +62,7 @@ class ConditionSummary:
     skipped: int
     stored_errors: int  # error rows in the store for this condition after the run
     missing: int  # requests with no stored row after the run (skipped, interrupted)
+    recorded_errors: int = 0  # of stored_errors: failures replayed from recorded data
 
 
 @frozen
@@ -86,7 +87,12 @@ class RunSummary:
 
     @property
     def errors(self) -> int:
-        return sum(c.stored_errors for c in self.conditions)
+        """Stored errors of this run's own making (replayed recorded failures excluded)."""
+        return sum(c.stored_errors - c.recorded_errors for c in self.conditions)
+
+    @property
+    def recorded_errors(self) -> int:
+        return sum(c.recorded_errors for c in self.conditions)
 
     @property
     def exit_code(self) -> int:
@@ -352,6 +358,7 @@ async def _execute(executor: Executor, pending: list[Request], totals: dict[str,
 def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
                pending: list[Request], backup: Path | None) -> RunSummary:
     stored = store.outcomes()
+    recorded = store.recorded_error_ids()
     pending_ids = {r.id for r in pending}
     rows = []
     for name, condition in plan.header.conditions.items():
@@ -363,6 +370,7 @@ def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
             errors=counts.errors, skipped=counts.skipped,
             stored_errors=sum(1 for i in ids if stored.get(i) == "error"),
             missing=sum(1 for i in ids if i not in stored),
+            recorded_errors=len(ids & recorded),
         ))
     return RunSummary(
         run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,

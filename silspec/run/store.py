@@ -170,6 +170,15 @@ class Store:
             row[0] for row in self._db.execute("SELECT request_id FROM answers WHERE outcome='error'")
         }
 
+    def recorded_error_ids(self) -> set[str]:
+        """Error rows replayed from recorded data (``meta.recorded_error``): not this run's failures."""
+        return {
+            row[0] for row in self._db.execute(
+                "SELECT request_id FROM answers WHERE outcome='error'"
+                " AND json_extract(meta, '$.recorded_error') = 1"
+            )
+        }
+
     def outcomes(self) -> dict[str, str]:
         """request id -> stored outcome, without building records (cheap for summaries)."""
         return dict(self._db.execute("SELECT request_id, outcome FROM answers").fetchall())

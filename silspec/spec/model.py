@@ -65,6 +65,9 @@ class Study:
     seed: int = 0
     language: str | None = None
     meta: dict[str, Any] = field(factory=dict)  # authors, registered, doi, ... (free form)
+    # Display names of country codes (`countries = table(...)` or a map): templates see
+    # `country_name`. Left out of the spec hash while empty, so older locks stay valid.
+    countries: dict[str, str] = field(factory=dict, metadata={"omit_if_default": True})
 
 
 # -------------------------------------------------------------------------------------- scales
@@ -310,6 +313,14 @@ class Condition:
     benchmark: str | None = None
     extends: str | None = None
     span: Span | None = field(default=None, eq=False)
+    # Per-item model parameter overrides (`params ITEM { thinking = "medium" }`): qualified item
+    # id -> parameters merged over the model's. Left out of the spec hash while empty.
+    item_params: dict[str, dict[str, Any]] = field(factory=dict, metadata={"omit_if_default": True})
+
+    def params_for(self, item_id: str, model_params: dict[str, Any]) -> dict[str, Any]:
+        """The answer-changing parameters of this condition's requests for one item."""
+        override = self.item_params.get(item_id)
+        return {**model_params, **override} if override else dict(model_params)
 
 
 # ----------------------------------------------------------------- calibration & finetune

@@ -184,6 +184,9 @@ def logprob_entry(token: str, logprob: float, top: list[tuple[str, float]]) -> d
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY each keep-alive response
+    # waits ~40 ms for the client's delayed ACK, which would dominate throughput benchmarks.
+    disable_nagle_algorithm = True
     server_version = "silspec-test-server/1"
     state: State  # set on the class before serving
 

@@ -8,8 +8,8 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 | SIL0xx  | syntax, header                            | lang.parser, structure |
 | SIL1xx  | unknown/duplicate/missing blocks and keys | structure (+ builders) |
 | SIL2xx  | types, values, units                      | check.values  |
-| SIL3xx  | references, `extends`                     | builders      |
-| SIL4xx  | scales and benchmarks                     | benchmarks    |
+| SIL3xx  | references, `extends`                     | builders, coverage |
+| SIL4xx  | scales and benchmarks                     | benchmarks, coverage (SIL413) |
 | SIL5xx  | persona marginals                         | marginals     |
 | SIL6xx  | templates                                 | templates     |
 | SIL7xx  | files, tables, external inputs            | check.files, check.tables |
@@ -19,10 +19,11 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 
 from __future__ import annotations
 
-from silspec.check.rules import analysis, benchmarks, marginals, models, templates
+from silspec.check.rules import analysis, benchmarks, coverage, marginals, models, templates
 
 RULES = (
     benchmarks.check,
+    coverage.check,
     marginals.check,
     models.check,
     templates.check,

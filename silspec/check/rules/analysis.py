@@ -9,6 +9,27 @@ from silspec.lang.diagnostics import did_you_mean
 from silspec.spec.model import Spec
 
 
+MIN_RESAMPLES = 200  # below this, percentile interval ends move visibly from seed to seed
+
+
+def _compare_same_items(ctx: Context, baseline, challenger, st: ast.Compare) -> None:
+    """SIL908: an average over different items (or countries) is not a comparison of conditions."""
+    left_out = set(st.without)
+    a = [i for i in baseline.items if i.rpartition(".")[2] not in left_out]
+    b = [i for i in challenger.items if i.rpartition(".")[2] not in left_out]
+    only = [f"{i.rpartition('.')[2]} only in `{baseline.name}`" for i in a if i not in b]
+    only += [f"{i.rpartition('.')[2]} only in `{challenger.name}`" for i in b if i not in a]
+    countries = set(baseline.countries) ^ set(challenger.countries)
+    if not only and not countries:
+        return
+    what = "; ".join(only[:5]) + (f" (+{len(only) - 5} more)" if len(only) > 5 else "")
+    if countries:
+        what += ("; " if what else "") + f"countries differ: {', '.join(sorted(countries)[:5])}"
+    ctx.warning("SIL908", f"`compare {st.challenger} vs {st.baseline}` averages over different cells ({what})",
+                st.span, "compare conditions that ask the same items and countries, or leave the extra items "
+                         "out with `without ITEM`")
+
+
 def check(spec: Spec, ctx: Context) -> None:
     analysis = spec.analysis
     declared = {m.name for m in analysis.metrics}
@@ -42,6 +63,13 @@ def check(spec: Spec, ctx: Context) -> None:
                 ctx.undefined("condition", st.condition, spans.get(st.condition, st.span), condition_names)
             if st.calibration not in spec.calibrations:
                 ctx.undefined("calibration", st.calibration, spans.get(st.calibration, st.span), spec.calibrations)
+    for st in statements:
+        if isinstance(st, ast.Compare) and st.challenger in conditions and st.baseline in conditions:
+            _compare_same_items(ctx, conditions[st.baseline], conditions[st.challenger], st)
+    if analysis.bootstrap is not None and analysis.bootstrap.resamples < MIN_RESAMPLES:
+        ctx.warning("SIL907", f"bootstrap with {analysis.bootstrap.resamples} resamples: the interval ends are "
+                              f"too noisy to report", ctx.span("analysis", "bootstrap", "resamples"),
+                    f"use at least {MIN_RESAMPLES} (1,000 or more for 95 % intervals)")
     if analysis.bootstrap is not None:
         for m in analysis.bootstrap.metrics:
             if m not in declared:

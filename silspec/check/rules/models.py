@@ -7,6 +7,10 @@ from silspec.lang.diagnostics import did_you_mean
 from silspec.spec.model import Spec
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# A verbalised answer states one share per code ("3: 25%,"): about this many tokens each, plus
+# a little framing. A budget below it truncates the distribution, which then fails to parse.
+VERBALISED_TOKENS_PER_CODE = 6
+VERBALISED_OVERHEAD_TOKENS = 10
 
 
 def option_tokens(codes: tuple[int, ...], labels: str) -> tuple[str, ...] | None:
@@ -51,6 +55,8 @@ def check(spec: Spec, ctx: Context) -> None:
             if cond.samples > 1:
                 ctx.warning("SIL808", f"condition `{cond.name}`: option probabilities are exact; `samples = {cond.samples}` repeats identical calls",
                             ctx.span("condition", cond.name, "samples"), "use `samples = 1` with `answers = option_probs`")
+        if model is not None and cond.answers == "verbalised":
+            _verbalised_budget(ctx, spec, cond, model)
         parser = spec.parsers.get(cond.parser)
         if parser is not None and cond.answers != "option_probs":
             if parser.on_invalid == "midpoint" or parser.on_error == "midpoint":
@@ -71,3 +77,19 @@ def check(spec: Spec, ctx: Context) -> None:
             ctx.warning("SIL806", f"parser `{name}`: failed requests (no answer at all) are filled with the midpoint ({shown})",
                         ctx.span("parser", name, "on_error"),
                         "this invents answers for errors; use `on_error = none` unless reproducing a study that did it")
+
+
+def _verbalised_budget(ctx: Context, spec: Spec, cond, model) -> None:
+    """SIL809: ``max_tokens`` too small for a stated distribution over the largest scale."""
+    key = next((k for k in ("max_completion_tokens", "max_tokens") if k in model.params), None)
+    budgets = {item_id: cond.params_for(item_id, model.params).get(key) for item_id in cond.items} if key else {}
+    widest = max((len(spec.item(i).scale.codes) for i in cond.items), default=0)
+    needed = widest * VERBALISED_TOKENS_PER_CODE + VERBALISED_OVERHEAD_TOKENS
+    short = sorted({b for b in budgets.values() if b is not None and b < needed})
+    if not short:
+        return
+    ctx.warning("SIL809", f"condition `{cond.name}` asks for verbalised distributions over up to {widest} codes, "
+                          f"but model `{model.name}` allows only {key} = {short[0]}",
+                ctx.span("model", model.name, key) or ctx.span("condition", cond.name, "answers") or cond.span,
+                f"allow at least {needed} tokens ({VERBALISED_TOKENS_PER_CODE} per code + {VERBALISED_OVERHEAD_TOKENS}), "
+                "more for reasoning models")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from silspec.check.context import Context
-from silspec.check.template_context import TOP_LEVEL, item_context, make_environment
+from silspec.check.template_context import TOP_LEVEL, country_name, item_context, make_environment
 from silspec.spec.model import Condition, Spec, Template
 
 
@@ -37,6 +37,8 @@ def check(spec: Spec, ctx: Context) -> None:
                 variables["persona"] = persona
             if cond.countries:
                 variables["country"] = cond.countries[0]
+                variables["country_name"] = country_name(spec.study.countries, cond.countries[0])
+                _check_country_names(ctx, spec, cond, role, template, span)
             if not _check_fields(ctx, tpl, template, cond, role, span, persona, spec):
                 continue
             for item_id in cond.items:
@@ -78,6 +80,28 @@ def _compile(ctx: Context, env: Any, template: Template, compiled: dict, span) -
     tpl = env.from_string(template.source)
     compiled[key] = tpl
     return tpl
+
+
+def _check_country_names(ctx: Context, spec: Spec, cond: Condition, role: str, template: Template, span) -> None:
+    """SIL605: a template shows ``country_name`` but some countries have no declared name."""
+    if "country_name" not in template.source:
+        return
+    from jinja2 import meta
+
+    if "country_name" not in meta.find_undeclared_variables(make_environment().parse(template.source)):
+        return
+    names = spec.study.countries
+    # A code missing from declared names is SIL303 (likely a typo); here: no names at all, or empty ones.
+    unnamed = [c for c in cond.countries if (c in names and not names[c]) or not names]
+    if not unnamed:
+        return
+    shown = ", ".join(unnamed[:5]) + (f" (+{len(unnamed) - 5} more)" if len(unnamed) > 5 else "")
+    hint = ('declare names in the study: `countries = table("data/wvs7/countries.csv")` '
+            '(columns code or iso3, and name) or `countries = { "JPN": "Japan" }`')
+    if names:
+        hint = "give them a name in the study's `countries`"
+    ctx.warning("SIL605", f"the `{role}` of condition `{cond.name}` shows `country_name`, but {len(unnamed)} of its "
+                          f"countries have no name and will show their code: {shown}", span, hint)
 
 
 def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, role: str, span, persona, spec: Spec) -> bool:
@@ -129,7 +153,7 @@ def _render(ctx: Context, tpl: Any, variables: dict, cond: Condition, role: str,
             hint = f"persona attributes: {', '.join(k for k in persona if k not in ('id',))}; " + hint
         elif "persona" in msg:
             hint = "this condition has no population, so there is no persona; " + hint
-        if "'country' is undefined" in msg:
+        if "'country' is undefined" in msg or "'country_name' is undefined" in msg:
             hint = "this condition lists no `countries`"
         ctx.error("SIL601", f"`{role}` of condition `{cond.name}` does not render: {msg}", span, hint)
     except TemplateError as exc:

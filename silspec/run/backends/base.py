@@ -32,6 +32,11 @@ class BackendAnswer:
 class BackendError(Exception):
     """Base of backend failures; the message must never contain an API key."""
 
+    #: True for a failure replayed from recorded data (the ``replay`` backend): it is stored as
+    #: an error, never retried, never counted against the model, and it is not a failure of
+    #: *this* run (``silspec run`` exits 0 when recorded failures are the only errors).
+    recorded: bool = False
+
 
 class TransientError(BackendError):
     def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):

@@ -35,6 +35,8 @@ _STATUS_IN_TEXT = re.compile(r"\b([45]\d\d)\b")
 class ReplayedError(PermanentError):
     """A failure the recorded run had; ``attempts`` is how many tries it recorded."""
 
+    recorded = True
+
     def __init__(self, message: str, *, status: int | None = None, attempts: int | None = None):
         super().__init__(message, status=status)
         self.attempts = attempts
