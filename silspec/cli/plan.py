@@ -190,6 +190,10 @@ def _summarise(header, requests, out: str | None) -> int:
     console.print("≈ tokens: characters / 3.5 over a sample of rendered prompts (an estimate)")
     if header.overrides:
         console.print("overrides: " + ", ".join(f"{k}={v}" for k, v in header.overrides), markup=False)
+    for c in header.conditions.values():
+        for item_id, params in c.item_params.items():
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+            console.print(f"per-item params: {c.name} · {item_id}: {shown}", markup=False)
     if header.limit is not None:
         console.print(f"limited to the first {header.limit:,} requests")
     console.print(f"spec hash {header.spec_hash}\nplan hash {tally.hasher.hexdigest()}")

@@ -41,10 +41,11 @@ class FormatResult:
 
 
 def format_text(text: str, file: str = "<stdin>") -> FormatResult:
-    """Parse and print; a file with syntax errors is never printed (it would lose text)."""
+    """Parse and print; a file with syntax errors is never printed (it would lose text).
+    Line endings become ``\\n`` first (also inside triple-quoted strings), as in the output."""
     from silspec.lang.parser import parse
 
-    result = parse(text, file)
+    result = parse(text.replace("\r\n", "\n"), file)
     if result.ast is None or has_errors(result.diagnostics):
         return FormatResult(None, result.diagnostics)
     return FormatResult(format_document(result.ast), result.diagnostics)
@@ -247,11 +248,12 @@ class _Printer:
 
     def _with_trailing(self, text: str, trailing: Iterable[ast.Comment]) -> tuple[list[str], int | None]:
         """``text`` with trailing comments two spaces after its last line; returns the lines and
-        the comments' column (for aligned continuation lines)."""
+        the comments' offset in characters (for continuation lines: the parser counts columns
+        in characters, so that is what keeps them recognisable as continuations)."""
         trailing = list(trailing)
         if not trailing:
             return text.split("\n"), None
-        col = _last_line_width(text) + 2
+        col = len(text.rsplit("\n", 1)[-1]) + 2
         return (text + "  " + " ".join(c.text for c in trailing)).split("\n"), col
 
     def _entry(self, entry: ast.Entry, level: int) -> tuple[list[str], int | None]:

@@ -31,6 +31,7 @@ from silspec.report.format import (
 )
 
 HIGH_DEFAULT_SHARE = 0.10
+LOW_VALID_MASS = 0.5  # same threshold as the analysis warning (pipeline.LOW_VALID_MASS)
 COMPACT_BELOW = 130  # terminal columns under which per-item tables drop secondary columns
 COMPACT_HIDDEN = frozenset({"ks_statistic", "chi2_statistic", "variance_gap"})
 
@@ -122,7 +123,10 @@ def compliance_table(results: Results) -> Table:
             "invalid": percent(row.invalid_share),
             "errors": Text(percent(row.error_share), style="red" if row.error else ""),
             "default code": "" if row.default_code is None else str(row.default_code),
-            "valid mass": number(row.mean_valid_mass),
+            "valid mass": Text(
+                number(row.mean_valid_mass),
+                style="bold red" if row.mean_valid_mass is not None and row.mean_valid_mass < LOW_VALID_MASS else "",
+            ),
         }
         table.add_row(
             row.condition,

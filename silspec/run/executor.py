@@ -424,7 +424,7 @@ class Executor:
         if answer.option_probs is not None or item is None:
             return None
         return parse_live(answer.text, parser, item.codes, item.labels,
-                          option_tokens=_aligned_tokens(request, item))
+                          option_tokens=_aligned_tokens(request, item), answers=request.answers)
 
     def _store(
         self,

@@ -421,3 +421,15 @@ def test_property_fmt_keeps_tree_and_comments_and_is_idempotent(text):
     assert structure(reparsed.ast) == structure(original.ast)
     assert Counter(c.text for c in reparsed.ast.comments) == Counter(c.text for c in original.ast.comments)
     assert fmt(once) == once
+
+
+def test_crlf_line_endings_become_lf_and_comments_lose_the_carriage_return():
+    out = fmt("silspec 1\r\nx = 1  // note\r\ny = 2\r\n")
+    assert out == "silspec 1\n\nx = 1  // note\ny = 2\n"
+
+
+def test_continuation_after_wide_characters_is_aligned_in_characters_and_stable():
+    text = 'silspec 1\nx = "한국"     // a\n           // b\ny = 1\n'
+    out = fmt(text)
+    assert out == 'silspec 1\n\nx = "한국"  // a\n          // b\ny = 1\n'
+    assert fmt(out) == out

@@ -134,7 +134,21 @@ def test_option_tokens_sharing_a_first_token_are_an_error(tiny_model_dir):
     request = make_request(PROMPTS[0], answers="option_probs", codes=(1, 2), tokens=("1", "1x"))
     (result,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
     assert isinstance(result, PermanentError)
-    assert "share the first token" in str(result)
+    assert "shares every first token" in str(result)
+
+
+class _SpaceSplittingTokenizer:
+    """Encodes like SmolLM2's: a leading space is its own token, then one token per digit."""
+
+    def encode(self, text, add_special_tokens=False):
+        return [216] + [ord(c) for c in text[1:]] if text.startswith(" ") else [ord(c) for c in text]
+
+
+def test_a_first_token_shared_by_every_option_is_ignored_not_an_error(tiny_model_dir):
+    backend = HFBackend(hf_model(tiny_model_dir), env={})
+    request = make_request(PROMPTS[0], answers="option_probs", codes=(1, 2, 3), tokens=("1", "2", "3"))
+    ids = backend._option_ids(_SpaceSplittingTokenizer(), request)
+    assert ids == [[ord("1")], [ord("2")], [ord("3")]]
 
 
 def test_without_a_chat_template_messages_are_joined_plainly(tmp_path):

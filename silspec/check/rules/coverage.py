@@ -17,9 +17,10 @@ SHOWN = 5  # missing cells listed by name; the rest are counted
 
 
 def check(spec: Spec, ctx: Context) -> None:
+    cache: dict = {}
     for cond in spec.conditions.values():
         _unknown_countries(spec, cond, ctx)
-        _missing_cells(spec, cond, ctx)
+        _missing_cells(spec, cond, ctx, cache)
 
 
 def chosen_benchmark_name(spec: Spec, cond: Condition) -> str | None:
@@ -27,29 +28,51 @@ def chosen_benchmark_name(spec: Spec, cond: Condition) -> str | None:
     return cond.benchmark or spec.analysis.benchmark
 
 
-def has_benchmark(item: Item, wanted: str | None, country: str | None) -> bool:
-    """Mirrors the analysis: the wanted benchmark, else the item's default, for that country."""
-    if item.benchmark(wanted, country) is not None:
+def has_benchmark(item: Item, wanted: str | None, country: str | None,
+                  names_by_country: dict[str | None, set[str]] | None = None) -> bool:
+    """Mirrors the analysis (``Item.benchmark``): the wanted name, else the item's default (or
+    any benchmark when it has none), for exactly that country. ``names_by_country`` is an
+    optional precomputed index of the item's benchmarks, for 65 countries x 259 items."""
+    if names_by_country is None:
+        names_by_country = benchmark_index(item)
+    names = names_by_country.get(country)
+    if not names:
+        return False
+    if wanted is not None and wanted in names:
         return True
-    return wanted is not None and item.benchmark(None, country) is not None
+    default = item.default_benchmark
+    return default is None or default in names
 
 
-def missing_cells(spec: Spec, cond: Condition) -> list[tuple[str | None, str]]:
+def benchmark_index(item: Item) -> dict[str | None, set[str]]:
+    index: dict[str | None, set[str]] = {}
+    for b in item.benchmarks:
+        index.setdefault(b.country, set()).add(b.name)
+    return index
+
+
+def missing_cells(spec: Spec, cond: Condition, cache: dict | None = None) -> list[tuple[str | None, str]]:
     """(country, item code) cells of ``cond`` that the analysis could not score.
 
     Items without any benchmark are left out: SIL412 already reports them once per item."""
+    cache = {} if cache is None else cache
     wanted = chosen_benchmark_name(spec, cond)
+    items = [spec.item(i) for i in cond.items]
+    indexes = []
+    for item in items:
+        if item.id not in cache:
+            cache[item.id] = benchmark_index(item)
+        indexes.append(cache[item.id])
     out = []
     for country in cond.countries or (None,):
-        for item_id in cond.items:
-            item = spec.item(item_id)
-            if item.benchmarks and not has_benchmark(item, wanted, country):
+        for item, index in zip(items, indexes):
+            if item.benchmarks and not has_benchmark(item, wanted, country, index):
                 out.append((country, item.code))
     return out
 
 
-def _missing_cells(spec: Spec, cond: Condition, ctx: Context) -> None:
-    cells = missing_cells(spec, cond)
+def _missing_cells(spec: Spec, cond: Condition, ctx: Context, cache: dict) -> None:
+    cells = missing_cells(spec, cond, cache)
     if not cells:
         return
     wanted = chosen_benchmark_name(spec, cond)

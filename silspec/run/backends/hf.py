@@ -120,11 +120,17 @@ class HFBackend:
         return "\n\n".join(m["content"] for m in messages) + "\n", True
 
     def _option_ids(self, tokenizer: Any, request: Request) -> list[list[int]]:
-        """Per option, the distinct first token ids of its variants; collisions are errors."""
+        """Per option, the first token ids of its variants that no other option shares.
+
+        Tokenizers that split a leading space off digits (SmolLM2 encodes " 3" as [" ", "3"])
+        give every option the same first id for the spaced variant: such an id says nothing
+        about which option follows, so it is dropped from all of them. Only when an option is
+        left with no id of its own (e.g. "1" vs "10" where both start with "1") is it an error.
+        """
         key = tuple(request.option_tokens)
         if key not in self._variant_ids:
-            per_option: list[list[int]] = []
-            owner: dict[int, str] = {}
+            candidates: list[list[int]] = []
+            owners: dict[int, set[str]] = {}
             for token in key:
                 ids: list[int] = []
                 for variant in token_variants(token):
@@ -132,13 +138,18 @@ class HFBackend:
                     if encoded and encoded[0] not in ids:
                         ids.append(encoded[0])
                 for token_id in ids:
-                    if token_id in owner and owner[token_id] != token:
-                        raise PermanentError(
-                            f"option tokens {owner[token_id]!r} and {token!r} share the first "
-                            f"token id {token_id}; use letter labels"
-                        )
-                    owner[token_id] = token
-                per_option.append(ids)
+                    owners.setdefault(token_id, set()).add(token)
+                candidates.append(ids)
+            per_option: list[list[int]] = []
+            for token, ids in zip(key, candidates):
+                own = [token_id for token_id in ids if len(owners[token_id]) == 1]
+                if not own:
+                    others = sorted({o for i in ids for o in owners[i]} - {token})
+                    raise PermanentError(
+                        f"option token {token!r} shares every first token with {', '.join(map(repr, others))};"
+                        " use letter labels (option_labels = letters)"
+                    )
+                per_option.append(own)
             self._variant_ids[key] = per_option
         return self._variant_ids[key]
 

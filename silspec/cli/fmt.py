@@ -1,0 +1,129 @@
+"""`silspec fmt FILE... [--check] [--diff]`: rewrite specs in canonical form.
+
+Exit codes: 0 every file is (now) canonical; 1 a file does not parse (it is left untouched), or
+with ``--check`` a file is not canonical; 2 usage error (a missing file). ``-`` reads stdin and
+writes the canonical text to stdout. ``--check`` and ``--diff`` never write: they print a unified
+diff of what would change (``--check`` is the CI gate; ``--diff`` alone exits 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+import tempfile
+from typing import Any
+
+STDIN = "-"
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("fmt", help="rewrite .sil specs in canonical form", description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="+", metavar="FILE", help=".sil files to format; - reads stdin, writes stdout")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 and show a diff if a file is not canonical")
+    p.add_argument("--diff", action="store_true", help="change nothing; show a diff of what would change")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [f for f in args.files if f != STDIN and not os.path.isfile(f)]
+    if missing:
+        for f in missing:
+            problem = "not a file" if os.path.exists(f) else "no such file"
+            print(f"silspec fmt: {problem}: {f}", file=sys.stderr)
+        return 2
+    if args.files.count(STDIN) > 1:
+        print("silspec fmt: `-` (stdin) may be given once", file=sys.stderr)
+        return 2
+    write = not (args.check or args.diff)
+    failed = not_canonical = 0
+    for path in args.files:
+        outcome = _format_one(path, write=write, show_diff=not write)
+        failed += outcome == "error"
+        not_canonical += outcome == "changed"
+    if args.files != [STDIN]:
+        _summary(len(args.files), failed, not_canonical, write)
+    if failed or (args.check and not_canonical):
+        return 1
+    return 0
+
+
+def _format_one(path: str, *, write: bool, show_diff: bool) -> str:
+    """Format one file; returns "error", "changed" or "unchanged"."""
+    from silspec.lang.printer import format_text
+
+    text = _read(path)
+    if text is None:
+        return "error"
+    shown = "<stdin>" if path == STDIN else path
+    result = format_text(text, shown)
+    if result.text is None:
+        _report(result.diagnostics, shown, text)
+        return "error"
+    source = text[1:] if text.startswith("\ufeff") else text
+    if path == STDIN and write:
+        sys.stdout.write(result.text)
+        return "unchanged" if result.text == source else "changed"
+    if result.text == source:
+        return "unchanged"
+    if show_diff:
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                source.splitlines(keepends=True), result.text.splitlines(keepends=True),
+                fromfile=shown, tofile=f"{shown} (formatted)",
+            )
+        )
+    if write:
+        _write_in_place(path, result.text)
+        print(f"reformatted {path}", file=sys.stderr)
+    return "changed"
+
+
+def _read(path: str) -> str | None:
+    try:
+        if path == STDIN:
+            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"silspec fmt: cannot read {path}: {type(exc).__name__} (a spec is a UTF-8 text file)", file=sys.stderr)
+        return None
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Write through a temporary file in the same folder, so a crash never leaves half a spec
+    (a symlink is followed: its target is rewritten, the link stays a link)."""
+    path = os.path.realpath(path)
+    folder = os.path.dirname(path)
+    mode = os.stat(path).st_mode & 0o7777
+    handle, temporary = tempfile.mkstemp(prefix=".silspec-fmt-", suffix=".sil", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _report(diagnostics: Any, path: str, text: str) -> None:
+    from rich.console import Console
+
+    from silspec.lang.diagnostics import render_text
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    render_text(diagnostics, {path: text}, console)
+    console.print(f"{path}: not formatted (syntax errors)", highlight=False)
+
+
+def _summary(total: int, failed: int, not_canonical: int, write: bool) -> None:
+    verb = "reformatted" if write else "would be reformatted"
+    parts = [f"{not_canonical} file(s) {verb}", f"{total - failed - not_canonical} unchanged"]
+    if failed:
+        parts.append(f"{failed} not parsed")
+    print(", ".join(parts), file=sys.stderr)

@@ -1,0 +1,161 @@
+"""The report shows the spread over replicates, per-item paired tests, and aggregates over runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import pytest
+from attrs import evolve
+
+from replicate_results import replicate_results
+from silspec.report.export import md_comparison, md_compliance, md_metrics, to_csv
+from silspec.report.format import pvalue
+from silspec.report.render import render
+
+
+@pytest.fixture(scope="module")
+def results():
+    return replicate_results()
+
+
+def test_console_metrics_table_has_the_sd_over_replicates_column(results):
+    text = render(results, "text")
+    assert "JS ± SD over 3 replicates" in text
+    spread = results.item_metrics("a")[0].across_replicates["js"]
+    assert f"{spread.mean:.3f} ± {spread.sd:.3f}" in text
+    assert "paired over replicates" in text and "(k = 3)" in text
+
+
+def test_markdown_tables_carry_the_spread_and_the_per_item_test(results):
+    table = md_metrics(results, "a")
+    assert "JS ± SD over 3 replicates" in table.splitlines()[0]
+    comparison = [c for c in results.comparisons if c.variant == "with_defaults"][0]
+    md = md_comparison(comparison)
+    assert "paired t-test over replicates" in md.splitlines()[0]
+    assert f"p = {pvalue(comparison.rows[0].replicate_pvalue)} (k = 3)" in md
+
+
+def test_csv_rows_carry_replicate_mean_sd_and_count(results):
+    rows = list(csv.DictReader(io.StringIO(to_csv(results))))
+    (js,) = [r for r in rows if (r["condition"], r["item"], r["variant"], r["key"]) == ("a", "Q1", "with_defaults", "js")]
+    spread = results.item_metrics("a")[0].across_replicates["js"]
+    assert float(js["replicate_mean"]) == pytest.approx(spread.mean)
+    assert float(js["replicate_sd"]) == pytest.approx(spread.sd) and js["replicates"] == "3"
+
+
+def test_json_schema_version_and_fields(results):
+    data = json.loads(render(results, "json"))
+    assert data["schema_version"] == 2 and data["study"]["seed"] == 3
+    item = data["items"][0]
+    assert item["replicates"] == [0, 1, 2] and set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values"}
+    row = data["comparisons"][0]["rows"][0]
+    assert row["replicates"] == 3 and 0 <= row["replicate_pvalue"] <= 1
+
+
+def test_compliance_markdown_shows_valid_mass_only_for_option_probs(results):
+    assert "valid mass" not in md_compliance(results)
+    low = evolve(results, compliance=tuple(evolve(c, mean_valid_mass=0.3) for c in results.compliance))
+    table = md_compliance(low)
+    assert "valid mass" in table.splitlines()[0] and "**0.300**" in table
+
+
+# ----------------------------------------------------------------------- several run dirs
+
+
+def _make_run(tmp_path, name, seed, records):
+    from silspec.run.store import Store
+
+    from kgss_fixture import ROOT
+
+    load = pytest.importorskip("silspec.spec.load")
+    spec_path = ROOT / "specs" / "kgss_paper_replay.sil"
+    loaded = load.load_spec(str(spec_path))
+    spec = loaded.spec
+    run = tmp_path / name
+    for relative in [spec.path] + [f.path for f in spec.files]:
+        target = run / "bundle" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / relative, target)
+    overrides = [["study.kgss_paper_replay.seed", str(seed)]]
+    (run / "plan_header.json").write_text(json.dumps({"header": {"spec_path": spec.path, "overrides": overrides}}))
+    names = {"gpt52": "baseline", "clova": "indigenous"}
+    with Store.open(run, create=True) as store:
+        for record in records:
+            store.record_answer(evolve(record, condition=names[record.condition]))
+    return run
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    from kgss_fixture import ROOT, inputs_present, load_records
+
+    if not (inputs_present() and (ROOT / "specs" / "kgss_paper_replay.sil").exists()):
+        pytest.skip("KGSS replay spec and inputs not shipped yet")
+    records = load_records()
+    tmp = tmp_path_factory.mktemp("runs")
+    first = _make_run(tmp, "seed1", 1, records)
+    # the second run: every GPT-5.2 CONFINAN answer says 2, so its JS differs between runs
+    changed = [
+        evolve(r, raw_text="2", outcome="ok", error=None) if (r.condition, r.item.endswith("CONFINAN")) == ("gpt52", True) else r
+        for r in records
+    ]
+    second = _make_run(tmp, "seed2", 2, changed)
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def aggregate(two_runs):
+    from silspec.report.render import analyse_runs
+
+    return analyse_runs(list(two_runs))
+
+
+def test_report_over_run_dirs_aggregates_mean_sd_n(two_runs, tmp_path):
+    """Through the CLI: JSON to a file and a manuscript block filled in the same call."""
+    from silspec.cli.main import main
+    from silspec.report.render import analyse_run
+
+    out = tmp_path / "runs.json"
+    doc = tmp_path / "paper.md"
+    doc.write_text("<!-- silspec:runs_baseline -->\n<!-- /silspec:runs_baseline -->\n", encoding="utf-8")
+    argv = ["report", str(two_runs[0]), str(two_runs[1]), "--format", "json", "--out", str(out), "--update-doc", str(doc)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [r["seed"] for r in data["runs"]] == [1, 2]
+    by_key = {(r["condition"], r["item"], r["variant"], r["key"]): r["spread"] for r in data["rows"]}
+    values = [analyse_run(run).metric("baseline", "CONFINAN", "js") for run in two_runs]
+    spread = by_key[("baseline", "CONFINAN", "with_defaults", "js")]
+    assert spread["n"] == 2 and spread["mean"] == pytest.approx(sum(values) / 2)
+    assert spread["sd"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
+    assert by_key[("indigenous", "UNIFI", "with_defaults", "js")]["sd"] == pytest.approx(0.0)
+    assert "JS (mean ± SD)" in doc.read_text() and "CONFINAN" in doc.read_text()
+
+
+def test_single_run_dir_list_behaves_like_one_dir(two_runs, capsys):
+    from silspec.report.render import report_run_dir
+    from silspec.analysis.results import Results
+
+    assert isinstance(report_run_dir([two_runs[0]], format="json"), Results)
+    assert json.loads(capsys.readouterr().out)["schema_version"] == 2
+
+
+def test_runs_report_in_text_csv_md_html(aggregate):
+    from silspec.report.render import render_runs
+
+    text = render_runs(aggregate, "text")
+    assert "2 runs aggregated" in text and "seed 2" in text and "CONFINAN" in text
+    rows = list(csv.DictReader(io.StringIO(render_runs(aggregate, "csv"))))
+    assert rows and rows[0]["runs"] == "2" and len(rows[0]["values"].split(";")) == 2
+    assert "| item | runs | JS (mean ± SD)" in render_runs(aggregate, "md")
+    page = render_runs(aggregate, "html")
+    assert "<table>" in page and "seed" in page
+
+
+def test_report_over_the_same_seed_twice_warns(two_runs):
+    from silspec.report.render import analyse_runs
+
+    aggregate = analyse_runs([two_runs[0], two_runs[0]])
+    assert any(w.kind == "same_seed" for w in aggregate.warnings)
