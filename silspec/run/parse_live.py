@@ -38,3 +38,8 @@ def parse_live(
         return LiveParse(None, stated.outcome, False)
     parsed = parse_answer(text, parser, codes, labels, option_tokens=option_tokens, error=error)
     return LiveParse(parsed.code, parsed.outcome, parsed.defaulted)
+
+
+def wants_reask(parsed: LiveParse, parser: Parser) -> bool:
+    """Re-ask only answers that came back but held no admissible code (not refusals)."""
+    return parser.on_invalid == "reask" and parser.reask > 0 and parsed.outcome == "invalid"

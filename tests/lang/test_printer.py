@@ -429,7 +429,28 @@ def test_crlf_line_endings_become_lf_and_comments_lose_the_carriage_return():
 
 
 def test_continuation_after_wide_characters_is_aligned_in_characters_and_stable():
-    text = 'silspec 1\nx = "한국"     // a\n           // b\ny = 1\n'
+    text = 'silspec 1\nx = "한국"     // a\n' + " " * 13 + '// b\ny = 1\n'
     out = fmt(text)
     assert out == 'silspec 1\n\nx = "한국"  // a\n          // b\ny = 1\n'
     assert fmt(out) == out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(names, short_strings(), st.integers(1, 6), st.integers(0, 2)), min_size=1, max_size=4))
+def test_property_trailing_comment_continuations_stay_attached(rows):
+    lines = ["silspec 1", "b {"]
+    for key, value, gap, extra in rows:
+        line = f"  {key} = {value}"
+        lines.append(line + " " * gap + "// t")
+        lines += [" " * (len(line) + gap) + f"// c{i}" for i in range(extra)]
+    lines.append("}")
+    text = "\n".join(lines) + "\n"
+    once = fmt(text)
+    assert fmt(once) == once
+    assert comment_texts(once) == comment_texts(text)
+    out_lines = once.splitlines()
+    for i, line in enumerate(out_lines):
+        if line.lstrip().startswith("// c"):  # a continuation follows its trailing comment directly
+            above = out_lines[i - 1]
+            assert above.rstrip().endswith(("// t", "// c0")), once
+            assert line.index("//") == above.index("// t" if above.endswith("// t") else "// c0")

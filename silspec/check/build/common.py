@@ -1,0 +1,41 @@
+"""Small helpers shared by the block builders."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from silspec.lang import ast
+
+
+def blocks(entries: tuple[ast.Entry, ...], kind: str) -> Iterator[ast.Block]:
+    """Blocks of one kind, first definition per name only (duplicates are reported elsewhere).
+
+    A block that needs a name but has none is skipped (SIL107 is reported by the structure rule)."""
+    from silspec.check.schema import UNNAMED
+
+    seen: set = set()
+    for e in entries:
+        if isinstance(e, ast.Block) and e.kind == kind:
+            if e.name is None and kind not in UNNAMED:
+                continue
+            if e.name is not None and e.name in seen:
+                continue
+            seen.add(e.name)
+            yield e
+
+
+def assignments(block: ast.Block) -> dict[str | int, ast.Assignment]:
+    """First assignment per key (a duplicate is reported by the structure rule)."""
+    out: dict[str | int, ast.Assignment] = {}
+    for e in block.entries:
+        if isinstance(e, ast.Assignment) and e.key not in out:
+            out[e.key] = e
+    return out
+
+
+def named_values(entries: tuple[ast.Entry, ...], kind: str) -> Iterator[ast.NamedValue]:
+    seen: set = set()
+    for e in entries:
+        if isinstance(e, ast.NamedValue) and e.kind == kind and e.name not in seen:
+            seen.add(e.name)
+            yield e
