@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from attrs import define, field, frozen
 
-from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request
+from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request, request_params
 from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError, TransientError
 from silspec.run.parse_live import parse_live, wants_reask
 from silspec.run.ratelimit import Pacer
@@ -464,7 +464,7 @@ class Executor:
             persona=request.persona,
             replicate=request.replicate,
             answers=request.answers,
-            params=dict(model.params),
+            params=request_params(request, model),
             prompt_hash=request.prompt_hash,
             outcome=outcome,  # type: ignore[arg-type]
             raw_text=answer.text if answer else None,

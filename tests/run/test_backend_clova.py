@@ -104,3 +104,19 @@ def test_option_probs_is_refused_clearly(chat_server):
     with pytest.raises(PermanentError, match="option_probs"):
         ask(clova_model(chat_server.root_url), make_request(answers="option_probs"))
     assert chat_server.requests() == []
+
+
+def test_a_per_item_parameter_override_is_what_is_sent():
+    """`params UNIFI { thinking = "medium" }` in a condition reaches the wire for that item only."""
+    import attrs
+
+    from silspec.plan.model import PlanModel
+    from silspec.run.backends.clova import body_for
+    from tests.servers.fixtures import make_request
+
+    model = PlanModel(name="clova", backend="clova", model_id="HCX-007",
+                      params={"temperature": 0.7, "thinking": "short"})
+    request = make_request("질문", answers="sampled")
+    assert body_for(model, request)["thinking"] == {"effort": "short"}
+    overridden = attrs.evolve(request, params={"temperature": 0.7, "thinking": "medium"})
+    assert body_for(model, overridden)["thinking"] == {"effort": "medium"}

@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any, ClassVar, Mapping
 
-from silspec.plan.model import PlanModel, Request
+from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
 from silspec.run.backends.base import BackendAnswer, PermanentError, TransientError
 
@@ -42,7 +42,7 @@ def body_for(model: PlanModel, request: Request) -> dict[str, Any]:
     body: dict[str, Any] = {
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
     }
-    for key, value in model.params.items():
+    for key, value in request_params(request, model).items():
         if key in NOT_SENT or value is None:
             continue
         if key == "thinking":

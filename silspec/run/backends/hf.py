@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
-from silspec.plan.model import PlanModel, Request
+from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError
 from silspec.run.backends.tokens import token_variants
 
@@ -195,7 +195,7 @@ class HFBackend:
     # ----------------------------------------------------------------------------- sampling
     def _sample(self, request: Request) -> BackendAnswer:
         torch, tokenizer, lm = self._load()
-        params = self.model.params
+        params = request_params(request, self.model)
         text, add_special = self.render(tokenizer, request)
         encoded = tokenizer(text, add_special_tokens=add_special, return_tensors="pt").to(self.device)
         temperature = float(params.get("temperature", 1.0))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Mapping
 
-from silspec.plan.model import PlanModel, Request
+from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
 from silspec.run.backends.base import BackendAnswer, PermanentError, TransientError
 from silspec.run.backends.tokens import from_logprobs, option_distribution
@@ -63,7 +63,7 @@ class OpenAIBackend:
 
     # ----------------------------------------------------------------------------- request
     def _request_kwargs(self, request: Request) -> dict[str, Any]:
-        params = dict(self.model.params)
+        params = request_params(request, self.model)
         top_logprobs = int(params.pop("top_logprobs", DEFAULT_TOP_LOGPROBS))
         kwargs: dict[str, Any] = {
             "model": self.model.model_id,
