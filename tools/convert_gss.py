@@ -14,12 +14,12 @@ as the benchmark's `missing`), exactly like the KGSS codebook columns.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
-import tempfile
 from pathlib import Path
+
+from _common import REPO_ROOT, run_converter, shared_data_root, write_csv
 
 YEAR = "2024"  # latest GSS year with data for all three items (no 2023 GSS exists)
 ITEMS = ("CONFINAN", "CONLEGIS", "POLVIEWS")
@@ -28,11 +28,7 @@ NOT_ASKED = "iap"
 
 
 def default_source() -> Path:
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (Path("/work/shared/data"), here.parent / "shared" / "data"):
-        if (candidate / "gss-us-gssrdoc").is_dir():
-            return candidate / "gss-us-gssrdoc"
-    raise SystemExit("cannot find shared/data/gss-us-gssrdoc; pass --source")
+    return shared_data_root("gss-us-gssrdoc") / "gss-us-gssrdoc"
 
 
 def count(cell: str) -> int:
@@ -50,30 +46,8 @@ def year_row(src: Path, item: str) -> dict[str, int]:
     raise SystemExit(f"{item}: no row for {YEAR}")
 
 
-def compare_trees(generated: Path, shipped: Path) -> int:
-    """--check: exit status 1 when a shipped file differs from a fresh conversion."""
-    stale = [p.relative_to(generated) for p in sorted(generated.rglob("*")) if p.is_file()
-             and (not (shipped / p.relative_to(generated)).is_file()
-                  or (shipped / p.relative_to(generated)).read_bytes() != p.read_bytes())]
-    for path in stale:
-        print(f"stale: {shipped / path}")
-    print("up to date" if not stale else f"{len(stale)} file(s) differ: rerun without --check")
-    return 1 if stale else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "gss")
-    parser.add_argument("--check", action="store_true", help="convert into a temporary folder and compare with --out")
-    args = parser.parse_args(argv)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            main([*(["--source", str(args.source)] if args.source else []), "--out", tmp])
-            return compare_trees(Path(tmp), args.out)
-    src = args.source or default_source()
+def convert(src: Path, out: Path) -> None:
     variables = json.loads((src / "variables.json").read_text(encoding="utf-8"))
-    out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
     benchmark_rows: list[list[object]] = []
@@ -95,17 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         assert substantive + missing == asked
         summary_rows.append([item, YEAR, asked, substantive, f"{100 * missing / asked:.3f}"])
         print(f"{item} {YEAR}: asked {asked}, substantive {substantive}, non-substantive {100 * missing / asked:.3f} %")
+    write_csv(out / "benchmarks.csv", ("item", "benchmark", "code", "value"), benchmark_rows)
+    write_csv(out / "counts_2024.csv", ("item", "year", "code", "label", "count"), count_rows)
+    write_csv(out / "summary_2024.csv", ("item", "year", "asked", "substantive", "missing_pct"), summary_rows)
 
-    def write(name: str, header: tuple[str, ...], rows: list[list[object]]) -> None:
-        with (out / name).open("w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
 
-    write("benchmarks.csv", ("item", "benchmark", "code", "value"), benchmark_rows)
-    write("counts_2024.csv", ("item", "year", "code", "label", "count"), count_rows)
-    write("summary_2024.csv", ("item", "year", "asked", "substantive", "missing_pct"), summary_rows)
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    return run_converter(argv, __doc__.splitlines()[0], REPO_ROOT / "data" / "gss", default_source, convert)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,14 @@ reproduces the recorded parsed values (the proof that CLOVA's "defaults" were fa
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from _common import REPO_ROOT, run_converter, shared_data_root, write_csv
 
 ITEMS = ("CONFINAN", "CONLEGIS", "KRPROUD", "NORTHWHO", "UNIFI", "PARTYLR")  # the paper's six, its order
 PERSONA_ATTRIBUTES = ("age_group", "gender", "education", "region", "occupation")
@@ -28,19 +28,7 @@ FIRST_INTEGER = re.compile(r"\d+")  # the paper's rule (Appendix B.4): first int
 
 
 def default_source() -> Path:
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (Path("/work/shared/data"), here.parent / "shared" / "data"):
-        if (candidate / "kgss2023-indigenous-llm-paper").is_dir():
-            return candidate / "kgss2023-indigenous-llm-paper"
-    raise SystemExit("cannot find shared/data/kgss2023-indigenous-llm-paper; pass --source")
-
-
-def write_csv(path: Path, header: tuple[str, ...] | list[str], rows: list[list[object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+    return shared_data_root("kgss2023-indigenous-llm-paper") / "kgss2023-indigenous-llm-paper"
 
 
 def fmt(value: float) -> str:
@@ -173,29 +161,7 @@ def copy_reference(src: Path, out: Path) -> None:
     print("reference/: copied the authors' metrics files verbatim")
 
 
-def compare_trees(generated: Path, shipped: Path) -> int:
-    """--check: exit status 1 when a shipped file differs from a fresh conversion."""
-    stale = [p.relative_to(generated) for p in sorted(generated.rglob("*")) if p.is_file()
-             and (not (shipped / p.relative_to(generated)).is_file()
-                  or (shipped / p.relative_to(generated)).read_bytes() != p.read_bytes())]
-    for path in stale:
-        print(f"stale: {shipped / path}")
-    print("up to date" if not stale else f"{len(stale)} file(s) differ: rerun without --check")
-    return 1 if stale else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "kgss2023")
-    parser.add_argument("--check", action="store_true", help="convert into a temporary folder and compare with --out")
-    args = parser.parse_args(argv)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            main([*(["--source", str(args.source)] if args.source else []), "--out", tmp])
-            return compare_trees(Path(tmp), args.out)
-    src = args.source or default_source()
-    out: Path = args.out
+def convert(src: Path, out: Path) -> None:
     (out / "reference").mkdir(parents=True, exist_ok=True)
     convert_benchmarks(src, out)
     convert_personas(src, out)
@@ -203,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     convert_gpt_replay(src, out)
     convert_clova_replay(src, out)
     copy_reference(src, out)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_converter(argv, __doc__.splitlines()[0], REPO_ROOT / "data" / "kgss2023", default_source, convert)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ unweighted shares) and wvs7-simllmculturedist/ (the NAACL 2025 first-token paper
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+from _common import REPO_ROOT, run_converter, shared_data_root, write_csv
 
 VALUE_PERSONA_COUNTRIES = ("COL", "JOR", "JPN", "PRI", "TWN")  # seed 003's countries present in WVS-7 v5.0
 
@@ -42,18 +42,7 @@ ISO_NUMERIC_EXTRA = {124: "CAN", 156: "CHN", 826: "GBR", 344: "HKG", 360: "IDN",
 
 
 def default_source() -> Path:
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (Path("/work/shared/data"), here.parent / "shared" / "data"):
-        if (candidate / "wvs7-country-marginals").is_dir():
-            return candidate
-    raise SystemExit("cannot find shared/data/wvs7-country-marginals; pass --source")
-
-
-def write_csv(path: Path, header: tuple[str, ...], rows: list[list[object]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+    return shared_data_root("wvs7-country-marginals")
 
 
 def fill_zero_codes(rows: list[list[object]]) -> list[list[object]]:
@@ -161,32 +150,14 @@ def first_token(src: Path, out: Path) -> None:
     print(f"groups.csv: C1 {len(c1)} countries, C2 {len(C2_AFRICA)}, C3 {len(C3_MEDIUM_GDP)}; countries.csv: {len(country_rows)}")
 
 
-def compare_trees(generated: Path, shipped: Path) -> int:
-    """--check: exit status 1 when a shipped file differs from a fresh conversion."""
-    stale = [p.relative_to(generated) for p in sorted(generated.rglob("*")) if p.is_file()
-             and (not (shipped / p.relative_to(generated)).is_file()
-                  or (shipped / p.relative_to(generated)).read_bytes() != p.read_bytes())]
-    for path in stale:
-        print(f"stale: {shipped / path}")
-    print("up to date" if not stale else f"{len(stale)} file(s) differ: rerun without --check")
-    return 1 if stale else 0
+def convert(src: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    value_personas(src, out)
+    first_token(src, out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "wvs7")
-    parser.add_argument("--check", action="store_true", help="convert into a temporary folder and compare with --out")
-    args = parser.parse_args(argv)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            main([*(["--source", str(args.source)] if args.source else []), "--out", tmp])
-            return compare_trees(Path(tmp), args.out)
-    src = args.source or default_source()
-    args.out.mkdir(parents=True, exist_ok=True)
-    value_personas(src, args.out)
-    first_token(src, args.out)
-    return 0
+    return run_converter(argv, __doc__.splitlines()[0], REPO_ROOT / "data" / "wvs7", default_source, convert)
 
 
 if __name__ == "__main__":

@@ -124,11 +124,8 @@ def compare_items(
     )
 
 
-def paired_test(a_values: Sequence[float], b_values: Sequence[float]) -> PairedTest | None:
-    """Wilcoxon signed-rank test of paired values (items or seeds); None with fewer than 2 pairs.
-
-    With every difference zero there is no evidence of a difference: p = 1.
-    """
+def _paired_vectors(a_values: Sequence[float], b_values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Both paired tests need the same guard: two equal-length, finite 1-D vectors."""
     first = np.asarray(a_values, dtype=float)
     second = np.asarray(b_values, dtype=float)
     if first.shape != second.shape or first.ndim != 1:
@@ -138,6 +135,15 @@ def paired_test(a_values: Sequence[float], b_values: Sequence[float]) -> PairedT
         )
     if not (np.all(np.isfinite(first)) and np.all(np.isfinite(second))):
         raise ValueError("paired values must be finite numbers")
+    return first, second
+
+
+def paired_test(a_values: Sequence[float], b_values: Sequence[float]) -> PairedTest | None:
+    """Wilcoxon signed-rank test of paired values (items or seeds); None with fewer than 2 pairs.
+
+    With every difference zero there is no evidence of a difference: p = 1.
+    """
+    first, second = _paired_vectors(a_values, b_values)
     if first.size < 2:
         return None
     if np.all(first == second):
@@ -161,15 +167,7 @@ def paired_replicate_test(a_values: Sequence[float], b_values: Sequence[float]) 
     many personas' answers, so its differences are close to normal. None with fewer than 2
     pairs; all differences equal: p = 1 when they are 0, else statistic ±inf and p = 0.
     """
-    first = np.asarray(a_values, dtype=float)
-    second = np.asarray(b_values, dtype=float)
-    if first.shape != second.shape or first.ndim != 1:
-        raise ValueError(
-            "paired values must be two equal-length vectors,"
-            f" got {first.shape} and {second.shape}"
-        )
-    if not (np.all(np.isfinite(first)) and np.all(np.isfinite(second))):
-        raise ValueError("paired values must be finite numbers")
+    first, second = _paired_vectors(a_values, b_values)
     if first.size < 2:
         return None
     differences = second - first

@@ -109,3 +109,9 @@ def call_path(node: Any) -> str | None:
     if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.String):
         return node.args[0].value
     return None
+
+
+def resolve_call(ctx: Context, node: Any, *, what: str) -> FileRef | None:
+    """``file("...")`` / ``table("...")`` to a ``FileRef``; None when the call names no path or it fails."""
+    raw = call_path(node)
+    return resolve(ctx, raw, node.span, what=what) if raw else None

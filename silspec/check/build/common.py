@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from silspec.lang import ast
+
+if TYPE_CHECKING:
+    from silspec.check.context import Context
+
+Built = TypeVar("Built")
 
 
 def blocks(entries: tuple[ast.Entry, ...], kind: str) -> Iterator[ast.Block]:
@@ -22,6 +27,16 @@ def blocks(entries: tuple[ast.Entry, ...], kind: str) -> Iterator[ast.Block]:
                 continue
             seen.add(e.name)
             yield e
+
+
+def build_each(ctx: Context, kind: str, build_one: Callable[[Context, ast.Block], Built | None]) -> dict[str, Built]:
+    """Every block of one kind by name; a block whose builder reported errors (None) is left out."""
+    built: dict[str, Built] = {}
+    for block in blocks(ctx.document.entries, kind):
+        value = build_one(ctx, block)
+        if value is not None:
+            built[block.name] = value
+    return built
 
 
 def assignments(block: ast.Block) -> dict[str | int, ast.Assignment]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from silspec.check import tables, values as v
-from silspec.check.build.common import assignments, blocks
+from silspec.check.build.common import assignments, blocks, build_each
 from silspec.check.context import Context
 from silspec.lang import ast
 from silspec.spec.model import Benchmark, Category, Item, Scale, Study, Survey
@@ -66,12 +66,7 @@ def _country_names(ctx: Context, node: Any) -> dict[str, str] | None:
 
 
 def build_scales(ctx: Context) -> dict[str, Scale]:
-    scales: dict[str, Scale] = {}
-    for block in blocks(ctx.document.entries, "scale"):
-        scale = _scale(ctx, block)
-        if scale is not None:
-            scales[block.name] = scale
-    return scales
+    return build_each(ctx, "scale", _scale)
 
 
 def _scale(ctx: Context, block: ast.Block) -> Scale | None:

@@ -223,8 +223,7 @@ def build_populations(ctx: Context, personas: dict[str, PersonaSchema], descript
         if "rows" in a:
             node = a["rows"].value
             if isinstance(node, ast.Call) and node.name == "table":
-                raw = files.call_path(node)
-                rows = files.resolve(ctx, raw, node.span, what="rows table") if raw else None
+                rows = files.resolve_call(ctx, node, what="rows table")
             elif isinstance(node, ast.Call) and node.name == "microdata" and node.args:
                 var = v.env_var(ctx, node.args[0], "rows")
                 sha = node.kwarg("sha256")

@@ -7,7 +7,7 @@ from typing import Any
 from attrs import evolve
 
 from silspec.check import files, schema, values as v
-from silspec.check.build.common import assignments, blocks, named_values
+from silspec.check.build.common import assignments, blocks, build_each, named_values
 from silspec.check.context import Context
 from silspec.lang import ast
 from silspec.spec.model import Backoff, Condition, Model, Parser, Template
@@ -113,12 +113,7 @@ _INT_PARAMS = {"max_tokens", "max_completion_tokens", "seed", "top_logprobs"}
 
 
 def build_models(ctx: Context) -> dict[str, Model]:
-    out = {}
-    for block in blocks(ctx.document.entries, "model"):
-        m = _model(ctx, block)
-        if m is not None:
-            out[block.name] = m
-    return out
+    return build_each(ctx, "model", _model)
 
 
 def _model(ctx: Context, block: ast.Block) -> Model | None:
@@ -148,8 +143,7 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
     if "path" in a:
         node = a["path"].value
         if isinstance(node, ast.Call) and node.name == "file":
-            raw = files.call_path(node)
-            path = files.resolve(ctx, raw, node.span, what="model path") if raw else None
+            path = files.resolve_call(ctx, node, what="model path")
         elif isinstance(node, ast.Call) and node.name == "env":
             var = v.env_var(ctx, node, "path")
             external = files.external(ctx, var, node.span) if var else None
