@@ -4,6 +4,8 @@ Exit codes: 0 every file is (now) canonical; 1 a file does not parse (it is left
 with ``--check`` a file is not canonical; 2 usage error (a missing file). ``-`` reads stdin and
 writes the canonical text to stdout. ``--check`` and ``--diff`` never write: they print a unified
 diff of what would change (``--check`` is the CI gate; ``--diff`` alone exits 0).
+``--format json|github`` (with ``--check``/``--diff``) prints, instead of diffs, one JSON record per
+file or GitHub workflow annotations pointing at the first line that is not canonical.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help=".sil files to format; - reads stdin, writes stdout")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 and show a diff if a file is not canonical")
     p.add_argument("--diff", action="store_true", help="change nothing; show a diff of what would change")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="with --check/--diff: diffs (text), JSON records, or GitHub annotations")
     p.set_defaults(handler=run)
 
 
@@ -37,36 +41,44 @@ def run(args: argparse.Namespace) -> int:
         print("silspec fmt: `-` (stdin) may be given once", file=sys.stderr)
         return 2
     write = not (args.check or args.diff)
+    machine = not write and args.format != "text"
     failed = not_canonical = 0
+    records = []
     for path in args.files:
-        outcome = _format_one(path, write=write, show_diff=not write)
+        outcome, first_line, diagnostics = _format_one(path, write=write, show_diff=not write and not machine,
+                                                       quiet=machine)
         failed += outcome == "error"
         not_canonical += outcome == "changed"
-    if args.files != [STDIN]:
+        records.append((path, outcome, first_line, diagnostics))
+    if machine:
+        _emit(args.format, records)
+    elif args.files != [STDIN]:
         _summary(len(args.files), failed, not_canonical, write)
     if failed or (args.check and not_canonical):
         return 1
     return 0
 
 
-def _format_one(path: str, *, write: bool, show_diff: bool) -> str:
-    """Format one file; returns "error", "changed" or "unchanged"."""
+def _format_one(path: str, *, write: bool, show_diff: bool, quiet: bool = False) -> tuple[str, int | None, tuple]:
+    """Format one file: ("error" | "changed" | "unchanged", first differing line, diagnostics)."""
     from silspec.lang.printer import format_text
 
     text = _read(path)
     if text is None:
-        return "error"
+        return "error", None, ()
     shown = "<stdin>" if path == STDIN else path
     result = format_text(text, shown)
     if result.text is None:
-        _report(result.diagnostics, shown, text)
-        return "error"
+        if not quiet:
+            _report(result.diagnostics, shown, text)
+        return "error", None, tuple(result.diagnostics)
     source = text[1:] if text.startswith("\ufeff") else text
     if path == STDIN and write:
         sys.stdout.write(result.text)
-        return "unchanged" if result.text == source else "changed"
+        return ("unchanged" if result.text == source else "changed"), None, ()
     if result.text == source:
-        return "unchanged"
+        return "unchanged", None, ()
+    first_line = _first_difference(source, result.text)
     if show_diff:
         sys.stdout.writelines(
             difflib.unified_diff(
@@ -77,7 +89,38 @@ def _format_one(path: str, *, write: bool, show_diff: bool) -> str:
     if write:
         _write_in_place(path, result.text)
         print(f"reformatted {path}", file=sys.stderr)
-    return "changed"
+    return "changed", first_line, ()
+
+
+def _first_difference(before: str, after: str) -> int:
+    """1-based line of ``before`` where the canonical text first departs from it."""
+    for number, (old, new) in enumerate(zip(before.splitlines(), after.splitlines()), start=1):
+        if old != new:
+            return number
+    return min(len(before.splitlines()), len(after.splitlines())) + 1
+
+
+def _emit(fmt: str, records: list) -> None:
+    import json
+
+    from silspec.lang.diagnostics import render_github, to_json
+
+    if fmt == "json":
+        out = []
+        for path, outcome, first_line, diagnostics in records:
+            status = {"unchanged": "canonical", "changed": "not_canonical", "error": "error"}[outcome]
+            out.append({"file": path, "status": status, "first_line": first_line,
+                        "diagnostics": to_json(diagnostics)})
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    for path, outcome, first_line, diagnostics in records:
+        if outcome == "changed":
+            print(f"::error file={path},line={first_line},title=silspec fmt::"
+                  f"not in canonical form; run `silspec fmt {path}`")
+        elif outcome == "error" and diagnostics:
+            print(render_github(diagnostics))
+        elif outcome == "error":
+            print(f"::error file={path},title=silspec fmt::cannot read the file")
 
 
 def _read(path: str) -> str | None:

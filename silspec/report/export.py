@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import math
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 
 from silspec.analysis.results import ComparisonResult, Results
 from silspec.report.format import (
@@ -53,7 +53,12 @@ CSV_COLUMNS = (
 
 def to_json(results: Results, *, indent: int | None = 2) -> str:
     """Strict JSON (no NaN): see docs/report.md for the schema."""
-    return json.dumps(results.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+    return _strict_json(results, indent)
+
+
+def _strict_json(report, indent: int | None) -> str:
+    """Both reports serialise the same way: ``to_dict()``, UTF-8 kept, NaN refused (it is not JSON)."""
+    return json.dumps(report.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
 
 
 def to_csv(results: Results) -> str:
@@ -63,14 +68,12 @@ def to_csv(results: Results) -> str:
     metric_of_key = {}
     for name in results.study.metrics:
         metric_of_key[HEADLINE_KEY.get(name, name)] = name
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    rows = []
     for row in results.items:
         for key, value in row.values.items():
             interval = row.intervals.get(key)
             spread = row.across_replicates.get(key)
-            writer.writerow(
+            rows.append(
                 [
                     row.condition,
                     row.code,
@@ -89,6 +92,15 @@ def to_csv(results: Results) -> str:
                     spread.n if spread else "",
                 ]
             )
+    return _csv_text(CSV_COLUMNS, rows)
+
+
+def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """One CSV dialect ("\n" line ends) for every tidy export."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
@@ -272,9 +284,20 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "calibration": lambda: md_calibration(results),
         "warnings": lambda: md_warnings(results),
     }
-    for condition in results.conditions():
-        blocks[f"metrics_{condition}"] = lambda c=condition: md_metrics(results, c)
-        blocks[f"metrics_{condition}_valid_only"] = lambda c=condition: md_metrics(results, c, "valid_only")
+    blocks.update(
+        _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
+    )
+    return blocks
+
+
+def _per_condition_blocks(
+    prefix: str, conditions: Iterable[str], table: Callable[[str, str], str]
+) -> dict[str, Callable[[], str]]:
+    """``<prefix>_<condition>`` and its ``_valid_only`` twin: the block names docs/report.md promises."""
+    blocks: dict[str, Callable[[], str]] = {}
+    for condition in conditions:
+        blocks[f"{prefix}_{condition}"] = lambda c=condition: table(c, "with_defaults")
+        blocks[f"{prefix}_{condition}_valid_only"] = lambda c=condition: table(c, "valid_only")
     return blocks
 
 
@@ -306,23 +329,22 @@ RUNS_CSV_COLUMNS = ("condition", "item", "variant", "metric", "key", "mean", "sd
 
 
 def runs_to_json(aggregate, *, indent: int | None = 2) -> str:
-    return json.dumps(aggregate.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+    return _strict_json(aggregate, indent)
 
 
 def runs_to_csv(aggregate) -> str:
     """Tidy: one row per condition × item × variant × metric value; ``values`` per run, ';'-joined."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(RUNS_CSV_COLUMNS)
-    for row in aggregate.rows:
-        writer.writerow(
+    return _csv_text(
+        RUNS_CSV_COLUMNS,
+        (
             [
                 row.condition, row.item, row.variant, row.metric, row.key,
                 _csv_number(row.spread.mean), _csv_number(row.spread.sd), row.spread.n,
                 len(aggregate.runs), ";".join(_csv_number(v) for v in row.spread.values),
             ]
-        )
-    return buffer.getvalue()
+            for row in aggregate.rows
+        ),
+    )
 
 
 def md_runs(aggregate) -> str:
@@ -346,9 +368,9 @@ def runs_markdown_blocks(aggregate) -> dict[str, Callable[[], str]]:
         "runs": lambda: md_runs(aggregate),
         "warnings": lambda: md_warnings(aggregate),
     }
-    for condition in aggregate.conditions():
-        blocks[f"runs_{condition}"] = lambda c=condition: md_runs_metrics(aggregate, c)
-        blocks[f"runs_{condition}_valid_only"] = lambda c=condition: md_runs_metrics(aggregate, c, "valid_only")
+    blocks.update(
+        _per_condition_blocks("runs", aggregate.conditions(), lambda c, variant: md_runs_metrics(aggregate, c, variant))
+    )
     return blocks
 
 

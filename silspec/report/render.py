@@ -127,62 +127,51 @@ def render_console(run_dir: str | os.PathLike[str], console: Any = None, *, benc
     return results
 
 
+# format → (module, function); imported only when that format is asked for, so `lint` stays fast.
+# "text" names the Rich printer, whose output is captured as plain text.
+_RESULTS_RENDERERS = {
+    "json": ("silspec.report.export", "to_json"),
+    "csv": ("silspec.report.export", "to_csv"),
+    "md": ("silspec.report.export", "to_markdown"),
+    "html": ("silspec.report.html", "to_html"),
+    "text": ("silspec.report.console", "print_report"),
+}
+_RUNS_RENDERERS = {
+    "json": ("silspec.report.export", "runs_to_json"),
+    "csv": ("silspec.report.export", "runs_to_csv"),
+    "md": ("silspec.report.export", "runs_to_markdown"),
+    "html": ("silspec.report.html", "runs_to_html"),
+    "text": ("silspec.report.console", "print_runs_report"),
+}
+
+
 def render(results: Results, format: Format) -> str:
     """The report as text in one of the file formats."""
-    if format == "json":
-        from silspec.report.export import to_json
-
-        return to_json(results)
-    if format == "csv":
-        from silspec.report.export import to_csv
-
-        return to_csv(results)
-    if format == "md":
-        from silspec.report.export import to_markdown
-
-        return to_markdown(results)
-    if format == "html":
-        from silspec.report.html import to_html
-
-        return to_html(results)
-    if format == "text":
-        import io
-
-        from rich.console import Console
-
-        from silspec.report.console import print_report
-
-        buffer = io.StringIO()
-        print_report(results, Console(file=buffer, width=140, force_terminal=False, no_color=True))
-        return buffer.getvalue()
-    raise ReportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    return _render_with(_RESULTS_RENDERERS, results, format)
 
 
 def render_runs(aggregate: Any, format: Format) -> str:
     """The across-runs report (``RunsAggregate``) as text in one of the formats."""
-    from silspec.report import export
+    return _render_with(_RUNS_RENDERERS, aggregate, format)
 
-    if format == "json":
-        return export.runs_to_json(aggregate)
-    if format == "csv":
-        return export.runs_to_csv(aggregate)
-    if format == "md":
-        return export.runs_to_markdown(aggregate)
-    if format == "html":
-        from silspec.report.html import runs_to_html
 
-        return runs_to_html(aggregate)
-    if format == "text":
-        import io
+def _render_with(renderers: dict[str, tuple[str, str]], report: Any, format: str) -> str:
+    """One dispatch for both reports, so a new format cannot reach one and miss the other."""
+    import importlib
 
-        from rich.console import Console
+    if format not in renderers:
+        raise ReportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    module, name = renderers[format]
+    renderer = getattr(importlib.import_module(module), name)
+    if format != "text":
+        return renderer(report)
+    import io
 
-        from silspec.report.console import print_runs_report
+    from rich.console import Console
 
-        buffer = io.StringIO()
-        print_runs_report(aggregate, Console(file=buffer, width=140, force_terminal=False, no_color=True))
-        return buffer.getvalue()
-    raise ReportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    buffer = io.StringIO()
+    renderer(report, Console(file=buffer, width=140, force_terminal=False, no_color=True))
+    return buffer.getvalue()
 
 
 def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str | None = None) -> Any:

@@ -146,3 +146,25 @@ def test_symlinked_spec_rewrites_its_target_and_stays_a_link(tmp_path):
 def test_directory_is_a_usage_error(tmp_path, capsys):
     assert main(["fmt", str(tmp_path)]) == 2
     assert "not a file" in capsys.readouterr().err
+
+
+def test_check_as_github_annotations_points_at_the_first_non_canonical_line(tmp_path, capsys):
+    path = write(tmp_path, "x.sil", 'silspec 1\n\nstudy x {\n  seed=1\n}\n')
+    assert main(["fmt", "--check", "--format", "github", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"::error file={path},line=4,title=silspec fmt::")
+    assert "---" not in out  # annotations replace the diff
+
+
+def test_check_as_json_gives_one_record_per_file(tmp_path, capsys):
+    import json
+
+    canonical = write(tmp_path, "ok.sil", 'silspec 1\n\nstudy x {\n  seed = 1\n}\n')
+    messy = write(tmp_path, "messy.sil", 'silspec 1\nstudy x { seed=1 }\n')
+    broken = write(tmp_path, "broken.sil", "silspec 1\nstudy x {\n")
+    assert main(["fmt", "--check", "--format", "json", str(canonical), str(messy), str(broken)]) == 1
+    records = {Path(r["file"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert records["ok.sil"]["status"] == "canonical"
+    assert records["messy.sil"]["status"] == "not_canonical" and records["messy.sil"]["first_line"] == 2
+    assert records["broken.sil"]["status"] == "error"
+    assert records["broken.sil"]["diagnostics"][0]["code"].startswith("SIL")
