@@ -244,7 +244,7 @@ def _benchmark_for(
             Warning(
                 kind="benchmark_missing",
                 severity="high",
-                message=f"{item.code}{'/' + country if country else ''}: no benchmark"
+                message=f"{_cell_label(item.code, country)}: no benchmark"
                 f"{' ' + repr(wanted) if wanted else ''} (item has {known or 'none'}); not scored",
                 condition=condition.name,
                 item=item.id,
@@ -261,6 +261,11 @@ def _benchmark_for(
         (item.benchmark_labels or {}).get(c.code, c.label) for c in item.scale.substantive
     )
     return benchmark_shares(item.id, chosen, item.scale.codes, labels=labels)
+
+
+def _cell_label(code: str, country: str | None) -> str:
+    """How an item reads in messages and comparison keys: ``CONFINAN``, or ``Q46/JPN`` per country."""
+    return f"{code}/{country}" if country else code
 
 
 def _benchmark_info(shares: BenchmarkShares) -> BenchmarkInfo:
@@ -372,7 +377,7 @@ def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = Non
     cells: dict[tuple[str, str, str, str], list[float]] = {}
     for index, result in enumerate(results):
         for row in result.items:
-            label = f"{row.code}/{row.country}" if row.country else row.code
+            label = _cell_label(row.code, row.country)
             for key, value in row.values.items():
                 slot = cells.setdefault((row.condition, label, row.variant, key), [math.nan] * len(results))
                 slot[index] = value
@@ -639,7 +644,7 @@ def _paired_replicates(
             spread = row.across_replicates.get(key)
             if row.condition != condition or row.variant != variant or spread is None:
                 continue
-            label = f"{row.code}/{row.country}" if by == "country" and row.country else row.code
+            label = _cell_label(row.code, row.country if by == "country" else None)
             found[label] = dict(zip(row.replicates, spread.values))
         return found
 
@@ -666,7 +671,7 @@ def _values_by_item(
             continue
         if not math.isfinite(row.values[key]):
             continue
-        label = f"{row.code}/{row.country}" if by == "country" and row.country else row.code
+        label = _cell_label(row.code, row.country if by == "country" else None)
         values[label] = row.values[key]
     return values
 
@@ -763,7 +768,6 @@ def _calibrations(
     if not spec.analysis.calibrations:
         return []
     from silspec.analysis import calibration as numeric
-    from silspec.analysis.metrics import compute_metric
 
     results = []
     for use in spec.analysis.calibrations:
@@ -807,16 +811,8 @@ def _calibrations(
         for row, temperature in zip(rows, temperatures):
             done = numeric.calibrate(row.probs, row.codes, float(temperature), method)
             after_probs = tuple(float(x) for x in done.after)
-            before, after = {}, {}
-            for name, options in metric_specs:
-                if name not in PROPORTION_METRICS:
-                    continue
-                before.update(
-                    compute_metric(name, row.probs, None, row.benchmark_probs, codes=row.codes, options=options)
-                )
-                after.update(
-                    compute_metric(name, after_probs, None, row.benchmark_probs, codes=row.codes, options=options)
-                )
+            before = _proportion_metrics(row.probs, row, metric_specs)
+            after = _proportion_metrics(after_probs, row, metric_specs)
             beta = float(done.beta) if done.beta is not None and math.isfinite(done.beta) else None
             items.append(
                 CalibratedItem(
@@ -842,6 +838,19 @@ def _calibrations(
             )
         )
     return results
+
+
+def _proportion_metrics(
+    probs: Sequence[float], row: ItemMetrics, metric_specs: Sequence[tuple[str, dict[str, Any]]]
+) -> dict[str, float]:
+    """The metrics computed from proportions alone: the ones calibration can move (before and after)."""
+    from silspec.analysis.metrics import compute_metric
+
+    values: dict[str, float] = {}
+    for name, options in metric_specs:
+        if name in PROPORTION_METRICS:
+            values.update(compute_metric(name, probs, None, row.benchmark_probs, codes=row.codes, options=options))
+    return values
 
 
 # --------------------------------------------------------------------------------- warnings
@@ -885,7 +894,7 @@ def _valid_mass_warnings(spec: Spec, compliance: Sequence[Compliance]) -> list[W
             Warning(
                 kind="low_valid_mass",
                 severity="high",
-                message=f"{row.condition} {item.code}{'/' + row.country if row.country else ''}: "
+                message=f"{row.condition} {_cell_label(item.code, row.country)}: "
                 f"mean probability on the valid answer tokens is {row.mean_valid_mass:.2f} (< {LOW_VALID_MASS}); "
                 "the option distribution is renormalised from a minority of the model's mass",
                 condition=row.condition,
@@ -900,7 +909,7 @@ def _benchmark_warnings(benchmarks: Iterable[BenchmarkShares]) -> list[Warning]:
     for b in benchmarks:
         if not b.renormalised:
             continue
-        where = f"{b.item.rpartition('.')[2]}{'/' + b.country if b.country else ''} benchmark {b.name!r}"
+        where = f"{_cell_label(b.item.rpartition('.')[2], b.country)} benchmark {b.name!r}"
         if b.total_percent > 100.0:
             warnings.append(
                 Warning(
@@ -941,7 +950,7 @@ def _degenerate_warnings(rows: Sequence[ItemMetrics]) -> list[Warning]:
                 Warning(
                     kind="degenerate",
                     severity="medium",
-                    message=f"{row.condition} {row.code}{'/' + row.country if row.country else ''}: "
+                    message=f"{row.condition} {_cell_label(row.code, row.country)}: "
                     f"{top:.0%} of the simulated mass on code {code}",
                     condition=row.condition,
                     item=row.item,

@@ -19,6 +19,7 @@ from silspec.report.export import (
     md_js_table,
     md_metrics,
 )
+from silspec.report.format import item_label
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -71,8 +72,7 @@ def _rows_by_item(results: Results) -> dict[str, list[ItemMetrics]]:
     grouped: dict[str, list[ItemMetrics]] = {}
     for row in results.items:
         if row.variant == "with_defaults" and row.probs:
-            label = f"{row.code}/{row.country}" if row.country else row.code
-            grouped.setdefault(label, []).append(row)
+            grouped.setdefault(item_label(row), []).append(row)
     return grouped
 
 

@@ -127,42 +127,35 @@ def render_console(run_dir: str | os.PathLike[str], console: Any = None, *, benc
     return results
 
 
-# format → (module, function); imported only when that format is asked for, so `lint` stays fast.
-# "text" names the Rich printer, whose output is captured as plain text.
-_RESULTS_RENDERERS = {
-    "json": ("silspec.report.export", "to_json"),
-    "csv": ("silspec.report.export", "to_csv"),
-    "md": ("silspec.report.export", "to_markdown"),
-    "html": ("silspec.report.html", "to_html"),
-    "text": ("silspec.report.console", "print_report"),
-}
-_RUNS_RENDERERS = {
-    "json": ("silspec.report.export", "runs_to_json"),
-    "csv": ("silspec.report.export", "runs_to_csv"),
-    "md": ("silspec.report.export", "runs_to_markdown"),
-    "html": ("silspec.report.html", "runs_to_html"),
-    "text": ("silspec.report.console", "print_runs_report"),
+# format → (module, single-run function, across-runs function); imported only when that format
+# is asked for, so `lint` stays fast. "text" names the Rich printers, captured as plain text.
+_RENDERERS = {
+    "text": ("silspec.report.console", "print_report", "print_runs_report"),
+    "json": ("silspec.report.export", "to_json", "runs_to_json"),
+    "csv": ("silspec.report.export", "to_csv", "runs_to_csv"),
+    "md": ("silspec.report.export", "to_markdown", "runs_to_markdown"),
+    "html": ("silspec.report.html", "to_html", "runs_to_html"),
 }
 
 
 def render(results: Results, format: Format) -> str:
     """The report as text in one of the file formats."""
-    return _render_with(_RESULTS_RENDERERS, results, format)
+    return _render_with(results, format, across_runs=False)
 
 
 def render_runs(aggregate: Any, format: Format) -> str:
     """The across-runs report (``RunsAggregate``) as text in one of the formats."""
-    return _render_with(_RUNS_RENDERERS, aggregate, format)
+    return _render_with(aggregate, format, across_runs=True)
 
 
-def _render_with(renderers: dict[str, tuple[str, str]], report: Any, format: str) -> str:
+def _render_with(report: Any, format: str, *, across_runs: bool) -> str:
     """One dispatch for both reports, so a new format cannot reach one and miss the other."""
     import importlib
 
-    if format not in renderers:
+    if format not in _RENDERERS:
         raise ReportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    module, name = renderers[format]
-    renderer = getattr(importlib.import_module(module), name)
+    module, single_run, runs = _RENDERERS[format]
+    renderer = getattr(importlib.import_module(module), runs if across_runs else single_run)
     if format != "text":
         return renderer(report)
     import io

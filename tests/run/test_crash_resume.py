@@ -56,20 +56,30 @@ def stored_ids(run_dir: Path) -> list[str]:
         db.close()
 
 
-def test_sigkill_mid_run_then_resume_asks_only_what_is_missing(chat_server_factory, tmp_path):
-    server = chat_server_factory(latency_ms=150)
+def runner_command(server_url: str, tmp_path: Path) -> tuple[list[str], Path]:
+    """The command that runs the plan in a child process, and the run directory it fills."""
     entry = tmp_path / "entry.py"
     entry.write_text(ENTRY.format(root=str(ROOT)), encoding="utf-8")
     run_dir = tmp_path / "run"
-    command = [sys.executable, str(entry), server.url, str(run_dir), str(PERSONAS)]
+    return [sys.executable, str(entry), server_url, str(run_dir), str(PERSONAS)], run_dir
+
+
+def wait_until_stored(runner: subprocess.Popen, run_dir: Path, at_least: int) -> None:
+    """Poll the store until the runner has saved ``at_least`` answers (or exited, or 60 s passed)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and runner.poll() is None:
+        if (run_dir / "store.sqlite").exists() and len(stored_ids(run_dir)) >= at_least:
+            break
+        time.sleep(0.02)
+
+
+def test_sigkill_mid_run_then_resume_asks_only_what_is_missing(chat_server_factory, tmp_path):
+    server = chat_server_factory(latency_ms=150)
+    command, run_dir = runner_command(server.url, tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
     runner = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and runner.poll() is None:
-        if (run_dir / "store.sqlite").exists() and len(stored_ids(run_dir)) >= 12:
-            break
-        time.sleep(0.02)
+    wait_until_stored(runner, run_dir, 12)
     assert runner.poll() is None, "the runner finished before it could be killed: " + runner.stderr.read().decode()
     runner.send_signal(signal.SIGKILL)
     runner.wait(timeout=10)
@@ -103,16 +113,9 @@ def test_sigkill_mid_run_then_resume_asks_only_what_is_missing(chat_server_facto
 
 def test_ctrl_c_stops_cleanly_keeps_answers_and_exits_130(chat_server_factory, tmp_path):
     server = chat_server_factory(latency_ms=150)
-    entry = tmp_path / "entry.py"
-    entry.write_text(ENTRY.format(root=str(ROOT)), encoding="utf-8")
-    run_dir = tmp_path / "run"
-    command = [sys.executable, str(entry), server.url, str(run_dir), str(PERSONAS)]
+    command, run_dir = runner_command(server.url, tmp_path)
     runner = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and runner.poll() is None:
-        if (run_dir / "store.sqlite").exists() and len(stored_ids(run_dir)) >= 8:
-            break
-        time.sleep(0.02)
+    wait_until_stored(runner, run_dir, 8)
     runner.send_signal(signal.SIGINT)
     out, err = runner.communicate(timeout=30)
     assert runner.returncode == 130, out + err
