@@ -119,6 +119,51 @@ def _resampled_from_probs(
     return rows.mean(axis=0), resampled
 
 
+def _resampled(
+    persona_codes: np.ndarray | None,
+    persona_probs: np.ndarray | None,
+    codes: ArrayLike,
+    resamples: int,
+    level: float,
+    seed: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(full-sample shares, (resamples, k) resampled shares) after validating the inputs."""
+    _validate(resamples, level)
+    if (persona_codes is None) == (persona_probs is None):
+        raise ValueError(
+            "give exactly one of persona_codes (sampled) or persona_probs (option_probs)"
+        )
+    code_values = np.asarray(codes)
+    if code_values.ndim != 1 or code_values.size == 0:
+        raise ValueError("codes must be a non-empty 1-D sequence")
+    if code_values.size > 1 and not np.all(np.diff(code_values) > 0):
+        raise ValueError(f"codes must be strictly increasing, got {code_values.tolist()}")
+    rng = np.random.default_rng(seed)
+    if persona_codes is not None:
+        return _resampled_from_codes(persona_codes, code_values, resamples, rng)
+    return _resampled_from_probs(persona_probs, code_values, resamples, rng)
+
+
+def bootstrap_share_intervals(
+    persona_codes: np.ndarray | None,
+    persona_probs: np.ndarray | None,
+    codes: ArrayLike,
+    *,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of each code's share over personas resampled with replacement.
+
+    The same resampling as ``bootstrap_distribution_ci`` (give exactly one of the two inputs);
+    returns (lows, highs), one value per code: the error bars of a simulated bar chart.
+    """
+    _, resampled = _resampled(persona_codes, persona_probs, codes, resamples, level, seed)
+    tail = (1.0 - level) / 2.0
+    lows, highs = np.quantile(resampled, [tail, 1.0 - tail], axis=0)
+    return lows, highs
+
+
 def bootstrap_distribution_ci(
     persona_codes: np.ndarray | None,
     persona_probs: np.ndarray | None,
@@ -135,23 +180,7 @@ def bootstrap_distribution_ci(
     or `persona_probs` (shape (n, k), each persona's option probabilities: option_probs mode).
     `statistic` maps a (m, k) matrix of proportions to m values.
     """
-    _validate(resamples, level)
-    if (persona_codes is None) == (persona_probs is None):
-        raise ValueError(
-            "give exactly one of persona_codes (sampled) or persona_probs (option_probs)"
-        )
-    code_values = np.asarray(codes)
-    if code_values.ndim != 1 or code_values.size == 0:
-        raise ValueError("codes must be a non-empty 1-D sequence")
-    if code_values.size > 1 and not np.all(np.diff(code_values) > 0):
-        raise ValueError(f"codes must be strictly increasing, got {code_values.tolist()}")
-
-    rng = np.random.default_rng(seed)
-    if persona_codes is not None:
-        full, resampled = _resampled_from_codes(persona_codes, code_values, resamples, rng)
-    else:
-        full, resampled = _resampled_from_probs(persona_probs, code_values, resamples, rng)
-
+    full, resampled = _resampled(persona_codes, persona_probs, codes, resamples, level, seed)
     values = np.asarray(statistic(resampled), dtype=float)
     if values.shape != (resamples,):
         raise ValueError(

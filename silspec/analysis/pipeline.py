@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Collection, Iterable, Sequence
 
 from silspec.analysis.compliance import Compliance, compliance_table
 from silspec.analysis.distributions import (
@@ -55,6 +55,16 @@ BOOTSTRAP_DEFAULT = frozenset({"js", "wasserstein", "mae", "variance"})
 DEFAULT_RATE_WARNING = 0.10
 LOW_VALID_MASS = 0.5  # option_probs: below this, most of the probability went to other tokens
 DEGENERATE_SHARE = 0.95
+# Sampled/verbalised answers: above this share of invalid answers and refusals the model mostly
+# did not answer the question. `report { invalid_warning = 0.3 }` overrides it where the
+# checker accepts the key.
+INVALID_WARNING = 0.20
+FEW_VALID_ANSWERS = 30  # below this many valid answers a metric's bootstrap CI is wide
+SEVERITY_ORDER = {"high": 0, "medium": 1, "info": 2}
+
+
+class UnknownBenchmarkError(ValueError):
+    """``benchmark=`` names a benchmark that no item of the spec has (a usage error)."""
 
 
 def analyse(
@@ -62,14 +72,27 @@ def analyse(
     answers: Iterable[AnswerRecord],
     *,
     benchmark: str | None = None,
+    plan_ids: Collection[str] | None = None,
 ) -> Results:
     """Score every condition × item of ``spec`` from its stored answers.
 
     ``benchmark`` overrides the benchmark name for every item (``silspec report --benchmark``);
-    an item without a benchmark of that name falls back to its default, with a warning.
+    an item without a benchmark of that name falls back to its default, with a warning, and a
+    name that no item has raises ``UnknownBenchmarkError``.
+
+    ``plan_ids`` are the request ids of the run directory's current plan: stored answers outside
+    it were asked by an earlier run with another spec or ``--set`` (a superseded plan) and are
+    left out, loudly. ``None`` scores every answer given.
     """
+    check_benchmark_name(spec, benchmark)
     warnings: list[Warning] = []
     records = list(answers)
+    n_superseded = 0
+    plan_warnings: list[Warning] = []
+    if plan_ids is not None:
+        records, superseded = _split_by_plan(records, plan_ids)
+        n_superseded = len(superseded)
+        plan_warnings = _plan_warnings(records, superseded, plan_ids)
     scored = _score(spec, records, warnings)
     codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
     compliance = compliance_table(scored)
@@ -97,15 +120,20 @@ def analyse(
     comparisons = _comparisons(spec, item_rows, metric_specs, warnings)
     calibrations = _calibrations(spec, item_rows, benchmarks, metric_specs, warnings)
     warnings = (
-        _default_warnings(spec, compliance)
+        plan_warnings
+        + _default_warnings(spec, compliance)
+        + _invalid_warnings(spec, compliance, item_rows)
         + _valid_mass_warnings(spec, compliance)
+        + _few_answers_warnings(item_rows)
         + _benchmark_warnings(benchmarks.values())
         + _degenerate_warnings(item_rows)
         + _provider_warnings(records)
         + warnings
     )
+    # loud ones first in every renderer (a stable sort keeps each severity's own order)
+    warnings.sort(key=lambda w: SEVERITY_ORDER.get(w.severity, len(SEVERITY_ORDER)))
     return Results(
-        study=_header(spec, records, benchmark, metric_specs),
+        study=_header(spec, records, benchmark, metric_specs, n_superseded),
         compliance=tuple(compliance),
         benchmarks=tuple(_benchmark_info(b) for b in benchmarks.values()),
         items=tuple(item_rows),
@@ -113,6 +141,74 @@ def analyse(
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
     )
+
+
+def known_benchmarks(spec: Spec) -> tuple[str, ...]:
+    """Every benchmark name some item of ``spec`` carries, sorted."""
+    return tuple(sorted({b.name for item in spec.all_items() for b in item.benchmarks}))
+
+
+def check_benchmark_name(spec: Spec, benchmark: str | None) -> None:
+    """Raise ``UnknownBenchmarkError`` when ``benchmark`` is given and no item has it.
+
+    A name some items lack still falls back per item (with a warning); a name no item has is a
+    typo, and silently scoring the default would report the wrong benchmark.
+    """
+    if benchmark is None:
+        return
+    known = known_benchmarks(spec)
+    if benchmark not in known:
+        raise UnknownBenchmarkError(
+            f"unknown benchmark {benchmark!r}; the spec's items have: {', '.join(known) or 'none'}"
+        )
+
+
+# ---------------------------------------------------------------------------- current plan
+
+
+def _split_by_plan(
+    records: Sequence[AnswerRecord], plan_ids: Collection[str]
+) -> tuple[list[AnswerRecord], list[AnswerRecord]]:
+    """(answers of the current plan, answers of a superseded one)."""
+    ids = plan_ids if isinstance(plan_ids, (set, frozenset)) else frozenset(plan_ids)
+    current, superseded = [], []
+    for record in records:
+        (current if record.request_id in ids else superseded).append(record)
+    return current, superseded
+
+
+def _plan_warnings(
+    current: Sequence[AnswerRecord], superseded: Sequence[AnswerRecord], plan_ids: Collection[str]
+) -> list[Warning]:
+    """Loud: answers left out because a later run changed the spec or a ``--set``."""
+    warnings = []
+    if superseded:
+        by_condition: dict[str, int] = defaultdict(int)
+        for record in superseded:
+            by_condition[record.condition] += 1
+        where = ", ".join(f"{name} {count}" for name, count in by_condition.items())
+        total = len(current) + len(superseded)
+        warnings.append(
+            Warning(
+                kind="superseded_answers",
+                severity="high",
+                message=f"{len(superseded)} of {total} stored answers belong to a superseded plan "
+                f"(an earlier run into this directory with another spec or --set) and were left out "
+                f"({where}); scored: the {len(current)} answers of the current plan. "
+                "Use --fresh or another --out to keep runs apart",
+            )
+        )
+    missing = len(plan_ids) - len(current)
+    if missing > 0:
+        warnings.append(
+            Warning(
+                kind="plan_incomplete",
+                severity="medium",
+                message=f"{missing} of the current plan's {len(plan_ids)} requests have no stored "
+                "answer yet (an interrupted run, --limit or --condition); run again to complete them",
+            )
+        )
+    return warnings
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -317,9 +413,10 @@ def _item_metrics(
                     name, probs, counts, shares.proportions, codes=dist.codes, bench_n=shares.n, options=options
                 )
             )
+        share_intervals = _share_intervals(spec, dist) if intervals else ()
         intervals = _intervals(spec, dist, shares, metric_specs, item.scale.ordered) if intervals else {}
     else:
-        intervals = {}
+        intervals, share_intervals = {}, ()
     return ItemMetrics(
         condition=dist.condition,
         item=item.id,
@@ -335,6 +432,7 @@ def _item_metrics(
         values=values,
         intervals=intervals,
         country=dist.country,
+        share_intervals=share_intervals,
     )
 
 
@@ -488,14 +586,11 @@ def _intervals(
     settings = spec.analysis.bootstrap
     if settings is None or not dist.persona_shares:
         return {}
-    import numpy as np
-
     from silspec.analysis.bootstrap import bootstrap_distribution_ci
 
     seed = settings.seed if settings.seed is not None else spec.study.seed
-    rows = np.asarray(dist.persona_shares, dtype=float)
-    one_hot = dist.answers not in PROBABILITY_MODES and np.all((rows == 0) | (rows == 1))
-    persona_codes = np.asarray(dist.codes)[rows.argmax(axis=1)] if one_hot else None
+    persona_codes, rows = _persona_inputs(dist)
+    one_hot = persona_codes is not None
     intervals: dict[str, Interval] = {}
     for name, options in metric_specs:
         wanted = name in settings.metrics if settings.metrics else name in BOOTSTRAP_DEFAULT
@@ -515,6 +610,40 @@ def _intervals(
             )
             intervals[key] = Interval(ci.estimate, ci.low, ci.high, ci.level, ci.resamples)
     return intervals
+
+
+def _persona_inputs(dist: SimDistribution):
+    """(persona codes, None) when every persona gave one code, else (None, persona shares):
+    the two inputs of the persona bootstrap (a multinomial draw is exact for the first)."""
+    import numpy as np
+
+    rows = np.asarray(dist.persona_shares, dtype=float)
+    one_hot = dist.answers not in PROBABILITY_MODES and np.all((rows == 0) | (rows == 1))
+    if one_hot:
+        return np.asarray(dist.codes)[rows.argmax(axis=1)], rows
+    return None, rows
+
+
+def _share_intervals(spec: Spec, dist: SimDistribution) -> tuple[tuple[float, float], ...]:
+    """Each code's share, bootstrapped over personas: the spec's bootstrap settings, or the
+    defaults (1,000 resamples, 95 %, the study seed) since error bars need no opt-in."""
+    if not dist.persona_shares:
+        return ()
+    from silspec.analysis.bootstrap import bootstrap_share_intervals
+    from silspec.spec.model import Bootstrap
+
+    settings = spec.analysis.bootstrap or Bootstrap()
+    seed = settings.seed if settings.seed is not None else spec.study.seed
+    persona_codes, rows = _persona_inputs(dist)
+    lows, highs = bootstrap_share_intervals(
+        persona_codes,
+        None if persona_codes is not None else rows,
+        dist.codes,
+        resamples=settings.resamples,
+        level=settings.level,
+        seed=seed,
+    )
+    return tuple((float(low), float(high)) for low, high in zip(lows, highs))
 
 
 def _statistics(name: str, options: dict[str, Any], shares: BenchmarkShares, codes: Sequence[int]):
@@ -883,6 +1012,71 @@ def _default_warnings(spec: Spec, compliance: Sequence[Compliance]) -> list[Warn
     return warnings
 
 
+def _invalid_threshold(spec: Spec) -> float:
+    """``report { invalid_warning = x }`` when given (a share in (0, 1)), else ``INVALID_WARNING``."""
+    value = (spec.analysis.report or {}).get("invalid_warning")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+        return float(value)
+    return INVALID_WARNING
+
+
+def _invalid_warnings(spec: Spec, compliance: Sequence[Compliance], rows: Sequence[ItemMetrics]) -> list[Warning]:
+    """Loud: a model that often did not answer (unparseable text or a refusal) in a cell.
+
+    Whatever the parser's policy made of those answers (a midpoint, a drop), the metric no
+    longer describes what the model said; the warning gives the count and the metric's n.
+    """
+    threshold = _invalid_threshold(spec)
+    metric_n = {(r.condition, r.item, r.country): r.n for r in rows if r.variant == "with_defaults"}
+    warnings = []
+    for row in compliance:
+        if row.n == 0 or spec.conditions.get(row.condition) is None:
+            continue
+        if spec.conditions[row.condition].answers == "option_probs":
+            continue
+        failed = row.invalid + row.refusal
+        share = failed / row.n
+        if share <= threshold:
+            continue
+        item = spec.item(row.item)
+        parser = spec.parsers.get(spec.conditions[row.condition].parser)
+        policy = parser.on_invalid if parser else "none"
+        n = metric_n.get((row.condition, row.item, row.country))
+        warnings.append(
+            Warning(
+                kind="invalid_answers",
+                severity="high",
+                message=f"{row.condition} {_cell_label(item.code, row.country)}: {share:.0%} of answers "
+                f"({failed}/{row.n}: {row.invalid} invalid, {row.refusal} refusals) are not a valid code "
+                f"(> {threshold:.0%}; on_invalid={policy}); the metrics rest on n = "
+                f"{'–' if n is None else n}",
+                condition=row.condition,
+                item=row.item,
+            )
+        )
+    return warnings
+
+
+def _few_answers_warnings(rows: Sequence[ItemMetrics]) -> list[Warning]:
+    """One warning per condition naming the items whose metrics rest on < 30 valid answers."""
+    few: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.variant != "valid_only" or not row.probs or row.n >= FEW_VALID_ANSWERS:
+            continue
+        few[row.condition].append(f"{_cell_label(row.code, row.country)} (n = {row.n})")
+    return [
+        Warning(
+            kind="few_answers",
+            severity="high",
+            message=f"{condition}: metrics of {', '.join(items)} rest on fewer than "
+            f"{FEW_VALID_ANSWERS} valid answers; their confidence intervals are wide and "
+            "small differences between conditions mean little",
+            condition=condition,
+        )
+        for condition, items in few.items()
+    ]
+
+
 def _valid_mass_warnings(spec: Spec, compliance: Sequence[Compliance]) -> list[Warning]:
     """option_probs: a distribution renormalised from less than half the mass is mostly guesswork."""
     warnings = []
@@ -949,9 +1143,10 @@ def _degenerate_warnings(rows: Sequence[ItemMetrics]) -> list[Warning]:
             warnings.append(
                 Warning(
                     kind="degenerate",
-                    severity="medium",
+                    severity="high",
                     message=f"{row.condition} {_cell_label(row.code, row.country)}: "
-                    f"{top:.0%} of the simulated mass on code {code}",
+                    f"{top:.0%} of the simulated mass on code {code} (n = {row.n}): the simulation "
+                    "has almost no spread, so its metrics measure a point mass",
                     condition=row.condition,
                     item=row.item,
                 )
@@ -1000,6 +1195,7 @@ def _header(
     records: Sequence[AnswerRecord],
     benchmark: str | None,
     metric_specs: Sequence[tuple[str, dict[str, Any]]],
+    n_superseded: int = 0,
 ) -> StudyHeader:
     from silspec import __version__
 
@@ -1040,6 +1236,7 @@ def _header(
         ),
         conditions=tuple(conditions),
         n_answers=len(records),
+        n_superseded=n_superseded,
         silspec_version=__version__,
         seed=spec.study.seed,
     )

@@ -15,7 +15,7 @@ from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
 
-SCHEMA_VERSION = 2  # 2: replicate spreads, per-item replicate tests, seed, multi-run aggregates
+SCHEMA_VERSION = 3  # 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -44,7 +44,8 @@ class StudyHeader:
     metric_options: dict[str, dict[str, Any]] = field(factory=dict)
     bootstrap: dict[str, Any] | None = None  # resamples, level, seed
     conditions: tuple[ConditionInfo, ...] = ()
-    n_answers: int = 0
+    n_answers: int = 0  # answers scored (the current plan's, when the run directory says which)
+    n_superseded: int = 0  # stored answers of a superseded plan, left out
     silspec_version: str = ""
     seed: int | None = None  # study.seed of the run (runs with different seeds aggregate)
 
@@ -107,6 +108,9 @@ class ItemMetrics:
     # samples > 1: each metric per replicate (replicate r = every persona's r-th answer)
     replicates: tuple[int, ...] = ()  # replicate indices, when at least 2
     across_replicates: dict[str, ReplicateSpread] = field(factory=dict)  # keyed like ``values``
+    # bootstrap percentile interval of each code's simulated share over personas, aligned with
+    # ``codes`` (the error bars of the HTML plots); () when there are no personas to resample
+    share_intervals: tuple[tuple[float, float], ...] = ()
 
 
 @frozen

@@ -33,6 +33,9 @@ MODEL_PARAMS = (
 )
 MODEL_TRANSPORT = ("concurrency", "delay", "rpm", "tpm", "retries", "backoff", "timeout")
 MODEL_OPTIONS = ("dtype", "device", "batch_size")
+# USD per million tokens, for `run --dry-run` cost estimates: transport-only (not in request ids,
+# not in the spec hash), carried in `Model.options` / `PlanModel.options`
+MODEL_PRICES = ("price_input_per_mtok", "price_output_per_mtok")
 
 KEYS: dict[str, tuple[str, ...] | str] = {
     "study": ("title", "seed", "language", "countries"),
@@ -50,7 +53,7 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "descriptors.item": (),  # integer codes only
     "parser": ("extract", "valid", "refusal", "on_invalid", "on_error"),
     "model": ("backend", "name", "api_key", "base_url", "path", "package", *MODEL_PARAMS,
-              *MODEL_TRANSPORT, *MODEL_OPTIONS),
+              *MODEL_TRANSPORT, *MODEL_OPTIONS, *MODEL_PRICES),
     "condition": (
         "model", "population", "countries", "items", "system", "prompt", "parser", "answers",
         "samples", "option_order", "option_labels", "benchmark",

@@ -18,13 +18,32 @@ from silspec.lang import ast
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
 
 
+class DuplicateCodeError(ValueError):
+    """A benchmark table gives one code twice under the same filter values."""
+
+
+def duplicate_codes(pairs: list[tuple[int, int]]) -> list[tuple[int, list[int]]]:
+    """``(code, line)`` pairs -> ``[(code, [lines...])]`` for codes given more than once."""
+    lines: dict[int, list[int]] = {}
+    for code, line in pairs:
+        lines.setdefault(code, []).append(line)
+    return [(code, found) for code, found in lines.items() if len(found) > 1]
+
+
 class Table:
-    def __init__(self, path: str, header: tuple[str, ...], rows: list[tuple[str, ...]]):
+    def __init__(self, path: str, header: tuple[str, ...], rows: list[tuple[str, ...]],
+                 lines: list[int] | None = None):
         self.path = path
         self.header = header
         self.rows = rows
+        # file line of each row (for "duplicate code 1 on lines 2 and 5"); rows are distinct objects
+        self._lines = {id(row): line for row, line in zip(rows, lines or range(2, len(rows) + 2))}
         self.column = {name: i for i, name in enumerate(header)}
         self._indexes: dict[tuple[str, ...], dict[tuple[str, ...], list[tuple[str, ...]]]] = {}
+
+    def line_of(self, row: tuple[str, ...]) -> int:
+        """The file line a row of ``rows`` / ``select_rows`` was read from."""
+        return self._lines.get(id(row), 0)
 
     def select(self, filters: dict[str, str]) -> list[dict[str, str]]:
         return [dict(zip(self.header, row)) for row in self.select_rows(filters)]
@@ -43,17 +62,29 @@ class Table:
     def code_values(self, keys: tuple[str, ...]) -> dict[tuple[str, ...], dict[int, float]]:
         """filter values -> {code: value}, parsed once for the whole table (benchmark tables).
 
-        Raises ``ValueError`` naming the first bad row."""
+        Raises ``ValueError`` naming the first bad row, or a code given twice under the same
+        filter values (the last row would silently win)."""
         cache_key = ("code_values", keys)
         if cache_key not in self._indexes:
             positions = [self.column[k] for k in keys]
             code_pos, value_pos = self.column["code"], self.column["value"]
             out: dict[tuple[str, ...], dict[int, float]] = {}
+            first_line: dict[tuple[tuple[str, ...], int], int] = {}
             for row in self.rows:
                 try:
-                    out.setdefault(tuple(row[p] for p in positions), {})[int(row[code_pos])] = float(row[value_pos])
+                    key, code = tuple(row[p] for p in positions), int(row[code_pos])
+                    value = float(row[value_pos])
                 except (ValueError, IndexError):
                     raise ValueError(f"bad row {','.join(row)!r}") from None
+                values = out.setdefault(key, {})
+                if code in values:
+                    where = ", ".join(f"{k} = {val!r}" for k, val in zip(keys, key))
+                    raise DuplicateCodeError(
+                        f"code {code} appears twice{' for ' + where if where else ''}: "
+                        f"lines {first_line[key, code]} and {self.line_of(row)}"
+                    )
+                values[code] = value
+                first_line[key, code] = self.line_of(row)
             self._indexes[cache_key] = out  # type: ignore[assignment]
         return self._indexes[cache_key]  # type: ignore[return-value]
 
@@ -83,11 +114,15 @@ def load(ctx: Context, node: ast.Call) -> Table | None:
         try:
             reader = csv.reader(io.StringIO(text))
             header = tuple(h.strip() for h in next(reader, ()))
-            rows = [tuple(row) for row in reader if row]
+            rows, lines = [], []
+            for row in reader:
+                if row:
+                    rows.append(tuple(row))
+                    lines.append(reader.line_num)
             if not header:
                 ctx.error("SIL704", f"table `{ref.path}` is empty", node.args[0].span)
             else:
-                table = Table(ref.path, header, rows)
+                table = Table(ref.path, header, rows, lines)
         except csv.Error as exc:
             ctx.error("SIL704", f"table `{ref.path}` is not valid CSV: {exc}", node.args[0].span)
     ctx.cache[key] = table

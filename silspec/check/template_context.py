@@ -1,7 +1,8 @@
 """The Jinja environment and the variables a template sees, defined once for lint and plan.
 
 Templates are user input: they run in ``SandboxedEnvironment`` with ``StrictUndefined`` so that
-a typo is an error (not an empty string) and ``''.__class__.__mro__`` is refused.
+a typo is an error (not an empty string) and ``''.__class__.__mro__`` is refused; the sandbox
+also bounds sizes and work (``silspec.check.sandbox``), since templates come from strangers.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from silspec.spec.model import Item
 TOP_LEVEL = ("persona", "item", "country", "country_name", "study", "condition")
 
 
-@lru_cache(maxsize=1)
-def make_environment() -> Any:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+@lru_cache(maxsize=2)
+def make_environment(*, keep_trailing_newline: bool = True) -> Any:
+    """The one sandbox factory (lint and plan): strict, immutable, with size and work bounds.
 
-    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    Plans render with ``keep_trailing_newline=False`` (request ids depend on that choice).
+    """
+    from silspec.check.sandbox import make_sandbox
+
+    return make_sandbox(keep_trailing_newline=keep_trailing_newline)
 
 
 def scale_labels(item: Item) -> str:

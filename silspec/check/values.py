@@ -89,10 +89,16 @@ def as_number(ctx: Context, node: Any, key: Any = None, *, unit_ok: bool = False
     return None
 
 
-def as_int(ctx: Context, node: Any, key: Any = None, *, minimum: int | None = None) -> int | None:
+def as_int(ctx: Context, node: Any, key: Any = None, *, minimum: int | None = None,
+           maximum: int | None = None) -> int | None:
     if isinstance(node, ast.Number) and isinstance(node.value, int) and node.unit is None:
         if minimum is not None and node.value < minimum:
             ctx.error("SIL203", f"`{key}` must be at least {minimum}, got {node.value}", node.span)
+            return None
+        if maximum is not None and node.value > maximum:
+            shown = f"{node.value:,}" if len(str(node.value)) <= 30 else f"{str(node.value)[:12]}… ({len(str(node.value))} digits)"
+            ctx.error("SIL203", f"`{key}` must be at most {maximum:,}, got {shown}", node.span,
+                      "the bound keeps a typo from exhausting memory; split a larger design into several specs")
             return None
         return node.value
     type_error(ctx, node, "an integer", key)

@@ -75,6 +75,10 @@ def run_plan(args: argparse.Namespace) -> int:
     except PlanError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return 1
+    except MemoryError:
+        err.print("error: out of memory while planning; shrink the design or use --limit / --condition",
+                  markup=False, soft_wrap=True)
+        return 1
     except OSError as exc:
         err.print(f"error: cannot write {exc.filename or args.out}: {exc.strerror}", markup=False)
         return 1

@@ -23,13 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("text", "json", "csv", "md", "html"), default="text")
     p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--update-doc", metavar="FILE.md", help="fill <!-- silspec:NAME --> blocks of a manuscript")
-    p.add_argument("--benchmark", metavar="NAME", help="score every item against this named benchmark")
+    p.add_argument("--benchmark", metavar="NAME", help="score every item against this named benchmark (a name no item has is an error, exit 2)")
     p.add_argument("--valid-only", action="store_true", help="show metrics on valid answers first")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from silspec.report.render import ReportError, report_run_dir
+    from silspec.report.render import ReportError, ReportUsageError, report_run_dir
     from silspec.report.update_doc import UpdateDocError
 
     try:
@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
             benchmark=args.benchmark,
             valid_only=args.valid_only,
         )
+    except ReportUsageError as error:  # a usage error, like argparse's: exit 2
+        print(f"silspec report: error: {error}", file=sys.stderr)
+        return 2
     except (ReportError, UpdateDocError) as error:
         print(f"silspec report: {error}", file=sys.stderr)
         return 1

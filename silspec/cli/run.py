@@ -1,8 +1,10 @@
 """`silspec run SPEC`: ask the models what the plan still lacks, then show the report.
 
 Exit codes: 0 every request answered (valid or not), 1 some errored or are still missing
-(a stopped model), 2 the run could not start (usage, a spec with errors, a bad run folder),
-130 interrupted (everything received so far is kept; rerun to resume).
+(a stopped model, a failed preflight check such as a replay file lacking answers) or the spec
+has errors (as `silspec plan`), 2 usage errors (bad flags, a missing file, an unknown
+condition, a busy run folder), 130 interrupted (everything received so far is kept; rerun to
+resume).
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from pathlib import Path
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run a spec: ask the models, store every answer, resume",
-                              description=__doc__.splitlines()[0])
+                              description=__doc__.splitlines()[0],
+                              epilog=" ".join(__doc__.split("\n\n")[1].split()))
     p.add_argument("spec", help="the .sil file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec value (e.g. model.gpt52.temperature=0.7); repeatable")
     p.add_argument("--condition", dest="conditions", action="append", default=[], metavar="NAME",
                    help="run only this condition; repeatable")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="ask at most N requests (a pilot)")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="a pilot: per condition, at most N requests in persona-major order (persona 1 x"
+                        " every item, then persona 2, ...), so every condition, model and item is"
+                        " touched when N >= the number of items; recorded in the run manifest")
     p.add_argument("--dry-run", action="store_true", help="show what would be asked and an estimate")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<study>/)")
     mode = p.add_mutually_exclusive_group()
@@ -45,7 +51,9 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from silspec.run import runner
-    from silspec.run.progress import QuietListener, RichProgress, print_dry_run, print_summary
+    from silspec.run.progress import (
+        QuietListener, RichProgress, print_dry_run, print_preflight, print_summary,
+    )
     from silspec.run.store import StoreError
 
     console = Console(stderr=False)
@@ -62,7 +70,8 @@ def handle(args: argparse.Namespace) -> int:
         plan = runner.compile_spec_plan(spec, args.conditions, args.limit)
         run_dir = Path(args.out) if args.out else runner.default_run_dir(spec)
         if args.dry_run:
-            print_dry_run(runner.dry_run(plan, run_dir, retry_errors=args.retry_errors), console, str(run_dir))
+            rows = runner.dry_run(plan, run_dir, retry_errors=args.retry_errors)
+            print_dry_run(rows, console, str(run_dir), costs=runner.dry_run_costs(plan, rows))
             return 0
         listener = QuietListener(errors) if args.quiet else RichProgress(console)
         summary = runner.run_plan(
@@ -75,11 +84,13 @@ def handle(args: argparse.Namespace) -> int:
 
             render_text(exc.diagnostics, exc.sources, errors)
         errors.print(f"[bold red]error[/]: {exc}", highlight=False)
-        return 2
+        return exc.exit_code
     except StoreError as exc:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False)
         return 2
     print_summary(summary, console)
+    if summary.preflight:
+        print_preflight(summary, errors)
     if not args.no_report and not summary.interrupted:
         _report(run_dir, console)
     return summary.exit_code

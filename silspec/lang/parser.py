@@ -23,6 +23,10 @@ from silspec.spec.model import Span
 
 __all__ = ["ParseResult", "parse", "parse_expression"]
 
+MAX_INT_DIGITS = 100
+_UNITS = ("s", "ms", "m", "h")
+# `5parsecs`, `0.5sec`: a number directly followed by letters the grammar does not know as a unit
+_NUMBER_WITH_UNIT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?([A-Za-z_][A-Za-z0-9_]*)")
 _DURATION_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -83,7 +87,7 @@ class _Builder:
         text = str(children[0])
         match = re.fullmatch(r"(-?[0-9.eE+-]+?)(ms|s|m|h|%)?", text)
         digits, unit = (match.group(1), match.group(2)) if match else (text, None)
-        value: float | int = float(digits) if re.search(r"[.eE]", digits) else int(digits)
+        value: float | int = float(digits) if re.search(r"[.eE]", digits) else self._int(digits, meta)
         if unit in _DURATION_FACTORS:
             value = value * _DURATION_FACTORS[unit]
             unit = "s"
@@ -132,7 +136,7 @@ class _Builder:
         return evolve(self.number(meta, [tok]), span=span)
 
     def range(self, meta, children):
-        return ast.Range(int(children[0]), int(children[1]), self._span(meta))
+        return ast.Range(self._int(str(children[0]), meta), self._int(str(children[1]), meta), self._span(meta))
 
     def concat(self, meta, children):
         return ast.Concat(tuple(children), self._span(meta))
@@ -140,7 +144,7 @@ class _Builder:
     # --- entries
     def key(self, meta, children):
         tok = children[0]
-        return (int(tok) if tok.type == "INT_KEY" else str(tok)), _tok_span(self.file, tok)
+        return (self._int(str(tok), tok) if tok.type == "INT_KEY" else str(tok)), _tok_span(self.file, tok)
 
     def assignment(self, meta, children):
         (key, key_span), value = children
@@ -226,6 +230,15 @@ class _Builder:
         return version, version_span, version_text, entries
 
     # --- helpers
+    def _int(self, digits: str, where: Any) -> int:
+        """Python refuses to convert integers of over 4,300 digits; no spec value needs 100."""
+        if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+            span = _tok_span(self.file, where) if hasattr(where, "type") else self._span(where)
+            self.problems.append(error("SIL203", f"integer with {len(digits.lstrip('-')):,} digits",
+                                       span, f"integers in a spec have at most {MAX_INT_DIGITS} digits"))
+            return 0
+        return int(digits)
+
     def _unescape(self, body: str, tok: Any) -> str:
         if "\\" not in body:
             return body
@@ -363,6 +376,15 @@ def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnosti
     if isinstance(exc, UnexpectedCharacters):
         line, col = exc.line, exc.column
         char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+        unit = _NUMBER_WITH_UNIT.match(text, exc.pos_in_stream) if char.isdigit() or char == "-" else None
+        if unit:
+            width = unit.end() - unit.start()
+            return error("SIL002", f"unknown unit `{unit.group(1)}` after a number", Span(file, line, col, line, col + width),
+                         f"units are {', '.join(_UNITS)} (durations) and % (percent); anything else needs a string")
+        if char.isalpha() and not char.isascii():
+            return error("SIL002", f"unexpected character `{char}`: names are ASCII", Span(file, line, col, line, col + 1),
+                         "names (blocks, keys, references) are ASCII `[A-Za-z_][A-Za-z0-9_]*`; "
+                         'labels and text go in strings: `1 = "매우 신뢰"`, `title = "척도"`')
         hint = None
         if char == '"':
             hint = 'a string is not closed on this line; use """...""" for multi-line text'

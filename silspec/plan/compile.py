@@ -58,6 +58,36 @@ def compile_header(
     """Everything about the plan except its requests: models, personas, items, counts."""
     if limit is not None and limit < 0:
         raise PlanError("--limit must be zero or more")
+    _refuse_oversized(spec, _select(spec, conditions))
+    try:
+        return _compile_header(spec, conditions, limit)
+    except MemoryError:  # a design the checker's bounds let through but this machine cannot hold
+        raise PlanError(
+            "out of memory while sampling personas and building the plan header; "
+            "shrink the populations or plan fewer conditions (--condition)"
+        ) from None
+
+
+def _refuse_oversized(spec: Spec, selected: list[Condition]) -> None:
+    """The checker's size bounds, again: a Spec built in Python skips lint, and sampling 10**29
+    personas is not a MemoryError but the kernel killing the process."""
+    from silspec.check.limits import MAX_POPULATION_SIZE, MAX_TOTAL_REQUESTS
+    from silspec.check.rules.limits import estimated_requests
+
+    total = 0
+    for condition in selected:
+        population = spec.populations.get(condition.population or "")
+        if population is not None and population.size is not None and population.size > MAX_POPULATION_SIZE:
+            raise PlanError(
+                f"population {population.name!r} asks for {population.size:,} personas "
+                f"(at most {MAX_POPULATION_SIZE:,})"
+            )
+        total += estimated_requests(spec, condition) or 0
+    if total > MAX_TOTAL_REQUESTS:
+        raise PlanError(f"the plan would have about {total:,} requests (at most {MAX_TOTAL_REQUESTS:,})")
+
+
+def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | None) -> PlanHeader:
     selected = _select(spec, conditions)
     sampler = _PersonaSampler(spec)
     renderer = _Renderer(spec)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Mapping
 
-from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2 import TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
+from silspec.check.sandbox import TemplateLimitError
 from silspec.check.template_context import TOP_LEVEL as CONTEXT_NAMES  # one list for lint and plan
 from silspec.plan.errors import PlanError
 
@@ -40,10 +41,11 @@ _UNCACHED = frozenset({"persona", "item"})
 
 
 def make_environment() -> SandboxedEnvironment:
-    """The only Jinja environment silspec renders spec templates with."""
-    return SandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-    )
+    """The only Jinja environment silspec renders spec templates with: the checker's bounded
+    sandbox (``silspec.check.sandbox``), without keeping a template's trailing newline."""
+    from silspec.check.template_context import make_environment as bounded
+
+    return bounded(keep_trailing_newline=False)
 
 
 class _Segment:
@@ -86,6 +88,10 @@ class CompiledTemplate:
             return "".join([self._render_segment(s, context, keys) for s in self._segments])
         except PlanError:
             raise
+        except TemplateLimitError as exc:
+            raise PlanError(f"template {self.name!r} exceeds a resource limit: {exc}") from None
+        except MemoryError:
+            raise PlanError(f"template {self.name!r} ran out of memory while rendering") from None
         except SecurityError as exc:
             raise PlanError(
                 f"template {self.name!r} tried something the sandbox forbids: {exc}"

@@ -4,12 +4,17 @@
 
     {"format": "silspec-spec/1",
      "spec":   the checked Spec, unstructured (spans, absolute paths, the spec tree's
-               location and the --set list removed: overridden values are already in it),
+               location and the --set list removed: overridden values are already in it;
+               the spec's own file name removed: renaming a spec keeps its lock; a model's
+               transport settings removed: base_url, api_key_env, concurrency, delay_s, rpm,
+               tpm, retries, backoff, timeout_s and the price options, the same things
+               request ids leave out),
      "files":  {relative path: sha256} of every referenced file,
      "text":   sha256 of canonical_text, or null}
 
-So formatting and comments never change it (the Spec has none), moving the project folder
-never changes it, and editing a referenced data file always does. External inputs
+So formatting and comments never change it (the Spec has none), moving or renaming the spec
+never changes it, a transport ``--set`` (concurrency, base URL) never changes it, and editing
+a referenced data file or an answer-changing value (temperature) always does. External inputs
 (microdata) contribute their env-var name and declared sha256, not their local path.
 Fields marked ``omit_if_default`` (added to the Spec after locks existed) are left out while
 they hold their default, so a spec that does not use them keeps its hash.
@@ -24,9 +29,17 @@ from typing import Any
 import attrs
 
 from silspec.plan.hashing import canonical_json, sha256_text
-from silspec.spec.model import Spec
+from silspec.spec.model import Model, Spec
 
 _DROPPED_FIELDS = frozenset({"span", "absolute", "root", "overrides", "files"})
+# The spec's own file name: renaming a spec keeps its lock (the lock records the path itself).
+_DROPPED_SPEC_FIELDS = frozenset({"path"})
+# How a model is reached, not what it answers: exactly what request ids leave out, so a run
+# with `--set model.x.concurrency=5` still verifies against the lock.
+TRANSPORT_MODEL_FIELDS = frozenset({
+    "base_url", "api_key_env", "concurrency", "delay_s", "rpm", "tpm", "retries", "backoff", "timeout_s",
+})
+TRANSPORT_MODEL_OPTIONS = frozenset({"price_input_per_mtok", "price_output_per_mtok"})
 
 
 def spec_hash(spec: Spec, canonical_text: str | None = None) -> str:
@@ -52,14 +65,21 @@ def _default(field: Any) -> Any:
 def _plain(value: Any) -> Any:
     if attrs.has(type(value)):
         out = {}
-        for field in attrs.fields(type(value)):
+        kind = type(value)
+        for field in attrs.fields(kind):
             if field.name in _DROPPED_FIELDS:
+                continue
+            if kind is Spec and field.name in _DROPPED_SPEC_FIELDS:
+                continue
+            if kind is Model and field.name in TRANSPORT_MODEL_FIELDS:
                 continue
             if field.name == "path" and type(value).__name__ == "ExternalRef":
                 continue  # a machine-local path, not part of what the spec says
             item = getattr(value, field.name)
             if field.metadata.get("omit_if_default") and item == _default(field):
                 continue  # a field added later: specs that do not use it keep their hash
+            if kind is Model and field.name == "options":
+                item = {k: val for k, val in item.items() if k not in TRANSPORT_MODEL_OPTIONS}
             out[field.name] = _plain(item)
         return out
     if isinstance(value, dict):

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from silspec.analysis.results import Results
 from silspec.report.format import (
+    answers_text,
     columns_for,
     comparison_title,
     compliance_for,
@@ -66,7 +67,7 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
 def header(results: Results) -> Panel:
     study = results.study
     lines = [Text(study.title or study.name, style="bold")]
-    lines.append(Text(f"study {study.name} · spec {study.spec_path} · {study.n_answers} stored answers"))
+    lines.append(Text(f"study {study.name} · spec {study.spec_path} · {answers_text(study)}"))
     if study.benchmark:
         lines.append(Text(f"benchmark override: {study.benchmark}", style="bold yellow"))
     for condition in study.conditions:

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 from silspec.analysis.results import ComparisonResult, Results
 from silspec.report.format import (
+    answers_text,
     columns_for,
     comparison_title,
     compliance_for,
@@ -303,7 +304,7 @@ def _per_condition_blocks(
 
 def to_markdown(results: Results) -> str:
     study = results.study
-    parts = [f"# {study.title or study.name}\n", f"Study `{study.name}`, spec `{study.spec_path}`, {study.n_answers} stored answers.\n"]
+    parts = [f"# {study.title or study.name}\n", f"Study `{study.name}`, spec `{study.spec_path}`, {answers_text(study)}.\n"]
     if results.warnings:
         parts += ["## Warnings\n", md_warnings(results)]
     parts += ["## Format compliance\n", md_compliance(results), "## Benchmarks\n", md_benchmarks(results)]

@@ -25,6 +25,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+def answers_text(study) -> str:
+    """How many answers the report scored, and how many of a superseded plan it left out."""
+    if not getattr(study, "n_superseded", 0):
+        return f"{study.n_answers} stored answers"
+    return (
+        f"{study.n_answers} stored answers of the current plan "
+        f"({study.n_superseded} of a superseded plan left out)"
+    )
+
+
 def number(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"

@@ -19,7 +19,7 @@ from silspec.report.export import (
     md_js_table,
     md_metrics,
 )
-from silspec.report.format import item_label
+from silspec.report.format import answers_text, item_label
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -41,7 +41,7 @@ def to_html(results: Results, *, plots: bool = True) -> str:
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(study.title or study.name)}</h1>",
         f"<p>Study <code>{html.escape(study.name)}</code>, spec <code>{html.escape(study.spec_path)}</code>, "
-        f"{study.n_answers} stored answers.</p>",
+        f"{html.escape(answers_text(study))}.</p>",
     ]
     for warning in results.warnings:
         css = "warn-high" if warning.severity == "high" else "warn"
@@ -62,10 +62,21 @@ def to_html(results: Results, *, plots: bool = True) -> str:
             parts.append(_markdown_sections_to_html(md_comparisons(results, variant)))
     if plots:
         parts.append("<h2>Simulated vs benchmark</h2>")
+        parts.append(f"<p>{html.escape(_error_bar_note(results))}</p>")
         for item, rows in _rows_by_item(results).items():
             parts.append(f'<figure><img alt="{html.escape(item)}" src="data:image/png;base64,{item_plot_png(item, rows)}"></figure>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _error_bar_note(results: Results) -> str:
+    settings = results.study.bootstrap or {}
+    level = settings.get("level", 0.95)
+    resamples = settings.get("resamples", 1000)
+    return (
+        f"Error bars: {level:.0%} bootstrap percentile interval of each code's simulated share, "
+        f"personas resampled with replacement ({resamples} resamples). Bars show 'with defaults' shares."
+    )
 
 
 def _rows_by_item(results: Results) -> dict[str, list[ItemMetrics]]:
@@ -77,7 +88,25 @@ def _rows_by_item(results: Results) -> dict[str, list[ItemMetrics]]:
 
 
 def item_plot_png(item: str, rows: Sequence[ItemMetrics]) -> str:
-    """Grouped bars: the benchmark, then each condition, with bootstrap CIs in the legend."""
+    """The item's bar chart (``item_figure``) as a base64 PNG."""
+    import matplotlib.pyplot as plt
+
+    figure = item_figure(item, rows)
+    try:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    finally:
+        plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def item_figure(item: str, rows: Sequence[ItemMetrics]):
+    """Grouped bars: the benchmark, then each condition with its per-code bootstrap interval.
+
+    The legend sits above the axes (inside it covered the tallest bars); error bars are the
+    percentile intervals of each code's share over resampled personas (``share_intervals``).
+    The caller closes the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,31 +114,51 @@ def item_plot_png(item: str, rows: Sequence[ItemMetrics]) -> str:
     import numpy as np
 
     codes = rows[0].codes
-    series = [(f"benchmark ({rows[0].benchmark})", rows[0].benchmark_probs)]
+    series: list[tuple[str, Sequence[float], np.ndarray | None]] = [
+        (f"benchmark ({rows[0].benchmark})", rows[0].benchmark_probs, None)
+    ]
     for row in rows:
-        label = row.condition
-        interval = row.intervals.get("js")
-        js = row.values.get("js")
-        if js is not None:
-            label += f" (JS {js:.3f}" + (f" [{interval.low:.3f}, {interval.high:.3f}]" if interval else "") + ")"
-        series.append((label, row.probs))
+        series.append((_series_label(row), row.probs, _error_bars(row)))
     width = 0.8 / len(series)
     x = np.arange(len(codes))
-    figure, axes = plt.subplots(figsize=(5, 3.2), dpi=90)
-    try:
-        for i, (label, probs) in enumerate(series):
-            axes.bar(x + i * width - 0.4 + width / 2, np.asarray(probs) * 100, width, label=label)
-        axes.set_xticks(x, [str(c) for c in codes])
-        axes.set_xlabel("code")
-        axes.set_ylabel("%")
-        axes.set_title(item)
-        axes.legend(fontsize=6)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    figure, axes = plt.subplots(figsize=(5, 3.2 + 0.2 * len(series)), dpi=90, layout="constrained")
+    for i, (label, probs, errors) in enumerate(series):
+        axes.bar(
+            x + i * width - 0.4 + width / 2,
+            np.asarray(probs) * 100,
+            width,
+            label=label,
+            yerr=errors,
+            capsize=2 if errors is not None else 0,
+            error_kw={"elinewidth": 0.8, "ecolor": "#333"},
+        )
+    axes.set_xticks(x, [str(c) for c in codes])
+    axes.set_xlabel("code")
+    axes.set_ylabel("%")
+    axes.set_title(item, fontsize=10)
+    figure.legend(loc="outside upper center", fontsize=7, ncols=1, frameon=False)
+    return figure
+
+
+def _series_label(row: ItemMetrics) -> str:
+    label = row.condition
+    interval = row.intervals.get("js")
+    js = row.values.get("js")
+    if js is not None:
+        label += f" (JS {js:.3f}" + (f" [{interval.low:.3f}, {interval.high:.3f}]" if interval else "") + ")"
+    return label
+
+
+def _error_bars(row: ItemMetrics):
+    """(2, k) distances below/above each bar in percent, or None without share intervals."""
+    import numpy as np
+
+    if not row.share_intervals or not row.probs or len(row.share_intervals) != len(row.probs):
+        return None
+    probs = np.asarray(row.probs) * 100
+    bounds = np.asarray(row.share_intervals, dtype=float) * 100
+    # clipped at 0: a percentile interval of a skewed share may sit off the full-sample share
+    return np.clip(np.vstack([probs - bounds[:, 0], bounds[:, 1] - probs]), 0.0, None)
 
 
 def markdown_table_to_html(table: str) -> str:

@@ -24,6 +24,10 @@ class ReportError(Exception):
     """The run directory cannot be reported on: no store, no bundled spec, a spec that fails."""
 
 
+class ReportUsageError(ReportError):
+    """The command line asks for something the spec does not have (``--benchmark nope``)."""
+
+
 def find_bundled_spec(run_dir: str | os.PathLike[str]) -> tuple[Path, tuple[tuple[str, str], ...]]:
     """(path of the bundled .sil, the run's overrides).
 
@@ -107,13 +111,121 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[Any, list[Any]]:
     return loaded.spec, answers
 
 
+def current_plan_ids(run_dir: str | os.PathLike[str], spec: Any) -> tuple[frozenset[str] | None, str]:
+    """(request ids of the run directory's current plan, why not) — ``(None, reason)`` if unknown.
+
+    Why recompile rather than read the store's ``requests`` table: that table keeps the *first*
+    invocation that asked an id, so it cannot list the latest plan's ids. The bundle and
+    ``plan_header.json`` are rewritten by every run, so recompiling the bundled spec with its
+    overrides gives the latest plan; it is trusted only when it reproduces the plan hash the run
+    recorded. The ids returned are those of *every* condition without ``--limit``, so runs that
+    did one condition at a time into one directory all count as current.
+    """
+    recorded = _recorded_plan(Path(run_dir))
+    if recorded is None:
+        return None, f"{PLAN_HEADER_FILE} records no plan hash"
+    plan_hash, conditions, limit = recorded
+    try:
+        ids, run_hash = _plan_ids_of(spec, conditions, limit)
+    except Exception as error:  # noqa: BLE001 - a plan that does not compile here (missing external input, ...)
+        return None, f"the bundled spec's plan does not compile here ({error})"
+    if run_hash != plan_hash:
+        return None, "the recompiled plan differs from the one the run recorded (another silspec version?)"
+    return ids, ""
+
+
+def _plan_ids_of(
+    spec: Any, conditions: Sequence[str], limit: int | None
+) -> tuple[frozenset[str], str]:
+    """(ids of the spec's whole plan, hash of the plan with ``conditions`` and ``limit``).
+
+    The hash is what a run with those options recorded, so a caller can check that this
+    recompilation reproduces it before trusting the ids. Both go through the runner's own
+    ``compile_spec_plan``, so a ``--limit`` is cut exactly as the run cut it.
+    """
+    from silspec.run.runner import compile_spec_plan
+
+    full = compile_spec_plan(spec, None, None)
+    ids = frozenset(request.id for request in full.requests)
+    if list(conditions) == list(full.header.conditions) and limit is None:
+        return ids, full.plan_hash
+    return ids, compile_spec_plan(spec, list(conditions), limit).plan_hash
+
+
+def _recorded_plan(run_dir: Path) -> tuple[str, tuple[str, ...], int | None] | None:
+    """(plan hash, conditions, limit) of the latest run, from ``plan_header.json``."""
+    try:
+        data = json.loads((run_dir / PLAN_HEADER_FILE).read_text(encoding="utf-8"))
+        header = data.get("header") or {}
+        plan_hash = data.get("plan_hash")
+        conditions = tuple(header.get("conditions") or ())
+        limit = header.get("limit")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    if not isinstance(plan_hash, str) or not conditions:
+        return None
+    return plan_hash, conditions, limit if isinstance(limit, int) else None
+
+
+def _plans_in_store(run_dir: Path) -> set[str]:
+    """Distinct plan hashes of every invocation recorded in the store's manifest."""
+    try:
+        with _open_store(run_dir) as store:
+            return {m["plan_hash"] for m in store.manifests() if m.get("plan_hash")}
+    except ReportError:
+        return set()
+
+
+def _one_complete_plan(run_dir: Path, spec: Any, plans: set[str], n_answers: int) -> bool:
+    """Every invocation ran the recorded plan, that plan is the whole spec (every condition, no
+    ``--limit``) and the store holds an answer per request.
+
+    Then every stored answer is the current plan's, and a large plan (720,000 WVS requests)
+    need not be recompiled just to confirm it.
+    """
+    recorded = _recorded_plan(run_dir)
+    if recorded is None or plans != {recorded[0]}:
+        return False
+    _, conditions, limit = recorded
+    if limit is not None or set(conditions) != set(spec.conditions):
+        return False
+    try:
+        n_requests = json.loads((run_dir / PLAN_HEADER_FILE).read_text(encoding="utf-8")).get("n_requests")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return False
+    return isinstance(n_requests, int) and n_answers == n_requests
+
+
 def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None) -> Results:
-    from silspec.analysis.pipeline import analyse
+    """Analyse the answers of the run directory's current plan (see ``current_plan_ids``)."""
+    from attrs import evolve
+
+    from silspec.analysis.pipeline import UnknownBenchmarkError, analyse, check_benchmark_name
+    from silspec.analysis.results import Warning
 
     spec, answers = load_run(run_dir)
+    try:
+        check_benchmark_name(spec, benchmark)
+    except UnknownBenchmarkError as error:
+        raise ReportUsageError(str(error)) from error
     if not answers:
         raise ReportError(f"{run_dir}: the store holds no answers yet")
-    return analyse(spec, answers, benchmark=benchmark)
+    plans = _plans_in_store(Path(run_dir))
+    if _one_complete_plan(Path(run_dir), spec, plans, len(answers)):
+        plan_ids, why = None, ""  # nothing can be superseded or missing: skip recompiling
+    else:
+        plan_ids, why = current_plan_ids(run_dir, spec)
+    results = analyse(spec, answers, benchmark=benchmark, plan_ids=plan_ids)
+    if plan_ids is None and len(plans) > 1:
+        mixed = Warning(
+            kind="plans_mixed",
+            severity="high",
+            message=f"this run directory was run with {len(plans)} different plans and the current one "
+            f"cannot be told apart: {why}; all {len(answers)} stored answers are scored together, which "
+            "mixes runs if the spec or a --set changed between them",
+        )
+        results = evolve(results, warnings=(mixed, *results.warnings))
+    return results
 
 
 def render_console(run_dir: str | os.PathLike[str], console: Any = None, *, benchmark: str | None = None, valid_only: bool = False) -> Results:

@@ -16,6 +16,9 @@ Failure rules (``docs/design/store.md`` explains them with the resume protocol):
   backend is a bug and is treated the same way. ``CONSECUTIVE_PERMANENT_LIMIT`` such errors in a
   row stop the model too (a wrong model id fails every request; there is no point in asking
   50,000 times).
+- Preflight: before asking anything, each model's backend gets ``preflight(requests)`` when it
+  has the hook (``run_preflight``); problems stop that model (its requests are left unasked and
+  its message lists the problems; ``ExecutionReport.preflight`` keeps them). Other models go on.
 - A parse failure is never transient: an invalid answer is stored as it came, except that a
   parser with ``on_invalid = reask`` re-asks up to ``reask`` times (every attempt recorded).
 """
@@ -32,7 +35,9 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from attrs import define, field, frozen
 
 from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request, request_params
-from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError, TransientError
+from silspec.run.backends.base import (
+    BackendAnswer, BackendError, PermanentError, TransientError, run_preflight,
+)
 from silspec.run.parse_live import parse_live, wants_reask
 from silspec.run.ratelimit import Pacer
 from silspec.run.records import AnswerRecord, AttemptRecord
@@ -86,6 +91,7 @@ class ExecutionReport:
     stopped_models: dict[str, str]  # model -> why
     warnings: tuple[str, ...]
     interrupted: bool
+    preflight: dict[str, tuple[str, ...]] = field(factory=dict)  # model -> problems that stopped it before asking
 
     @property
     def errors(self) -> int:
@@ -198,6 +204,7 @@ class Executor:
         self._redact = Redactor(env.get(m.api_key_env, "") for m in models.values() if m.api_key_env)
         self._tallies: dict[str, _Tally] = {}
         self._pending: dict[str, int] = {}
+        self._preflight: dict[str, tuple[str, ...]] = {}
         self._stopped: dict[str, str] = {}
         self._warnings: list[str] = []
         self._workers: list[asyncio.Task[None]] = []
@@ -223,7 +230,7 @@ class Executor:
         self.listener.on_start(dict(totals or self._pending), dict(self._pending))
         try:
             for model_name, queue in queues.items():
-                lane = self._open_lane(model_name, queue)
+                lane = await self._open_lane(model_name, queue)
                 if lane is not None:
                     lanes[model_name] = lane
             for lane in lanes.values():
@@ -236,7 +243,7 @@ class Executor:
                         lane.queue.clear()
         finally:
             for lane in lanes.values():
-                await self._close(lane)
+                await self._close(lane.model, lane.backend)
             self.listener.on_finish()
         return ExecutionReport(
             counts={
@@ -246,11 +253,12 @@ class Executor:
             stopped_models=dict(self._stopped),
             warnings=tuple(self._warnings),
             interrupted=self._interrupted,
+            preflight=dict(self._preflight),
         )
 
     # ------------------------------------------------------------------------- lanes
 
-    def _open_lane(self, model_name: str, queue: deque[Request]) -> _Lane | None:
+    async def _open_lane(self, model_name: str, queue: deque[Request]) -> _Lane | None:
         model = self.models.get(model_name)
         if model is None:
             self._stop_queue(model_name, queue, f"model {model_name!r} is not in the plan header")
@@ -260,6 +268,15 @@ class Executor:
             backend = factory(model, env=self.env)
         except Exception as exc:  # noqa: BLE001 - any construction failure stops this model only
             self._stop_queue(model_name, queue, self._stop_message(model, exc, "could not start"))
+            return None
+        problems = [self._redact(p) or "" for p in await run_preflight(backend, list(queue))]
+        if problems:
+            self._preflight[model_name] = tuple(problems)
+            lines = "\n".join(f"  - {p}" for p in problems)
+            self._stop_queue(model_name, queue,
+                             f"model {model.name!r} ({model.backend}) failed its preflight check;"
+                             f" nothing was asked:\n{lines}")
+            await self._close(model, backend)
             return None
         pacer = Pacer(delay_s=model.delay_s, rpm=model.rpm, tpm=model.tpm)
         return _Lane(model=model, backend=backend, pacer=pacer, queue=queue)
@@ -283,11 +300,11 @@ class Executor:
         self._tallies.setdefault(request.condition, _Tally()).skipped += 1
         self.listener.on_skipped(request, reason)
 
-    async def _close(self, lane: _Lane) -> None:
+    async def _close(self, model: PlanModel, backend: Any) -> None:
         try:
-            await lane.backend.aclose()
+            await backend.aclose()
         except Exception as exc:  # noqa: BLE001 - closing must not hide the run's result
-            self._warn(f"model {lane.model.name!r}: closing the backend failed: {self._redact(str(exc))}")
+            self._warn(f"model {model.name!r}: closing the backend failed: {self._redact(str(exc))}")
 
     def _warn(self, message: str) -> None:
         self._warnings.append(message)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from silspec.plan.model import Request
     from silspec.run.records import AnswerRecord
+    from silspec.run.costs import ModelCost
     from silspec.run.runner import DryRunRow, RunSummary
 
 
@@ -107,16 +108,22 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
     if summary.backup:
         console.print(f"previous store moved to {summary.backup}")
     for model, message in summary.stopped_models.items():
-        console.print(f"[bold red]model {model} stopped:[/] {message}", highlight=False)
+        if model in summary.preflight:
+            console.print(f"[bold red]model {model} stopped before asking anything:[/] its preflight"
+                          f" check found {len(summary.preflight[model])} problem(s) (listed below)",
+                          highlight=False)
+        else:
+            console.print(f"[bold red]model {model} stopped:[/] {message}", highlight=False)
     for warning in summary.warnings:
         console.print(f"[yellow]warning[/] {warning}", highlight=False)
+    own_groups = [g for g in summary.error_groups if not g.recorded]
+    if own_groups:
+        print_error_groups(own_groups, console, title="errors of this run, by message")
     if summary.interrupted:
         console.print("[bold]interrupted[/]: every answer received so far is stored; rerun to resume.")
     elif summary.missing or summary.errors:
-        hint = "rerun to ask what is missing" if summary.missing else ""
-        if summary.errors:
-            hint += ("; " if hint else "") + "`--retry-errors` asks failed requests again"
-        console.print(f"[bold yellow]incomplete[/]: {summary.errors} errors, {summary.missing} missing — {hint}")
+        console.print(f"[bold yellow]incomplete[/]: {summary.errors} errors, {summary.missing} missing"
+                      f" — {incomplete_hint(summary)}", highlight=False)
     else:
         console.print(f"[bold green]complete[/]: {summary.total} requests answered.")
     if summary.recorded_errors and not summary.interrupted:
@@ -125,9 +132,67 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
             " (failures of the original run, kept as errors; the report shows how they are scored)",
             highlight=False,
         )
+        recorded = [g for g in summary.error_groups if g.recorded]
+        print_error_groups(recorded, console, title="recorded errors, by message")
 
 
-def print_dry_run(rows: "list[DryRunRow]", console: "Console", run_dir: str) -> None:
+def incomplete_hint(summary: "RunSummary") -> str:
+    """What to do next: rerun for missing rows; retry only what a retry can fix."""
+    hints = []
+    if summary.preflight:
+        hints.append("fix the preflight problems (listed below), then rerun")
+    elif summary.missing:
+        hints.append("rerun to ask what is missing")
+    if summary.errors:
+        if summary.retry_may_help:
+            hints.append("some errors look transient (rate limits, server errors, timeouts):"
+                         " `--retry-errors` asks failed requests again")
+        else:
+            hints.append("the errors are permanent (a retry gives the same answer): fix the cause"
+                         " and rerun with `--retry-errors`")
+    return "; ".join(hints)
+
+
+def print_error_groups(groups, console: "Console", *, title: str) -> None:
+    """The most frequent error messages with counts, so the cause is visible at a glance."""
+    from silspec.run.error_groups import TOP_MESSAGES
+
+    if not groups:
+        return
+    console.print(f"[bold]{title}[/] (top {min(TOP_MESSAGES, len(groups))} of {len(groups)}):",
+                  highlight=False)
+    for group in groups[:TOP_MESSAGES]:
+        kind = "transient" if group.transient else ("recorded" if group.recorded else "permanent")
+        console.print(f"  {group.count:>6} × [dim]({kind})[/] {_short(group.message)}", highlight=False,
+                      markup=True)
+    rest = sum(g.count for g in groups[TOP_MESSAGES:])
+    if rest:
+        console.print(f"  {rest:>6} × other messages", highlight=False)
+
+
+def print_preflight(summary: "RunSummary", console: "Console") -> None:
+    """Preflight problems, loud: a model asked nothing because its data cannot answer the plan."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = Text()
+    for model, problems in summary.preflight.items():
+        body.append(f"model {model}: nothing was asked\n", style="bold")
+        for problem in problems:
+            body.append(f"  - {problem}\n")
+    console.print(Panel(body, title="preflight check failed", border_style="bold red",
+                        title_align="left"))
+
+
+def _short(message: str, limit: int = 300) -> str:
+    from rich.markup import escape
+
+    one_line = " ".join(message.split())
+    return escape(one_line if len(one_line) <= limit else one_line[: limit - 1] + "…")
+
+
+def print_dry_run(rows: "list[DryRunRow]", console: "Console", run_dir: str,
+                  costs: "list[ModelCost] | None" = None) -> None:
     from rich.table import Table
 
     from silspec.run.runner import BYTES_PER_STORED_ANSWER
@@ -151,10 +216,30 @@ def print_dry_run(rows: "list[DryRunRow]", console: "Console", run_dir: str) -> 
         )
     console.print(
         f"{to_ask:,} requests to ask, ≈ {sum(r.prompt_tokens for r in rows):,} prompt tokens,"
-        f" store grows by ≈ {to_ask * BYTES_PER_STORED_ANSWER / 1e6:.1f} MB."
-        " Costs need model options price_input_per_mtok / price_output_per_mtok.",
+        f" store grows by ≈ {to_ask * BYTES_PER_STORED_ANSWER / 1e6:.1f} MB.",
         highlight=False,
     )
+    print_costs(costs or [], console)
+
+
+def print_costs(costs: "list[ModelCost]", console: "Console") -> None:
+    """One estimate line per priced model; say how to set prices for the others."""
+    from silspec.run.costs import HOW_TO_SET_PRICES
+
+    for cost in costs:
+        if not cost.priced:
+            continue
+        output = ("output not counted: no price_output_per_mtok" if cost.price_output_per_mtok is None
+                  else "output not counted: no max_tokens" if not cost.completion_tokens
+                  else f"≤ {cost.completion_tokens:,} output tokens × {cost.price_output_per_mtok:g}/Mtok")
+        console.print(
+            f"≈ cost {cost.model}: {cost.cost:,.4f} ({cost.calls:,} calls; ≈ {cost.prompt_tokens:,}"
+            f" prompt tokens × {cost.price_input_per_mtok:g}/Mtok; {output})",
+            highlight=False,
+        )
+    unpriced = [c.model for c in costs if not c.priced and c.calls]
+    if unpriced:
+        console.print(f"no cost estimate for {', '.join(unpriced)}: {HOW_TO_SET_PRICES}.", highlight=False)
 
 
 def _red(value: int) -> str:

@@ -24,11 +24,14 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from attrs import frozen
+from attrs import field, frozen
 
 from silspec.plan.model import Plan, PlanHeader, Request
 from silspec.run.executor import ConditionCounts, ExecutionReport, Executor, RunListener
+from silspec.run.costs import ModelCost, completion_budget, estimate_cost, per_model
+from silspec.run.error_groups import TOP_MESSAGES, ErrorGroup, group_errors
 from silspec.run.manifest import collect_manifest
+from silspec.run.pilot import limit_plan
 from silspec.run.store import STORE_FILE, Store, move_aside
 
 PLAN_HEADER_FILE = "plan_header.json"
@@ -41,12 +44,16 @@ class RunSetupError(Exception):
     """The run could not start: the spec does not load, the plan cannot compile, bad options.
 
     ``diagnostics``/``sources`` carry the loader's findings so the CLI can render them.
+    ``exit_code`` is what ``silspec run`` returns: 1 for a spec with errors (as ``silspec plan``
+    does), 2 for usage and setup errors (a missing file, a busy run folder).
     """
 
-    def __init__(self, message: str, *, diagnostics: Sequence[Any] = (), sources: Mapping[str, str] | None = None):
+    def __init__(self, message: str, *, diagnostics: Sequence[Any] = (), sources: Mapping[str, str] | None = None,
+                 exit_code: int = 2):
         super().__init__(message)
         self.diagnostics = tuple(diagnostics)
         self.sources = dict(sources or {})
+        self.exit_code = exit_code
 
 
 @frozen
@@ -75,6 +82,15 @@ class RunSummary:
     warnings: tuple[str, ...]
     interrupted: bool
     backup: str | None = None  # where --fresh moved the old store
+    # model -> problems its backend's preflight found (the model asked nothing)
+    preflight: dict[str, tuple[str, ...]] = field(factory=dict)
+    # the plan's stored errors grouped by message, most frequent first (see error_groups)
+    error_groups: tuple[ErrorGroup, ...] = ()
+
+    @property
+    def retry_may_help(self) -> bool:
+        """Some of this run's errors look transient: ``--retry-errors`` is worth a try."""
+        return any(g.transient for g in self.error_groups)
 
     @property
     def total(self) -> int:
@@ -113,6 +129,7 @@ class DryRunRow:
     to_ask: int
     prompt_tokens: int  # estimated, for the requests still to ask
     cost: float | None  # from model options price_input_per_mtok (+ output); None when unknown
+    completion_tokens: int | None = None  # budget for the requests still to ask; None: unknown
 
 
 # ----------------------------------------------------------------------------- spec path
@@ -140,7 +157,7 @@ def load_checked_spec(
         sources = sources() if callable(sources) else sources
         raise RunSetupError(f"{spec_path} has errors; fix them and run again",
                             diagnostics=result.diagnostics,
-                            sources=sources or _read_sources(path, result.diagnostics))
+                            sources=sources or _read_sources(path, result.diagnostics), exit_code=1)
     return result.spec
 
 
@@ -158,13 +175,18 @@ def _read_sources(path: Path, diagnostics: Sequence[Any]) -> dict[str, str]:
 
 
 def compile_spec_plan(spec: Any, conditions: Sequence[str] | None, limit: int | None) -> Plan:
+    """The full plan, cut to a pilot by ``limit`` (``silspec.run.pilot``: every condition and item)."""
     from silspec.plan.compile import compile_plan
     from silspec.plan.errors import PlanError
 
+    unknown = [c for c in conditions or () if c not in spec.conditions]
+    if unknown:
+        raise RunSetupError(f"unknown condition {unknown[0]!r}; the spec has: {', '.join(spec.conditions)}")
     try:
-        return compile_plan(spec, conditions=list(conditions) if conditions else None, limit=limit)
+        plan = compile_plan(spec, conditions=list(conditions) if conditions else None, limit=None)
     except PlanError as exc:
-        raise RunSetupError(str(exc)) from exc
+        raise RunSetupError(str(exc), exit_code=1) from exc
+    return limit_plan(plan, limit)
 
 
 def default_run_dir(spec: Any) -> Path:
@@ -314,7 +336,7 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
         manifest = collect_manifest(
             spec_path=plan.header.spec_path, spec_hash=plan.header.spec_hash, plan_hash=plan.plan_hash,
             n_requests=len(plan.requests), overrides=plan.header.overrides, conditions=tuple(conditions),
-            limit=limit, retry_errors=retry_errors, project_root=getattr(spec, "root", None),
+            limit=limit if limit is not None else plan.header.limit, retry_errors=retry_errors, project_root=getattr(spec, "root", None),
             argv=tuple(sys.argv[1:]),
         )
         invocation = store.begin_invocation(manifest)
@@ -359,6 +381,9 @@ def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
                pending: list[Request], backup: Path | None) -> RunSummary:
     stored = store.outcomes()
     recorded = store.recorded_error_ids()
+    plan_ids = {r.id for r in plan.requests}
+    groups = group_errors((error, status, was_recorded) for request_id, error, status, was_recorded
+                          in store.error_rows() if request_id in plan_ids)
     pending_ids = {r.id for r in pending}
     rows = []
     for name, condition in plan.header.conditions.items():
@@ -376,6 +401,7 @@ def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
         run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,
         conditions=tuple(rows), stopped_models=report.stopped_models, warnings=report.warnings,
         interrupted=report.interrupted, backup=str(backup) if backup else None,
+        preflight=dict(report.preflight), error_groups=tuple(groups),
     )
 
 
@@ -417,23 +443,24 @@ def dry_run(plan: Plan, run_dir: str | os.PathLike[str], *, retry_errors: bool =
         requests = unique_requests(rows_of_condition)
         to_ask = [r for r in requests if r.id not in answered or r.id in failed]
         tokens = sum(_prompt_tokens(r) for r in to_ask)
+        budget = completion_budget(model, condition.answers)
+        completion = None if budget is None else budget * len(to_ask)
         rows.append(DryRunRow(
             condition=name, model=model.name, backend=model.backend, requests=len(requests),
-            duplicates=len(rows_of_condition) - len(requests), answered=len(requests) - len(to_ask), to_ask=len(to_ask), prompt_tokens=tokens,
-            cost=_cost(model, tokens, len(to_ask)),
+            duplicates=len(rows_of_condition) - len(requests), answered=len(requests) - len(to_ask),
+            to_ask=len(to_ask), prompt_tokens=tokens,
+            cost=estimate_cost(model, calls=len(to_ask), prompt_tokens=tokens, completion_tokens=completion).cost,
+            completion_tokens=completion,
         ))
     return rows
+
+
+def dry_run_costs(plan: Plan, rows: Sequence[DryRunRow]) -> list[ModelCost]:
+    """Per-model totals of a dry run, priced from ``PlanModel.options`` where prices are set."""
+    return per_model(plan.header.models, rows)
 
 
 def _prompt_tokens(request: Request) -> int:
     """UTF-8 bytes / 4: close for English, an over-estimate rather than an under one for Korean."""
     return sum(len(m.content.encode("utf-8")) for m in request.messages) // 4 + 1
 
-
-def _cost(model: Any, prompt_tokens: int, calls: int) -> float | None:
-    price_in = model.options.get("price_input_per_mtok")
-    if price_in is None:
-        return None
-    price_out = model.options.get("price_output_per_mtok", 0.0)
-    completion = model.params.get("max_completion_tokens") or model.params.get("max_tokens") or 0
-    return (prompt_tokens * float(price_in) + calls * int(completion) * float(price_out)) / 1e6

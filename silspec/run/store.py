@@ -179,6 +179,15 @@ class Store:
             )
         }
 
+    def error_rows(self) -> list[tuple[str, str | None, int | None, bool]]:
+        """(request id, error text, status, recorded?) of every error row: the summary groups them."""
+        return [
+            (row[0], row[1], row[2], bool(row[3])) for row in self._db.execute(
+                "SELECT request_id, error, error_status,"
+                " coalesce(json_extract(meta, '$.recorded_error'), 0) FROM answers WHERE outcome='error'"
+            )
+        ]
+
     def outcomes(self) -> dict[str, str]:
         """request id -> stored outcome, without building records (cheap for summaries)."""
         return dict(self._db.execute("SELECT request_id, outcome FROM answers").fetchall())

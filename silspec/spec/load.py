@@ -25,6 +25,7 @@ class LoadResult:
     ast: Any = None  # silspec.lang.ast.Document | None
     path: str = ""
     overrides_source: str = ""  # the --set lines, for rendering diagnostics that point at them
+    secrets: tuple[Span, ...] = ()  # literal API keys (SIL801): masked wherever source is shown
 
     @property
     def ok(self) -> bool:
@@ -34,10 +35,48 @@ class LoadResult:
         """File name -> text, for ``render_text``."""
         from silspec.spec.overrides import OVERRIDE_FILE
 
-        out = {self.path: self.source}
+        out = {self.path: mask_spans(self.source, self._secrets_in(self.path))}
         if self.overrides_source:
-            out[OVERRIDE_FILE] = self.overrides_source
+            out[OVERRIDE_FILE] = mask_spans(self.overrides_source, self._secrets_in(OVERRIDE_FILE))
         return out
+
+    def _secrets_in(self, file: str) -> list[Span]:
+        return [s for s in self.secrets if s.file == file]
+
+
+SECRET_MASK = '"***"'
+
+
+def _override_secrets(overrides: Sequence[str]) -> tuple[Span, ...]:
+    """The value of every ``--set ...api_key=VALUE`` other than ``env(...)``: shown masked."""
+    from silspec.spec.overrides import OVERRIDE_FILE
+
+    out = []
+    for line, text in enumerate(overrides, start=1):
+        key, sep, raw = text.partition("=")
+        if sep and key.strip().rsplit(".", 1)[-1] == "api_key" and not raw.strip().startswith("env("):
+            out.append(Span(OVERRIDE_FILE, line, len(key) + 2, line, len(text) + 1))
+    return tuple(out)
+
+
+def mask_spans(text: str, spans: Sequence[Span]) -> str:
+    """``text`` with each span replaced by ``"***"``: a literal key never reaches a terminal."""
+    if not spans:
+        return text
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, col: int) -> int:
+        line = min(max(line, 1), len(lines) or 1)
+        return min(starts[line - 1] + col - 1, len(text))
+
+    for span in sorted(spans, key=lambda s: (s.line, s.col), reverse=True):
+        start, end = offset(span.line, span.col), offset(span.end_line, span.end_col)
+        if end > start:
+            text = text[:start] + SECRET_MASK + text[end:]
+    return text
 
 
 def load_spec(
@@ -48,14 +87,30 @@ def load_spec(
     root: str | None = None,
 ) -> LoadResult:
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
-        return LoadResult(None, (error("SIL008", f"no such file: {path}", None, "check the path"),), "", None, path)
-    except (OSError, UnicodeDecodeError) as exc:
-        return LoadResult(None, (error("SIL008", f"cannot read {path}: {type(exc).__name__}", None,
-                                       "a spec is a UTF-8 text file"),), "", None, path)
+        return LoadResult(None, (error("SIL008", f"no such file: {path}", Span(path, 1, 1, 1, 1), "check the path"),),
+                          "", None, path)
+    except OSError as exc:
+        return LoadResult(None, (error("SIL008", f"cannot read {path}: {exc.strerror or type(exc).__name__}",
+                                       Span(path, 1, 1, 1, 1), "check the file's permissions"),), "", None, path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(data, exc.start)
+        return LoadResult(None, (error("SIL008", f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
+                                                 f"column {col})", Span(path, line, col, line, col + 1),
+                                       "a spec is a UTF-8 text file; is this a binary file or another encoding?"),),
+                          "", None, path)
     return load_text(text, path, overrides, env=env, root=root)
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based (line, column in characters) of byte ``offset``."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
 
 
 def load_text(
@@ -82,14 +137,17 @@ def load_text(
             document, override_diags = apply_overrides(document, overrides)
             diagnostics.extend(override_diags)
             if any(d.severity == "error" for d in override_diags):
-                return LoadResult(None, tuple(diagnostics), text, document, display, "\n".join(overrides))
+                return LoadResult(None, tuple(diagnostics), text, document, display, "\n".join(overrides),
+                                  _override_secrets(overrides))
         spec, check_diags = check(document, path=os.path.abspath(path), root=root, env=env)
         diagnostics.extend(check_diags)
+        secrets = tuple(d.span for d in check_diags if d.code == "SIL801" and d.span is not None)
+        secrets += _override_secrets(overrides)
         if spec is not None and overrides:
             spec = evolve(spec, overrides=tuple(tuple(o.split("=", 1)) for o in overrides))
         if any(d.severity == "error" for d in diagnostics):
             spec = None
-        return LoadResult(spec, tuple(diagnostics), text, document, display, "\n".join(overrides))
+        return LoadResult(spec, tuple(diagnostics), text, document, display, "\n".join(overrides), secrets)
     except Exception as exc:  # last resort: never a traceback
         return LoadResult(None, (error("SIL000", f"internal error: {type(exc).__name__}: {exc}",
                                        Span(display, 1, 1, 1, 2), "this is a bug in silspec; please report it"),),

@@ -2,7 +2,9 @@
 
 The key follows the tree (``model.gpt52.temperature``, ``survey.kgss2023.item.CONFINAN.text``,
 ``analysis.metric.js.log``); the value is parsed as a spec literal and then checked like any
-other value, so ``--set model.gpt52.temperature=hot`` fails exactly as the spec would.
+other value, so ``--set model.gpt52.temperature=hot`` fails exactly as the spec would. A value
+that is no literal at all (``base_url=http://127.0.0.1:8000/v1``: the shell removed the quotes)
+is taken as a string, unless it starts like a list, map, call or quoted string.
 Diagnostics about an override point into the pseudo-file ``<--set>`` (one line per override).
 """
 
@@ -17,6 +19,9 @@ from silspec.lang.diagnostics import Diagnostic, did_you_mean, error
 from silspec.spec.model import Span
 
 OVERRIDE_FILE = "<--set>"
+# A value starting like a list, map, call or quoted string was meant as a literal: a syntax
+# error in it stays an error (SIL952) instead of silently becoming a string.
+_LITERAL_STARTS = frozenset('[{("')
 
 
 def _shift(node, line: int, offset: int):
@@ -52,8 +57,13 @@ def parse_override(text: str, line: int) -> tuple[list[str], ast.Expr | None, li
                                 "<block kind>.<name>.<key>, e.g. model.gpt52.temperature")]
     value, diags = parse_expression(raw)
     offset = len(key) + 1 - len("__value__ = ")
+    value_span = Span(OVERRIDE_FILE, line, len(key) + 2, line, len(text) + 1)
+    if value is None and raw.strip() and raw.strip()[0] not in _LITERAL_STARTS:
+        # `base_url=http://127.0.0.1:8000/v1`: not a literal, so the text itself (the shell ate the quotes)
+        return path, ast.String(raw.strip(), value_span), []
     if value is None:
-        out = [error("SIL952", f"override value `{raw}` is not a spec literal", Span(OVERRIDE_FILE, line, len(key) + 2, line, len(text) + 1),
+        shown = "(hidden: it may be a key)" if path[-1] == "api_key" else f"`{raw}`"
+        out = [error("SIL952", f"override value {shown} is not a spec literal", Span(OVERRIDE_FILE, line, len(key) + 2, line, len(text) + 1),
                      'strings need quotes: --set survey.s.item.Q.text=\'"..."\'; numbers, true/false, names and lists are literals')]
         return path, None, out
     return path, _shift(value, line, offset), []
@@ -105,7 +115,8 @@ def _set(entries: tuple, path: list[str], value, span: Span, walked: str = "") -
             rest = path[2:]
         else:
             continue
-        sub, problem = _set(e.entries, rest, value, span, f"{walked}{head}.")
+        prefix = f"{walked}{head}." if e.name is None else f"{walked}{head}.{e.name}."
+        sub, problem = _set(e.entries, rest, value, span, prefix)
         if problem is not None:
             return entries, problem
         return entries[:i] + (evolve(e, entries=sub),) + entries[i + 1:], None

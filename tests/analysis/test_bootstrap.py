@@ -140,3 +140,16 @@ def test_aggregate_seeds():
         aggregate_seeds([])
     with pytest.raises(ValueError, match="finite"):
         aggregate_seeds([0.1, float("nan")])
+
+
+def test_share_intervals_match_the_binomial_width_and_reject_bad_input():
+    from silspec.analysis.bootstrap import bootstrap_share_intervals
+
+    codes = np.array([1] * 200 + [2] * 200)
+    lows, highs = bootstrap_share_intervals(codes, None, [1, 2], resamples=4000, level=0.95, seed=0)
+    assert highs - lows == pytest.approx([2 * 1.96 * np.sqrt(0.25 / 400)] * 2, abs=0.01)
+    probs = np.tile([0.2, 0.8], (50, 1))  # every persona identical: no spread at all
+    lows, highs = bootstrap_share_intervals(None, probs, [1, 2], resamples=200, seed=0)
+    assert lows == pytest.approx([0.2, 0.8]) and highs == pytest.approx([0.2, 0.8])
+    with pytest.raises(ValueError, match="exactly one"):
+        bootstrap_share_intervals(codes, probs, [1, 2])

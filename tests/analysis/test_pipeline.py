@@ -97,12 +97,23 @@ def test_default_rate_at_ten_percent_is_not_loud():
 
 
 def test_benchmark_override_and_fallback():
-    records = answers_for("a", "Q1", [1, 2, 3, 4])
+    records = answers_for("a", "Q1", [1, 2, 3, 4]) + answers_for("a", "Q2", [1, 2, 3, 4])
     spec = make_spec(conditions=("a",))
     assert analyse(spec, records, benchmark="alt").metric("a", "Q1", "js") == pytest.approx(0.0)
-    results = analyse(spec, records, benchmark="nope")
-    assert results.item_metrics("a")[0].benchmark == "main"
-    assert any(w.kind == "benchmark_missing" and "'nope'" in w.message for w in results.warnings)
+    # an item that lacks the asked benchmark falls back to its default, with a warning
+    survey = spec.surveys["s"]
+    q2_main_only = evolve(survey.items[1], benchmarks=(Benchmark("main", BENCH, unit="percent"),))
+    spec = evolve(spec, surveys={"s": evolve(survey, items=(survey.items[0], q2_main_only, survey.items[2]))})
+    results = analyse(spec, records, benchmark="alt")
+    assert {r.code: r.benchmark for r in results.item_metrics("a")} == {"Q1": "alt", "Q2": "main"}
+    assert any(w.kind == "benchmark_missing" and "'alt'" in w.message and w.item == "s.Q2" for w in results.warnings)
+
+
+def test_unknown_benchmark_name_is_an_error_listing_the_known_names():
+    from silspec.analysis.pipeline import UnknownBenchmarkError
+
+    with pytest.raises(UnknownBenchmarkError, match=r"unknown benchmark 'nope'.*alt, main"):
+        analyse(make_spec(conditions=("a",)), answers_for("a", "Q1", [1, 2]), benchmark="nope")
 
 
 def test_item_without_benchmark_is_not_scored_and_warned():
@@ -215,3 +226,54 @@ def test_results_round_trip_through_json():
     again = Results.from_dict(json.loads(text))
     assert again.to_dict() == results.to_dict()
     assert again.item_metrics("a")[0].intervals["js"].level == 0.95
+
+
+# ------------------------------------------------------------------------ warnings that matter
+
+
+def invalid_answers(condition, item, count):
+    return [record(condition, item, f"X{i}", "I would rather not say") for i in range(count)]
+
+
+def test_high_invalid_share_is_a_loud_warning_with_the_count_and_n():
+    records = answers_for("a", "Q1", [1, 2, 3, 4] * 5) + invalid_answers("a", "Q1", 10)
+    results = analyse(make_spec(conditions=("a",)), records)
+    (warning,) = [w for w in results.warnings if w.kind == "invalid_answers"]
+    assert warning.severity == "high" and warning.item == "s.Q1"
+    assert "33%" in warning.message and "10/30" in warning.message and "n = 20" in warning.message
+
+
+def test_invalid_share_at_or_below_the_threshold_is_not_warned():
+    records = answers_for("a", "Q1", [1, 2, 3, 4] * 10) + invalid_answers("a", "Q1", 10)  # 20 %
+    results = analyse(make_spec(conditions=("a",)), records)
+    assert not [w for w in results.warnings if w.kind == "invalid_answers"]
+
+
+def test_invalid_threshold_comes_from_the_report_block_when_set():
+    records = answers_for("a", "Q1", [1, 2, 3, 4] * 10) + invalid_answers("a", "Q1", 5)  # 11 %
+    spec = make_spec(conditions=("a",), analysis=Analysis(report={"invalid_warning": 0.1}))
+    assert [w for w in analyse(spec, records).warnings if w.kind == "invalid_answers"]
+
+
+def test_metrics_on_few_valid_answers_warn_that_cis_are_wide():
+    records = answers_for("a", "Q1", [1, 2, 3, 4] * 3) + answers_for("a", "Q2", [1, 2, 3, 4] * 10)
+    results = analyse(make_spec(conditions=("a",)), records)
+    (warning,) = [w for w in results.warnings if w.kind == "few_answers"]
+    assert warning.severity == "high" and "Q1 (n = 12)" in warning.message and "Q2" not in warning.message
+
+
+def test_all_mass_on_one_code_is_a_loud_warning():
+    results = analyse(make_spec(conditions=("a",)), answers_for("a", "Q1", [2] * 40))
+    (warning,) = [w for w in results.warnings if w.kind == "degenerate"]
+    assert warning.severity == "high" and "code 2" in warning.message and "n = 40" in warning.message
+
+
+def test_share_intervals_bracket_each_simulated_share():
+    results = analyse(make_spec(conditions=("a",)), answers_for("a", "Q1", [1] * 10 + [2] * 50 + [3] * 40))
+    row = results.item_metrics("a")[0]
+    assert len(row.share_intervals) == len(row.codes) == 4
+    for share, (low, high) in zip(row.probs, row.share_intervals):
+        assert 0.0 <= low <= share <= high <= 1.0
+    assert row.share_intervals[3] == (0.0, 0.0)  # nobody answered 4: no uncertainty to show
+    low, high = row.share_intervals[1]
+    assert high - low == pytest.approx(2 * 1.96 * math.sqrt(0.25 / 100), abs=0.03)

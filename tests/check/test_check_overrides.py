@@ -70,3 +70,28 @@ def test_bad_override_is_a_diagnostic(override, code, hint_part):
     assert not result.ok and result.spec is None
     d = errors(result)[0]
     assert d.code == code and hint_part in (d.hint or "")
+
+
+def test_bare_url_is_taken_as_a_string():
+    # the README's own example: the shell has already removed any quotes
+    result = load("model.gpt52.base_url=http://127.0.0.1:8000/v1", "survey.kgss.item.CONFINAN.text=Do you trust banks?")
+    assert result.ok, result.diagnostics
+    assert result.spec.models["gpt52"].base_url == "http://127.0.0.1:8000/v1"
+    assert result.spec.item("kgss.CONFINAN").text == "Do you trust banks?"
+    assert result.spec.overrides[0] == ("model.gpt52.base_url", "http://127.0.0.1:8000/v1")
+
+
+def test_literals_still_parse_as_literals():
+    result = load("model.gpt52.temperature=1.5", "model.gpt52.seed=7", "condition.indigenous.samples=2")
+    assert result.ok
+    assert result.spec.models["gpt52"].params["temperature"] == 1.5
+    assert result.spec.models["gpt52"].params["seed"] == 7
+    result = load("model.gpt52.base_url=42")  # a number stays a number: a type error for a URL
+    assert [d.code for d in errors(result)] == ["SIL201"]
+
+
+def test_bad_nested_path_names_the_whole_path():
+    result = load_spec(str(FIXTURES / "valid" / "wvs_like.sil"), ["descriptors.ingle.item.Q999.1=\"x\""], env=ENV)
+    (d,) = errors(result)
+    assert d.code == "SIL951"
+    assert "`descriptors.ingle.item.Q999.1`" in d.message and "`descriptors.ingle.item.Q999`" in d.message

@@ -36,3 +36,42 @@ def test_non_string_keys_become_sorted_pairs(spec):
     table = data["personas"]["kgss_quota"]["attributes"][1]["table"]
     assert table[0] == [["20대"], [2.0, 1.0]]
     assert "root" not in data and "absolute" not in str(data)
+
+
+def test_renaming_the_spec_keeps_its_hash(spec):
+    assert spec_hash(evolve(spec, path="specs/renamed.sil")) == spec_hash(spec)
+    assert "path" not in canonical_spec(spec)
+
+
+def test_transport_settings_do_not_count(spec):
+    model = spec.models["gpt52"]
+    for changes in (
+        {"concurrency": 5}, {"base_url": "http://127.0.0.1:8000/v1"}, {"api_key_env": "OTHER_KEY"},
+        {"delay_s": 2.0}, {"rpm": 10}, {"tpm": 1000}, {"retries": 9}, {"timeout_s": 5.0},
+        {"options": {**model.options, "price_input_per_mtok": 1.75, "price_output_per_mtok": 14.0}},
+    ):
+        changed = evolve(spec, models={**spec.models, "gpt52": evolve(model, **changes)})
+        assert spec_hash(changed) == spec_hash(spec), changes
+
+
+def test_answer_changing_settings_still_count(spec):
+    model = spec.models["gpt52"]
+    for changes in ({"params": {**model.params, "temperature": 1.3}}, {"model_id": "other"},
+                    {"options": {**model.options, "dtype": "float16"}}):
+        changed = evolve(spec, models={**spec.models, "gpt52": evolve(model, **changes)})
+        assert spec_hash(changed) != spec_hash(spec), changes
+
+
+def test_set_of_transport_keeps_hash_and_temperature_changes_it():
+    from pathlib import Path
+
+    from silspec.spec.load import load_spec
+
+    path = str(Path(__file__).resolve().parents[1] / "fixtures" / "sil" / "valid" / "kgss_like.sil")
+    env = {"HF_HUB_OFFLINE": "1"}
+    base = spec_hash(load_spec(path, env=env).spec)
+    transport = load_spec(path, ["model.gpt52.concurrency=5", "model.gpt52.base_url=http://127.0.0.1:8000/v1",
+                                 "model.gpt52.price_input_per_mtok=1.75"], env=env)
+    assert transport.ok and spec_hash(transport.spec) == base
+    hotter = load_spec(path, ["model.gpt52.temperature=1.3"], env=env)
+    assert hotter.ok and spec_hash(hotter.spec) != base

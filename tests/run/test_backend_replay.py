@@ -69,10 +69,15 @@ def test_missing_item_names_the_item(tmp_path):
 
 
 def test_missing_columns_and_missing_file_are_clear(tmp_path):
+    bad_columns = backend(tmp_path, "persona,item\nP001,CONFINAN\n")
+    [problem] = bad_columns.preflight([make_request(item="kgss2023.CONFINAN", persona="P001")])
+    assert "answers.csv" in problem and "lacks column(s) persona_id, response_raw" in problem
+    assert "not replay columns: persona" in problem
     with pytest.raises(PermanentError, match="lacks column.*response_raw"):
-        backend(tmp_path, "persona_id,item\nP001,CONFINAN\n")
-    with pytest.raises(PermanentError, match="cannot be read"):
-        ReplayBackend(PlanModel(name="r", backend="replay", model_id="x", path=str(tmp_path / "no.csv")), env={})
+        ask(bad_columns, persona="P001")
+    missing = ReplayBackend(PlanModel(name="r", backend="replay", model_id="x", path=str(tmp_path / "no.csv")), env={})
+    [problem] = missing.preflight([make_request()])
+    assert "cannot be read" in problem and "no.csv" in problem
     with pytest.raises(PermanentError, match="names no path"):
         ReplayBackend(PlanModel(name="r", backend="replay", model_id="x"), env={})
 

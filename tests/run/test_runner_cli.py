@@ -284,3 +284,36 @@ def test_a_second_runner_on_the_same_directory_is_refused(tmp_path):
             run_plan(plan, run_dir, env={})
         fcntl.flock(held, fcntl.LOCK_UN)
     assert log == [] and run_plan(plan, run_dir, env={}).exit_code == 0
+
+
+def test_cli_spec_with_lint_errors_exits_1_and_usage_errors_exit_2(tmp_path, capsys):
+    pytest.importorskip("silspec.spec.load")
+    from silspec.cli.main import main
+
+    bad = tmp_path / "bad.sil"
+    bad.write_text("silspec 1\nstudy x { seed = 1 }\nmodel m { backend = nope }\n", encoding="utf-8")
+    assert main(["run", str(bad), "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    assert "has errors" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    good = tmp_path / "mini.sil"
+    good.write_text(MINI_SPEC.replace("BASE_URL", "http://127.0.0.1:9"), encoding="utf-8")
+    assert main(["run", str(good), "--condition", "nope", "--dry-run"]) == 2
+    assert "unknown condition 'nope'" in capsys.readouterr().err
+    assert main(["run", str(good), "--limit", "-1"]) == 2
+
+
+def test_limit_on_the_replay_spec_touches_every_condition_and_item(tmp_path):
+    pytest.importorskip("silspec.spec.load")
+    from silspec.run.runner import run_spec
+
+    summary = run_spec(ROOT / "specs" / "kgss_paper_replay.sil", out=tmp_path / "run", limit=6)
+    assert summary.total == 12 and summary.missing == 0
+    with Store.open(tmp_path / "run", create=False) as store:
+        asked = {(a.condition, a.item.rsplit(".", 1)[-1], a.persona) for a in store.iter_answers()}
+        assert store.manifests()[-1]["limit"] == 6
+    items = {"CONFINAN", "CONLEGIS", "KRPROUD", "NORTHWHO", "UNIFI", "PARTYLR"}
+    for condition in ("baseline", "indigenous"):
+        assert {i for c, i, _ in asked if c == condition} == items
+        assert {p for c, _, p in asked if c == condition} == {"P001"}
+    header, _ = read_plan_header(tmp_path / "run")
+    assert header.limit == 6

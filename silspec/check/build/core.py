@@ -295,18 +295,27 @@ def _fmt_filters(flt: dict[str, str]) -> str:
 def _rows_to_values(ctx: Context, rows: list, path: str, scale: Scale, code: str, span, table=None):
     """Rows (dicts, or tuples of ``table``) -> values aligned with the scale's codes."""
     by_code = {}
+    lines = []
     if table is not None:
         code_pos, value_pos = table.column["code"], table.column["value"]
-        rows = [(r[code_pos], r[value_pos]) for r in rows]
+        rows = [(r[code_pos], r[value_pos], table.line_of(r)) for r in rows]
     else:
-        rows = [(r.get("code"), r.get("value")) for r in rows]
-    for raw_code, raw_value in rows:
+        rows = [(r.get("code"), r.get("value"), 0) for r in rows]
+    for raw_code, raw_value, line in rows:
         try:
             by_code[int(raw_code)] = float(raw_value)
         except (TypeError, ValueError):
             ctx.error("SIL704", f"bad row in `{path}`: code {raw_code!r}, value {raw_value!r}", span,
                       "codes are integers and values numbers")
             return None
+        lines.append((int(raw_code), line))
+    duplicates = tables.duplicate_codes(lines)
+    if duplicates:
+        dup, found = duplicates[0]
+        ctx.error("SIL414", f"benchmark table `{path}` gives code {dup} of `{code}` {len(found)} times "
+                            f"(lines {', '.join(map(str, found[:-1]))} and {found[-1]}); the last row would silently win",
+                  span, "keep one row per code (check the filter columns)")
+        return None
     return _align(ctx, by_code, scale, code, span)
 
 
@@ -349,6 +358,13 @@ def _survey_table_benchmarks(ctx: Context, node: ast.Call, scale: Scale, code: s
     keys = tuple(sorted(flt))
     try:
         by_filter = table.code_values(keys)
+    except tables.DuplicateCodeError as exc:
+        if ("duplicate_codes_reported", table.path) in ctx.cache:
+            return []  # one report per table, not one per item
+        ctx.cache[("duplicate_codes_reported", table.path)] = True
+        ctx.error("SIL414", f"benchmark table `{table.path}`: {exc}; the last row would silently win", node.span,
+                  "keep one row per code and filter values")
+        return []
     except ValueError as exc:
         ctx.error("SIL704", f"`{table.path}`: {exc}", node.span, "codes are integers and values numbers")
         return []

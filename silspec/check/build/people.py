@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from silspec.check import files, tables, values as v
+from silspec.check import files, limits, tables, values as v
 from silspec.check.build.common import assignments, blocks
 from silspec.check.context import Context
 from silspec.lang import ast
@@ -152,7 +152,8 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
         ctx.error("SIL704", f"attribute table `{table.path}` needs a `value` column and `share` or `count`", node.span)
         return None
     given = tuple(c[len("given:"):] for c in table.header if c.startswith("given:"))
-    rows = table.select(flt)
+    raw_rows = table.select_rows(flt)
+    rows = [dict(zip(table.header, r)) for r in raw_rows]
     if not rows:
         ctx.error("SIL407", f"no rows in `{table.path}` match the filter", node.span, "check the filter values")
         return None
@@ -165,7 +166,8 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
     values: list[str] = []
     dists: dict[tuple[str, ...], dict[str, float]] = {}
     kinds = set()
-    for r in rows:
+    seen: dict[tuple[tuple[str, ...], str], int] = {}
+    for raw, r in zip(raw_rows, rows):
         share, count = r.get("share", ""), r.get("count", "")
         try:
             if count:
@@ -180,6 +182,13 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
             return None
         kinds.add(kinds_)
         key = tuple(r.get(f"given:{g}", "") for g in used_given)
+        if (key, r["value"]) in seen:
+            under = f" under {', '.join(f'{g} = {k!r}' for g, k in zip(used_given, key))}" if used_given else ""
+            ctx.error("SIL505", f"attribute `{name}`: value {r['value']!r}{under} appears twice in `{table.path}` "
+                                f"(lines {seen[key, r['value']]} and {table.line_of(raw)}); the last row would silently win",
+                      node.span, "keep one row per value and conditioning values")
+            return None
+        seen[key, r["value"]] = table.line_of(raw)
         if r["value"] not in values:
             values.append(r["value"])
         dists.setdefault(key, {})[r["value"]] = weight
@@ -200,7 +209,7 @@ def build_populations(ctx: Context, personas: dict[str, PersonaSchema], descript
         sampling = v.as_enum(ctx, a["sampling"].value, SAMPLINGS, "sampling") if "sampling" in a else None
         if sampling is None:
             sampling = "rows" if "rows" in a else "stratified"
-        size = v.as_int(ctx, a["size"].value, "size", minimum=1) if "size" in a else None
+        size = v.as_int(ctx, a["size"].value, "size", minimum=1, maximum=limits.MAX_POPULATION_SIZE) if "size" in a else None
         seed = v.as_int(ctx, a["seed"].value, "seed", minimum=0) if "seed" in a else None
         schema = None
         if "persona" in a:

@@ -6,7 +6,7 @@ from typing import Any
 
 from attrs import evolve
 
-from silspec.check import files, schema, values as v
+from silspec.check import files, limits, schema, values as v
 from silspec.check.build.common import assignments, blocks, build_each, named_values
 from silspec.check.context import Context
 from silspec.lang import ast
@@ -132,9 +132,9 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
     api_key_env = None
     if "api_key" in a:
         node = a["api_key"].value
-        if isinstance(node, (ast.String, ast.Concat)):
+        if not (isinstance(node, ast.Call) and node.name == "env"):
             # never echo the value: it may be a real key
-            ctx.error("SIL801", "`api_key` is a literal string; keys never go into a spec", node.span,
+            ctx.error("SIL801", "`api_key` is a literal value; keys never go into a spec", node.span,
                       'name an environment variable instead: `api_key = env("OPENAI_API_KEY")` (and rotate that key)')
         else:
             api_key_env = v.env_var(ctx, node, "api_key")
@@ -171,6 +171,14 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
     if "backoff" in a:
         kw["backoff"] = _backoff(ctx, a["backoff"].value)
     options = {k: v.plain(a[k].value) for k in schema.MODEL_OPTIONS if k in a}
+    for key in schema.MODEL_PRICES:
+        if key in a:
+            price = v.as_number(ctx, a[key].value, key)
+            if price is not None and price < 0:
+                ctx.error("SIL203", f"`{key}` must not be negative, got {price}", a[key].value.span,
+                          "USD per million tokens, e.g. 1.75")
+            elif price is not None:
+                options[key] = price
     if backend is None:
         return None
     return Model(name, backend, model_id or name, params=params, base_url=base_url, api_key_env=api_key_env,
@@ -337,7 +345,7 @@ def _condition(ctx: Context, name: str, block: ast.Block, a: dict, parts: dict, 
         ctx.error("SIL105", f"condition `{name}` has no `prompt`", block.name_span, "the user message template: `prompt = NAME`")
     system = template_from(ctx, a["system"].value, templates) if "system" in a else None
     answers = v.as_enum(ctx, a["answers"].value, ANSWER_MODES, "answers") if "answers" in a else "sampled"
-    samples = v.as_int(ctx, a["samples"].value, "samples", minimum=1) if "samples" in a else 1
+    samples = v.as_int(ctx, a["samples"].value, "samples", minimum=1, maximum=limits.MAX_SAMPLES) if "samples" in a else 1
     order = v.as_enum(ctx, a["option_order"].value, ("fixed", "shuffled", "reversed"), "option_order") if "option_order" in a else "fixed"
     labels = v.as_enum(ctx, a["option_labels"].value, ("auto", "codes", "letters"), "option_labels") if "option_labels" in a else "auto"
     benchmark = v.as_name(ctx, a["benchmark"].value, "benchmark") if "benchmark" in a else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from silspec.check import schema, values as v
+from silspec.check import limits, schema, values as v
 from silspec.check.build.common import assignments, blocks, named_values
 from silspec.check.build.runs import _names_or_group, template_from
 from silspec.check.context import Context
@@ -153,7 +153,7 @@ def build_analysis(ctx: Context) -> Analysis:
             ctx.error("SIL203", f"bootstrap level {level} must be between 0 and 1", ba["level"].value.span, "e.g. 0.95")
             level = 0.95
         bootstrap = Bootstrap(
-            resamples=(v.as_int(ctx, ba["resamples"].value, "resamples", minimum=1) or 1000) if "resamples" in ba else 1000,
+            resamples=(v.as_int(ctx, ba["resamples"].value, "resamples", minimum=1, maximum=limits.MAX_RESAMPLES) or 1000) if "resamples" in ba else 1000,
             level=level or 0.95,
             seed=v.as_int(ctx, ba["seed"].value, "seed", minimum=0) if "seed" in ba else None,
             metrics=tuple(v.as_str_list(ctx, ba["metrics"].value, "metrics") or ()) if "metrics" in ba else (),

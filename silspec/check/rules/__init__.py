@@ -7,7 +7,7 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 | ------- | ----------------------------------------- | ------------- |
 | SIL0xx  | syntax, header                            | lang.parser, structure |
 | SIL1xx  | unknown/duplicate/missing blocks and keys | structure (+ builders) |
-| SIL2xx  | types, values, units                      | check.values  |
+| SIL2xx  | types, values, units; design size (SIL205)| check.values, limits |
 | SIL3xx  | references, `extends`                     | builders, coverage |
 | SIL4xx  | scales and benchmarks                     | benchmarks, coverage (SIL413) |
 | SIL5xx  | persona marginals                         | marginals     |
@@ -19,13 +19,14 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 
 from __future__ import annotations
 
-from silspec.check.rules import analysis, benchmarks, coverage, marginals, models, templates
+from silspec.check.rules import analysis, benchmarks, coverage, limits, marginals, models, templates
 
 RULES = (
     benchmarks.check,
     coverage.check,
     marginals.check,
     models.check,
+    limits.check,
     templates.check,
     analysis.check,
 )

@@ -1,4 +1,4 @@
-"""SIL6xx: templates — syntax, variables that exist, no reach into Python internals.
+"""SIL6xx: templates — syntax, variables that exist, no reach into Python internals, bounded size.
 
 Every template a condition uses is rendered once per item against a sample persona, in the
 same sandbox the plan uses, so a variable that is neither a persona attribute nor an item field
@@ -136,9 +136,17 @@ def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, r
 def _render(ctx: Context, tpl: Any, variables: dict, cond: Condition, role: str, span, persona) -> bool:
     from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
+    from silspec.check.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
+
     try:
         tpl.render(variables)
         return True
+    except TemplateLimitError as exc:
+        ctx.error("SIL606", f"`{role}` of condition `{cond.name}` exceeds a resource limit: {exc}", span,
+                  f"a prompt is at most {MAX_RENDERED_CHARS:,} characters; widths, counts and repeats are bounded")
+    except MemoryError:
+        ctx.error("SIL606", f"`{role}` of condition `{cond.name}` runs out of memory while rendering", span,
+                  f"a prompt is at most {MAX_RENDERED_CHARS:,} characters; widths, counts and repeats are bounded")
     except SecurityError as exc:
         ctx.error("SIL603", f"`{role}` of condition `{cond.name}` reaches Python internals: {exc}", span,
                   "templates may use persona, item, country, study and condition fields only")

@@ -5,10 +5,18 @@ that batches internally (``hf``) may also implement ``answer_batch``. Backends r
 ``TransientError`` for what a retry can fix (429, 5xx, timeouts, dropped connections) and
 ``PermanentError`` for what it cannot (400, auth, a missing replay row); anything else is a
 bug and is recorded as a permanent error by the executor.
+
+A backend may also implement ``preflight(requests) -> list[str]`` (plain or ``async``): the
+executor calls it once per model with every request it is about to ask, before asking anything.
+Each string is a problem that would make requests fail for a reason a retry cannot fix (a
+replay file lacking answers, a wrong file); a non-empty list stops that model with the problems
+as its message, and its requests are left unasked (other models go on). Backends without the
+hook are assumed fine. ``run_preflight`` is the one place that calls it.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 from attrs import field, frozen
@@ -72,3 +80,25 @@ class BatchingBackend(Backend, Protocol):
     max_batch: int
 
     async def answer_batch(self, requests: Sequence[Request]) -> list[BackendAnswer | BackendError]: ...
+
+
+class PreflightingBackend(Backend, Protocol):
+    """Optional hook: problems found before asking anything (empty = fine)."""
+
+    def preflight(self, requests: Sequence[Request]) -> list[str]: ...
+
+
+async def run_preflight(backend: Any, requests: Sequence[Request]) -> list[str]:
+    """The backend's preflight problems; [] when it has no hook. A crash in the hook is a problem."""
+    hook = getattr(backend, "preflight", None)
+    if hook is None:
+        return []
+    try:
+        problems = hook(requests)
+        if inspect.isawaitable(problems):
+            problems = await problems
+    except BackendError as exc:
+        return [str(exc)]
+    except Exception as exc:  # noqa: BLE001 - a broken hook must not ask 50,000 doomed requests
+        return [f"preflight failed: {type(exc).__name__}: {exc}"]
+    return [str(p) for p in problems or ()]

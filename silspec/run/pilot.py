@@ -1,0 +1,71 @@
+"""``--limit N``: a pilot that touches every condition, model and item, applied to a full plan.
+
+The plan lists requests condition by condition, item by item; its first N rows would ask one
+item of one condition. A pilot is for finding what breaks (a prompt, a key, a parser, a
+replay file), so it keeps, **per condition**, the first N requests in persona-major order —
+persona 1 × every item, then persona 2 × every item, ... (replicate 0 of each before
+replicate 1) — and returns them in the plan's own order. With N at least the number of items,
+every item of every condition is asked.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import attrs
+
+from silspec.plan.hashing import plan_hash
+from silspec.plan.model import Plan, PlanCondition, Request
+
+
+def limit_plan(plan: Plan, limit: int | None) -> Plan:
+    """The pilot subset of ``plan``: per condition the first ``limit`` requests, persona-major."""
+    if limit is None:
+        return plan
+    requests = tuple(pilot_requests(plan.header.conditions, plan.requests, limit))
+    counts = {name: sum(1 for r in requests if r.condition == name) for name in plan.header.conditions}
+    header = attrs.evolve(
+        plan.header,
+        limit=limit,
+        conditions={name: attrs.evolve(c, n_requests=counts.get(name, 0))
+                    for name, c in plan.header.conditions.items()},
+    )
+    return Plan(header=header, requests=requests, plan_hash=plan_hash(r.id for r in requests))
+
+
+def pilot_requests(conditions: Mapping[str, PlanCondition], requests: Iterable[Request],
+                   limit: int) -> list[Request]:
+    """The requests a ``--limit`` pilot keeps, in plan order (``conditions``: the plan header's).
+
+    Also what a reader of a pilot's run directory needs to reproduce its plan hash from a full
+    (unlimited) recompilation: ``plan_hash(r.id for r in pilot_requests(...))``.
+    """
+    if limit < 0:
+        raise ValueError("--limit must be zero or more")
+    ordered = list(requests)
+    by_condition: dict[str, list[tuple[int, Request]]] = {}
+    for position, request in enumerate(ordered):
+        by_condition.setdefault(request.condition, []).append((position, request))
+    kept: set[int] = set()
+    for name, rows in by_condition.items():
+        kept.update(position for position, _ in _persona_major(conditions.get(name), rows)[:limit])
+    return [request for position, request in enumerate(ordered) if position in kept]
+
+
+def _persona_major(declared: PlanCondition | None,
+                   rows: list[tuple[int, Request]]) -> list[tuple[int, Request]]:
+    persona_rank = {p: i for i, p in enumerate(declared.persona_ids)} if declared else {}
+    item_rank = {it: i for i, it in enumerate(declared.items)} if declared else {}
+    first_seen: dict[str, int] = {}
+    first_item: dict[str, int] = {}
+    for position, request in rows:
+        first_seen.setdefault(request.persona, position)
+        first_item.setdefault(request.item, position)
+
+    def key(row: tuple[int, Request]) -> tuple[int, int, int, int, int, int]:
+        position, request = row
+        return (persona_rank.get(request.persona, len(persona_rank)), first_seen[request.persona],
+                request.replicate,
+                item_rank.get(request.item, len(item_rank)), first_item[request.item], position)
+
+    return sorted(rows, key=key)
