@@ -39,6 +39,7 @@ MAX_INT_BITS = 100_000  # integers from * and ** (2 ** 10**9 takes minutes)
 MAX_WORK = 20 * MAX_RENDERED_CHARS  # characters built + range items iterated, per render
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+_FLAT = (str, bytes, bytearray)
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _BRACE_SPEC = re.compile(r"\{[^{}]*?:([^{}]*)\}")
 _DIGITS = re.compile(r"\d+")
@@ -73,14 +74,14 @@ def deep_size(value: Any, limit: int = MAX_ITEMS) -> int:
     per use (memoised by identity, so the count itself stays cheap) sees that. Stops early
     once over ``limit``.
     """
-    if isinstance(value, str):
+    if isinstance(value, _FLAT):
         return len(value)
     if not isinstance(value, _CONTAINERS):
         return 1
     memo: dict[int, int] = {}
 
     def size(v: Any) -> int:
-        if isinstance(v, str):
+        if isinstance(v, _FLAT):
             return len(v)
         if not isinstance(v, _CONTAINERS):
             return 1
@@ -99,14 +100,28 @@ def deep_size(value: Any, limit: int = MAX_ITEMS) -> int:
     return size(value)
 
 
+def _shown(number: int) -> str:
+    """``1,000,000``, or ``about 10^5000`` where Python would refuse to print the digits."""
+    if number.bit_length() <= 96:
+        return f"{number:,}"
+    return f"about 10^{int(number.bit_length() * math.log10(2))}"
+
+
 def _refuse_size(size: int, what: str, limit: int = MAX_ITEMS) -> None:
     if size > limit:
-        raise TemplateLimitError(f"{what} would have {size:,} items/characters (limit {limit:,})")
+        raise TemplateLimitError(f"{what} would have {_shown(size)} items/characters (limit {limit:,})")
+
+
+def _refuse_digits(number: str, what: str) -> None:
+    """A width written in a format string: refuse by its length before converting it."""
+    if len(number) > len(str(MAX_ITEMS)):
+        raise TemplateLimitError(f"{what} with a {len(number)}-digit width (limit {MAX_ITEMS:,})")
+    _refuse_width(int(number), what)
 
 
 def _refuse_width(width: Any, what: str) -> None:
     if isinstance(width, int) and not isinstance(width, bool) and abs(width) > MAX_ITEMS:
-        raise TemplateLimitError(f"{what} with width/count {width:,} (limit {MAX_ITEMS:,})")
+        raise TemplateLimitError(f"{what} with width/count {_shown(abs(width))} (limit {MAX_ITEMS:,})")
     if isinstance(width, float) and math.isfinite(width) and abs(width) > MAX_ITEMS:
         raise TemplateLimitError(f"{what} with width/count {width:,.0f} (limit {MAX_ITEMS:,})")
 
@@ -119,11 +134,11 @@ def _check_format_spec(fmt: Any, args: Iterable[Any], what: str) -> None:
         for match in _PERCENT_SPEC.finditer(fmt):
             for number in match.groups():
                 if number and number != "*":
-                    _refuse_width(int(number), what)
+                    _refuse_digits(number, what)
     if "{" in fmt:
         for match in _BRACE_SPEC.finditer(fmt):
             for number in _DIGITS.findall(match.group(1)):
-                _refuse_width(int(number), what)
+                _refuse_digits(number, what)
     widths_in_args = "*" in fmt or bool(_NESTED_SPEC.search(fmt))
     for arg in args:
         if widths_in_args and _is_int(arg):
@@ -132,7 +147,7 @@ def _check_format_spec(fmt: Any, args: Iterable[Any], what: str) -> None:
 
 
 def _as_sized(value: Any) -> Any:
-    return value if isinstance(value, (str, list, tuple, dict, set, frozenset)) else None
+    return value if isinstance(value, (*_FLAT, *_CONTAINERS)) else None
 
 
 # --------------------------------------------------------------------------------- operators
@@ -201,6 +216,14 @@ def _check_width(name: str) -> Callable[..., None]:
     return check
 
 
+def _check_wordwrap(s: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None,
+                    *_: Any, **__: Any) -> None:
+    _refuse_width(width, "`wordwrap`")
+    if isinstance(s, str) and isinstance(wrapstring, str) and _is_int(width):
+        breaks = len(s) // max(width, 1) + s.count("\n") + 1
+        _refuse_size(len(s) + breaks * len(wrapstring), "`wordwrap`", MAX_RENDERED_CHARS)
+
+
 def _check_fill(name: str) -> Callable[..., None]:
     def check(value: Any, count: Any = None, fill_with: Any = None, *_: Any, **__: Any) -> None:
         _refuse_width(count, f"`{name}`")
@@ -237,7 +260,7 @@ def _check_lipsum(n: Any = 5, html: Any = True, min: Any = 20, max: Any = 100) -
 _FILTER_CHECKS: dict[str, Callable[..., None]] = {
     "center": _check_center,
     "indent": _check_indent,
-    "wordwrap": _check_width("wordwrap"),
+    "wordwrap": _check_wordwrap,
     "truncate": _check_width("truncate"),
     "format": _check_format,
     "batch": _check_fill("batch"),
@@ -340,7 +363,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _check_binop(operator, left, right)
         result = super().call_binop(context, operator, left, right)
-        if isinstance(result, (str, list, tuple)):
+        if isinstance(result, (*_FLAT, list, tuple)):
             _charge(len(result))
         return result
 

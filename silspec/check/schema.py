@@ -69,7 +69,7 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "analysis": ("benchmark",),
     "analysis.metric": ("log", "form", "alpha", "normalise"),
     "analysis.bootstrap": ("resamples", "level", "seed", "metrics"),
-    "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title"),
+    "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title", "invalid_warning"),
 }
 
 INT_KEYED = frozenset({"scale", "descriptors.item"})  # blocks whose keys may be integer codes

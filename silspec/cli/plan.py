@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
         "--condition", dest="conditions", action="append", default=[], metavar="NAME",
         help="plan only this condition (repeatable; default: all)",
     )
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N requests")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="a pilot: per condition, the first N requests persona-major (as `silspec run --limit`)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--out", default=None, metavar="FILE", help="write the JSON plan to FILE")
     p.set_defaults(handler=run_plan)
@@ -67,8 +67,15 @@ def run_plan(args: argparse.Namespace) -> int:
                 markup=False,
             )
             return 2
-        header = compile_header(spec, conditions=args.conditions or None, limit=args.limit)
-        requests = iter_requests(spec, header)
+        if args.limit is None:
+            header = compile_header(spec, conditions=args.conditions or None)
+            requests = iter_requests(spec, header)
+        else:  # the same pilot subset `silspec run --limit N` asks, so the two agree
+            from silspec.plan.compile import compile_plan
+            from silspec.run.pilot import limit_plan
+
+            plan = limit_plan(compile_plan(spec, conditions=args.conditions or None), args.limit)
+            header, requests = plan.header, iter(plan.requests)
         if args.format == "json":
             return _write_json(header, requests, args.out)
         return _summarise(header, requests, args.out)
@@ -199,7 +206,7 @@ def _summarise(header, requests, out: str | None) -> int:
             shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
             console.print(f"per-item params: {c.name} · {item_id}: {shown}", markup=False)
     if header.limit is not None:
-        console.print(f"limited to the first {header.limit:,} requests")
+        console.print(f"pilot: per condition the first {header.limit:,} requests, persona-major (--limit)")
     console.print(f"spec hash {header.spec_hash}\nplan hash {tally.hasher.hexdigest()}")
     if out:
         console.print(f"plan written to {out}", markup=False)

@@ -348,6 +348,26 @@ def _expected(expected: Any) -> str:
     return ", ".join(pretty)
 
 
+def _unknown_unit(file: str, unit: re.Match[str], line: int, col: int) -> Diagnostic:
+    width = unit.end() - unit.start()
+    return error("SIL002", f"unknown unit `{unit.group(1)}` after a number", Span(file, line, col, line, col + width),
+                 f"units are {', '.join(_UNITS)} (durations) and % (percent); anything else needs a string")
+
+
+def _unit_before(text: str, pos: int | None) -> re.Match[str] | None:
+    """``0.5sec`` lexes as ``0`` then ``.``: find the number the bad token continues."""
+    if pos is None or pos == 0 or not text[pos - 1].isdigit():
+        return None
+    start = pos
+    while start > 0 and text[start - 1].isdigit():
+        start -= 1
+    if start > 0 and text[start - 1] == "-":
+        start -= 1
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_."):
+        return None  # part of a name or a range, not a number
+    return _NUMBER_WITH_UNIT.match(text, start)
+
+
 def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnostic:
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
@@ -361,6 +381,12 @@ def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnosti
                 "SIL003", "unexpected end of file", Span(file, line, col, line, col + 1),
                 "a block or list is not closed: check for a missing `}`, `]` or `)`",
             )
+        unit = _unit_before(text, getattr(tok, "start_pos", None))
+        if unit is not None:
+            start = unit.start()
+            line = text.count("\n", 0, start) + 1
+            col = start - (text.rfind("\n", 0, start) + 1) + 1
+            return _unknown_unit(file, unit, line, col)
         span = _tok_span(file, tok)
         expected = _expected(exc.expected)
         value = str(tok)
@@ -378,9 +404,7 @@ def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnosti
         char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
         unit = _NUMBER_WITH_UNIT.match(text, exc.pos_in_stream) if char.isdigit() or char == "-" else None
         if unit:
-            width = unit.end() - unit.start()
-            return error("SIL002", f"unknown unit `{unit.group(1)}` after a number", Span(file, line, col, line, col + width),
-                         f"units are {', '.join(_UNITS)} (durations) and % (percent); anything else needs a string")
+            return _unknown_unit(file, unit, line, col)
         if char.isalpha() and not char.isascii():
             return error("SIL002", f"unexpected character `{char}`: names are ASCII", Span(file, line, col, line, col + 1),
                          "names (blocks, keys, references) are ASCII `[A-Za-z_][A-Za-z0-9_]*`; "

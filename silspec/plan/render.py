@@ -19,7 +19,7 @@ from jinja2 import TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from silspec.check.sandbox import TemplateLimitError
+from silspec.check.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
 from silspec.check.template_context import TOP_LEVEL as CONTEXT_NAMES  # one list for lint and plan
 from silspec.plan.errors import PlanError
 
@@ -85,7 +85,7 @@ class CompiledTemplate:
 
     def render(self, context: Mapping[str, Any], keys: Mapping[str, Hashable]) -> str:
         try:
-            return "".join([self._render_segment(s, context, keys) for s in self._segments])
+            text = "".join([self._render_segment(s, context, keys) for s in self._segments])
         except PlanError:
             raise
         except TemplateLimitError as exc:
@@ -100,6 +100,12 @@ class CompiledTemplate:
             raise PlanError(f"template {self.name!r}: undefined variable: {exc}") from None
         except Exception as exc:  # any other rendering failure (filters, arithmetic, ...)
             raise PlanError(f"template {self.name!r} failed to render: {exc}") from None
+        if len(text) > MAX_RENDERED_CHARS:  # segments are bounded one by one; the prompt as a whole too
+            raise PlanError(
+                f"template {self.name!r} exceeds a resource limit: the rendered text has {len(text):,} "
+                f"characters (limit {MAX_RENDERED_CHARS:,})"
+            )
+        return text
 
     @staticmethod
     def _render_segment(

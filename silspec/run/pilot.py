@@ -27,10 +27,18 @@ def limit_plan(plan: Plan, limit: int | None) -> Plan:
     header = attrs.evolve(
         plan.header,
         limit=limit,
-        conditions={name: attrs.evolve(c, n_requests=counts.get(name, 0))
+        conditions={name: attrs.evolve(c, n_requests=counts.get(name, 0),
+                                       estimated_prompt_tokens=_scaled(c, counts.get(name, 0)))
                     for name, c in plan.header.conditions.items()},
     )
     return Plan(header=header, requests=requests, plan_hash=plan_hash(r.id for r in requests))
+
+
+def _scaled(condition: PlanCondition, kept: int) -> int:
+    """The condition's token estimate for the ``kept`` of its requests a pilot asks."""
+    if not condition.n_requests:
+        return 0
+    return round(condition.estimated_prompt_tokens * kept / condition.n_requests)
 
 
 def pilot_requests(conditions: Mapping[str, PlanCondition], requests: Iterable[Request],

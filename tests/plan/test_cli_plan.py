@@ -125,3 +125,35 @@ def test_plan_error_is_printed_without_traceback(monkeypatch, capsys, spec_file)
     assert main(["plan", str(spec_file)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: template 'evil'") and "Traceback" not in err
+
+
+def test_memory_error_is_one_line_not_a_traceback(monkeypatch, capsys, spec_file):
+    _install_loader(monkeypatch)
+    from silspec.plan import compile as compile_module
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(compile_module, "iter_requests", exhausted)
+    assert main(["plan", str(spec_file)]) == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "Traceback" not in err
+
+
+def test_oversized_population_is_a_plan_error(monkeypatch, capsys, spec_file):
+    spec = make_spec()
+    name = spec.conditions["baseline"].population
+    spec = evolve(spec, populations={**spec.populations, name: evolve(spec.populations[name], size=10**29)})
+    _install_loader(monkeypatch, spec=spec)
+    assert main(["plan", str(spec_file)]) == 1
+    err = capsys.readouterr().err
+    assert "personas" in err and "Traceback" not in err
+
+
+def test_real_spec_with_huge_size_fails_lint_not_plan(capsys, tmp_path):
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "fixtures" / "sil" / "valid" / "kgss_like.sil"
+    assert main(["plan", str(source), "--set", "population.sample.size=99999999999999999999999999999"]) == 1
+    err = capsys.readouterr().err
+    assert "SIL203" in err and "Traceback" not in err

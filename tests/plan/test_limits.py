@@ -25,6 +25,15 @@ def test_oversized_template_is_a_plan_error(source):
         CompiledTemplate(make_environment(), "t", source).render(CONTEXT, KEYS)
 
 
+def test_prompt_made_of_segments_is_bounded_as_a_whole():
+    # persona and item parts render (and are bounded) separately; their sum is bounded too
+    big = {**CONTEXT, "persona": {"id": "P001", "gender": "x" * 150_000}, "item": {"text": "y" * 150_000}}
+    template = CompiledTemplate(make_environment(), "t", "{{ persona.gender }}|{{ item.text }}")
+    assert len(template._segments) == 2
+    with pytest.raises(PlanError, match="300,001 characters"):
+        template.render(big, KEYS)
+
+
 def test_plan_uses_the_checkers_bounded_sandbox():
     from silspec.check.sandbox import BoundedSandbox
     from silspec.check.template_context import make_environment as checker_environment

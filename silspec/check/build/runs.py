@@ -132,7 +132,7 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
     api_key_env = None
     if "api_key" in a:
         node = a["api_key"].value
-        if not (isinstance(node, ast.Call) and node.name == "env"):
+        if isinstance(node, (ast.String, ast.Concat, ast.Ref, ast.Number)):  # anything that could be a key
             # never echo the value: it may be a real key
             ctx.error("SIL801", "`api_key` is a literal value; keys never go into a spec", node.span,
                       'name an environment variable instead: `api_key = env("OPENAI_API_KEY")` (and rotate that key)')
