@@ -36,6 +36,9 @@ MODEL_OPTIONS = ("dtype", "device", "batch_size")
 # USD per million tokens, for `run --dry-run` cost estimates: transport-only (not in request ids,
 # not in the spec hash), carried in `Model.options` / `PlanModel.options`
 MODEL_PRICES = ("price_input_per_mtok", "price_output_per_mtok")
+# `adapter = finetune.NAME` (hf only): load the LoRA adapter `silspec finetune` trained; the
+# optional `adapter_dir` (inside the spec tree) overrides where it is read from
+MODEL_ADAPTER = ("adapter", "adapter_dir")
 
 KEYS: dict[str, tuple[str, ...] | str] = {
     "study": ("title", "seed", "language", "countries"),
@@ -53,14 +56,14 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "descriptors.item": (),  # integer codes only
     "parser": ("extract", "valid", "refusal", "on_invalid", "on_error"),
     "model": ("backend", "name", "api_key", "base_url", "path", "package", *MODEL_PARAMS,
-              *MODEL_TRANSPORT, *MODEL_OPTIONS, *MODEL_PRICES),
+              *MODEL_TRANSPORT, *MODEL_OPTIONS, *MODEL_PRICES, *MODEL_ADAPTER),
     "condition": (
         "model", "population", "countries", "items", "system", "prompt", "parser", "answers",
         "samples", "option_order", "option_labels", "benchmark",
     ),
     "condition.params": MODEL_PARAMS,  # `params ITEM { thinking = "medium" }`: per-item overrides
     "calibration": ("method", "temperature", "fit", "target"),
-    "finetune": ("base", "prompt", "system", "loss", "batch", "epochs", "seed"),
+    "finetune": ("base", "prompt", "system", "option_labels", "loss", "batch", "epochs", "seed"),
     "finetune.train": ("countries", "items"),
     "finetune.valid": ("countries", "items"),
     "finetune.test": ("countries", "items"),

@@ -28,12 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from silspec.prereg.lock import LockError, compute_lock, diff_locks, lock_path_for, read_lock, write_lock
     from silspec.spec.load import load_spec
 
-    console = Console(stderr=False)
+    console = Console(stderr=False, soft_wrap=True)
     status = 0
     for path in args.specs:
         result = load_spec(path)
         if not result.ok or result.spec is None:
-            render_text(result.diagnostics, {path: result.source}, Console(stderr=True))
+            render_text(result.diagnostics, result.sources(), Console(stderr=True, soft_wrap=True))
             print(f"{path}: not frozen: fix the errors above first", file=sys.stderr)
             status = 1
             continue

@@ -72,7 +72,7 @@ def _emit(fmt: str, results: list) -> None:
         return
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=True)  # a caret must stay under its column
     for path, result, ds in results:
         render_text(ds, result.sources(), console)
         errors = sum(d.severity == "error" for d in ds)

@@ -13,6 +13,7 @@ hashing exactly the bytes ``silspec.plan.hashing.request_id`` would (a test hold
 
 from __future__ import annotations
 
+import os
 from hashlib import sha256
 from json.encoder import encode_basestring as encode_string  # = json.dumps(str, ensure_ascii=False)
 from typing import Any, Iterator, Sequence
@@ -139,7 +140,7 @@ def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | N
         spec_hash=spec_hash(spec),
         spec_path=spec.path,
         overrides=tuple(spec.overrides),
-        models={n: plan_model(m) for n, m in spec.models.items() if n in used_models},
+        models={n: plan_model(m, spec) for n, m in spec.models.items() if n in used_models},
         conditions=plan_conditions,
         items=items,
         personas=personas,
@@ -148,15 +149,33 @@ def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | N
     )
 
 
-def plan_model(model: Model) -> PlanModel:
-    """The runner's view of a model: absolute local path, no spans, no secrets."""
+def plan_model(model: Model, spec: Spec | None = None) -> PlanModel:
+    """The runner's view of a model: absolute local path, no spans, no secrets.
+
+    A model with ``adapter = finetune.NAME`` gets the model id ``<base>+lora:<NAME>:<hash12>``
+    (so its request ids change with the fine-tuning config) and, given the ``spec``, the
+    absolute adapter folder in ``options["adapter"]["dir"]``.
+    """
     path = model.path.absolute if model.path is not None else None
     if path is None and model.external is not None:
         path = model.external.path
+    model_id = model.model_id
+    options = dict(model.options)
+    adapter = options.get("adapter")
+    if isinstance(adapter, dict) and adapter.get("config_hash"):
+        from silspec.finetune.config import adapter_dir, adapter_model_id
+
+        model_id = adapter_model_id(model.model_id, adapter["finetune"], adapter["config_hash"])
+        if spec is not None:
+            folder = (
+                os.path.join(spec.root, adapter["dir"]) if adapter.get("dir")
+                else adapter_dir(spec.root, spec.study.name, adapter["finetune"])
+            )
+            options["adapter"] = {**adapter, "dir": os.path.abspath(folder)}
     return PlanModel(
         name=model.name,
         backend=model.backend,
-        model_id=model.model_id,
+        model_id=model_id,
         params=dict(model.params),
         base_url=model.base_url,
         api_key_env=model.api_key_env,
@@ -169,7 +188,7 @@ def plan_model(model: Model) -> PlanModel:
         retries=model.retries,
         backoff=model.backoff,
         timeout_s=model.timeout_s,
-        options=dict(model.options),
+        options=options,
     )
 
 

@@ -358,6 +358,14 @@ class Finetune:
     batch_size: int = 16
     epochs: int = 3
     options: dict[str, Any] = field(factory=dict)
+    # Added with `silspec finetune` (left out of the spec hash while default, so older locks
+    # stay valid): the system message, how options are labelled (as in conditions), the LoRA
+    # target modules (() = peft's default for the architecture), and the training seed
+    # (None = the study seed).
+    system: Template | None = field(default=None, metadata={"omit_if_default": True})
+    option_labels: Literal["auto", "codes", "letters"] = field(default="auto", metadata={"omit_if_default": True})
+    lora_targets: tuple[str, ...] = field(default=(), metadata={"omit_if_default": True})
+    seed: int | None = field(default=None, metadata={"omit_if_default": True})
 
 
 # -------------------------------------------------------------------------------- analysis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from attrs import evolve
@@ -179,10 +180,76 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
                           "USD per million tokens, e.g. 1.75")
             elif price is not None:
                 options[key] = price
+    _adapter_options(ctx, a, name, backend, options)
     if backend is None:
         return None
     return Model(name, backend, model_id or name, params=params, base_url=base_url, api_key_env=api_key_env,
                  path=path, package=package, external=external, options=options, span=block.name_span, **kw)
+
+
+def _adapter_options(ctx: Context, a: dict, name: str, backend: str | None, options: dict[str, Any]) -> None:
+    """``adapter = finetune.NAME`` (+ ``adapter_dir``) -> ``options["adapter"]``; the config hash
+    is filled in by ``link_adapters`` once the finetune blocks are built."""
+    if "adapter" in a:
+        node = a["adapter"].value
+        if isinstance(node, ast.Ref) and len(node.parts) == 2 and node.parts[0] == "finetune":
+            options["adapter"] = {"finetune": node.parts[1]}
+            if backend is not None and backend != "hf":
+                ctx.error("SIL810", f"model `{name}`: `adapter` needs `backend = hf`, not `{backend}`", node.span,
+                          "only the local transformers backend can load a LoRA adapter")
+        else:
+            v.type_error(ctx, node, "`finetune.NAME` (a finetune block of this spec)", "adapter")
+    if "adapter_dir" in a:
+        node = a["adapter_dir"].value
+        raw = v.as_str(ctx, node, "adapter_dir")
+        if "adapter" not in a:
+            ctx.error("SIL105", f"model `{name}` has `adapter_dir` but no `adapter`", node.span,
+                      "name the fine-tuning run: `adapter = finetune.NAME`")
+        elif raw is not None:
+            root = os.path.realpath(ctx.root)
+            base = raw if os.path.isabs(raw) else os.path.join(root, raw)
+            real = os.path.realpath(base)
+            if not files._inside(real, root):
+                ctx.error("SIL702", f"adapter folder `{raw}` is outside the spec tree ({root})", node.span,
+                          "trained adapters are read from inside the project (default runs/<study>/finetune/NAME/adapter)")
+            elif "adapter" in options:
+                options["adapter"]["dir"] = os.path.relpath(real, root).replace(os.sep, "/")
+
+
+def link_adapters(ctx: Context, models: dict[str, Model], finetunes: dict, study_seed: int) -> dict[str, Model]:
+    """Resolve each model's ``adapter = finetune.NAME``: the finetune must exist (SIL301, did you
+    mean), must not itself start from an adapter model (SIL811), and its config hash goes into
+    ``options["adapter"]`` so that retraining with another config changes request ids."""
+    from silspec.check.build.common import blocks as all_blocks
+    from silspec.finetune.config import config_hash
+
+    declared = {b.name for b in all_blocks(ctx.document.entries, "finetune") if b.name}
+    out = dict(models)
+    for name, model in models.items():
+        adapter = model.options.get("adapter")
+        if not isinstance(adapter, dict):
+            continue
+        span = ctx.span("model", name, "adapter")
+        ft_name = adapter["finetune"]
+        finetune = finetunes.get(ft_name)
+        if finetune is None:
+            if ft_name not in declared:  # a declared but broken block has its own errors
+                ctx.undefined("finetune", ft_name, span, sorted(declared))
+            continue
+        base = models.get(finetune.base)
+        if base is None:
+            continue
+        if isinstance(base.options.get("adapter"), dict):
+            ctx.error("SIL811", f"finetune `{ft_name}` starts from model `{base.name}`, which itself loads an adapter",
+                      ctx.span("finetune", ft_name, "base") or span, "train from the plain base model")
+            continue
+        if (base.model_id, base.path, base.package, base.external) != (model.model_id, model.path, model.package, model.external):
+            ctx.warning("SIL812", f"model `{name}` loads the adapter of `{ft_name}`, which was trained on `{base.name}` "
+                                  f"({base.model_id}), on other weights ({model.model_id})", span,
+                        "repeat the base model's `name`, `path`/`package` in the adapter model")
+        linked = {**adapter, "config_hash": config_hash(finetune, base, study_seed)}
+        out[name] = evolve(model, options={**model.options, "adapter": linked})
+    return out
 
 
 def model_params(ctx: Context, a: dict) -> dict[str, Any]:

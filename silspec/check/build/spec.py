@@ -6,7 +6,7 @@ import os
 
 from silspec.check.build.core import build_scales, build_study, build_surveys
 from silspec.check.build.people import build_descriptors, build_personas, build_populations
-from silspec.check.build.runs import build_conditions, build_models, build_parsers, build_templates
+from silspec.check.build.runs import build_conditions, build_models, build_parsers, build_templates, link_adapters
 from silspec.check.build.study_design import build_analysis, build_calibrations, build_finetunes, build_groups
 from silspec.check.context import Context
 from silspec.spec.model import Spec
@@ -28,6 +28,7 @@ def build(ctx: Context) -> Spec:
     conditions = build_conditions(ctx, parts)
     calibrations = build_calibrations(ctx)
     finetunes = build_finetunes(ctx, models, templates, groups)
+    models = link_adapters(ctx, models, finetunes, study.seed)  # `adapter = finetune.NAME`
     analysis = build_analysis(ctx)
     rel = os.path.relpath(ctx.path, ctx.root).replace(os.sep, "/")
     return Spec(

@@ -102,6 +102,14 @@ def build_finetunes(ctx: Context, models: dict, templates: dict, groups: dict) -
             if "lr" in oa:
                 kw["learning_rate"] = v.as_number(ctx, oa["lr"].value, "lr") or 1e-4
             options.update({str(k): v.plain(x.value) for k, x in oa.items() if k != "lr"})
+        if lora is not None and "targets" in assignments(lora):
+            kw["lora_targets"] = v.as_str_list(ctx, assignments(lora)["targets"].value, "targets") or ()
+        if "system" in a:
+            kw["system"] = template_from(ctx, a["system"].value, templates)
+        if "option_labels" in a:
+            kw["option_labels"] = v.as_enum(ctx, a["option_labels"].value, ("auto", "codes", "letters"), "option_labels") or "auto"
+        if "seed" in a:
+            kw["seed"] = v.as_int(ctx, a["seed"].value, "seed", minimum=0)
         if "batch" in a:
             kw["batch_size"] = v.as_int(ctx, a["batch"].value, "batch", minimum=1) or 16
         if "epochs" in a:

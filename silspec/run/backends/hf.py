@@ -13,6 +13,9 @@
 - ``sampled``/``verbalised``: ``generate`` with ``do_sample`` (greedy when temperature is 0),
   ``max_new_tokens`` from ``max_tokens`` (default 16), seeded per request (the request's seed,
   else the params' seed, else one derived from the request id) under the model lock.
+- ``adapter`` (``options["adapter"]`` from ``adapter = finetune.NAME``): the base weights, then
+  ``peft.PeftModel.from_pretrained`` on the folder ``silspec finetune`` wrote; a missing adapter,
+  or one trained with another configuration, is a PermanentError naming the command to run.
 Model calls run in a worker thread (``asyncio.to_thread``) behind one lock, so the event loop
 stays free while the CPU/GPU is used by one batch at a time.
 """
@@ -58,6 +61,121 @@ def resolve_model_dir(model: PlanModel) -> Path:
     raise PermanentError(f"model {model.name!r} uses the hf backend but names no path or package")
 
 
+def load_causal_lm(
+    model: PlanModel, *, allow_hub: bool = False, device: str | None = None
+) -> tuple[Any, Any, Any, str]:
+    """(torch, tokenizer, model, device): the base weights as every local code path loads them.
+
+    Shared by the backend and ``silspec.finetune.train``, so a trained adapter sits on exactly
+    the weights, dtype and tokenizer settings (left padding, pad = eos when missing) it is
+    later served with. ``device`` overrides ``options.device``.
+    """
+    if not allow_hub:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolve_model_dir(model)
+    device = device or str(model.options.get("device", "auto"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype_name = str(model.options.get("dtype", "auto"))
+    if dtype_name == "auto":
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    else:
+        dtype = getattr(torch, dtype_name, None)
+        if not isinstance(dtype, torch.dtype):
+            raise PermanentError(f"model {model.name!r}: unknown dtype {dtype_name!r}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise PermanentError(f"model {model.name!r}: cannot load {folder}: {exc}") from None
+    lm.to(device)
+    lm.eval()
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return torch, tokenizer, lm, device
+
+
+ADAPTER_META = "silspec.json"  # written by `silspec finetune` beside the adapter weights
+
+
+def load_adapter(model: PlanModel, lm: Any, adapter: Mapping[str, Any]) -> Any:
+    """``peft.PeftModel.from_pretrained`` over the base ``lm``; a missing or stale adapter is a
+    PermanentError that says which command trains it."""
+    import json
+
+    name = adapter.get("finetune", "?")
+    folder = adapter.get("dir")
+    train_hint = f"run `silspec finetune SPEC --name {name}` first"
+    if not folder or not (Path(folder) / "adapter_config.json").is_file():
+        raise PermanentError(f"model {model.name!r}: no trained adapter for finetune {name!r} at {folder}; {train_hint}")
+    meta_path = Path(folder) / ADAPTER_META
+    expected = adapter.get("config_hash")
+    if expected and meta_path.is_file():
+        try:
+            trained = json.loads(meta_path.read_text(encoding="utf-8")).get("config_hash")
+        except (OSError, ValueError):
+            trained = None
+        if trained and trained != expected:
+            raise PermanentError(
+                f"model {model.name!r}: the adapter at {folder} was trained with another configuration of "
+                f"finetune {name!r} (config {trained[:12]}, the spec says {expected[:12]}); {train_hint}"
+            )
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise PermanentError("loading a LoRA adapter needs the `peft` package (pip install peft)") from None
+    try:
+        return PeftModel.from_pretrained(lm, folder, is_trainable=False)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise PermanentError(f"model {model.name!r}: cannot load the adapter at {folder}: {exc}; {train_hint}") from None
+
+
+def render_messages(tokenizer: Any, messages: Sequence[Any]) -> tuple[str, bool]:
+    """(prompt text, add_special_tokens): the chat template with a generation prompt, else the
+    contents joined by blank lines (then the tokenizer adds its special tokens)."""
+    plain = [{"role": m.role, "content": m.content} for m in messages]
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+        return text, False
+    return "\n\n".join(m["content"] for m in plain) + "\n", True
+
+
+def option_first_ids(tokenizer: Any, option_tokens: Sequence[str]) -> list[list[int]]:
+    """Per option, the first token ids of its variants that no other option shares.
+
+    Tokenizers that split a leading space off digits (SmolLM2 encodes " 3" as [" ", "3"])
+    give every option the same first id for the spaced variant: such an id says nothing
+    about which option follows, so it is dropped from all of them. Only when an option is
+    left with no id of its own (e.g. "1" vs "10" where both start with "1") is it an error.
+    """
+    candidates: list[list[int]] = []
+    owners: dict[int, set[str]] = {}
+    for token in option_tokens:
+        ids: list[int] = []
+        for variant in token_variants(token):
+            encoded = tokenizer.encode(variant, add_special_tokens=False)
+            if encoded and encoded[0] not in ids:
+                ids.append(encoded[0])
+        for token_id in ids:
+            owners.setdefault(token_id, set()).add(token)
+        candidates.append(ids)
+    per_option: list[list[int]] = []
+    for token, ids in zip(option_tokens, candidates):
+        own = [token_id for token_id in ids if len(owners[token_id]) == 1]
+        if not own:
+            others = sorted({o for i in ids for o in owners[i]} - {token})
+            raise PermanentError(
+                f"option token {token!r} shares every first token with {', '.join(map(repr, others))};"
+                " use letter labels (option_labels = letters)"
+            )
+        per_option.append(own)
+    return per_option
+
+
 class HFBackend:
     name: ClassVar[str] = "hf"
     answer_modes: ClassVar[frozenset[str]] = frozenset({"sampled", "option_probs", "verbalised"})
@@ -79,32 +197,11 @@ class HFBackend:
     def _load(self) -> tuple[Any, Any, Any]:
         if self._loaded is not None:
             return self._loaded
-        if not self._allow_hub:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        folder = resolve_model_dir(self.model)
-        device = str(self.model.options.get("device", "auto"))
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype_name = str(self.model.options.get("dtype", "auto"))
-        if dtype_name == "auto":
-            dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        else:
-            dtype = getattr(torch, dtype_name, None)
-            if not isinstance(dtype, torch.dtype):
-                raise PermanentError(f"model {self.model.name!r}: unknown dtype {dtype_name!r}")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
-        except (OSError, ValueError) as exc:
-            raise PermanentError(f"model {self.model.name!r}: cannot load {folder}: {exc}") from None
-        lm.to(device)
+        torch, tokenizer, lm, device = load_causal_lm(self.model, allow_hub=self._allow_hub)
+        adapter = self.model.options.get("adapter")
+        if isinstance(adapter, dict):
+            lm = load_adapter(self.model, lm, adapter)
         lm.eval()
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
         self.device = device
         self._loaded = (torch, tokenizer, lm)
         return self._loaded
@@ -113,44 +210,13 @@ class HFBackend:
     @staticmethod
     def render(tokenizer: Any, request: Request) -> tuple[str, bool]:
         """(prompt text, add_special_tokens)."""
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            return text, False
-        return "\n\n".join(m["content"] for m in messages) + "\n", True
+        return render_messages(tokenizer, request.messages)
 
     def _option_ids(self, tokenizer: Any, request: Request) -> list[list[int]]:
-        """Per option, the first token ids of its variants that no other option shares.
-
-        Tokenizers that split a leading space off digits (SmolLM2 encodes " 3" as [" ", "3"])
-        give every option the same first id for the spaced variant: such an id says nothing
-        about which option follows, so it is dropped from all of them. Only when an option is
-        left with no id of its own (e.g. "1" vs "10" where both start with "1") is it an error.
-        """
+        """Per option, the first token ids of its variants (``option_first_ids``), cached."""
         key = tuple(request.option_tokens)
         if key not in self._variant_ids:
-            candidates: list[list[int]] = []
-            owners: dict[int, set[str]] = {}
-            for token in key:
-                ids: list[int] = []
-                for variant in token_variants(token):
-                    encoded = tokenizer.encode(variant, add_special_tokens=False)
-                    if encoded and encoded[0] not in ids:
-                        ids.append(encoded[0])
-                for token_id in ids:
-                    owners.setdefault(token_id, set()).add(token)
-                candidates.append(ids)
-            per_option: list[list[int]] = []
-            for token, ids in zip(key, candidates):
-                own = [token_id for token_id in ids if len(owners[token_id]) == 1]
-                if not own:
-                    others = sorted({o for i in ids for o in owners[i]} - {token})
-                    raise PermanentError(
-                        f"option token {token!r} shares every first token with {', '.join(map(repr, others))};"
-                        " use letter labels (option_labels = letters)"
-                    )
-                per_option.append(own)
-            self._variant_ids[key] = per_option
+            self._variant_ids[key] = option_first_ids(tokenizer, key)
         return self._variant_ids[key]
 
     # ----------------------------------------------------------------------------- option probs
