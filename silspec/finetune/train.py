@@ -275,8 +275,13 @@ def _wrap_lora(lm: Any, finetune: Any) -> Any:
         target_modules=list(finetune.lora_targets) or None,  # None: peft's default for the architecture
         task_type="CAUSAL_LM",
     )
+    import warnings
+
     try:
-        return get_peft_model(lm, config)
+        with warnings.catch_warnings():  # GPT-2's Conv1D note and a transformers deprecation: noise for users
+            warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            return get_peft_model(lm, config)
     except ValueError as exc:
         raise FinetuneError(f"finetune {finetune.name!r}: LoRA cannot wrap this model ({exc}); "
                             "name the layers: `lora { targets = [\"q_proj\", \"v_proj\"] }`") from None
@@ -350,5 +355,16 @@ def _sha256(path: Path) -> str:
     return sha256_file(str(path))
 
 
+def _finite(value: Any) -> Any:
+    """NaN/inf become null: metrics.json stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, allow_nan=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(_finite(value), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")

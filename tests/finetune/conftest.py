@@ -53,8 +53,8 @@ template ask = "{{ country_name }}: {{ item.text }} {% for label in item.labels 
 
 parser letter { extract = regex("([A-J])") }
 
-model tiny { backend = hf  name = "tiny-gpt2"  path = "tiny"  dtype = "float32"  batch_size = 4 }
-model tiny_ft { backend = hf  name = "tiny-gpt2"  path = "tiny"  dtype = "float32"  batch_size = 4  adapter = finetune.align }
+model tiny { backend = hf  name = "tiny-gpt2"  path = env("SILSPEC_TEST_TINY_MODEL")  dtype = "float32"  batch_size = 4 }
+model tiny_ft { backend = hf  name = "tiny-gpt2"  path = env("SILSPEC_TEST_TINY_MODEL")  dtype = "float32"  batch_size = 4  adapter = finetune.align }
 
 finetune align {
   base = tiny
@@ -90,6 +90,7 @@ def write_project(folder: Path, *, loss: str = "kl", spec_text: str | None = Non
     (folder / "silspec.toml").write_text("", encoding="utf-8")
     if not (folder / "tiny").exists():
         build_tiny_model(folder / "tiny")
+    os.environ["SILSPEC_TEST_TINY_MODEL"] = str(folder / "tiny")  # external: never bundled into runs
     spec = folder / "spec.sil"
     spec.write_text((spec_text or SPEC).replace("LOSS", loss), encoding="utf-8")
     return spec

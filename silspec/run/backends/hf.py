@@ -70,6 +70,17 @@ def load_causal_lm(
     the weights, dtype and tokenizer settings (left padding, pad = eos when missing) it is
     later served with. ``device`` overrides ``options.device``.
     """
+    with _LOAD_LOCK:
+        return _load_causal_lm(model, allow_hub=allow_hub, device=device)
+
+
+# transformers' lazy imports and `from_pretrained` (a process-wide meta-device context) are not
+# thread-safe: two models of one run loading in two worker threads at once fail with "cannot
+# import name AutoModelForCausalLM" or "Cannot copy out of meta tensor". Loads take turns.
+_LOAD_LOCK = threading.RLock()
+
+
+def _load_causal_lm(model: PlanModel, *, allow_hub: bool, device: str | None) -> tuple[Any, Any, Any, str]:
     if not allow_hub:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -125,13 +136,30 @@ def load_adapter(model: PlanModel, lm: Any, adapter: Mapping[str, Any]) -> Any:
                 f"finetune {name!r} (config {trained[:12]}, the spec says {expected[:12]}); {train_hint}"
             )
     try:
-        from peft import PeftModel
+        with _LOAD_LOCK:
+            from peft import PeftModel
     except ImportError:
         raise PermanentError("loading a LoRA adapter needs the `peft` package (pip install peft)") from None
+    import warnings
+
     try:
-        return PeftModel.from_pretrained(lm, folder, is_trainable=False)
+        with _LOAD_LOCK, warnings.catch_warnings():  # a transformers deprecation inside peft: noise
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            return PeftModel.from_pretrained(lm, folder, is_trainable=False)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise PermanentError(f"model {model.name!r}: cannot load the adapter at {folder}: {exc}; {train_hint}") from None
+
+
+def adapter_weights_tag(adapter: Mapping[str, Any]) -> str | None:
+    """The first 12 hex digits of the adapter weights' sha256 (from its silspec.json), if known."""
+    import json
+
+    try:
+        meta = json.loads((Path(adapter["dir"]) / ADAPTER_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    sha = meta.get("weights_sha256")
+    return sha[:12] if isinstance(sha, str) else None
 
 
 def render_messages(tokenizer: Any, messages: Sequence[Any]) -> tuple[str, bool]:
@@ -188,6 +216,7 @@ class HFBackend:
         self._allow_hub = str(env.get("SILSPEC_ALLOW_HUB", "")).lower() in ("1", "true", "yes")
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any, Any] | None = None  # (torch, tokenizer, model)
+        self._adapter_tag: str | None = None
         self._variant_ids: dict[tuple[str, ...], list[list[int]]] = {}
         self.device: str | None = None
         self._pending: list[tuple[Request, asyncio.Future]] = []
@@ -201,6 +230,7 @@ class HFBackend:
         adapter = self.model.options.get("adapter")
         if isinstance(adapter, dict):
             lm = load_adapter(self.model, lm, adapter)
+            self._adapter_tag = adapter_weights_tag(adapter)
         lm.eval()
         self.device = device
         self._loaded = (torch, tokenizer, lm)
@@ -296,7 +326,10 @@ class HFBackend:
         return int(request.id[:8], 16) if request.id else 0
 
     def _provider_model(self) -> str:
-        return self.model.model_id or Path(self.model.path or "").name
+        name = self.model.model_id or Path(self.model.path or "").name
+        # The adapter's weights hash: a retrained adapter under the same config shows up as a
+        # provider-model change in the store and the report.
+        return f"{name}@{self._adapter_tag}" if self._adapter_tag else name
 
     # ----------------------------------------------------------------------------- protocol
     def _run_batch(self, requests: Sequence[Request]) -> list[BackendAnswer | BackendError]:

