@@ -115,6 +115,10 @@ def _extract(
         return _value_to_code(found, valid_codes, codes, labels, option_tokens)
     if parser.extract == "label":
         return _first_label(text, codes, labels)
+    if parser.extract == "integer_or_label":
+        # Small models often answer with the label ("A great deal") instead of its number.
+        found = _first_integer_in(text, valid_codes)
+        return found if found is not None else _first_label(text, codes, labels)
     if parser.extract == "json":
         return _json_field(text, parser.pattern or "answer", valid_codes, codes, labels, option_tokens)
     raise ValueError(f"parser {parser.name!r}: unknown extract {parser.extract!r}")

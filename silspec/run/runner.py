@@ -37,6 +37,7 @@ from silspec.run.store import STORE_FILE, Store, move_aside
 PLAN_HEADER_FILE = "plan_header.json"
 LOCK_FILE = ".lock"
 BUNDLE_DIR = "bundle"
+NOT_BUNDLED_NOTE = "SILSPEC_NOT_BUNDLED.txt"
 BYTES_PER_STORED_ANSWER = 1_500  # a rough size of one answer row plus its attempt row
 
 
@@ -204,6 +205,15 @@ def copy_bundle(spec: Any, run_dir: Path) -> Path:
         if bundle not in target.parents:
             raise RunSetupError(f"refusing to bundle {relative!r}: it leaves the spec tree")
         target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            # A model folder (hf weights, an adapter): hundreds of MB that the analysis never
+            # needs. The bundle keeps a stand-in folder so the bundled spec still loads for
+            # `silspec report`, and says where the weights were.
+            target.mkdir(parents=True, exist_ok=True)
+            (target / NOT_BUNDLED_NOTE).write_text(
+                f"Not copied into the run bundle: the folder {relative!r} (model weights).\n"
+                f"The run used {source}.\n", encoding="utf-8")
+            continue
         shutil.copyfile(source, target)
     return bundle / spec.path
 

@@ -243,7 +243,7 @@ class Template:
 @frozen
 class Parser:
     name: str
-    extract: Literal["first_integer", "regex", "label", "json"] = "first_integer"
+    extract: Literal["first_integer", "integer_or_label", "regex", "label", "json"] = "first_integer"
     pattern: str | None = None  # regex (group 1 or whole match) / json field name
     valid: Literal["scale"] | tuple[int, ...] = "scale"
     refusal: tuple[str, ...] = ()  # case-insensitive substrings that mark a refusal

@@ -127,3 +127,17 @@ def test_mismatched_lengths_are_clear_errors():
         parse_answer("1", Parser(name="p"), (1, 2), ("a",))
     with pytest.raises(ValueError, match="option tokens"):
         parse("1", option_tokens=("A",))
+
+
+def test_integer_or_label_takes_the_number_first_then_the_label():
+    from silspec.analysis.parse import parse_answer
+    from silspec.spec.model import Parser
+
+    parser = Parser(name="p", extract="integer_or_label")
+    codes, labels = (1, 2, 3), ("A great deal", "Only some", "Hardly any")
+    assert parse_answer("2, only some", parser, codes, labels).code == 2
+    assert parse_answer("A great deal of trust", parser, codes, labels).code == 1
+    assert parse_answer("hardly any, I'd say", parser, codes, labels).code == 3
+    assert parse_answer("I'm not sure", parser, codes, labels).outcome == "invalid"
+    # A plain first_integer parser ignores the label.
+    assert parse_answer("A great deal of trust", Parser(name="q"), codes, labels).outcome == "invalid"

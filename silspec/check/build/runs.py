@@ -56,7 +56,7 @@ def template_from(ctx: Context, node: Any, known: dict[str, Template], name: str
 
 # ------------------------------------------------------------------------------------ parsers
 
-EXTRACTS = ("first_integer", "regex", "label", "json")
+EXTRACTS = ("first_integer", "integer_or_label", "regex", "label", "json")
 
 
 def build_parsers(ctx: Context) -> dict[str, Parser]:
