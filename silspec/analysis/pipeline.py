@@ -130,6 +130,7 @@ def analyse(
         + _provider_warnings(records)
         + warnings
     )
+    warnings = _collapse_repeats(warnings)
     # loud ones first in every renderer (a stable sort keeps each severity's own order)
     warnings.sort(key=lambda w: SEVERITY_ORDER.get(w.severity, len(SEVERITY_ORDER)))
     return Results(
@@ -1240,3 +1241,34 @@ def _header(
         silspec_version=__version__,
         seed=spec.study.seed,
     )
+
+
+# One warning per cell is right for six items; for a country-level design (65 countries × 30
+# items) the same finding 600 times buries everything else. Past this many of one kind in one
+# condition, they become one warning that counts them and names the worst few.
+MAX_REPEATED_WARNINGS = 6
+
+
+def _collapse_repeats(warnings: list[Warning]) -> list[Warning]:
+    groups: dict[tuple[str, str | None], list[Warning]] = {}
+    for w in warnings:
+        groups.setdefault((w.kind, w.condition), []).append(w)
+    out: list[Warning] = []
+    emitted: set[tuple[str, str | None]] = set()
+    for w in warnings:
+        key = (w.kind, w.condition)
+        group = groups[key]
+        if len(group) <= MAX_REPEATED_WARNINGS:
+            out.append(w)
+            continue
+        if key in emitted:
+            continue
+        emitted.add(key)
+        examples = "; ".join(g.message for g in group[:3])
+        out.append(Warning(
+            kind=w.kind, severity=w.severity, condition=w.condition,
+            message=(f"{w.condition or 'all conditions'}: {len(group)} cells raise `{w.kind}` "
+                     f"(the compliance and per-item tables show each), e.g. {examples}"),
+        ))
+    return out
+

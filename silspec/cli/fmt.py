@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 import tempfile
 from typing import Any
@@ -79,10 +80,10 @@ def _format_one(path: str, *, write: bool, show_diff: bool, quiet: bool = False)
     if result.text == source:
         return "unchanged", None, ()
     first_line = _first_difference(source, result.text)
-    if show_diff:
+    if show_diff:  # diffs land in CI logs: a literal key (itself a lint error) is masked
         sys.stdout.writelines(
             difflib.unified_diff(
-                source.splitlines(keepends=True), result.text.splitlines(keepends=True),
+                _mask_keys(source).splitlines(keepends=True), _mask_keys(result.text).splitlines(keepends=True),
                 fromfile=shown, tofile=f"{shown} (formatted)",
             )
         )
@@ -90,6 +91,14 @@ def _format_one(path: str, *, write: bool, show_diff: bool, quiet: bool = False)
         _write_in_place(path, result.text)
         print(f"reformatted {path}", file=sys.stderr)
     return "changed", first_line, ()
+
+
+_LITERAL_KEY = re.compile(r'(\bapi_key\s*=\s*)("(?:[^"\\\n]|\\.)*"|[^\s}]+)')
+
+
+def _mask_keys(text: str) -> str:
+    """``api_key = "sk-…"`` → ``api_key = "***"``; ``env("VAR")`` names a variable and stays."""
+    return _LITERAL_KEY.sub(lambda m: m.group(0) if m.group(2).startswith("env(") else m.group(1) + '"***"', text)
 
 
 def _first_difference(before: str, after: str) -> int:

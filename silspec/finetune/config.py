@@ -72,6 +72,13 @@ def default_finetune_root(root: str, study: str) -> str:
     return os.path.join(root, "runs", study, "finetune")
 
 
+def default_pilot_root(root: str, study: str) -> str:
+    """``<spec root>/runs/<study>/finetune-pilot``: where a pilot (``--limit-examples`` /
+    ``--max-steps``) writes by default, so a pilot adapter is never taken for the real one
+    (both share the finetune block's config hash, and so the adapter models' request ids)."""
+    return os.path.join(root, "runs", study, "finetune-pilot")
+
+
 def adapter_dir(root: str, study: str, name: str) -> str:
     """Where a trained adapter lives by default: ``<root>/runs/<study>/finetune/<name>/adapter``."""
     return os.path.join(default_finetune_root(root, study), name, ADAPTER_FOLDER)

@@ -32,6 +32,7 @@ from silspec.finetune.config import (
     adapter_model_id,
     config_hash,
     default_finetune_root,
+    default_pilot_root,
     finetune_config,
 )
 from silspec.finetune.errors import FinetuneError
@@ -230,7 +231,9 @@ def train_finetune(
     set_peft_model_state_dict(model, best_state)
     model.eval()
     test_after = scorer.mean_js(model, test, eval_batch) if test else None
-    root = Path(out_dir) if out_dir is not None else Path(default_finetune_root(spec.root, spec.study.name))
+    pilot = max_steps is not None or limit_examples is not None
+    default_root = default_pilot_root if pilot else default_finetune_root
+    root = Path(out_dir) if out_dir is not None else Path(default_root(spec.root, spec.study.name))
     result = FinetuneResult(
         name=finetune.name,
         out_dir=str(root / finetune.name),

@@ -13,6 +13,22 @@ from pathlib import Path
 from silspec.analysis.results import Results
 
 _OPEN = re.compile(r"<!--\s*silspec:([A-Za-z0-9_.-]+)\s*-->")
+_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def _fenced_ranges(text: str) -> list[tuple[int, int]]:
+    """Character ranges of fenced code blocks: a marker shown *as code* is an example, not a block."""
+    ranges: list[tuple[int, int]] = []
+    opened: re.Match[str] | None = None
+    for fence in _FENCE.finditer(text):
+        if opened is None:
+            opened = fence
+        elif fence.group(1)[0] == opened.group(1)[0] and len(fence.group(1)) >= len(opened.group(1)):
+            ranges.append((opened.start(), fence.end()))
+            opened = None
+    if opened is not None:
+        ranges.append((opened.start(), len(text)))
+    return ranges
 
 
 class UpdateDocError(ValueError):
@@ -29,9 +45,12 @@ def fill_blocks(text: str, blocks: dict[str, object]) -> tuple[str, list[str]]:
     out: list[str] = []
     filled: list[str] = []
     position = 0
+    fenced = _fenced_ranges(text)
     for opening in _OPEN.finditer(text):
         if opening.start() < position:
             continue  # a marker inside a block we already replaced
+        if any(start <= opening.start() < end for start, end in fenced):
+            continue  # documentation of the syntax, inside ``` fences
         name = opening.group(1)
         closing = re.compile(r"<!--\s*/silspec:" + re.escape(name) + r"\s*-->").search(text, opening.end())
         if closing is None:

@@ -471,6 +471,8 @@ def dry_run_costs(plan: Plan, rows: Sequence[DryRunRow]) -> list[ModelCost]:
 
 
 def _prompt_tokens(request: Request) -> int:
-    """UTF-8 bytes / 4: close for English, an over-estimate rather than an under one for Korean."""
-    return sum(len(m.content.encode("utf-8")) for m in request.messages) // 4 + 1
+    """Characters / 3.5, the plan's own estimator, so `plan` and `run --dry-run` agree."""
+    from silspec.plan.compile import CHARS_PER_TOKEN
+
+    return round(sum(len(m.content) for m in request.messages) / CHARS_PER_TOKEN)
 

@@ -277,3 +277,17 @@ def test_share_intervals_bracket_each_simulated_share():
     assert row.share_intervals[3] == (0.0, 0.0)  # nobody answered 4: no uncertainty to show
     low, high = row.share_intervals[1]
     assert high - low == pytest.approx(2 * 1.96 * math.sqrt(0.25 / 100), abs=0.03)
+
+
+def test_many_warnings_of_one_kind_in_one_condition_collapse_into_one():
+    from silspec.analysis.pipeline import MAX_REPEATED_WARNINGS, _collapse_repeats
+    from silspec.analysis.results import Warning
+
+    many = [Warning("low_valid_mass", "high", f"zs Q{i}: mass 0.1", condition="zs", item=f"Q{i}")
+            for i in range(40)]
+    few = [Warning("defaults", "high", f"ft Q{i}: defaults", condition="ft", item=f"Q{i}")
+           for i in range(MAX_REPEATED_WARNINGS)]
+    out = _collapse_repeats(many + few)
+    assert len(out) == 1 + MAX_REPEATED_WARNINGS
+    assert out[0].kind == "low_valid_mass" and "40 cells" in out[0].message and "zs Q0" in out[0].message
+    assert out[1:] == few

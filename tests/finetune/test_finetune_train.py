@@ -175,3 +175,14 @@ def test_base_and_adapter_models_load_concurrently(trained):
 
     base_answer, ft_answer = asyncio.run(go())
     assert base_answer.option_probs != ft_answer.option_probs
+
+
+def test_a_pilot_never_lands_where_adapter_models_look(tiny_project):
+    from pathlib import Path
+
+    from silspec.finetune.config import adapter_dir, default_pilot_root
+
+    spec = load(tiny_project)
+    result = train_finetune(spec, "align", max_steps=1)
+    assert Path(result.out_dir) == Path(default_pilot_root(spec.root, spec.study.name)) / "align"
+    assert Path(result.adapter_dir) != Path(adapter_dir(spec.root, spec.study.name, "align"))

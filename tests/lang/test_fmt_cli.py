@@ -168,3 +168,11 @@ def test_check_as_json_gives_one_record_per_file(tmp_path, capsys):
     assert records["messy.sil"]["status"] == "not_canonical" and records["messy.sil"]["first_line"] == 2
     assert records["broken.sil"]["status"] == "error"
     assert records["broken.sil"]["diagnostics"][0]["code"].startswith("SIL")
+
+
+def test_check_diff_never_prints_a_literal_api_key(tmp_path, capsys):
+    path = write(tmp_path, "k.sil", 'silspec 1\nmodel m { backend = openai  name = "x"  api_key = "sk-secret-123" }\n')
+    assert main(["fmt", "--check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "sk-secret-123" not in out
+    assert 'api_key = "***"' in out

@@ -49,3 +49,16 @@ def test_document_without_blocks_is_untouched(tmp_path):
     path.write_bytes(b"no blocks\r\nhere")
     assert update_doc(path, small_results()) == []
     assert path.read_bytes() == b"no blocks\r\nhere"
+
+
+def test_markers_inside_fenced_code_are_examples_and_stay_untouched():
+    from silspec.report.update_doc import fill_blocks
+
+    text = (
+        "How to use it:\n\n```markdown\n<!-- silspec:NAME -->\n<!-- /silspec:NAME -->\n```\n\n"
+        "<!-- silspec:js_table -->\nold\n<!-- /silspec:js_table -->\n"
+    )
+    new, filled = fill_blocks(text, {"js_table": "| a |"})
+    assert filled == ["js_table"]
+    assert "```markdown\n<!-- silspec:NAME -->\n<!-- /silspec:NAME -->\n```" in new
+    assert "<!-- silspec:js_table -->\n| a |\n<!-- /silspec:js_table -->" in new

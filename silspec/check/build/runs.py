@@ -417,8 +417,8 @@ def _condition(ctx: Context, name: str, block: ast.Block, a: dict, parts: dict, 
     labels = v.as_enum(ctx, a["option_labels"].value, ("auto", "codes", "letters"), "option_labels") if "option_labels" in a else "auto"
     benchmark = v.as_name(ctx, a["benchmark"].value, "benchmark") if "benchmark" in a else None
     if population is None and not countries and "population" not in a:
-        ctx.warning("SIL105", f"condition `{name}` has neither `population` nor `countries`", block.name_span,
-                    "it will ask each item once, with no persona")
+        ctx.error("SIL105", f"condition `{name}` has neither `population` nor `countries`", block.name_span,
+                  "say who answers: `population = NAME` (personas) or `countries = [...]` (country-level)")
     if None in (model, parser, prompt) or items is None:
         return None
     return Condition(
