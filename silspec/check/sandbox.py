@@ -197,8 +197,16 @@ def _bounded_join(parts: Iterable[Any]) -> str:
 # ----------------------------------------------------------------------------------- filters
 
 
-def _check_center(value: Any, width: Any = 80, *_: Any, **__: Any) -> None:
-    _refuse_width(width, "`center`")
+def _width_check(name: str) -> Callable[..., None]:
+    """A bound on the width argument of ``name`` (``center``, ``ljust``, ``rjust``, ``zfill``)."""
+
+    def check(value: Any, width: Any = 80, *_: Any, **__: Any) -> None:
+        _refuse_width(width, f"`{name}`")
+
+    return check
+
+
+_check_center = _width_check("center")
 
 
 def _check_indent(s: Any, width: Any = 4, *_: Any, **__: Any) -> None:
@@ -275,9 +283,9 @@ _FILTER_CHECKS: dict[str, Callable[..., None]] = {
 # str methods a template may call through the sandbox, and what bounds them
 _STR_METHOD_CHECKS: dict[str, Callable[..., None]] = {
     "center": _check_center,
-    "ljust": _check_center,
-    "rjust": _check_center,
-    "zfill": _check_center,
+    "ljust": _width_check("ljust"),
+    "rjust": _width_check("rjust"),
+    "zfill": _width_check("zfill"),
     "expandtabs": lambda s, tabsize=8: _refuse_size(max(tabsize, 0) * s.count("\t") + len(s), "`expandtabs`")
     if _is_int(tabsize) else None,
     "replace": _check_replace,

@@ -32,6 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from silspec.report.render import ReportError, ReportUsageError, report_run_dir
     from silspec.report.update_doc import UpdateDocError
 
+    from pathlib import Path
+
+    for run_dir in args.run_dir:  # a wrong folder is a usage error, like a missing file
+        if not (Path(run_dir) / "store.sqlite").is_file():
+            print(f"silspec report: error: {run_dir} is not a silspec run directory (no store.sqlite)",
+                  file=sys.stderr)
+            return 2
     try:
         report_run_dir(
             args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir,

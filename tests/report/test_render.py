@@ -72,10 +72,13 @@ def test_update_doc_and_text_output(run_dir, tmp_path, capsys):
 def test_bad_run_dir_is_a_clear_error(tmp_path, capsys):
     from silspec.cli.main import main
 
-    assert main(["report", str(tmp_path / "missing")]) == 1
-    assert "is not a directory" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 2  # a usage error, like a missing file
+    assert "is not a silspec run directory" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert main(["report", str(tmp_path / "empty")]) == 1
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "no store.sqlite" in capsys.readouterr().err
+    (tmp_path / "empty" / "store.sqlite").write_bytes(b"")
+    assert main(["report", str(tmp_path / "empty")]) == 1  # a run dir, but broken
     assert "no spec bundle" in capsys.readouterr().err
 
 

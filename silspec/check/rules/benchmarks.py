@@ -12,6 +12,9 @@ TARGET = {"percent": 100.0, "proportion": 1.0}
 def check(spec: Spec, ctx: Context) -> None:
     wanted = {spec.analysis.benchmark} | {c.benchmark for c in spec.conditions.values()}
     wanted.discard(None)
+    # A table already reported as broken (SIL414 duplicate codes, SIL704 bad rows) leaves its
+    # benchmarks unbuilt; "item has no benchmark NAME" would only echo that first error.
+    table_broken = any(d.code in ("SIL414", "SIL704") for d in ctx.diagnostics)
     for survey in spec.surveys.values():
         for item in survey.items:
             span = item.span
@@ -23,7 +26,7 @@ def check(spec: Spec, ctx: Context) -> None:
                 _check_sum(ctx, item, b)
             names = {b.name for b in item.benchmarks}
             for name in sorted(wanted):
-                if item.benchmarks and name not in names:
+                if item.benchmarks and name not in names and not table_broken:
                     ctx.error("SIL409", f"item `{item.code}` has no benchmark `{name}`", span,
                               f"its benchmarks: {', '.join(sorted(names))}")
             if item.default_benchmark is None and len(names) > 1 and not wanted:
