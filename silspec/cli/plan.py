@@ -71,10 +71,9 @@ def run_plan(args: argparse.Namespace) -> int:
             header = compile_header(spec, conditions=args.conditions or None)
             requests = iter_requests(spec, header)
         else:  # the same pilot subset `silspec run --limit N` asks, so the two agree
-            from silspec.plan.compile import compile_plan
-            from silspec.run.pilot import limit_plan
+            from silspec.run.pilot import compile_pilot_plan
 
-            plan = limit_plan(compile_plan(spec, conditions=args.conditions or None), args.limit)
+            plan = compile_pilot_plan(spec, conditions=args.conditions or None, limit=args.limit)
             header, requests = plan.header, iter(plan.requests)
         if args.format == "json":
             return _write_json(header, requests, args.out)

@@ -34,6 +34,29 @@ def limit_plan(plan: Plan, limit: int | None) -> Plan:
     return Plan(header=header, requests=requests, plan_hash=plan_hash(r.id for r in requests))
 
 
+def compile_pilot_plan(spec, *, conditions=None, limit: int) -> Plan:
+    """``limit_plan(compile_plan(spec), limit)`` without rendering the whole plan.
+
+    A persona-major pilot of N requests only reaches the first ceil(N / (items × samples))
+    personas of each condition, so only those are rendered: a pilot of a 500,000-persona design
+    costs what a pilot of a 50-persona one does (persona sampling itself still runs in full).
+    """
+    from silspec.plan.compile import compile_header, iter_requests
+
+    if limit < 0:
+        raise ValueError("--limit must be zero or more")
+    header = compile_header(spec, conditions=conditions)
+    truncated = {}
+    for name, condition in header.conditions.items():
+        per_persona = max(1, len(condition.items) * condition.samples)
+        keep = condition.persona_ids[: -(-limit // per_persona)]
+        truncated[name] = attrs.evolve(
+            condition, persona_ids=keep, n_requests=min(condition.n_requests, len(keep) * per_persona)
+        )
+    requests = tuple(iter_requests(spec, attrs.evolve(header, conditions=truncated)))
+    return limit_plan(Plan(header=header, requests=requests, plan_hash=""), limit)
+
+
 def _scaled(condition: PlanCondition, kept: int) -> int:
     """The condition's token estimate for the ``kept`` of its requests a pilot asks."""
     if not condition.n_requests:

@@ -31,7 +31,7 @@ from silspec.run.executor import ConditionCounts, ExecutionReport, Executor, Run
 from silspec.run.costs import ModelCost, completion_budget, estimate_cost, per_model
 from silspec.run.error_groups import TOP_MESSAGES, ErrorGroup, group_errors
 from silspec.run.manifest import collect_manifest
-from silspec.run.pilot import limit_plan
+from silspec.run.pilot import compile_pilot_plan
 from silspec.run.store import STORE_FILE, Store, move_aside
 
 PLAN_HEADER_FILE = "plan_header.json"
@@ -184,10 +184,11 @@ def compile_spec_plan(spec: Any, conditions: Sequence[str] | None, limit: int | 
     if unknown:
         raise RunSetupError(f"unknown condition {unknown[0]!r}; the spec has: {', '.join(spec.conditions)}")
     try:
-        plan = compile_plan(spec, conditions=list(conditions) if conditions else None, limit=None)
+        if limit is not None:
+            return compile_pilot_plan(spec, conditions=list(conditions) if conditions else None, limit=limit)
+        return compile_plan(spec, conditions=list(conditions) if conditions else None, limit=None)
     except PlanError as exc:
         raise RunSetupError(str(exc), exit_code=1) from exc
-    return limit_plan(plan, limit)
 
 
 def default_run_dir(spec: Any) -> Path:

@@ -170,3 +170,21 @@ def test_a_price_without_max_tokens_counts_input_only(tmp_path):
     [cost] = dry_run_costs(plan, rows)
     assert cost.cost == pytest.approx(rows[0].prompt_tokens * 2 / 1e6)
     assert "output not counted: no max_tokens" in render(lambda console: print_dry_run(rows, console, "run", costs=[cost]))
+
+
+def test_the_fast_pilot_equals_cutting_the_full_plan():
+    """compile_pilot_plan renders only the personas a pilot reaches, and asks exactly the same."""
+    from pathlib import Path
+
+    from silspec.plan.compile import compile_plan
+    from silspec.run.pilot import compile_pilot_plan, limit_plan
+    from silspec.spec.load import load_spec
+
+    repo = Path(__file__).resolve().parents[2]
+    spec = load_spec(str(repo / "specs" / "kgss_indigenous.sil")).spec
+    full = compile_plan(spec)
+    for limit in (0, 1, 5, 6, 7, 13, 600, 601):
+        slow, fast = limit_plan(full, limit), compile_pilot_plan(spec, limit=limit)
+        assert [r.id for r in fast.requests] == [r.id for r in slow.requests]
+        assert fast.plan_hash == slow.plan_hash
+        assert fast.header.conditions == slow.header.conditions
