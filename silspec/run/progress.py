@@ -98,12 +98,25 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
     from rich.table import Table
 
     table = Table(title=f"run {summary.study} → {summary.run_dir}", title_justify="left")
-    for column in ("condition", "model", "total", "before", "asked", "ok", "invalid",
-                   "errors", "skipped", "missing"):
-        table.add_column(column, justify="left" if column in ("condition", "model") else "right")
+    cells = {
+        "condition": lambda c: c.condition, "model": lambda c: c.model,
+        "total": lambda c: str(c.total), "before": lambda c: str(c.already),
+        "asked": lambda c: str(c.asked), "answered": lambda c: str(c.ok),
+        "invalid": lambda c: str(c.invalid), "errors": lambda c: _red(c.stored_errors),
+        "skipped": lambda c: str(c.skipped), "missing": lambda c: _red(c.missing),
+    }
+    counts = {"before": "already", "invalid": "invalid", "skipped": "skipped", "missing": "missing"}
+    # "answered" = a reply came back (its text may still be invalid: see "invalid");
+    # columns that are zero in every row say nothing: leaving them out keeps 80 columns readable.
+    shown = [name for name in cells
+             if name not in counts or any(getattr(c, counts[name]) for c in summary.conditions)]
+    for name in shown:
+        if name in ("condition", "model"):
+            table.add_column(name, justify="left", overflow="fold")
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
     for c in summary.conditions:
-        table.add_row(c.condition, c.model, str(c.total), str(c.already), str(c.asked), str(c.ok),
-                      str(c.invalid), _red(c.stored_errors), str(c.skipped), _red(c.missing))
+        table.add_row(*(cells[name](c) for name in shown))
     console.print(table)
     if summary.backup:
         console.print(f"previous store moved to {summary.backup}")
