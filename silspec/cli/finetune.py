@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
+
+from silspec.cli.common import load_or_report, spec_usage_problem
 
 
 def add_parser(subparsers) -> None:
@@ -40,15 +41,11 @@ def run_finetune(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             err.print(f"silspec finetune: {label} must be at least 1", markup=False)
             return 2
-    for text in args.overrides:
-        key, sep, _ = text.partition("=")
-        if not sep or not key.strip():
-            err.print(f"silspec finetune: --set expects KEY=VALUE, got {text!r}", markup=False)
-            return 2
-    if not os.path.isfile(args.file):
-        err.print(f"silspec finetune: no such file: {args.file}", markup=False)
+    problem = spec_usage_problem("finetune", args.file, args.overrides)
+    if problem:
+        err.print(problem, markup=False)
         return 2
-    spec = _load(args.file, tuple(args.overrides), err)
+    spec = load_or_report(args.file, args.overrides, err)
     if spec is None:
         return 1
 
@@ -78,17 +75,6 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
-
-
-def _load(path: str, overrides, err):
-    from silspec.lang.diagnostics import render_text
-    from silspec.spec.load import load_spec
-
-    result = load_spec(path, overrides)
-    if not result.ok or result.spec is None:
-        render_text([d for d in result.diagnostics if d.severity == "error"], result.sources(), err)
-        return None
-    return result.spec
 
 
 def _js(value: float | None) -> str:

@@ -24,21 +24,19 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from silspec.lang.diagnostics import render_text
+    from silspec.cli.common import load_or_report
     from silspec.prereg.lock import LockError, compute_lock, diff_locks, lock_path_for, read_lock, write_lock
-    from silspec.spec.load import load_spec
 
     console = Console(stderr=False, soft_wrap=True)
     status = 0
     for path in args.specs:
-        result = load_spec(path)
-        if not result.ok or result.spec is None:
-            render_text(result.diagnostics, result.sources(), Console(stderr=True, soft_wrap=True))
+        spec = load_or_report(path, (), Console(stderr=True, soft_wrap=True))
+        if spec is None:
             print(f"{path}: not frozen: fix the errors above first", file=sys.stderr)
             status = 1
             continue
         try:
-            lock = compute_lock(result.spec)
+            lock = compute_lock(spec)
         except Exception as exc:  # plan compilation problems are the user's to fix, not a traceback
             print(f"{path}: cannot compile the plan: {exc}", file=sys.stderr)
             status = 1

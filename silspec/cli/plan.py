@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Iterator
 
+from silspec.cli.common import load_or_report, spec_usage_problem
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -39,19 +41,14 @@ def run_plan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     err = Console(stderr=True, highlight=False)
-    for text in args.overrides:
-        key, sep, _ = text.partition("=")
-        if not sep or not key.strip():
-            err.print(f"silspec plan: --set expects KEY=VALUE, got {text!r}", markup=False)
-            return 2
-    if args.limit is not None and args.limit < 0:
-        err.print("silspec plan: --limit must be zero or more", markup=False)
-        return 2
-    if not os.path.isfile(args.file):
-        err.print(f"silspec plan: no such file: {args.file}", markup=False)
+    problem = spec_usage_problem("plan", args.file, args.overrides)
+    if problem is None and args.limit is not None and args.limit < 0:
+        problem = "silspec plan: --limit must be zero or more"
+    if problem:
+        err.print(problem, markup=False)
         return 2
 
-    spec = _load(args.file, tuple(args.overrides), err)
+    spec = load_or_report(args.file, args.overrides, err, count_warnings=True)
     if spec is None:
         return 1
 
@@ -88,29 +85,6 @@ def run_plan(args: argparse.Namespace) -> int:
     except OSError as exc:
         err.print(f"error: cannot write {exc.filename or args.out}: {exc.strerror}", markup=False)
         return 1
-
-
-def _load(path: str, overrides, err):
-    """The checked Spec, or None after printing the diagnostics that stop planning."""
-    try:
-        from silspec.spec.load import load_spec
-    except ModuleNotFoundError as exc:
-        if exc.name != "silspec.spec.load":
-            raise
-        err.print("silspec plan: the spec loader (silspec.spec.load) is not available", markup=False)
-        return None
-    from silspec.lang.diagnostics import render_text
-
-    result = load_spec(path, overrides)
-    if not result.ok or result.spec is None:
-        sources = getattr(result, "sources", None)
-        sources = (sources() if callable(sources) else sources) or {}
-        render_text([d for d in result.diagnostics if d.severity == "error"], sources, err)
-        return None
-    warnings = sum(1 for d in result.diagnostics if d.severity == "warning")
-    if warnings:  # planning is not linting: count them, `silspec lint` shows them
-        err.print(f"{warnings} lint warning(s); `silspec lint {path}` shows them", markup=False)
-    return result.spec
 
 
 def _write_json(header, requests, out: str | None) -> int:

@@ -1,0 +1,36 @@
+"""What every command that takes a spec does first: check its arguments, then load it.
+
+One place for the usage checks (exit 2) and for showing the errors that stop a spec from
+loading (exit 1), so `plan`, `finetune` and `freeze` say the same things the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+
+def spec_usage_problem(command: str, path: str, overrides: Sequence[str]) -> str | None:
+    """The first usage problem with a spec path and its ``--set`` list, or None."""
+    for text in overrides:
+        key, sep, _ = text.partition("=")
+        if not sep or not key.strip():
+            return f"silspec {command}: --set expects KEY=VALUE, got {text!r}"
+    if not os.path.isfile(path):
+        return f"silspec {command}: no such file: {path}"
+    return None
+
+
+def load_or_report(path: str, overrides: Sequence[str], err: Any, *, count_warnings: bool = False) -> Any:
+    """The checked Spec, or None after printing (secrets masked) the errors that stop it."""
+    from silspec.lang.diagnostics import render_text
+    from silspec.spec.load import load_spec
+
+    result = load_spec(path, tuple(overrides))
+    if not result.ok or result.spec is None:
+        render_text([d for d in result.diagnostics if d.severity == "error"], result.sources(), err)
+        return None
+    warnings = sum(1 for d in result.diagnostics if d.severity == "warning")
+    if count_warnings and warnings:  # commands other than lint count them; lint shows them
+        err.print(f"{warnings} lint warning(s); `silspec lint {path}` shows them", markup=False)
+    return result.spec
