@@ -61,6 +61,8 @@ def score(
     ``option_tokens`` (aligned with ``item.codes``) are what the model was asked to answer
     with, when they are not the codes themselves (letters A-J).
     """
+    if len(item.labels) != len(item.codes):
+        raise ValueError(f"{item.id}: {len(item.codes)} codes but {len(item.labels)} labels")
     if option_tokens is not None and len(option_tokens) != len(item.codes):
         raise ValueError(f"{len(item.codes)} codes but {len(option_tokens)} option tokens")
     if reply.failure is not None:

@@ -99,7 +99,7 @@ def two_runs(tmp_path_factory):
     first = _make_run(tmp, "seed1", 1, records)
     # the second run: every GPT-5.2 CONFINAN answer says 2, so its JS differs between runs
     changed = [
-        evolve(r, raw_text="2", outcome="ok", error=None) if (r.condition, r.item.endswith("CONFINAN")) == ("gpt52", True) else r
+        evolve(r, raw_text="2", outcome="answered", error=None) if (r.condition, r.item.endswith("CONFINAN")) == ("gpt52", True) else r
         for r in records
     ]
     second = _make_run(tmp, "seed2", 2, changed)

@@ -50,7 +50,7 @@ def test_a_run_answers_everything_and_a_rerun_asks_nothing(chat_server_factory, 
     with Store.open(tmp_path / "run", create=False) as store:
         answers = list(store.iter_answers())
         assert {a.request_id for a in answers} == {r.id for r in plan.requests}
-        assert all(a.outcome == "ok" and a.parse_outcome == "valid" for a in answers)
+        assert all(a.outcome == "answered" and a.scorer for a in answers)
     header, plan_hash = read_plan_header(tmp_path / "run")
     assert header == plan.header and plan_hash == plan.plan_hash
 
@@ -84,7 +84,7 @@ def test_server_errors_are_retried_then_answered(chat_server_factory, tmp_path):
     assert summary.exit_code == 0
     with Store.open(tmp_path / "run", create=False) as store:
         for answer in store.iter_answers():
-            assert answer.outcome == "ok" and answer.attempts == 3
+            assert answer.outcome == "answered" and answer.attempts == 3
             statuses = [a.error_status for a in store.iter_attempts(answer.request_id)]
             assert statuses == [500, 503, None]
 
