@@ -70,8 +70,8 @@ class RunListener:
 
 @define
 class _Tally:
-    ok: int = 0
-    invalid: int = 0  # ok transport, no admissible code (stored; analysis decides)
+    ok: int = 0  # outcome answered
+    invalid: int = 0  # outcome invalid or refused (a reply without an answer)
     errors: int = 0
     skipped: int = 0
 
@@ -517,7 +517,6 @@ class Executor:
             tally.errors += 1
         elif verdict.outcome in ("invalid", "refused"):
             tally.invalid += 1
-            tally.ok += 1
         else:
             tally.ok += 1
         self.listener.on_answer(record)
