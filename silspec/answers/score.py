@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -70,6 +71,9 @@ def score(
     if answers == "option_probs":
         return _score_probabilities(reply, parser, item)
     text = reply.text
+    if text is not None and not isinstance(text, str):
+        reason = f"the reply's text is of type {type(text).__name__}, not a string"
+        return apply_policy(parser.on_error, "error", reason, item, answers)
     if text is None or not text.strip():
         return apply_policy(parser.on_error, "error", NO_TEXT, item, answers)
     if answers == "verbalised":
@@ -109,11 +113,15 @@ def non_substantive_keys(item: PlanItem) -> dict[str, int]:
 
 
 def _score_probabilities(reply: Reply, parser: Parser, item: PlanItem) -> Verdict:
-    probs = reply.option_probs
-    if not probs or sum(float(v) for v in probs.values()) <= 0:
+    try:
+        probs = {int(k): float(v) for k, v in (reply.option_probs or {}).items()}
+    except (TypeError, ValueError):
+        reason = f"option probabilities that are not numbers: {reply.option_probs!r:.80}"
+        return apply_policy(parser.on_error, "error", reason, item, "option_probs")
+    if not probs or not all(math.isfinite(v) and v >= 0 for v in probs.values()) or sum(probs.values()) <= 0:
         reason = NO_LOGPROBS if not reply.note else f"{NO_LOGPROBS} ({reply.note})"
         return apply_policy(parser.on_error, "error", reason, item, "option_probs")
-    return Verdict("answered", probs={int(k): float(v) for k, v in probs.items()})
+    return Verdict("answered", probs=probs)
 
 
 def _score_stated(text: str, parser: Parser, item: PlanItem, option_tokens: Sequence[str] | None) -> Verdict:

@@ -141,3 +141,7 @@ def test_integer_or_label_takes_the_number_first_then_the_label():
     assert parse("I'm not sure", parser, codes=codes, labels=labels).outcome == "invalid"
     # A plain first_integer parser ignores the label.
     assert parse("A great deal of trust", Parser(name="q"), codes=codes, labels=labels).outcome == "invalid"
+
+
+def test_a_reply_whose_text_is_not_a_string_is_an_error_with_the_type():
+    assert parse(3) == Verdict("error", "the reply's text is of type int, not a string")
