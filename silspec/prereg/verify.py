@@ -180,7 +180,7 @@ def _overrides_check(manifests: list[dict], overrides: tuple[tuple[str, str], ..
     shown = ", ".join(f"{k}={v}" for k, v in overrides) or "none"
     differing = [m for m in manifests if tuple(tuple(o) for o in m.get("overrides") or ()) != overrides]
     if not differing:
-        return Check("overrides", "ok", shown, shown, f"all {len(manifests)} invocations")
+        return Check("overrides", "ok", shown, shown, f"every invocation ({len(manifests)})")
     first = differing[0]
     theirs = ", ".join(f"{k}={v}" for k, v in first.get("overrides") or ()) or "none"
     return Check("overrides", "differs", shown, theirs,

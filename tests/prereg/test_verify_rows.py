@@ -65,7 +65,7 @@ def test_the_untouched_run_passes_every_row_check(run):
     for name in ("request ids", "params", "verdicts"):
         assert (checks[name].locked, checks[name].actual) == ("1200 rows", "1200 rows")
     assert checks["answers"].detail == "all answered (253 recorded as failed)"
-    assert checks["overrides"].detail == "all 1 invocations"
+    assert checks["overrides"].detail == "every invocation (1)"
 
 
 def test_a_tampered_parameter_fails_the_id_and_the_params_check_naming_the_row(run):
