@@ -1,8 +1,8 @@
 """``analyse``: a checked spec and stored answers in, ``Results`` out.
 
 The order is the report's order of trust: read every stored answer's verdict (scored again,
-never re-asked, only where the spec's parser definition changed since the run), count compliance, build the simulated distributions (with defaults
-and on valid answers only), normalise the benchmarks explicitly, compute metrics and bootstrap
+never re-asked, only where the spec's parser definition changed since the run), count
+compliance, build the simulated distributions (with defaults and on valid answers only), normalise the benchmarks explicitly, compute metrics and bootstrap
 intervals, compare conditions, calibrate, and collect the warnings a reader must not miss.
 """
 
@@ -241,8 +241,7 @@ def _score(spec: Spec, records: Sequence[AnswerRecord], warnings: list[Warning])
             counts = rescored[record.condition]
             counts[0] += 1
             counts[1] += verdict != stored_verdict(record)
-        if record.answers == "option_probs" and verdict.outcome != "answered" and not verdict.dropped \
-                and "midpoint" in (parser.on_error, parser.on_invalid):
+        if record.answers == "option_probs" and verdict.outcome == "error" and parser.on_error == "midpoint":
             unfilled[record.condition] += 1
         scored.append(scored_answer(record, verdict))
     for name, count in unknown.items():
