@@ -2,8 +2,9 @@
 
 The order is the report's order of trust: read every stored answer's verdict (scored again,
 never re-asked, only where the spec's parser definition changed since the run), count
-compliance, build the simulated distributions (with defaults and on valid answers only), normalise the benchmarks explicitly, compute metrics and bootstrap
-intervals, compare conditions, calibrate, and collect the warnings a reader must not miss.
+compliance, build the simulated distributions (with defaults and on valid answers only),
+normalise the benchmarks explicitly, compute metrics and bootstrap intervals, compare
+conditions, calibrate, and collect the warnings a reader must not miss.
 """
 
 from __future__ import annotations
