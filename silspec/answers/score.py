@@ -170,14 +170,19 @@ def scorer_hash(
     Stored per answer; the analysis re-scores an answer whose hash differs from the one the
     current spec gives, and says so in the report.
     """
+    tokens = None if option_tokens is None else tuple(option_tokens)
+    if tokens is not None and list(tokens) == [str(c) for c in item.codes]:
+        tokens = None  # the codes themselves read like no tokens at all
+    return _definition_hash(answers, parser, item, tokens)
+
+
+@functools.lru_cache(maxsize=4096)  # one value per (condition, item): computed once, not per answer
+def _definition_hash(answers: str, parser: Parser, item: PlanItem, tokens: tuple[str, ...] | None) -> str:
     definition = {
         "rules": _rules_digest(),
         "answers": answers,
         "parser": {k: v for k, v in converter.unstructure(parser).items() if k != "name"},
         "item": [list(item.codes), list(item.labels), item.midpoint, list(item.missing), list(item.missing_labels)],
-        "option_tokens": (
-            None if option_tokens is None or list(option_tokens) == [str(c) for c in item.codes]
-            else list(option_tokens)  # the codes themselves read like no tokens at all
-        ),
+        "option_tokens": None if tokens is None else list(tokens),
     }
     return hashlib.sha256(canonical_json(definition).encode("utf-8")).hexdigest()[:16]
