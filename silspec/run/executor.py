@@ -475,6 +475,10 @@ class Executor:
             meta["reasoning"] = answer.reasoning
         if tokens is not None and list(tokens) != [str(c) for c in item.codes]:  # type: ignore[union-attr]
             meta["option_tokens"] = list(tokens)  # what the verdict was read with (letters)
+        text = answer.text if answer is not None else None
+        if text is not None and not isinstance(text, str):  # an error verdict says so; keep what came
+            meta["text_of_type"] = f"{type(text).__name__}: {text!r:.200}"
+            text = None
         record = AnswerRecord(
             request_id=request.id,
             condition=request.condition,
@@ -487,7 +491,7 @@ class Executor:
             params=request_params(request, model),
             prompt_hash=request.prompt_hash,
             outcome=verdict.outcome,
-            raw_text=answer.text if answer else None,
+            raw_text=text,
             option_probs=dict(answer.option_probs) if answer and answer.option_probs is not None else None,
             valid_mass=answer.valid_mass if answer else None,
             parsed_code=verdict.code,

@@ -137,3 +137,11 @@ def test_option_probs_verdicts_agree_and_are_never_read_from_the_text(tmp_path):
     # an error row: --retry-errors asks it again, the summary groups it by this message
     assert all(r.outcome == "error" and r.error == r.reason for r in records[1:])
     assert all(r.parsed_code is None and not r.defaulted for r in records)
+
+
+def test_a_reply_whose_text_is_not_a_string_is_stored_as_an_error_and_read_back_the_same(tmp_path):
+    parser = Parser("p", on_invalid="midpoint")
+    records, _ = run_corpus(tmp_path, "sampled", [BackendAnswer(text=3), "2"], parser)  # type: ignore[arg-type]
+    verdicts = assert_agree(records, parser)
+    assert verdicts == [Verdict("error", "the reply's text is of type int, not a string"), Verdict("answered", code=2)]
+    assert records[0].raw_text is None and records[0].meta["text_of_type"] == "int: 3"
