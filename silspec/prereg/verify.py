@@ -134,12 +134,17 @@ def verify_run(run_dir: str | Path, lock_path: str | Path | None = None) -> Veri
                                     f"invocation {manifest.get('id')} started {manifest.get('started_at')}"))
 
         # 3. the plan, recompiled from the bundle.
+        # 7 happens on the way: each planned request's stored row is read and recomputed here,
+        # so that a 700,000-request plan never sits in memory.
         header = compile_header(spec)
-        planned_requests = {}
+        rows = _RowChecker(header)
         planned = []
         for request in iter_requests(spec, header):
             planned.append(request.id)
-            planned_requests.setdefault(request.id, request)
+            rows.check(store.get_answer(request.id), request)
+        if rows.pending:  # rows whose stored prompt hash is not their planned prompt's
+            for request in iter_requests(spec, header):
+                rows.resolve(request)
         actual_plan = plan_hash(planned)
         checks.append(Check("plan", "ok" if actual_plan == lock.plan_hash else "differs",
                             lock.plan_hash[:12], actual_plan[:12]))
@@ -170,9 +175,8 @@ def verify_run(run_dir: str | Path, lock_path: str | Path | None = None) -> Veri
         # 6. the overrides every invocation ran with (the header keeps the last one's only).
         checks.append(_overrides_check(store.manifests(), tuple(tuple(o) for o in header.overrides)))
 
-        # 7. every stored row of the plan, recomputed.
-        rows = [row for row in store.iter_answers() if row.request_id in planned_set]
-        checks.extend(_row_checks(spec, header, planned_requests, rows))
+        # 7. every stored row of the plan, recomputed (above).
+        checks.extend(rows.checks())
     return Verification(str(run_dir), str(lock_file), tuple(checks))
 
 
@@ -192,59 +196,85 @@ def _overrides_check(manifests: list[dict], overrides: tuple[tuple[str, str], ..
 EXAMPLE_ROWS = 3
 
 
-def _row_checks(spec, header: PlanHeader, planned: dict[str, Request], rows: list) -> list[Check]:
-    """Request ids, parameters and verdicts recomputed from each stored row."""
-    messages_by_hash = {}
-    for request in planned.values():
-        messages_by_hash.setdefault(request.prompt_hash, request.messages)
-    bad_ids: list[str] = []
-    bad_params: list[str] = []
-    bad_verdicts: list[str] = []
-    other_definition = unscored = 0
-    for row in rows:
-        request = planned[row.request_id]
-        model = header.models[request.model]
-        where = f"{row.request_id[:12]} ({row.condition}, {row.item.rpartition('.')[2]}, {row.persona}, #{row.replicate})"
-        messages = messages_by_hash.get(row.prompt_hash)
-        if messages is None:
-            bad_ids.append(f"{where}: stored prompt hash {row.prompt_hash[:12]} matches no prompt of the plan")
+class _RowChecker:
+    """Request ids, parameters and verdicts recomputed from each stored row of the plan."""
+
+    def __init__(self, header: PlanHeader):
+        self.header = header
+        self.seen: set[str] = set()
+        self.bad_ids: list[str] = []
+        self.bad_params: list[str] = []
+        self.bad_verdicts: list[str] = []
+        self.other_definition = 0
+        self.unscored = 0
+        # stored prompt hash -> rows (with their planned request) waiting for that prompt's messages
+        self.pending: dict[str, list[tuple[object, Request]]] = {}
+
+    def check(self, row, request: Request) -> None:
+        if row is None or request.id in self.seen:  # no row: the answers check counts it
+            return
+        self.seen.add(request.id)
+        model = self.header.models[request.model]
+        if row.prompt_hash == request.prompt_hash:
+            self._check_id(row, request, request.messages)
         else:
-            recomputed = request_id(
-                backend=model.backend, model_id=row.model_id, params=row.params, answers=row.answers,
-                option_codes=request.option_codes, option_tokens=request.option_tokens, messages=messages,
-                replicate=row.replicate, seed=request.seed, key=(row.condition, row.item, row.persona),
-            )
-            if recomputed != row.request_id:
-                why = [name for name, same in (
-                    ("model id", row.model_id == model.model_id),
-                    ("parameters", row.params == request_params(request, model)),
-                    ("prompt", row.prompt_hash == request.prompt_hash),
-                ) if not same] or ["its coordinates"]
-                bad_ids.append(f"{where}: recomputed {recomputed[:12]} (the stored {' and '.join(why)} "
-                               f"{'differs' if why in (['model id'], ['prompt']) else 'differ'} from the plan's)")
+            self.pending.setdefault(row.prompt_hash, []).append((row, request))
         if row.params != request_params(request, model):
-            bad_params.append(f"{where}: stored {_short(row.params)}, planned {_short(request_params(request, model))}")
-        outcome = _verdict_status(spec, header, row)
-        if outcome == "other":
-            other_definition += 1
-        elif outcome == "unscored":
-            unscored += 1
-        elif outcome is not None:
-            bad_verdicts.append(f"{where}: {outcome}")
-    n = len(rows)
-    checks = [
-        _rows_check("request ids", n, bad_ids, "every stored id follows from its model id, parameters and prompt"),
-        _rows_check("params", n, bad_params, "every stored row sent the plan's parameters"),
-    ]
-    note = "every stored verdict follows from its stored reply"
-    if other_definition or unscored:
-        note += (f" ({other_definition} decided by another parser definition and {unscored} stored before "
-                 "verdicts were: not comparable, the report scores them again)")
-    checks.append(_rows_check("verdicts", n, bad_verdicts, note))
-    return checks
+            self.bad_params.append(f"{_where(row)}: stored {_short(row.params)}, "
+                                   f"planned {_short(request_params(request, model))}")
+        status = _verdict_status(self.header, row)
+        if status == "other":
+            self.other_definition += 1
+        elif status == "unscored":
+            self.unscored += 1
+        elif status is not None:
+            self.bad_verdicts.append(f"{_where(row)}: {status}")
+
+    def resolve(self, request: Request) -> None:
+        """Second pass: the messages of a prompt that some row claims to have been asked."""
+        for row, planned in self.pending.pop(request.prompt_hash, ()):
+            self._check_id(row, planned, request.messages)
+
+    def _check_id(self, row, request: Request, messages) -> None:
+        model = self.header.models[request.model]
+        recomputed = request_id(
+            backend=model.backend, model_id=row.model_id, params=row.params, answers=row.answers,
+            option_codes=request.option_codes, option_tokens=request.option_tokens, messages=messages,
+            replicate=row.replicate, seed=request.seed, key=(row.condition, row.item, row.persona),
+        )
+        if recomputed == row.request_id:
+            return
+        why = [name for name, same in (
+            ("model id", row.model_id == model.model_id),
+            ("parameters", row.params == request_params(request, model)),
+            ("prompt", row.prompt_hash == request.prompt_hash),
+        ) if not same] or ["coordinates"]
+        self.bad_ids.append(f"{_where(row)}: recomputed {recomputed[:12]} (the stored {' and '.join(why)} "
+                            f"{'differs' if why in (['model id'], ['prompt']) else 'differ'} from the plan's)")
+
+    def checks(self) -> list[Check]:
+        for rows in self.pending.values():  # a prompt hash that no planned prompt has
+            for row, _ in rows:
+                self.bad_ids.append(f"{_where(row)}: stored prompt hash {row.prompt_hash[:12]} "
+                                    "matches no prompt of the plan")
+        self.pending = {}
+        n = len(self.seen)
+        note = "every stored verdict follows from its stored reply"
+        if self.other_definition or self.unscored:
+            note += (f" ({self.other_definition} decided by another parser definition and {self.unscored} "
+                     "stored before verdicts were: not comparable, the report scores them again)")
+        return [
+            _rows_check("request ids", n, self.bad_ids, "every stored id follows from its model id, parameters and prompt"),
+            _rows_check("params", n, self.bad_params, "every stored row sent the plan's parameters"),
+            _rows_check("verdicts", n, self.bad_verdicts, note),
+        ]
 
 
-def _verdict_status(spec, header: PlanHeader, row) -> str | None:
+def _where(row) -> str:
+    return f"{row.request_id[:12]} ({row.condition}, {row.item.rpartition('.')[2]}, {row.persona}, #{row.replicate})"
+
+
+def _verdict_status(header: PlanHeader, row) -> str | None:
     """None when the stored verdict is what the scorer makes of the stored reply, else why not."""
     condition = header.conditions.get(row.condition)
     item = header.items.get(row.item)

@@ -8,7 +8,6 @@ from attrs import evolve
 from silspec.analysis.pipeline import analyse
 from silspec.answers import Reply, score, scorer_hash
 from silspec.plan.compile import build_plan_item
-from silspec.run.records import AnswerRecord
 from silspec.run.store import SCHEMA_VERSION, Store
 from silspec.spec.model import Parser
 

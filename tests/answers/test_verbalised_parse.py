@@ -1,6 +1,5 @@
 """`verbalised` replies: reading a stated distribution (``silspec.answers.stated``)."""
 
-import math
 
 import pytest
 
