@@ -1,6 +1,5 @@
 """`verbalised` replies: reading a stated distribution (``silspec.answers.stated``)."""
 
-
 import pytest
 
 from silspec.answers import SUM_TOLERANCE, parse_distribution
