@@ -285,13 +285,8 @@ def verdict_of(record: AnswerRecord, parser: Parser, item: PlanItem) -> tuple[Ve
     return verdict, "legacy" if record.scorer is None else "rescored"
 
 
-def score_answer(record: AnswerRecord, parser: Parser, item: Item | PlanItem) -> ScoredAnswer:
-    """One stored answer as the analysis counts it (see ``verdict_of``)."""
-    plan_item = item if isinstance(item, PlanItem) else build_plan_item(item)
-    return scored_answer(record, verdict_of(record, parser, plan_item)[0])
-
-
 def scored_answer(record: AnswerRecord, verdict: Verdict) -> ScoredAnswer:
+    """A stored answer and its verdict, as the distributions and the compliance table count it."""
     return ScoredAnswer(
         condition=record.condition,
         item=record.item,
