@@ -662,11 +662,11 @@ def _statistics(name: str, options: dict[str, Any], shares: BenchmarkShares, cod
     values = np.asarray(codes, dtype=float)
     span = float(values[-1] - values[0]) if values.size > 1 else 0.0
 
-    if name == "js" and options.get("form", "divergence") == "divergence":
+    if name == "js":
         from silspec.analysis.bootstrap import js_statistic
-        from silspec.analysis.metrics import _option_base
+        from silspec.analysis.metrics import _option_base, js_form
 
-        return {"js": js_statistic(bench, _option_base(options))}
+        return {"js": js_statistic(bench, _option_base(options), js_form(options))}
     if name == "wasserstein":
 
         def wasserstein_rows(rows: np.ndarray) -> np.ndarray:

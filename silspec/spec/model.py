@@ -374,7 +374,7 @@ class Finetune:
 @frozen
 class Metric:
     name: Literal["js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy"]
-    options: dict[str, Any] = field(factory=dict)  # js: log=e|2, form=divergence|distance|similarity
+    options: dict[str, Any] = field(factory=dict)  # js: log=e|2, form=divergence|distance|one_minus_divergence|one_minus_distance
 
 
 @frozen
