@@ -12,6 +12,8 @@ import math
 from collections import defaultdict
 from typing import Any, Collection, Iterable, Sequence
 
+import attrs
+
 from silspec.analysis.compliance import Compliance, compliance_table
 from silspec.analysis.distributions import (
     PROBABILITY_MODES,
@@ -38,6 +40,7 @@ from silspec.analysis.results import (
     RunInfo,
     RunsAggregate,
     StudyHeader,
+    UncoveredCell,
     Warning,
 )
 from silspec.run.records import AnswerRecord
@@ -722,12 +725,19 @@ def _comparisons(
     metric_specs: Sequence[tuple[str, dict[str, Any]]],
     warnings: list[Warning],
 ) -> list[ComparisonResult]:
+    """Every ``compare`` line, per metric and variant, over the cells *both* sides have; the
+    cells either side was asked about but one lacks are carried as ``uncovered`` with the reason
+    (shown as n/a, never averaged), and a partial average is a loud warning."""
     from silspec.analysis.metrics import lower_is_better
 
     options_by_name = dict(metric_specs)
+    conditions = spec.conditions
     results: list[ComparisonResult] = []
     for comparison in spec.analysis.comparisons:
         without = tuple(w.rpartition(".")[2] for w in comparison.without)
+        design_a = _design_cells(conditions.get(comparison.a), comparison.by)
+        design_b = _design_cells(conditions.get(comparison.b), comparison.by)
+        unit = "item-country pairs" if comparison.by == "country" else "items"
         for name in comparison.metrics:
             key = _headline(name)
             direction = lower_is_better(name, options_by_name.get(name, {}))
@@ -745,23 +755,92 @@ def _comparisons(
                             )
                         )
                     continue
-                results.append(
-                    compare(
-                        {k: a[k] for k in shared},
-                        {k: b[k] for k in shared},
-                        a_name=comparison.a,
-                        b_name=comparison.b,
-                        metric=name,
-                        key=key,
-                        variant=variant,
-                        lower_is_better=direction,
-                        without=without,
-                        replicate_values=_paired_replicates(
-                            item_rows, comparison.a, comparison.b, key, variant, comparison.by, shared
+                cells = list(dict.fromkeys([*design_a, *design_b, *a, *b]))
+                row_labels = {
+                    side: _row_labels(item_rows, side, variant, comparison.by) for side in (comparison.a, comparison.b)
+                }
+                uncovered = tuple(
+                    UncoveredCell(
+                        item=cell,
+                        a=a.get(cell),
+                        b=b.get(cell),
+                        reason=_uncovered_reason(
+                            cell, key, ((comparison.a, a, design_a), (comparison.b, b, design_b)), row_labels
                         ),
                     )
+                    for cell in cells
+                    if cell not in a or cell not in b
                 )
+                result = compare(
+                    {k: a[k] for k in shared},
+                    {k: b[k] for k in shared},
+                    a_name=comparison.a,
+                    b_name=comparison.b,
+                    metric=name,
+                    key=key,
+                    variant=variant,
+                    lower_is_better=direction,
+                    without=without,
+                    replicate_values=_paired_replicates(
+                        item_rows, comparison.a, comparison.b, key, variant, comparison.by, shared
+                    ),
+                )
+                result = attrs.evolve(result, n_cells=len(cells), uncovered=uncovered, unit=unit)
+                results.append(result)
+                if uncovered and variant == "with_defaults":
+                    shown = "; ".join(f"{cell.item}: {cell.reason}" for cell in uncovered[:6])
+                    more = f"; and {len(uncovered) - 6} more" if len(uncovered) > 6 else ""
+                    warnings.append(
+                        Warning(
+                            kind="comparison_partial",
+                            severity="high",
+                            message=(
+                                f"compare {comparison.b} vs {comparison.a} on {name}: the average covers "
+                                f"{len(shared)} of {len(cells)} {unit}; n/a: {shown}{more}"
+                            ),
+                        )
+                    )
     return results
+
+
+def _design_cells(condition: Condition | None, by: str | None) -> list[str]:
+    """The comparison labels a condition was asked about: its items (× its countries by country)."""
+    if condition is None:
+        return []
+    codes = [item.rpartition(".")[2] for item in condition.items]
+    if by == "country" and condition.countries:
+        return [_cell_label(code, country) for code in codes for country in condition.countries]
+    return codes
+
+
+def _row_labels(rows: Sequence[ItemMetrics], condition: str, variant: str, by: str | None) -> dict[str, ItemMetrics]:
+    """The metric rows a condition has (finite or not), by comparison label."""
+    return {
+        _cell_label(row.code, row.country if by == "country" else None): row
+        for row in rows
+        if row.condition == condition and row.variant == variant
+    }
+
+
+def _uncovered_reason(
+    cell: str,
+    key: str,
+    sides: Sequence[tuple[str, dict[str, float], Sequence[str]]],
+    row_labels: dict[str, dict[str, ItemMetrics]],
+) -> str:
+    """Why a cell is not compared, naming each side that lacks it."""
+    reasons = []
+    for name, values, design in sides:
+        if cell in values:
+            continue
+        row = row_labels[name].get(cell)
+        if cell not in design and row is None:
+            reasons.append(f"not asked in {name}")
+        elif row is None:
+            reasons.append(f"{name} has no metrics (no scored answers or no benchmark)")
+        else:
+            reasons.append(f"{name}: {key} undefined over {row.n} answers")
+    return "; ".join(reasons)
 
 
 def _paired_replicates(

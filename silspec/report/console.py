@@ -15,7 +15,10 @@ from silspec.analysis.results import Results
 from silspec.report.format import (
     answers_text,
     columns_for,
+    average_label,
     comparison_title,
+    uncovered_cells,
+    uncovered_note,
     compliance_for,
     improvement_text,
     item_label,
@@ -214,9 +217,11 @@ def comparison_table(comparison) -> Table:
             row.item, value_cell(comparison.key, row.a), value_cell(comparison.key, row.b),
             improvement_text(row.improvement), better, *([replicate_test_text(row)] if per_item_test else []),
         )
+    for cells in uncovered_cells(comparison, comparison.key):
+        table.add_row(*cells, "–", *extra, style="dim")
     table.add_section()
     table.add_row(
-        f"average ({comparison.n_improved}/{len(comparison.rows)} improved)",
+        average_label(comparison),
         number(comparison.mean_a),
         number(comparison.mean_b),
         Text(improvement_text(comparison.improvement_of_means), style="bold"),
@@ -232,7 +237,7 @@ def comparison_table(comparison) -> Table:
             "",
             *extra,
         )
-    notes = []
+    notes = [uncovered_note(comparison)] if comparison.uncovered else []
     if comparison.paired_pvalue is not None:
         notes.append(f"across items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}")
     if per_item_test:

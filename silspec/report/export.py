@@ -16,7 +16,10 @@ from silspec.analysis.results import ComparisonResult, Results
 from silspec.report.format import (
     answers_text,
     columns_for,
+    average_label,
     comparison_title,
+    uncovered_cells,
+    uncovered_note,
     compliance_for,
     improvement_text,
     item_label,
@@ -202,9 +205,10 @@ def md_comparison(comparison: ComparisonResult) -> str:
         ]
         for row in comparison.rows
     ]
+    rows += [[*cells, "–", *extra] for cells in uncovered_cells(comparison, comparison.key)]
     rows.append(
         [
-            f"average ({comparison.n_improved}/{len(comparison.rows)} improved)",
+            average_label(comparison),
             number(comparison.mean_a),
             number(comparison.mean_b),
             improvement_text(comparison.improvement_of_means),
@@ -226,6 +230,8 @@ def md_comparison(comparison: ComparisonResult) -> str:
     header = ["item", comparison.a, comparison.b, "improvement", "better?"]
     header += [f"{comparison.replicate_test}"] if per_item_test else []
     table = _table(header, rows)
+    if comparison.uncovered:
+        table += f"\n{uncovered_note(comparison)}.\n"
     if comparison.paired_pvalue is not None:
         table += f"\nAcross items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}.\n"
     return table

@@ -97,6 +97,29 @@ def improvement_text(value: float | None) -> str:
     return f"{value * 100:+.1f} %"
 
 
+def average_label(comparison: ComparisonResult) -> str:
+    """``average (3/4 improved)``, or ``average over 1 of 4 items (1/1 improved)`` when cells are
+    missing on one side: an average never hides what it leaves out."""
+    compared = len(comparison.rows)
+    improved = f"{comparison.n_improved}/{compared} improved"
+    if comparison.uncovered:
+        return f"average over {compared} of {comparison.n_cells} {comparison.unit} ({improved})"
+    return f"average ({improved})"
+
+
+def uncovered_cells(comparison: ComparisonResult, key: str) -> list[list[str]]:
+    """One n/a row per cell a side lacks: [item, a value or n/a, b value or n/a, n/a]."""
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else value_cell(key, value)
+
+    return [[cell.item, shown(cell.a), shown(cell.b), "n/a"] for cell in comparison.uncovered]
+
+
+def uncovered_note(comparison: ComparisonResult) -> str:
+    """``n/a: Q2 (b has no metrics ...); Q3 (...)``: the reason for each cell left out."""
+    return "n/a: " + "; ".join(f"{cell.item} ({cell.reason})" for cell in comparison.uncovered)
+
+
 def comparison_title(comparison: ComparisonResult) -> str:
     variant = "with defaults" if comparison.variant == "with_defaults" else "valid answers only"
     return f"{comparison.b} vs {comparison.a} on {comparison.metric} ({variant})"

@@ -291,3 +291,65 @@ def test_many_warnings_of_one_kind_in_one_condition_collapse_into_one():
     assert len(out) == 1 + MAX_REPEATED_WARNINGS
     assert out[0].kind == "low_valid_mass" and "40 cells" in out[0].message and "zs Q0" in out[0].message
     assert out[1:] == few
+
+
+# ------------------------------------------------------------------------ comparison coverage
+
+
+def test_comparison_over_a_subset_says_so_and_carries_the_coverage():
+    """The reproduced defect: b answered 1 of 3 items; the average was printed over 1 item with
+    no word. Now the two missing items are n/a with the reason, the average says "over 1 of 3
+    items", a loud warning heads the report and the JSON carries the coverage."""
+    import json
+
+    from silspec.report.export import md_comparison
+
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    records = []
+    for item in ("Q1", "Q2", "Q3"):
+        records += answers_for("a", item, [1] * 10)  # mean 1 vs benchmark mean 2.5: MAE 0.5
+    records += answers_for("b", "Q1", [1, 2, 2, 2, 2, 3, 3, 3, 3, 4])  # mean 2.5: MAE 0
+    results = analyse(make_spec(analysis=analysis), records)
+    comparison = [c for c in results.comparisons if c.variant == "with_defaults"][0]
+    assert [row.item for row in comparison.rows] == ["Q1"]
+    assert comparison.mean_a == pytest.approx(0.5) and comparison.mean_b == pytest.approx(0.0)
+    assert comparison.n_cells == 3 and comparison.unit == "items"
+    assert [(c.item, c.a, c.b) for c in comparison.uncovered] == [("Q2", pytest.approx(0.5), None), ("Q3", pytest.approx(0.5), None)]
+    assert comparison.uncovered[0].reason == "b has no metrics (no scored answers or no benchmark)"
+    (warning,) = [w for w in results.warnings if w.kind == "comparison_partial"]
+    assert warning.severity == "high"
+    assert warning.message.startswith("compare b vs a on mae: the average covers 1 of 3 items; n/a: Q2: b has no metrics")
+    data = json.loads(json.dumps(results.to_dict(), allow_nan=False))
+    (carried,) = [c for c in data["comparisons"] if c["variant"] == "with_defaults"]
+    assert carried["n_cells"] == 3 and [c["item"] for c in carried["uncovered"]] == ["Q2", "Q3"]
+    assert carried["uncovered"][0]["b"] is None
+    assert Results.from_dict(data).to_dict() == results.to_dict()
+    table = md_comparison(comparison)
+    assert "average over 1 of 3 items (1/1 improved)" in table
+    assert "| Q2 | 0.500 | n/a | n/a |" in table
+    assert "n/a: Q2 (b has no metrics (no scored answers or no benchmark))" in table
+
+
+def test_comparison_cells_not_in_one_design_and_undefined_values_have_their_reason():
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    spec = make_spec(analysis=analysis)
+    spec = evolve(spec, conditions={**spec.conditions, "b": evolve(spec.conditions["b"], items=("s.Q1", "s.Q2"))})
+    records = []
+    for item in ("Q1", "Q2", "Q3"):
+        records += answers_for("a", item, [1] * 10)
+    records += answers_for("b", "Q1", [2] * 10) + answers_for("b", "Q2", [2] * 10)
+    comparison = [c for c in analyse(spec, records).comparisons if c.variant == "with_defaults"][0]
+    assert comparison.n_cells == 3 and len(comparison.rows) == 2
+    (cell,) = comparison.uncovered
+    assert (cell.item, cell.reason) == ("Q3", "not asked in b")
+
+
+def test_full_coverage_keeps_the_plain_average_label():
+    from silspec.report.format import average_label
+
+    analysis = Analysis(metrics=(Metric("js"),), comparisons=(Comparison(a="a", b="b", metrics=("js",)),))
+    results = analyse(make_spec(analysis=analysis), balanced("a") + balanced("b", 2))
+    comparison = results.comparisons[0]
+    assert comparison.uncovered == () and comparison.n_cells == 3
+    assert average_label(comparison) == f"average ({comparison.n_improved}/3 improved)"
+    assert not [w for w in results.warnings if w.kind == "comparison_partial"]
