@@ -997,20 +997,22 @@ def _calibrations(
             continue
         method = settings.method
         if settings.fit == "leave_one_out":
-            if len(rows) < 2:
+            if len({r.item for r in rows}) < 2:
                 warnings.append(
                     Warning(
                         kind="calibration_skipped",
                         severity="medium",
-                        message=f"calibrate {use.condition}: leave-one-out needs at least 2 items",
+                        message=f"calibrate {use.condition}: leave-one-out needs at least 2 questions",
                         condition=use.condition,
                     )
                 )
                 continue
+            # the held-out unit is the question: all its countries leave the fit together
             temperatures = numeric.fit_temperature_loo(
                 [r.probs for r in rows],
                 [r.benchmark_probs for r in rows],
                 [r.codes for r in rows],
+                groups=[r.item for r in rows],
                 method=method,
                 target=settings.target,
             )
@@ -1023,6 +1025,7 @@ def _calibrations(
             before = _proportion_metrics(row.probs, row, metric_specs)
             after = _proportion_metrics(after_probs, row, metric_specs)
             beta = float(done.beta) if done.beta is not None and math.isfinite(done.beta) else None
+            edge = numeric.grid_edge(float(temperature)) if settings.fit == "leave_one_out" else None
             items.append(
                 CalibratedItem(
                     item=row.code,
@@ -1032,6 +1035,26 @@ def _calibrations(
                     probs_after=after_probs,
                     before=before,
                     after=after,
+                    country=row.country,
+                    grid_edge=edge,
+                )
+            )
+        at_edge = [i for i in items if i.grid_edge]
+        if at_edge:
+            grid = numeric.default_grid()
+            cells = ", ".join(
+                f"{_cell_label(i.item, i.country)} (T = {i.temperature:.3g})" for i in at_edge[:8]
+            ) + (f" and {len(at_edge) - 8} more" if len(at_edge) > 8 else "")
+            warnings.append(
+                Warning(
+                    kind="calibration_grid_edge",
+                    severity="high",
+                    message=(
+                        f"calibrate {use.condition} with {use.calibration}: the fitted temperature sits at the edge of "
+                        f"its grid [{grid.min():g}, {grid.max():g}] for {len(at_edge)} of {len(items)} rows: {cells}; "
+                        "the best T may lie beyond it, so these calibrated figures are a bound, not a fit"
+                    ),
+                    condition=use.condition,
                 )
             )
         keys = items[0].before.keys() if items else ()
@@ -1042,6 +1065,7 @@ def _calibrations(
                 method=method,
                 fit=settings.fit,
                 items=tuple(items),
+                held_out="question" if settings.fit == "leave_one_out" else None,
                 mean_before={k: sum(i.before[k] for i in items) / len(items) for k in keys},
                 mean_after={k: sum(i.after[k] for i in items) / len(items) for k in keys},
             )

@@ -177,6 +177,8 @@ class CalibratedItem:
     probs_after: tuple[float, ...]
     before: dict[str, float]
     after: dict[str, float]
+    country: str | None = None
+    grid_edge: str | None = None  # "low" / "high": a fitted T at the end of its grid (a bound)
 
 
 @frozen
@@ -186,6 +188,7 @@ class CalibrationResult:
     method: str
     fit: str
     items: tuple[CalibratedItem, ...]
+    held_out: str | None = None  # leave_one_out: "question" (all its countries held out together)
     mean_before: dict[str, float] = field(factory=dict)
     mean_after: dict[str, float] = field(factory=dict)
 

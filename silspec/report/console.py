@@ -16,6 +16,8 @@ from silspec.report.format import (
     answers_text,
     columns_for,
     average_label,
+    calibration_title,
+    temperature_cell,
     comparison_title,
     uncovered_cells,
     uncovered_note,
@@ -248,22 +250,22 @@ def comparison_table(comparison) -> Table:
 
 
 def calibration_table(calibration) -> Table:
-    table = Table(
-        title=f"Calibration of {calibration.condition} with {calibration.calibration} ({calibration.method}, T {calibration.fit})",
-        title_justify="left",
-    )
+    table = Table(title=f"Calibration: {calibration_title(calibration)}", title_justify="left")
     keys = list(calibration.mean_before)
-    for column in ["item", "T", *(f"{k} before → after" for k in keys)]:
-        table.add_column(column, justify="left" if column == "item" else "right")
+    by_country = any(item.country for item in calibration.items)
+    for column in ["item", *(["country"] if by_country else []), "T", *(f"{k} before → after" for k in keys)]:
+        table.add_column(column, justify="left" if column in ("item", "country") else "right")
     for item in calibration.items:
         table.add_row(
             item.item,
-            number(item.temperature, 2),
+            *([item.country or ""] if by_country else []),
+            Text(temperature_cell(item), style="bold red" if item.grid_edge else ""),
             *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys),
         )
     table.add_section()
     table.add_row(
         "mean",
+        *([""] if by_country else []),
         "",
         *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys),
     )

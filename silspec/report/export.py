@@ -17,6 +17,8 @@ from silspec.report.format import (
     answers_text,
     columns_for,
     average_label,
+    calibration_title,
+    temperature_cell,
     comparison_title,
     uncovered_cells,
     uncovered_note,
@@ -262,13 +264,19 @@ def md_calibration(results: Results) -> str:
     parts = []
     for calibration in results.calibrations:
         keys = list(calibration.mean_before)
+        by_country = any(item.country for item in calibration.items)
         rows = [
-            [item.item, number(item.temperature, 2), *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys)]
+            [
+                item.item,
+                *([item.country or ""] if by_country else []),
+                temperature_cell(item),
+                *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys),
+            ]
             for item in calibration.items
         ]
-        rows.append(["mean", "", *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys)])
-        title = f"**{calibration.condition} calibrated with {calibration.calibration} ({calibration.method})**\n\n"
-        parts.append(title + _table(["item", "T", *keys], rows))
+        rows.append(["mean", *([""] if by_country else []), "", *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys)])
+        title = f"**{calibration_title(calibration)}**\n\n"
+        parts.append(title + _table(["item", *(["country"] if by_country else []), "T", *keys], rows))
     return "\n".join(parts)
 
 

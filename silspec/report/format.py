@@ -120,6 +120,20 @@ def uncovered_note(comparison: ComparisonResult) -> str:
     return "n/a: " + "; ".join(f"{cell.item} ({cell.reason})" for cell in comparison.uncovered)
 
 
+def calibration_title(calibration) -> str:
+    """What was calibrated and how T was fitted (leave-one-out: which unit was held out)."""
+    fit = calibration.fit
+    if calibration.held_out:
+        fit = f"{fit}, each {calibration.held_out} held out with all its countries"
+    return f"{calibration.condition} calibrated with {calibration.calibration} ({calibration.method}, T {fit})"
+
+
+def temperature_cell(item) -> str:
+    """T to 2 decimals, marked when it sits at the edge of its grid (a bound, not a fit)."""
+    text = number(item.temperature, 2)
+    return f"{text} (grid {item.grid_edge} edge)" if item.grid_edge else text
+
+
 def comparison_title(comparison: ComparisonResult) -> str:
     variant = "with defaults" if comparison.variant == "with_defaults" else "valid answers only"
     return f"{comparison.b} vs {comparison.a} on {comparison.metric} ({variant})"
