@@ -287,7 +287,7 @@ class Model:
     retries: int = 3
     backoff: Backoff = Backoff()
     timeout_s: float = 60.0
-    options: dict[str, Any] = field(factory=dict)  # backend-specific (dtype, device, batch_size)
+    options: dict[str, Any] = field(factory=dict)  # backend-specific (dtype, device, batch_size, prompt_logprobs)
     span: Span | None = field(default=None, eq=False)
 
 
