@@ -108,16 +108,29 @@ def average_label(comparison: ComparisonResult) -> str:
 
 
 def uncovered_cells(comparison: ComparisonResult, key: str) -> list[list[str]]:
-    """One n/a row per cell a side lacks: [item, a value or n/a, b value or n/a, n/a]."""
+    """One n/a row per cell that one side has and the other lacks: [item, a or n/a, b or n/a, n/a].
+    Cells neither side has are counted in the average's "of n" and listed in ``uncovered_note``."""
     def shown(value: float | None) -> str:
         return "n/a" if value is None else value_cell(key, value)
 
-    return [[cell.item, shown(cell.a), shown(cell.b), "n/a"] for cell in comparison.uncovered]
+    return [
+        [cell.item, shown(cell.a), shown(cell.b), "n/a"]
+        for cell in comparison.uncovered
+        if cell.a is not None or cell.b is not None
+    ]
 
 
-def uncovered_note(comparison: ComparisonResult) -> str:
-    """``n/a: Q2 (b has no metrics ...); Q3 (...)``: the reason for each cell left out."""
-    return "n/a: " + "; ".join(f"{cell.item} ({cell.reason})" for cell in comparison.uncovered)
+def uncovered_note(comparison: ComparisonResult, shown: int = 12) -> str:
+    """``n/a — b has no metrics (…): Q2, Q3`` per reason, at most ``shown`` cells each (the JSON
+    and the warning carry every cell)."""
+    by_reason: dict[str, list[str]] = {}
+    for cell in comparison.uncovered:
+        by_reason.setdefault(cell.reason, []).append(cell.item)
+    parts = []
+    for reason, cells in by_reason.items():
+        more = f" (+{len(cells) - shown} more)" if len(cells) > shown else ""
+        parts.append(f"{reason}: {', '.join(cells[:shown])}{more}")
+    return "n/a — " + "; ".join(parts)
 
 
 def calibration_title(calibration) -> str:
@@ -129,9 +142,10 @@ def calibration_title(calibration) -> str:
 
 
 def temperature_cell(item) -> str:
-    """T to 2 decimals, marked when it sits at the edge of its grid (a bound, not a fit)."""
+    """T to 2 decimals, marked ``(grid max)`` / ``(grid min)`` when it sits at the edge of its
+    grid (a bound, not a fit)."""
     text = number(item.temperature, 2)
-    return f"{text} (grid {item.grid_edge} edge)" if item.grid_edge else text
+    return f"{text} (grid {'max' if item.grid_edge == 'high' else 'min'})" if item.grid_edge else text
 
 
 def comparison_title(comparison: ComparisonResult) -> str:

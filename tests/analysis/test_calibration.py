@@ -300,4 +300,4 @@ def test_pipeline_fits_by_question_shows_countries_and_warns_at_the_grid_edge():
     assert warning.severity == "high" and "3 of 6 rows: Q2/AAA (T = 8)" in warning.message
     table = md_calibration(results)
     assert "each question held out with all its countries" in table
-    assert "| Q2 | AAA | 8.00 (grid high edge) |" in table
+    assert "| Q2 | AAA | 8.00 (grid max) |" in table

@@ -327,7 +327,7 @@ def test_comparison_over_a_subset_says_so_and_carries_the_coverage():
     table = md_comparison(comparison)
     assert "average over 1 of 3 items (1/1 improved)" in table
     assert "| Q2 | 0.500 | n/a | n/a |" in table
-    assert "n/a: Q2 (b has no metrics (no scored answers or no benchmark))" in table
+    assert "n/a — b has no metrics (no scored answers or no benchmark): Q2, Q3" in table
 
 
 def test_comparison_cells_not_in_one_design_and_undefined_values_have_their_reason():
