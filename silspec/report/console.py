@@ -177,7 +177,7 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
     leading += ["defaults"] if compact else ["valid", "defaults", "simulated %"]
     for column in leading:
         table.add_column(column, justify="left" if column in ("item", "benchmark", "simulated %") else "right")
-    columns = [(k, t) for k, t in columns_for(rows) if not (compact and k in COMPACT_HIDDEN)]
+    columns = [(k, t) for k, t in columns_for(rows, results.study.metric_options) if not (compact and k in COMPACT_HIDDEN)]
     for _, title in columns:
         table.add_column(title, justify="right", no_wrap=True)
     spread = replicate_key(rows)

@@ -173,7 +173,7 @@ def _low_mass(row) -> bool:
 
 def md_metrics(results: Results, condition: str, variant: str = "with_defaults") -> str:
     items = results.item_metrics(condition, variant)
-    columns = columns_for(items)
+    columns = columns_for(items, results.study.metric_options)
     spread = replicate_key(items)
     rows = []
     for row in items:

@@ -75,9 +75,15 @@ def with_interval(row: ItemMetrics, key: str) -> str:
     return text
 
 
-def columns_for(rows: Sequence[ItemMetrics]) -> list[tuple[str, str]]:
+# The JS column says which form it holds when it is not the divergence (docs/metrics.md): 0.77
+# under "JS" would read as a (bad) divergence when it is the paper's 1 - JS distance.
+JS_TITLES = {"distance": "JS dist.", "one_minus_divergence": "1−JSD", "one_minus_distance": "1−JS dist."}
+
+
+def columns_for(rows: Sequence[ItemMetrics], metric_options: dict | None = None) -> list[tuple[str, str]]:
     present = {key for row in rows for key in row.values}
-    return [(key, title) for key, title in COLUMNS if key in present]
+    form = ((metric_options or {}).get("js") or {}).get("form", "divergence")
+    return [(key, JS_TITLES.get(form, title) if key == "js" else title) for key, title in COLUMNS if key in present]
 
 
 def item_label(row: ItemMetrics) -> str:

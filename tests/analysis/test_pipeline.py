@@ -353,3 +353,19 @@ def test_full_coverage_keeps_the_plain_average_label():
     assert comparison.uncovered == () and comparison.n_cells == 3
     assert average_label(comparison) == f"average ({comparison.n_improved}/3 improved)"
     assert not [w for w in results.warnings if w.kind == "comparison_partial"]
+
+
+def test_js_form_names_its_column_and_flips_the_comparison_direction():
+    """`form = one_minus_distance` (the first-token paper's 1 - JS distance): the column says so,
+    the value is 1 - scipy's jensenshannon, and higher is better in comparisons."""
+    from scipy.spatial.distance import jensenshannon
+
+    from silspec.report.export import md_metrics
+
+    metric = Metric("js", options={"form": "one_minus_distance"})
+    analysis = Analysis(metrics=(metric,), comparisons=(Comparison(a="a", b="b", metrics=("js",)),))
+    results = analyse(make_spec(analysis=analysis), balanced("a") + balanced("b", 2))
+    row = results.item_metrics("a")[0]
+    assert row.values["js"] == pytest.approx(1 - jensenshannon(row.probs, row.benchmark_probs), abs=1e-12)
+    assert "1−JS dist." in md_metrics(results, "a")
+    assert results.comparisons[0].lower_is_better is False
