@@ -301,3 +301,7 @@ def test_pipeline_fits_by_question_shows_countries_and_warns_at_the_grid_edge():
     table = md_calibration(results)
     assert "each question held out with all its countries" in table
     assert "| Q2 | AAA | 8.00 (grid max) |" in table
+    from silspec.report.html import to_html
+
+    page = to_html(results, plots=False)
+    assert "<h2>Calibration</h2>" in page and "<td>8.00 (grid max)</td>" in page

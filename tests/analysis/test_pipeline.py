@@ -369,3 +369,16 @@ def test_js_form_names_its_column_and_flips_the_comparison_direction():
     assert row.values["js"] == pytest.approx(1 - jensenshannon(row.probs, row.benchmark_probs), abs=1e-12)
     assert "1−JS dist." in md_metrics(results, "a")
     assert results.comparisons[0].lower_is_better is False
+
+
+def test_html_report_keeps_the_coverage_note():
+    from silspec.report.html import to_html
+
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    records = []
+    for item in ("Q1", "Q2", "Q3"):
+        records += answers_for("a", item, [1] * 10)
+    records += answers_for("b", "Q1", [1, 2, 2, 2, 2, 3, 3, 3, 3, 4])
+    page = to_html(analyse(make_spec(analysis=analysis), records), plots=False)
+    assert "average over 1 of 3 items (1/1 improved)" in page
+    assert "<p>n/a — b has no metrics (no scored answers or no benchmark): Q2, Q3.</p>" in page
