@@ -14,13 +14,10 @@ from rich.text import Text
 from silspec.analysis.results import Results
 from silspec.report.format import (
     answers_text,
-    columns_for,
     average_label,
     calibration_title,
-    temperature_cell,
+    columns_for,
     comparison_title,
-    uncovered_cells,
-    uncovered_note,
     compliance_for,
     improvement_text,
     item_label,
@@ -32,6 +29,9 @@ from silspec.report.format import (
     replicate_title,
     runs_matrix,
     spread_text,
+    temperature_cell,
+    uncovered_cells,
+    uncovered_note,
     value_cell,
     with_interval,
 )

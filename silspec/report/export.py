@@ -15,13 +15,10 @@ from typing import Callable, Iterable, Sequence
 from silspec.analysis.results import ComparisonResult, Results
 from silspec.report.format import (
     answers_text,
-    columns_for,
     average_label,
     calibration_title,
-    temperature_cell,
+    columns_for,
     comparison_title,
-    uncovered_cells,
-    uncovered_note,
     compliance_for,
     improvement_text,
     item_label,
@@ -34,6 +31,9 @@ from silspec.report.format import (
     replicate_title,
     runs_matrix,
     spread_text,
+    temperature_cell,
+    uncovered_cells,
+    uncovered_note,
     value_cell,
     with_interval,
 )
