@@ -751,7 +751,8 @@ def _comparisons(
                             Warning(
                                 kind="comparison_empty",
                                 severity="high",
-                                message=f"compare {comparison.b} vs {comparison.a} on {name}: no item has a value in both",
+                                message=f"compare {comparison.b} vs {comparison.a} on {name}: no item has a value in both"
+                                + _pooled_note(item_rows, comparison, variant),
                             )
                         )
                     continue
@@ -765,7 +766,11 @@ def _comparisons(
                         a=a.get(cell),
                         b=b.get(cell),
                         reason=_uncovered_reason(
-                            cell, key, ((comparison.a, a, design_a), (comparison.b, b, design_b)), row_labels
+                            cell, key, ((comparison.a, a, design_a), (comparison.b, b, design_b)), row_labels,
+                            {
+                                side: [r for r in item_rows if r.condition == side and r.variant == variant]
+                                for side in (comparison.a, comparison.b)
+                            },
                         ),
                     )
                     for cell in cells
@@ -827,14 +832,19 @@ def _uncovered_reason(
     key: str,
     sides: Sequence[tuple[str, dict[str, float], Sequence[str]]],
     row_labels: dict[str, dict[str, ItemMetrics]],
+    rows_of: dict[str, Sequence[ItemMetrics]] | None = None,
 ) -> str:
     """Why a cell is not compared, naming each side that lacks it."""
+    rows_of = rows_of or {}
     reasons = []
     for name, values, design in sides:
         if cell in values:
             continue
         row = row_labels[name].get(cell)
-        if cell not in design and row is None:
+        countries = {r.country for r in rows_of.get(name, ()) if _cell_label(r.code, None) == cell}
+        if len(countries) > 1:
+            reasons.append(f"{name} has {len(countries)} countries for it; compare ... by country")
+        elif cell not in design and row is None:
             reasons.append(f"not asked in {name}")
         elif row is None:
             reasons.append(f"{name} has no metrics (no scored answers or no benchmark)")
@@ -874,15 +884,44 @@ def _paired_replicates(
 def _values_by_item(
     rows: Sequence[ItemMetrics], condition: str, key: str, variant: str, by: str | None
 ) -> dict[str, float]:
+    """Finite values by comparison label. Without ``by country`` a label that several countries'
+    rows share is left out (``_pooled_labels`` names it): one country must not silently win."""
     values: dict[str, float] = {}
+    pooled = _pooled_labels(rows, condition, variant, by)
     for row in rows:
         if row.condition != condition or row.variant != variant or key not in row.values:
             continue
         if not math.isfinite(row.values[key]):
             continue
         label = _cell_label(row.code, row.country if by == "country" else None)
-        values[label] = row.values[key]
+        if label not in pooled:
+            values[label] = row.values[key]
     return values
+
+
+def _pooled_note(rows: Sequence[ItemMetrics], comparison: Any, variant: str) -> str:
+    """`` (...: compare ... by country)`` when items were left out for mixing countries."""
+    pooled = {
+        label
+        for side in (comparison.a, comparison.b)
+        for label in _pooled_labels(rows, side, variant, comparison.by)
+    }
+    if not pooled:
+        return ""
+    return (f" ({len(pooled)} items have rows of several countries, which one value per item cannot "
+            f"stand for: write `compare {comparison.b} vs {comparison.a} ... by country`)")
+
+
+def _pooled_labels(rows: Sequence[ItemMetrics], condition: str, variant: str, by: str | None) -> dict[str, int]:
+    """Labels under which a condition has rows of several countries (no ``by country``): label ->
+    number of countries."""
+    if by == "country":
+        return {}
+    countries: dict[str, set] = defaultdict(set)
+    for row in rows:
+        if row.condition == condition and row.variant == variant:
+            countries[_cell_label(row.code, None)].add(row.country)
+    return {label: len(found) for label, found in countries.items() if len(found) > 1}
 
 
 def compare(

@@ -382,3 +382,26 @@ def test_html_report_keeps_the_coverage_note():
     page = to_html(analyse(make_spec(analysis=analysis), records), plots=False)
     assert "average over 1 of 3 items (1/1 improved)" in page
     assert "<p>n/a — b has no metrics (no scored answers or no benchmark): Q2, Q3.</p>" in page
+
+
+def test_comparison_without_by_country_never_lets_one_country_win():
+    """Two countries per item and no `by country`: the old code kept whichever country came
+    last; now such items are left out with the reason, and the warning says to compare by country."""
+    from silspec.run.records import AnswerRecord
+
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    spec = make_spec(analysis=analysis, benchmarks=tuple(
+        Benchmark("main", BENCH, unit="percent", country=c) for c in ("COL", "JPN")
+    ))
+    spec = evolve(spec, conditions={name: evolve(c, countries=("COL", "JPN")) for name, c in spec.conditions.items()})
+    records = []
+    for condition in ("a", "b"):
+        for item in ("Q1", "Q2", "Q3"):
+            for country in ("COL", "JPN"):
+                records += [evolve(r, country=country, persona=f"{country}{r.persona}", request_id=f"{country}{r.request_id}")
+                            for r in answers_for(condition, item, [1, 2, 3, 4])]
+    results = analyse(spec, records)
+    assert not results.comparisons
+    (warning,) = [w for w in results.warnings if w.kind == "comparison_empty"]
+    assert "3 items have rows of several countries" in warning.message
+    assert "compare b vs a ... by country" in warning.message
