@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from attrs import frozen
 
-from silspec.analysis.metrics import ArrayLike, js_divergence_rows, to_proportions
+from silspec.analysis.metrics import ArrayLike, js_divergence_rows, js_form_of_divergence, to_proportions
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 
@@ -40,8 +40,10 @@ class SeedAggregate:
     n: int
 
 
-def js_statistic(bench_probs: ArrayLike, base: float = math.e) -> Statistic:
-    """A vectorised statistic: JS divergence of each resampled distribution from the benchmark."""
+def js_statistic(bench_probs: ArrayLike, base: float = math.e, form: str = "divergence") -> Statistic:
+    """A vectorised statistic: JS of each resampled distribution from the benchmark, in ``form``
+    (``metrics.JS_FORMS``) and log ``base`` — the same numbers ``compute_metric`` gives."""
+    js_form_of_divergence(0.0, form)  # an unknown form fails here, not inside the resampling
     bench = to_proportions(bench_probs, name="benchmark distribution")
 
     def statistic(proportions: np.ndarray) -> np.ndarray:
@@ -50,7 +52,7 @@ def js_statistic(bench_probs: ArrayLike, base: float = math.e) -> Statistic:
                 f"resampled distributions have {proportions.shape[-1]} codes,"
                 f" the benchmark {bench.size}"
             )
-        return js_divergence_rows(proportions, bench, base=base)
+        return js_form_of_divergence(js_divergence_rows(proportions, bench, base=base), form)
 
     return statistic
 

@@ -5,14 +5,15 @@ p^(1/T) widens (T > 1) or sharpens (T < 1) them but also drags the expected answ
 scale's centre (or its mode). The mean-preserving exponential tilt
 q ∝ p^(1/T) · exp(β·r) keeps the dispersion change and puts the mean back: β solves
 E_q[r] = E_p[r], found by 1-D root finding (E_q[r] is increasing in β, its derivative being
-Var_q(r) ≥ 0, so the root is unique). T may be fixed or fitted leave-one-out over items so that
+Var_q(r) ≥ 0, so the root is unique). T may be fixed or fitted leave-one-out over questions (each question's countries held out
+together) so that
 the calibrated normalised variance matches the benchmark's.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -217,24 +218,43 @@ def fit_temperature_loo(
     bench_by_item: Sequence[ArrayLike],
     codes_by_item: Sequence[ArrayLike],
     *,
+    groups: Sequence[Hashable] | None = None,
     grid: ArrayLike | None = None,
     method: Method = "mean_preserving_tilt",
     target: Target = "benchmark_variance",
 ) -> list[float]:
-    """Leave-one-out temperatures: T for item i is fitted on every item except i.
+    """Leave-one-out temperatures: T for row i is fitted on every row *outside i's group*.
 
-    So an item's calibrated distribution never saw its own benchmark -- the honest way to
-    report calibrated metrics on the same items.
+    ``groups[i]`` names the question of row i; with rows per (question, country), passing the
+    question as the group holds out the whole question -- all its countries -- as the
+    value-persona paper fits T "on all remaining questions". Holding out one (question, country)
+    row instead would fit on the same question's other countries, which share its wording and
+    usually its spread: the question leaks into its own fit. Without ``groups`` each row is its
+    own group (one country). The fit is the mean mismatch over the rows left in.
     """
-    if len(sim_by_item) < 2:
-        raise ValueError("leave-one-out fitting needs at least two items")
+    keys = list(range(len(sim_by_item))) if groups is None else list(groups)
+    if len(keys) != len(sim_by_item):
+        raise ValueError(f"need one group per row; got {len(keys)} groups for {len(sim_by_item)} rows")
+    if len(set(keys)) < 2:
+        raise ValueError("leave-one-out fitting needs at least two questions")
     temperatures = _grid_or_default(grid)
     mismatch = _mismatch_matrix(
         sim_by_item, bench_by_item, codes_by_item, temperatures, method, target
     )
-    total = mismatch.sum(axis=1)
-    n_items = mismatch.shape[1]
-    return [
-        _best_temperature(temperatures, (total - mismatch[:, held_out]) / (n_items - 1))
-        for held_out in range(n_items)
-    ]
+    fitted: dict[Hashable, float] = {}
+    for key in keys:
+        if key not in fitted:
+            kept = np.array([other != key for other in keys])
+            fitted[key] = _best_temperature(temperatures, mismatch[:, kept].mean(axis=1))
+    return [fitted[key] for key in keys]
+
+
+def grid_edge(temperature: float, grid: ArrayLike | None = None) -> str | None:
+    """``"low"`` or ``"high"`` when a fitted T is the grid's smallest or largest value (the best
+    T may lie beyond it, so the calibrated figures are a bound, not a fit); else None."""
+    temperatures = _grid_or_default(grid)
+    if math.isclose(temperature, float(temperatures.min()), rel_tol=1e-12):
+        return "low"
+    if math.isclose(temperature, float(temperatures.max()), rel_tol=1e-12):
+        return "high"
+    return None

@@ -153,9 +153,26 @@ def js_distance(p: ArrayLike, q: ArrayLike, *, base: float = math.e) -> float:
     return math.sqrt(js_divergence(p, q, base=base))
 
 
-def js_similarity(p: ArrayLike, q: ArrayLike) -> float:
-    """1 - JSD in base 2, so 1 = identical and 0 = disjoint supports."""
-    return 1.0 - js_divergence(p, q, base=2.0)
+# The forms a `metric js { form = ... }` block may ask for, each honouring `log`. The one_minus_*
+# forms are what papers print as "1 - JSD": the first-token fine-tuning paper's code computes
+# 1 - scipy.spatial.distance.jensenshannon (a *distance*, natural log), a different number from
+# 1 - divergence, so each has its own explicit name (docs/metrics.md).
+JS_FORMS: tuple[str, ...] = ("divergence", "distance", "one_minus_divergence", "one_minus_distance")
+JS_HIGHER_IS_BETTER = frozenset({"one_minus_divergence", "one_minus_distance"})
+
+
+def js_form_of_divergence(divergence: np.ndarray | float, form: str) -> np.ndarray | float:
+    """Turn JS divergence values (any log base) into the named form; shared by the bootstrap."""
+    if form == "divergence":
+        return divergence
+    if form == "distance":
+        return np.sqrt(divergence)
+    if form == "one_minus_divergence":
+        return 1.0 - divergence
+    if form == "one_minus_distance":
+        return 1.0 - np.sqrt(divergence)
+    hint = " (removed: say one_minus_divergence or one_minus_distance)" if form == "similarity" else ""
+    raise ValueError(f"js form must be one of {', '.join(JS_FORMS)}, got {form!r}{hint}")
 
 
 # ------------------------------------------------------------------------------------- KS
@@ -368,17 +385,24 @@ def _option_base(options: Mapping[str, Any]) -> float:
     return float(raw)
 
 
+def js_form(options: Mapping[str, Any]) -> str:
+    """The JS form a block asks for (divergence by default); an unknown form is a ValueError."""
+    form = str(options.get("form", "divergence"))
+    js_form_of_divergence(0.0, form)  # validates, with the hint for the removed `similarity`
+    return form
+
+
 def js_log_base(options: Mapping[str, Any]) -> float:
     """The log base a `metric js { log = ... }` block asks for (e by default)."""
     return _option_base(options)
 
 
 def lower_is_better(name: str, options: Mapping[str, Any] | None = None) -> bool:
-    """Direction of the headline value, taking options into account (JS similarity flips it)."""
+    """Direction of the headline value, taking options into account (JS one_minus_* flip it)."""
     if name not in LOWER_IS_BETTER:
         raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRIC_NAMES)}")
-    if name == "js" and (options or {}).get("form") == "similarity":
-        return False
+    if name == "js":
+        return js_form(options or {}) not in JS_HIGHER_IS_BETTER
     return LOWER_IS_BETTER[name]
 
 
@@ -402,18 +426,8 @@ def compute_metric(
     values = _codes_or_positions(codes, sim.size)
 
     if name == "js":
-        base = _option_base(options)
-        form = options.get("form", "divergence")
-        divergence = js_divergence(sim, bench, base=base)
-        if form == "divergence":
-            headline = divergence
-        elif form == "distance":
-            headline = math.sqrt(divergence)
-        elif form == "similarity":
-            headline = js_similarity(sim, bench)
-        else:
-            raise ValueError(f"js form must be divergence, distance or similarity, got {form!r}")
-        return {"js": headline}
+        divergence = js_divergence(sim, bench, base=_option_base(options))
+        return {"js": float(js_form_of_divergence(divergence, js_form(options)))}
 
     if name == "ks":
         if sim_counts is None or bench_n is None:

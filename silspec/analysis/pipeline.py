@@ -13,6 +13,8 @@ import math
 from collections import defaultdict
 from typing import Any, Collection, Iterable, Sequence
 
+import attrs
+
 from silspec.analysis.compliance import Compliance, compliance_table
 from silspec.analysis.distributions import (
     PROBABILITY_MODES,
@@ -38,6 +40,7 @@ from silspec.analysis.results import (
     RunInfo,
     RunsAggregate,
     StudyHeader,
+    UncoveredCell,
     Warning,
 )
 from silspec.answers import Verdict, score, scorer_hash
@@ -673,11 +676,11 @@ def _statistics(name: str, options: dict[str, Any], shares: BenchmarkShares, cod
     values = np.asarray(codes, dtype=float)
     span = float(values[-1] - values[0]) if values.size > 1 else 0.0
 
-    if name == "js" and options.get("form", "divergence") == "divergence":
+    if name == "js":
         from silspec.analysis.bootstrap import js_statistic
-        from silspec.analysis.metrics import _option_base
+        from silspec.analysis.metrics import _option_base, js_form
 
-        return {"js": js_statistic(bench, _option_base(options))}
+        return {"js": js_statistic(bench, _option_base(options), js_form(options))}
     if name == "wasserstein":
 
         def wasserstein_rows(rows: np.ndarray) -> np.ndarray:
@@ -733,12 +736,19 @@ def _comparisons(
     metric_specs: Sequence[tuple[str, dict[str, Any]]],
     warnings: list[Warning],
 ) -> list[ComparisonResult]:
+    """Every ``compare`` line, per metric and variant, over the cells *both* sides have; the
+    cells either side was asked about but one lacks are carried as ``uncovered`` with the reason
+    (shown as n/a, never averaged), and a partial average is a loud warning."""
     from silspec.analysis.metrics import lower_is_better
 
     options_by_name = dict(metric_specs)
+    conditions = spec.conditions
     results: list[ComparisonResult] = []
     for comparison in spec.analysis.comparisons:
         without = tuple(w.rpartition(".")[2] for w in comparison.without)
+        design_a = _design_cells(conditions.get(comparison.a), comparison.by)
+        design_b = _design_cells(conditions.get(comparison.b), comparison.by)
+        unit = "item-country pairs" if comparison.by == "country" else "items"
         for name in comparison.metrics:
             key = _headline(name)
             direction = lower_is_better(name, options_by_name.get(name, {}))
@@ -752,27 +762,106 @@ def _comparisons(
                             Warning(
                                 kind="comparison_empty",
                                 severity="high",
-                                message=f"compare {comparison.b} vs {comparison.a} on {name}: no item has a value in both",
+                                message=f"compare {comparison.b} vs {comparison.a} on {name}: no item has a value in both"
+                                + _pooled_note(item_rows, comparison, variant),
                             )
                         )
                     continue
-                results.append(
-                    compare(
-                        {k: a[k] for k in shared},
-                        {k: b[k] for k in shared},
-                        a_name=comparison.a,
-                        b_name=comparison.b,
-                        metric=name,
-                        key=key,
-                        variant=variant,
-                        lower_is_better=direction,
-                        without=without,
-                        replicate_values=_paired_replicates(
-                            item_rows, comparison.a, comparison.b, key, variant, comparison.by, shared
+                cells = list(dict.fromkeys([*design_a, *design_b, *a, *b]))
+                row_labels = {
+                    side: _row_labels(item_rows, side, variant, comparison.by) for side in (comparison.a, comparison.b)
+                }
+                uncovered = tuple(
+                    UncoveredCell(
+                        item=cell,
+                        a=a.get(cell),
+                        b=b.get(cell),
+                        reason=_uncovered_reason(
+                            cell, key, ((comparison.a, a, design_a), (comparison.b, b, design_b)), row_labels,
+                            {
+                                side: [r for r in item_rows if r.condition == side and r.variant == variant]
+                                for side in (comparison.a, comparison.b)
+                            },
                         ),
                     )
+                    for cell in cells
+                    if cell not in a or cell not in b
                 )
+                result = compare(
+                    {k: a[k] for k in shared},
+                    {k: b[k] for k in shared},
+                    a_name=comparison.a,
+                    b_name=comparison.b,
+                    metric=name,
+                    key=key,
+                    variant=variant,
+                    lower_is_better=direction,
+                    without=without,
+                    replicate_values=_paired_replicates(
+                        item_rows, comparison.a, comparison.b, key, variant, comparison.by, shared
+                    ),
+                )
+                result = attrs.evolve(result, n_cells=len(cells), uncovered=uncovered, unit=unit)
+                results.append(result)
+                if uncovered and variant == "with_defaults":
+                    shown = "; ".join(f"{cell.item}: {cell.reason}" for cell in uncovered[:6])
+                    more = f"; and {len(uncovered) - 6} more" if len(uncovered) > 6 else ""
+                    warnings.append(
+                        Warning(
+                            kind="comparison_partial",
+                            severity="high",
+                            message=(
+                                f"compare {comparison.b} vs {comparison.a} on {name}: the average covers "
+                                f"{len(shared)} of {len(cells)} {unit}; n/a: {shown}{more}"
+                            ),
+                        )
+                    )
     return results
+
+
+def _design_cells(condition: Condition | None, by: str | None) -> list[str]:
+    """The comparison labels a condition was asked about: its items (× its countries by country)."""
+    if condition is None:
+        return []
+    codes = [item.rpartition(".")[2] for item in condition.items]
+    if by == "country" and condition.countries:
+        return [_cell_label(code, country) for code in codes for country in condition.countries]
+    return codes
+
+
+def _row_labels(rows: Sequence[ItemMetrics], condition: str, variant: str, by: str | None) -> dict[str, ItemMetrics]:
+    """The metric rows a condition has (finite or not), by comparison label."""
+    return {
+        _cell_label(row.code, row.country if by == "country" else None): row
+        for row in rows
+        if row.condition == condition and row.variant == variant
+    }
+
+
+def _uncovered_reason(
+    cell: str,
+    key: str,
+    sides: Sequence[tuple[str, dict[str, float], Sequence[str]]],
+    row_labels: dict[str, dict[str, ItemMetrics]],
+    rows_of: dict[str, Sequence[ItemMetrics]] | None = None,
+) -> str:
+    """Why a cell is not compared, naming each side that lacks it."""
+    rows_of = rows_of or {}
+    reasons = []
+    for name, values, design in sides:
+        if cell in values:
+            continue
+        row = row_labels[name].get(cell)
+        countries = {r.country for r in rows_of.get(name, ()) if _cell_label(r.code, None) == cell}
+        if len(countries) > 1:
+            reasons.append(f"{name} has {len(countries)} countries for it; compare ... by country")
+        elif cell not in design and row is None:
+            reasons.append(f"not asked in {name}")
+        elif row is None:
+            reasons.append(f"{name} has no metrics (no scored answers or no benchmark)")
+        else:
+            reasons.append(f"{name}: {key} undefined over {row.n} answers")
+    return "; ".join(reasons)
 
 
 def _paired_replicates(
@@ -806,15 +895,44 @@ def _paired_replicates(
 def _values_by_item(
     rows: Sequence[ItemMetrics], condition: str, key: str, variant: str, by: str | None
 ) -> dict[str, float]:
+    """Finite values by comparison label. Without ``by country`` a label that several countries'
+    rows share is left out (``_pooled_labels`` names it): one country must not silently win."""
     values: dict[str, float] = {}
+    pooled = _pooled_labels(rows, condition, variant, by)
     for row in rows:
         if row.condition != condition or row.variant != variant or key not in row.values:
             continue
         if not math.isfinite(row.values[key]):
             continue
         label = _cell_label(row.code, row.country if by == "country" else None)
-        values[label] = row.values[key]
+        if label not in pooled:
+            values[label] = row.values[key]
     return values
+
+
+def _pooled_note(rows: Sequence[ItemMetrics], comparison: Any, variant: str) -> str:
+    """`` (...: compare ... by country)`` when items were left out for mixing countries."""
+    pooled = {
+        label
+        for side in (comparison.a, comparison.b)
+        for label in _pooled_labels(rows, side, variant, comparison.by)
+    }
+    if not pooled:
+        return ""
+    return (f" ({len(pooled)} items have rows of several countries, which one value per item cannot "
+            f"stand for: write `compare {comparison.b} vs {comparison.a} ... by country`)")
+
+
+def _pooled_labels(rows: Sequence[ItemMetrics], condition: str, variant: str, by: str | None) -> dict[str, int]:
+    """Labels under which a condition has rows of several countries (no ``by country``): label ->
+    number of countries."""
+    if by == "country":
+        return {}
+    countries: dict[str, set] = defaultdict(set)
+    for row in rows:
+        if row.condition == condition and row.variant == variant:
+            countries[_cell_label(row.code, None)].add(row.country)
+    return {label: len(found) for label, found in countries.items() if len(found) > 1}
 
 
 def compare(
@@ -929,20 +1047,22 @@ def _calibrations(
             continue
         method = settings.method
         if settings.fit == "leave_one_out":
-            if len(rows) < 2:
+            if len({r.item for r in rows}) < 2:
                 warnings.append(
                     Warning(
                         kind="calibration_skipped",
                         severity="medium",
-                        message=f"calibrate {use.condition}: leave-one-out needs at least 2 items",
+                        message=f"calibrate {use.condition}: leave-one-out needs at least 2 questions",
                         condition=use.condition,
                     )
                 )
                 continue
+            # the held-out unit is the question: all its countries leave the fit together
             temperatures = numeric.fit_temperature_loo(
                 [r.probs for r in rows],
                 [r.benchmark_probs for r in rows],
                 [r.codes for r in rows],
+                groups=[r.item for r in rows],
                 method=method,
                 target=settings.target,
             )
@@ -955,6 +1075,7 @@ def _calibrations(
             before = _proportion_metrics(row.probs, row, metric_specs)
             after = _proportion_metrics(after_probs, row, metric_specs)
             beta = float(done.beta) if done.beta is not None and math.isfinite(done.beta) else None
+            edge = numeric.grid_edge(float(temperature)) if settings.fit == "leave_one_out" else None
             items.append(
                 CalibratedItem(
                     item=row.code,
@@ -964,6 +1085,26 @@ def _calibrations(
                     probs_after=after_probs,
                     before=before,
                     after=after,
+                    country=row.country,
+                    grid_edge=edge,
+                )
+            )
+        at_edge = [i for i in items if i.grid_edge]
+        if at_edge:
+            grid = numeric.default_grid()
+            cells = ", ".join(
+                f"{_cell_label(i.item, i.country)} (T = {i.temperature:.3g})" for i in at_edge[:8]
+            ) + (f" and {len(at_edge) - 8} more" if len(at_edge) > 8 else "")
+            warnings.append(
+                Warning(
+                    kind="calibration_grid_edge",
+                    severity="high",
+                    message=(
+                        f"calibrate {use.condition} with {use.calibration}: the fitted temperature sits at the edge of "
+                        f"its grid [{grid.min():g}, {grid.max():g}] for {len(at_edge)} of {len(items)} rows: {cells}; "
+                        "the best T may lie beyond it, so these calibrated figures are a bound, not a fit"
+                    ),
+                    condition=use.condition,
                 )
             )
         keys = items[0].before.keys() if items else ()
@@ -974,6 +1115,7 @@ def _calibrations(
                 method=method,
                 fit=settings.fit,
                 items=tuple(items),
+                held_out="question" if settings.fit == "leave_one_out" else None,
                 mean_before={k: sum(i.before[k] for i in items) / len(items) for k in keys},
                 mean_after={k: sum(i.after[k] for i in items) / len(items) for k in keys},
             )

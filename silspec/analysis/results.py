@@ -15,7 +15,7 @@ from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
 
-SCHEMA_VERSION = 4  # 4: compliance counts the stored outcomes (answered, invalid, refused, error); 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 4  # 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -126,6 +126,17 @@ class ComparisonRow:
 
 
 @frozen
+class UncoveredCell:
+    """An item (or item/country) the comparison is about that one side (or both) lacks: shown as
+    n/a with the reason and left out of every average."""
+
+    item: str
+    a: float | None  # the value a side has, None where it has none
+    b: float | None
+    reason: str
+
+
+@frozen
 class ComparisonResult:
     a: str
     b: str
@@ -146,6 +157,15 @@ class ComparisonResult:
     paired_pvalue: float | None = None
     paired_test: str | None = None
     replicate_test: str | None = None  # per-item test across replicates, when both have k >= 2
+    # Coverage: the cells the two conditions were asked about (the union of their designs) and
+    # those left out of the averages; ``len(rows)`` of ``n_cells`` are compared. 0 = not recorded.
+    n_cells: int = 0
+    uncovered: tuple[UncoveredCell, ...] = ()
+    unit: str = "items"  # what a cell is: "items" or "item-country pairs" (by country)
+
+    @property
+    def covers_all(self) -> bool:
+        return not self.uncovered
 
 
 @frozen
@@ -157,6 +177,8 @@ class CalibratedItem:
     probs_after: tuple[float, ...]
     before: dict[str, float]
     after: dict[str, float]
+    country: str | None = None
+    grid_edge: str | None = None  # "low" / "high": a fitted T at the end of its grid (a bound)
 
 
 @frozen
@@ -166,6 +188,7 @@ class CalibrationResult:
     method: str
     fit: str
     items: tuple[CalibratedItem, ...]
+    held_out: str | None = None  # leave_one_out: "question" (all its countries held out together)
     mean_before: dict[str, float] = field(factory=dict)
     mean_after: dict[str, float] = field(factory=dict)
 

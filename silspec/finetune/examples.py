@@ -132,6 +132,13 @@ def _compile(spec: Spec, finetune: Finetune, splits: dict[str, Split]) -> dict[s
         raise FinetuneError(f"finetune {finetune.name!r}: {exc}") from None
     by_condition: dict[str, list] = {name: [] for name in names.values()}
     for request in plan.requests:
+        # first-token training needs one first token per option: "1" and "10" cannot be told apart
+        if len({token.strip()[:1] for token in request.option_tokens}) < len(request.option_tokens):
+            raise FinetuneError(
+                f"finetune {finetune.name!r}: option tokens {list(request.option_tokens)} of {request.item} "
+                "share a first token, so first-token training cannot tell them apart; "
+                "use option_labels = letters (or auto)"
+            )
         by_condition[request.condition].append(request)
     return {kind: by_condition[name] for kind, name in names.items()}
 

@@ -1,9 +1,10 @@
 """How answer codes are shown to a model: one single-token label per code, in some order.
 
-One mapping for every backend (CLARIFICATIONS, "Answers as option probabilities"): codes are
-shown as their own digits unless two codes share a first character (1 and 10 on a 10-point
-scale, -1 and -2), in which case letters A, B, C... label the options *by presented position*
-(A is whatever is shown first). Letters follow position, not code, because that is what
+One mapping for every backend (CLARIFICATIONS, "Answers as option probabilities"): under
+``option_labels = auto`` codes are shown as their own digits unless two codes share a first
+character (1 and 10 on a 10-point scale, -1 and -2), in which case letters A, B, C... label the
+options *by presented position* (A is whatever is shown first). ``option_labels = codes`` keeps
+the digits even then: the options are scored as full strings (docs/backends.md). Letters follow position, not code, because that is what
 shuffling an option order is meant to randomise.
 
 Shuffled orders are seeded per request from a sha256 of the request's coordinates, so a
@@ -68,11 +69,9 @@ def option_tokens(
                 f"{len(presented)} answer options cannot be labelled with single letters A-Z"
             )
         return tuple(LETTERS[: len(presented)])
-    if answers == "option_probs" and codes_collide(presented):
-        raise PlanError(
-            f"codes {list(presented)} share a first token, so option probabilities cannot tell "
-            "them apart; use option_labels = letters (or auto)"
-        )
+    # Codes sharing a first character (1 and 10) under `option_labels = codes` are scored as full
+    # strings by backends that can (hf; openai with prompt_logprobs); lint refuses the others
+    # (check/rules/options.py) and the openai backend refuses them at run time too.
     return tuple(str(code) for code in presented)
 
 

@@ -14,6 +14,8 @@ from rich.text import Text
 from silspec.analysis.results import Results
 from silspec.report.format import (
     answers_text,
+    average_label,
+    calibration_title,
     columns_for,
     comparison_title,
     compliance_for,
@@ -27,6 +29,9 @@ from silspec.report.format import (
     replicate_title,
     runs_matrix,
     spread_text,
+    temperature_cell,
+    uncovered_cells,
+    uncovered_note,
     value_cell,
     with_interval,
 )
@@ -172,7 +177,7 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
     leading += ["defaults"] if compact else ["answered", "defaults", "simulated %"]
     for column in leading:
         table.add_column(column, justify="left" if column in ("item", "benchmark", "simulated %") else "right")
-    columns = [(k, t) for k, t in columns_for(rows) if not (compact and k in COMPACT_HIDDEN)]
+    columns = [(k, t) for k, t in columns_for(rows, results.study.metric_options) if not (compact and k in COMPACT_HIDDEN)]
     for _, title in columns:
         table.add_column(title, justify="right", no_wrap=True)
     spread = replicate_key(rows)
@@ -214,9 +219,11 @@ def comparison_table(comparison) -> Table:
             row.item, value_cell(comparison.key, row.a), value_cell(comparison.key, row.b),
             improvement_text(row.improvement), better, *([replicate_test_text(row)] if per_item_test else []),
         )
+    for cells in uncovered_cells(comparison, comparison.key):
+        table.add_row(*cells, "–", *extra, style="dim")
     table.add_section()
     table.add_row(
-        f"average ({comparison.n_improved}/{len(comparison.rows)} improved)",
+        average_label(comparison),
         number(comparison.mean_a),
         number(comparison.mean_b),
         Text(improvement_text(comparison.improvement_of_means), style="bold"),
@@ -232,7 +239,7 @@ def comparison_table(comparison) -> Table:
             "",
             *extra,
         )
-    notes = []
+    notes = [uncovered_note(comparison)] if comparison.uncovered else []
     if comparison.paired_pvalue is not None:
         notes.append(f"across items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}")
     if per_item_test:
@@ -243,22 +250,22 @@ def comparison_table(comparison) -> Table:
 
 
 def calibration_table(calibration) -> Table:
-    table = Table(
-        title=f"Calibration of {calibration.condition} with {calibration.calibration} ({calibration.method}, T {calibration.fit})",
-        title_justify="left",
-    )
+    table = Table(title=f"Calibration: {calibration_title(calibration)}", title_justify="left")
     keys = list(calibration.mean_before)
-    for column in ["item", "T", *(f"{k} before → after" for k in keys)]:
-        table.add_column(column, justify="left" if column == "item" else "right")
+    by_country = any(item.country for item in calibration.items)
+    for column in ["item", *(["country"] if by_country else []), "T", *(f"{k} before → after" for k in keys)]:
+        table.add_column(column, justify="left" if column in ("item", "country") else "right")
     for item in calibration.items:
         table.add_row(
             item.item,
-            number(item.temperature, 2),
+            *([item.country or ""] if by_country else []),
+            Text(temperature_cell(item), style="bold red" if item.grid_edge else ""),
             *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys),
         )
     table.add_section()
     table.add_row(
         "mean",
+        *([""] if by_country else []),
         "",
         *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys),
     )

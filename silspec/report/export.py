@@ -15,6 +15,8 @@ from typing import Callable, Iterable, Sequence
 from silspec.analysis.results import ComparisonResult, Results
 from silspec.report.format import (
     answers_text,
+    average_label,
+    calibration_title,
     columns_for,
     comparison_title,
     compliance_for,
@@ -29,6 +31,9 @@ from silspec.report.format import (
     replicate_title,
     runs_matrix,
     spread_text,
+    temperature_cell,
+    uncovered_cells,
+    uncovered_note,
     value_cell,
     with_interval,
 )
@@ -168,7 +173,7 @@ def _low_mass(row) -> bool:
 
 def md_metrics(results: Results, condition: str, variant: str = "with_defaults") -> str:
     items = results.item_metrics(condition, variant)
-    columns = columns_for(items)
+    columns = columns_for(items, results.study.metric_options)
     spread = replicate_key(items)
     rows = []
     for row in items:
@@ -202,9 +207,10 @@ def md_comparison(comparison: ComparisonResult) -> str:
         ]
         for row in comparison.rows
     ]
+    rows += [[*cells, "–", *extra] for cells in uncovered_cells(comparison, comparison.key)]
     rows.append(
         [
-            f"average ({comparison.n_improved}/{len(comparison.rows)} improved)",
+            average_label(comparison),
             number(comparison.mean_a),
             number(comparison.mean_b),
             improvement_text(comparison.improvement_of_means),
@@ -226,6 +232,8 @@ def md_comparison(comparison: ComparisonResult) -> str:
     header = ["item", comparison.a, comparison.b, "improvement", "better?"]
     header += [f"{comparison.replicate_test}"] if per_item_test else []
     table = _table(header, rows)
+    if comparison.uncovered:
+        table += f"\n{uncovered_note(comparison)}.\n"
     if comparison.paired_pvalue is not None:
         table += f"\nAcross items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}.\n"
     return table
@@ -256,13 +264,19 @@ def md_calibration(results: Results) -> str:
     parts = []
     for calibration in results.calibrations:
         keys = list(calibration.mean_before)
+        by_country = any(item.country for item in calibration.items)
         rows = [
-            [item.item, number(item.temperature, 2), *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys)]
+            [
+                item.item,
+                *([item.country or ""] if by_country else []),
+                temperature_cell(item),
+                *(f"{value_cell(k, item.before.get(k))} → {value_cell(k, item.after.get(k))}" for k in keys),
+            ]
             for item in calibration.items
         ]
-        rows.append(["mean", "", *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys)])
-        title = f"**{calibration.condition} calibrated with {calibration.calibration} ({calibration.method})**\n\n"
-        parts.append(title + _table(["item", "T", *keys], rows))
+        rows.append(["mean", *([""] if by_country else []), "", *(f"{number(calibration.mean_before[k])} → {number(calibration.mean_after[k])}" for k in keys)])
+        title = f"**{calibration_title(calibration)}**\n\n"
+        parts.append(title + _table(["item", *(["country"] if by_country else []), "T", *keys], rows))
     return "\n".join(parts)
 
 

@@ -75,9 +75,15 @@ def with_interval(row: ItemMetrics, key: str) -> str:
     return text
 
 
-def columns_for(rows: Sequence[ItemMetrics]) -> list[tuple[str, str]]:
+# The JS column says which form it holds when it is not the divergence (docs/metrics.md): 0.77
+# under "JS" would read as a (bad) divergence when it is the paper's 1 - JS distance.
+JS_TITLES = {"distance": "JS dist.", "one_minus_divergence": "1−JSD", "one_minus_distance": "1−JS dist."}
+
+
+def columns_for(rows: Sequence[ItemMetrics], metric_options: dict | None = None) -> list[tuple[str, str]]:
     present = {key for row in rows for key in row.values}
-    return [(key, title) for key, title in COLUMNS if key in present]
+    form = ((metric_options or {}).get("js") or {}).get("form", "divergence")
+    return [(key, JS_TITLES.get(form, title) if key == "js" else title) for key, title in COLUMNS if key in present]
 
 
 def item_label(row: ItemMetrics) -> str:
@@ -95,6 +101,57 @@ def improvement_text(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
     return f"{value * 100:+.1f} %"
+
+
+def average_label(comparison: ComparisonResult) -> str:
+    """``average (3/4 improved)``, or ``average over 1 of 4 items (1/1 improved)`` when cells are
+    missing on one side: an average never hides what it leaves out."""
+    compared = len(comparison.rows)
+    improved = f"{comparison.n_improved}/{compared} improved"
+    if comparison.uncovered:
+        return f"average over {compared} of {comparison.n_cells} {comparison.unit} ({improved})"
+    return f"average ({improved})"
+
+
+def uncovered_cells(comparison: ComparisonResult, key: str) -> list[list[str]]:
+    """One n/a row per cell that one side has and the other lacks: [item, a or n/a, b or n/a, n/a].
+    Cells neither side has are counted in the average's "of n" and listed in ``uncovered_note``."""
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else value_cell(key, value)
+
+    return [
+        [cell.item, shown(cell.a), shown(cell.b), "n/a"]
+        for cell in comparison.uncovered
+        if cell.a is not None or cell.b is not None
+    ]
+
+
+def uncovered_note(comparison: ComparisonResult, shown: int = 12) -> str:
+    """``n/a — b has no metrics (…): Q2, Q3`` per reason, at most ``shown`` cells each (the JSON
+    and the warning carry every cell)."""
+    by_reason: dict[str, list[str]] = {}
+    for cell in comparison.uncovered:
+        by_reason.setdefault(cell.reason, []).append(cell.item)
+    parts = []
+    for reason, cells in by_reason.items():
+        more = f" (+{len(cells) - shown} more)" if len(cells) > shown else ""
+        parts.append(f"{reason}: {', '.join(cells[:shown])}{more}")
+    return "n/a — " + "; ".join(parts)
+
+
+def calibration_title(calibration) -> str:
+    """What was calibrated and how T was fitted (leave-one-out: which unit was held out)."""
+    fit = calibration.fit
+    if calibration.held_out:
+        fit = f"{fit}, each {calibration.held_out} held out with all its countries"
+    return f"{calibration.condition} calibrated with {calibration.calibration} ({calibration.method}, T {fit})"
+
+
+def temperature_cell(item) -> str:
+    """T to 2 decimals, marked ``(grid max)`` / ``(grid min)`` when it sits at the edge of its
+    grid (a bound, not a fit)."""
+    text = number(item.temperature, 2)
+    return f"{text} (grid {'max' if item.grid_edge == 'high' else 'min'})" if item.grid_edge else text
 
 
 def comparison_title(comparison: ComparisonResult) -> str:

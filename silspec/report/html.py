@@ -14,6 +14,7 @@ from typing import Sequence
 from silspec.analysis.results import ItemMetrics, Results
 from silspec.report.export import (
     md_benchmarks,
+    md_calibration,
     md_comparisons,
     md_compliance,
     md_js_table,
@@ -60,6 +61,9 @@ def to_html(results: Results, *, plots: bool = True) -> str:
         parts.append("<h2>Comparisons</h2>")
         for variant in ("with_defaults", "valid_only"):
             parts.append(_markdown_sections_to_html(md_comparisons(results, variant)))
+    if results.calibrations:
+        parts.append("<h2>Calibration</h2>")
+        parts.append(_markdown_sections_to_html(md_calibration(results)))
     if plots:
         parts.append("<h2>Simulated vs benchmark</h2>")
         parts.append(f"<p>{html.escape(_error_bar_note(results))}</p>")
@@ -199,8 +203,12 @@ def _markdown_sections_to_html(text: str) -> str:
             continue
         if block.startswith("|"):
             out.append(markdown_table_to_html(block))
-        else:
+            # notes under a table (n/a cells and their reasons, the test across items) stay visible
+            out += [f"<p>{html.escape(line)}</p>" for line in block.splitlines() if line.strip() and not line.startswith("|")]
+        elif block.startswith("**"):
             out.append(f"<h3>{html.escape(block.strip('*'))}</h3>")
+        else:  # a note between tables: the n/a cells of a comparison, a test across items
+            out.append(f"<p>{html.escape(block)}</p>")
     return "\n".join(out)
 
 

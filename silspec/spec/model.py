@@ -287,7 +287,7 @@ class Model:
     retries: int = 3
     backoff: Backoff = Backoff()
     timeout_s: float = 60.0
-    options: dict[str, Any] = field(factory=dict)  # backend-specific (dtype, device, batch_size)
+    options: dict[str, Any] = field(factory=dict)  # backend-specific (dtype, device, batch_size, prompt_logprobs)
     span: Span | None = field(default=None, eq=False)
 
 
@@ -374,7 +374,7 @@ class Finetune:
 @frozen
 class Metric:
     name: Literal["js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy"]
-    options: dict[str, Any] = field(factory=dict)  # js: log=e|2, form=divergence|distance|similarity
+    options: dict[str, Any] = field(factory=dict)  # js: log=e|2, form=divergence|distance|one_minus_divergence|one_minus_distance
 
 
 @frozen

@@ -153,3 +153,17 @@ def test_share_intervals_match_the_binomial_width_and_reject_bad_input():
     assert lows == pytest.approx([0.2, 0.8]) and highs == pytest.approx([0.2, 0.8])
     with pytest.raises(ValueError, match="exactly one"):
         bootstrap_share_intervals(codes, probs, [1, 2])
+
+
+@pytest.mark.parametrize("form", ["divergence", "distance", "one_minus_divergence", "one_minus_distance"])
+@pytest.mark.parametrize("log", ["e", 2])
+def test_js_statistic_fast_path_equals_compute_metric_for_every_form(form, log):
+    """The bootstrap's vectorised JS is the same number compute_metric gives, per form and base."""
+    from silspec.analysis.metrics import compute_metric, js_log_base
+
+    rng = np.random.default_rng(5)
+    bench = rng.dirichlet(np.ones(4))
+    rows = rng.dirichlet(np.ones(4), size=6)
+    fast = js_statistic(bench, js_log_base({"log": log}), form)(rows)
+    slow = [compute_metric("js", row, None, bench, codes=[1, 2, 3, 4], options={"log": log, "form": form})["js"] for row in rows]
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14)

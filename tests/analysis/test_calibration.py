@@ -193,7 +193,7 @@ def test_ties_prefer_the_temperature_closest_to_one():
 
 def test_fitting_refuses_bad_input():
     sims, benches, codes = make_items(2.0, n_items=3)
-    with pytest.raises(ValueError, match="at least two items"):
+    with pytest.raises(ValueError, match="at least two questions"):
         fit_temperature_loo(sims[:1], benches[:1], codes[:1])
     with pytest.raises(ValueError, match="one simulated distribution"):
         fit_temperature_loo(sims, benches[:2], codes)
@@ -202,3 +202,106 @@ def test_fitting_refuses_bad_input():
     with pytest.raises(ValueError, match="grid"):
         fit_temperature(sims, benches, codes, grid=[0.0, 1.0])
     assert math.isfinite(fit_temperature(sims, benches, codes, grid=[1.0]))
+
+
+# --------------------------------------------------------------- leave one *question* out
+
+
+CODES3 = [1, 2, 3]
+SIM = [0.1, 0.8, 0.1]  # normalised variance 0.2
+WIDE, NARROW, MEDIUM = [0.4, 0.2, 0.4], [0.1, 0.8, 0.1], [0.25, 0.5, 0.25]  # NV 0.8, 0.2, 0.5
+GRID = [0.5, 1.0, 2.0, 4.0]  # the tilt of SIM reaches NV 0.030, 0.2, 0.414, 0.543 there
+
+
+def test_question_level_leave_one_out_does_not_leak_a_question_into_its_own_fit():
+    """Q1 is wide in all three countries, Q2 narrow, narrow, medium. Holding out one row of Q1
+    fits on Q1's two other countries too (the question leaks): T = 4 for every row. Holding out
+    the question fits Q1 on Q2 alone: T = 1, as the value-persona paper does."""
+    from silspec.analysis.calibration import fit_temperature_loo
+
+    benches = [WIDE, WIDE, WIDE, NARROW, NARROW, MEDIUM]
+    rows = fit_temperature_loo([SIM] * 6, benches, [CODES3] * 6, grid=GRID)
+    by_question = fit_temperature_loo([SIM] * 6, benches, [CODES3] * 6, grid=GRID, groups=["Q1"] * 3 + ["Q2"] * 3)
+    assert rows == [4.0] * 6
+    assert by_question == [1.0, 1.0, 1.0, 4.0, 4.0, 4.0]
+
+
+def test_question_level_leave_one_out_needs_two_questions_and_one_group_per_row():
+    from silspec.analysis.calibration import fit_temperature_loo
+
+    with pytest.raises(ValueError, match="at least two questions"):
+        fit_temperature_loo([SIM] * 2, [WIDE] * 2, [CODES3] * 2, groups=["Q1", "Q1"])
+    with pytest.raises(ValueError, match="one group per row"):
+        fit_temperature_loo([SIM] * 2, [WIDE] * 2, [CODES3] * 2, groups=["Q1"])
+
+
+def test_grid_edge_names_the_end_a_fitted_temperature_sits_on():
+    from silspec.analysis.calibration import default_grid, grid_edge
+
+    grid = default_grid()
+    assert grid_edge(float(grid.min())) == "low" and grid_edge(float(grid.max())) == "high"
+    assert grid_edge(1.0) is None
+    assert grid_edge(4.0, GRID) == "high"
+
+
+def test_pipeline_fits_by_question_shows_countries_and_warns_at_the_grid_edge():
+    """Through analyse(): rows per (question, country), T per question held out with all its
+    countries; the table rows carry the country; a T at the grid edge is a loud warning."""
+    from attrs import evolve
+
+    from silspec.analysis.pipeline import analyse
+    from silspec.analysis.calibration import default_grid
+    from silspec.report.export import md_calibration
+    from silspec.run.records import AnswerRecord
+    from silspec.spec.model import (
+        Analysis, Benchmark, Calibration, CalibrationUse, Category, Condition, Item, Metric, Model,
+        Parser, Scale, Spec, Study, Survey, Template,
+    )
+
+    scale = Scale(name="three", categories=tuple(Category(c, f"l{c}") for c in CODES3))
+    countries = ("AAA", "BBB", "CCC")
+    targets = {"Q1": (WIDE, WIDE, WIDE), "Q2": (NARROW, NARROW, MEDIUM)}
+    items = tuple(
+        Item(id=f"s.{code}", code=code, survey="s", text=code, scale=scale,
+             benchmarks=tuple(Benchmark("main", tuple(b), country=c) for b, c in zip(targets[code], countries)))
+        for code in targets
+    )
+    spec = Spec(
+        path="x.sil", root="/tmp", study=Study(name="t", seed=3),
+        surveys={"s": Survey(name="s", items=items)},
+        parsers={"p": Parser(name="p")},
+        models={"m": Model(name="m", backend="replay", model_id="m")},
+        conditions={"a": Condition(name="a", model="m", items=tuple(i.id for i in items), parser="p",
+                                   prompt=Template("t", "x"), countries=countries, answers="option_probs")},
+        calibrations={"tilt": Calibration(name="tilt", fit="leave_one_out")},
+        analysis=Analysis(metrics=(Metric("variance"),), calibrations=(CalibrationUse(condition="a", calibration="tilt"),)),
+    )
+    records = [
+        AnswerRecord(
+            request_id=f"{item}{country}", condition="a", model="m", model_id="m", item=f"s.{item}",
+            persona=country, country=country, replicate=0, answers="option_probs", params={}, prompt_hash="",
+            outcome="ok", option_probs=dict(zip(CODES3, SIM)), valid_mass=1.0,
+        )
+        for item in targets for country in countries
+    ]
+    results = analyse(spec, records)
+    (calibration,) = results.calibrations
+    assert calibration.held_out == "question"
+    assert [(i.item, i.country) for i in calibration.items] == [
+        ("Q1", "AAA"), ("Q1", "BBB"), ("Q1", "CCC"), ("Q2", "AAA"), ("Q2", "BBB"), ("Q2", "CCC")
+    ]
+    q1 = {i.temperature for i in calibration.items if i.item == "Q1"}
+    q2 = {i.temperature for i in calibration.items if i.item == "Q2"}
+    assert q1 == {1.0}  # fitted on Q2 only: the narrow rows win the median
+    grid_top = float(default_grid().max())
+    assert q2 == {grid_top}  # fitted on Q1 (NV 0.8): no T on the grid reaches it
+    assert [i.grid_edge for i in calibration.items] == [None] * 3 + ["high"] * 3
+    (warning,) = [w for w in results.warnings if w.kind == "calibration_grid_edge"]
+    assert warning.severity == "high" and "3 of 6 rows: Q2/AAA (T = 8)" in warning.message
+    table = md_calibration(results)
+    assert "each question held out with all its countries" in table
+    assert "| Q2 | AAA | 8.00 (grid max) |" in table
+    from silspec.report.html import to_html
+
+    page = to_html(results, plots=False)
+    assert "<h2>Calibration</h2>" in page and "<td>8.00 (grid max)</td>" in page

@@ -16,7 +16,6 @@ from silspec.analysis.metrics import (
     compute_metric,
     js_distance,
     js_divergence,
-    js_similarity,
     ks_statistic_of,
     ks_test,
     lower_is_better,
@@ -86,8 +85,47 @@ def test_js_matches_scipy_on_random_distributions_with_zeros():
 def test_js_is_bounded_by_ln2_and_reached_for_disjoint_supports():
     assert js_divergence([1, 0], [0, 1]) == pytest.approx(math.log(2))
     assert js_divergence([1, 0], [0, 1], base=2) == pytest.approx(1.0)
-    assert js_similarity([1, 0], [0, 1]) == pytest.approx(0.0)
-    assert js_similarity([1, 3], [2, 6]) == pytest.approx(1.0)
+    disjoint = compute_metric("js", [1, 0], None, [0, 1], codes=[1, 2], options={"log": 2, "form": "one_minus_divergence"})
+    assert disjoint["js"] == pytest.approx(0.0)
+    same = compute_metric("js", [1, 3], None, [2, 6], codes=[1, 2], options={"form": "one_minus_distance"})
+    assert same["js"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("log, base", [("e", None), (2, 2.0), (10, 10.0)])
+def test_every_js_form_equals_scipy_jensenshannon(log, base):
+    """Each named form against scipy: distance = jensenshannon, divergence = its square, the
+    one_minus_* forms 1 minus those; every form in the log base the block names."""
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        p, q = random_pair(rng, 5)
+        scipy_distance = float(jensenshannon(p, q) if base is None else jensenshannon(p, q, base=base))
+        expected = {
+            "divergence": scipy_distance**2,
+            "distance": scipy_distance,
+            "one_minus_divergence": 1 - scipy_distance**2,
+            "one_minus_distance": 1 - scipy_distance,
+        }
+        for form, value in expected.items():
+            got = compute_metric("js", p, None, q, codes=[1, 2, 3, 4, 5], options={"log": log, "form": form})
+            assert got["js"] == pytest.approx(value, rel=1e-10, abs=1e-12), form
+
+
+def test_first_token_paper_1_minus_jsd_is_one_minus_the_scipy_distance():
+    """The paper's "1-JSD" on one pair: 1 - jensenshannon (natural log) = 0.7097, while
+    1 - divergence in base 2 (the removed `similarity`) = 0.8784: different numbers."""
+    p, q = [0.7, 0.2, 0.1], [0.3, 0.4, 0.3]
+    paper = compute_metric("js", p, None, q, codes=[1, 2, 3], options={"form": "one_minus_distance"})
+    assert paper["js"] == pytest.approx(1 - jensenshannon(p, q), abs=1e-12)
+    assert paper["js"] == pytest.approx(0.7097, abs=5e-5)
+    bits = compute_metric("js", p, None, q, codes=[1, 2, 3], options={"log": 2, "form": "one_minus_divergence"})
+    assert bits["js"] == pytest.approx(0.8784, abs=5e-5)
+
+
+def test_similarity_form_is_refused_with_the_new_names():
+    with pytest.raises(ValueError, match="one_minus_divergence or one_minus_distance"):
+        compute_metric("js", [1, 1], None, [1, 2], codes=[1, 2], options={"form": "similarity"})
+    with pytest.raises(ValueError, match="removed"):
+        lower_is_better("js", {"form": "similarity"})
 
 
 def test_js_of_a_single_code_is_zero():
@@ -316,7 +354,9 @@ def test_compute_metric_headlines_and_directions():
     assert js_e["js"] == pytest.approx(0.0622, abs=5e-5)
     distance = compute_metric("js", sim, counts, bench, codes=codes, options={"form": "distance"})
     assert distance["js"] == pytest.approx(math.sqrt(js_e["js"]))
-    assert lower_is_better("js", {"form": "similarity"}) is False
+    assert lower_is_better("js", {"form": "one_minus_distance"}) is False
+    assert lower_is_better("js", {"form": "one_minus_divergence"}) is False
+    assert lower_is_better("js", {"form": "distance"}) is True
     assert lower_is_better("accuracy") is False
     ks = compute_metric("ks", sim, counts, bench, codes=codes, bench_n=1230, options={})
     assert ks["ks_pvalue"] == pytest.approx(0.00926, rel=1e-2)

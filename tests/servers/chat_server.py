@@ -171,6 +171,30 @@ class LocalModel:
         }
 
 
+    def score_prompt(self, messages: list[dict], *, continue_final: bool, top_k: int) -> dict[str, Any]:
+        """vLLM's ``prompt_logprobs = 0``: each prompt token's log-probability (one entry per
+        position, the first None), plus the next token's top-k; ``continue_final`` leaves the
+        final assistant message open (vLLM's ``continue_final_message``)."""
+        torch = self.torch
+        if continue_final:
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=False, continue_final_message=True
+            )
+        else:
+            text = self.render(messages)
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        with self.lock, torch.no_grad():
+            logprobs = torch.log_softmax(self.model(input_ids=torch.tensor([ids])).logits[0].float(), dim=-1)
+        prompt = [None] + [
+            {str(token): {"logprob": float(logprobs[i - 1, token]), "rank": None,
+                          "decoded_token": self.tokenizer.decode([token])}}
+            for i, token in enumerate(ids) if i > 0
+        ]
+        top = torch.topk(logprobs[-1], min(max(top_k, 1), logprobs.shape[-1]))
+        candidates = [(self.tokenizer.decode([int(i)]), float(lp)) for lp, i in zip(top.values, top.indices)]
+        return {"prompt_logprobs": prompt, "top": candidates, "prompt_tokens": len(ids)}
+
+
 def logprob_entry(token: str, logprob: float, top: list[tuple[str, float]]) -> dict[str, Any]:
     return {
         "token": token,
@@ -333,7 +357,31 @@ class Handler(BaseHTTPRequestHandler):
         prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
         return choices, prompt_tokens, 1
 
+    def prompt_logprobs_payload(self, body: dict, messages: list) -> dict[str, Any]:
+        """A vLLM-style reply to ``prompt_logprobs`` (served model only): one generated token."""
+        model = self.state.model
+        top_k = int(body.get("top_logprobs") or 0)
+        scored = model.score_prompt(messages, continue_final=bool(body.get("continue_final_message")), top_k=top_k)
+        token, logprob = scored["top"][0]
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model.name,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": token},
+                "logprobs": {"content": [logprob_entry(token, logprob, scored["top"][:top_k])]} if body.get("logprobs") else None,
+                "finish_reason": "length",
+            }],
+            "prompt_logprobs": scored["prompt_logprobs"],
+            "usage": {"prompt_tokens": scored["prompt_tokens"], "completion_tokens": 1,
+                      "total_tokens": scored["prompt_tokens"] + 1},
+        }
+
     def openai_payload(self, body: dict, messages: list) -> dict[str, Any]:
+        if body.get("prompt_logprobs") is not None and self.state.model is not None:
+            return self.prompt_logprobs_payload(body, messages)
         max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
         top_k = int(body.get("top_logprobs") or 0)
         want_logprobs = bool(body.get("logprobs"))

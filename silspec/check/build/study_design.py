@@ -188,7 +188,7 @@ def _metric_option(ctx: Context, metric: str, key: str, node: Any) -> Any:
         ctx.error("SIL202", "`log` is `e`, `2` or `10`", node.span)
         return "e"
     if key == "form":
-        return v.as_enum(ctx, node, ("divergence", "distance", "similarity"), "form")
+        return v.as_enum(ctx, node, ("divergence", "distance", "one_minus_divergence", "one_minus_distance"), "form")
     if key == "alpha":
         x = v.as_number(ctx, node, "alpha")
         if x is not None and not 0 < x < 1:

@@ -13,13 +13,13 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 | SIL5xx  | persona marginals                         | marginals     |
 | SIL6xx  | templates                                 | templates     |
 | SIL7xx  | files, tables, external inputs            | check.files, check.tables |
-| SIL8xx  | models, backends, answer modes, parsers   | models        |
+| SIL8xx  | models, backends, answer modes, parsers   | models; options (SIL82x: option labels) |
 | SIL9xx  | analysis                                  | analysis      |
 """
 
 from __future__ import annotations
 
-from silspec.check.rules import analysis, benchmarks, coverage, limits, marginals, models, templates
+from silspec.check.rules import analysis, benchmarks, coverage, limits, marginals, models, options, templates
 
 RULES = (
     benchmarks.check,
@@ -28,5 +28,6 @@ RULES = (
     models.check,
     limits.check,
     templates.check,
+    options.check,
     analysis.check,
 )

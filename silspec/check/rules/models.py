@@ -46,7 +46,9 @@ def check(spec: Spec, ctx: Context) -> None:
         if cond.answers == "option_probs":
             for item_id in cond.items:
                 item = spec.item(item_id)
-                if option_tokens(item.scale.codes, cond.option_labels) is None:
+                # `codes` that share a first character are scored as full strings (SIL821 in
+                # rules/options.py refuses the backends that cannot)
+                if option_tokens(item.scale.codes, cond.option_labels) is None and cond.option_labels != "codes":
                     ctx.error("SIL804", f"option tokens of `{item.code}` collide under `option_labels = {cond.option_labels}` "
                                         f"(codes {list(item.scale.codes)} share first characters)",
                               ctx.span("condition", cond.name, "option_labels") or span,

@@ -7,9 +7,15 @@
   ``add_special_tokens=False``, the template carries them); without a template, the message
   contents joined as ``system + "\\n\\n" + user + "\\n"`` (tokenised with special tokens).
 - ``option_probs``: batched, left-padded prefill (``max_batch`` = ``options.batch_size``, default
-  8); softmax of the next-token logits at the last position; each option's probability is the sum
-  over the first token id of its variants (``"3"`` and ``" 3"``); ``valid_mass`` is the sum over
-  options, which are then renormalised.
+  8); softmax of the next-token logits at the last position. When every option is one token of
+  its own (``"1"``..``"5"``, ``"A"``..``"E"``), an option's probability is the sum over the first
+  token id of its variants (``"3"`` and ``" 3"``): the first-token rule. When options share a
+  prefix (``"1"`` and ``"10"``) or span several tokens, each option is scored as a *full string*
+  (``tokens.py``): for each variant, the chain rule over its tokens, teacher-forced, times the
+  probability that the answer ends there (the next token does not start with a letter or digit),
+  summed over variants; the continuations run as one batch on the prompt's key/value cache, so
+  the prompt is encoded once. ``meta["option_rule"]`` says which rule scored the request.
+  ``valid_mass`` is the sum over options, which are then renormalised.
 - ``sampled``/``verbalised``: ``generate`` with ``do_sample`` (greedy when temperature is 0),
   ``max_new_tokens`` from ``max_tokens`` (default 16), seeded per request (the request's seed,
   else the params' seed, else one derived from the request id) under the model lock.
@@ -30,7 +36,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError
-from silspec.run.backends.tokens import token_variants
+from silspec.run.backends.tokens import continues_label, labels_need_full_strings, token_variants
 
 DEFAULT_MAX_NEW_TOKENS = 16
 DEFAULT_BATCH_SIZE = 8
@@ -204,6 +210,44 @@ def option_first_ids(tokenizer: Any, option_tokens: Sequence[str]) -> list[list[
     return per_option
 
 
+def needs_full_strings(tokenizer: Any, option_tokens: Sequence[str]) -> bool:
+    """True when first tokens cannot score these options: a label is a prefix of another
+    ("1", "10"), a label spans several tokens, or two labels share every first token id."""
+    if labels_need_full_strings(option_tokens):
+        return True
+    if any(len(tokenizer.encode(token.strip(), add_special_tokens=False)) != 1 for token in option_tokens):
+        return True
+    try:
+        option_first_ids(tokenizer, option_tokens)
+    except PermanentError:
+        return True
+    return False
+
+
+def option_sequences(tokenizer: Any, option_tokens: Sequence[str]) -> list[list[tuple[int, ...]]]:
+    """Per option, the distinct token-id sequences of its variants (``"10"`` and ``" 10"``)."""
+    per_option = []
+    for token in option_tokens:
+        seqs: list[tuple[int, ...]] = []
+        for variant in token_variants(token):
+            encoded = tuple(tokenizer.encode(variant, add_special_tokens=False))
+            if encoded and encoded not in seqs:
+                seqs.append(encoded)
+        if not seqs:
+            raise PermanentError(f"option token {token!r} encodes to no tokens")
+        per_option.append(seqs)
+    return per_option
+
+
+def answer_end_mask(torch: Any, tokenizer: Any, vocab_size: int) -> Any:
+    """Bool over ids 0..vocab_size-1: True where the token ends an answer (``continues_label``
+    is False: whitespace, punctuation, special tokens; ids past the tokenizer end it too)."""
+    known = min(len(tokenizer), vocab_size)
+    texts = tokenizer.batch_decode([[i] for i in range(known)], skip_special_tokens=False)
+    ends = [not continues_label(text) for text in texts] + [True] * (vocab_size - known)
+    return torch.tensor(ends, dtype=torch.bool)
+
+
 class HFBackend:
     name: ClassVar[str] = "hf"
     answer_modes: ClassVar[frozenset[str]] = frozenset({"sampled", "option_probs", "verbalised"})
@@ -217,7 +261,9 @@ class HFBackend:
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any, Any] | None = None  # (torch, tokenizer, model)
         self._adapter_tag: str | None = None
-        self._variant_ids: dict[tuple[str, ...], list[list[int]]] = {}
+        self._variant_ids: dict[tuple[str, ...], list[list[int]] | None] = {}
+        self._full_strings: dict[tuple[str, ...], list[list[tuple[int, ...]]]] = {}
+        self._end_mask: Any = None  # bool over the vocabulary: tokens that end an answer
         self.device: str | None = None
         self._pending: list[tuple[Request, asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
@@ -242,12 +288,26 @@ class HFBackend:
         """(prompt text, add_special_tokens)."""
         return render_messages(tokenizer, request.messages)
 
-    def _option_ids(self, tokenizer: Any, request: Request) -> list[list[int]]:
-        """Per option, the first token ids of its variants (``option_first_ids``), cached."""
+    def _option_ids(self, tokenizer: Any, request: Request) -> list[list[int]] | None:
+        """Per option, the first token ids of its variants (``option_first_ids``), cached; None
+        when the options need the full-string rule (a shared prefix, or several tokens)."""
         key = tuple(request.option_tokens)
         if key not in self._variant_ids:
-            self._variant_ids[key] = option_first_ids(tokenizer, key)
+            self._variant_ids[key] = None if needs_full_strings(tokenizer, key) else option_first_ids(tokenizer, key)
         return self._variant_ids[key]
+
+    def _option_sequences(self, tokenizer: Any, request: Request) -> list[list[tuple[int, ...]]]:
+        """Per option, the token ids of each of its variants (bare and space-prefixed), cached."""
+        key = tuple(request.option_tokens)
+        if key not in self._full_strings:
+            self._full_strings[key] = option_sequences(tokenizer, key)
+        return self._full_strings[key]
+
+    def _answer_end_mask(self, torch: Any, tokenizer: Any, vocab_size: int) -> Any:
+        """Bool over the logits' vocabulary: True for tokens that end an answer (``tokens.py``)."""
+        if self._end_mask is None or int(self._end_mask.shape[0]) != vocab_size:
+            self._end_mask = answer_end_mask(torch, tokenizer, vocab_size)
+        return self._end_mask
 
     # ----------------------------------------------------------------------------- option probs
     def _option_probs_batch(self, requests: Sequence[Request]) -> list[BackendAnswer]:
@@ -261,16 +321,27 @@ class HFBackend:
         input_ids = encoded["input_ids"].to(self.device)
         attention = encoded["attention_mask"].to(self.device)
         positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
+        first_ids = [self._option_ids(tokenizer, r) for r in requests]
+        full = any(ids is None for ids in first_ids)
         with torch.inference_mode():
-            logits = lm(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits
-            probs = torch.softmax(logits[:, -1, :].float(), dim=-1).cpu()
+            out = lm(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=full)
+            last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+            probs = last_logprobs.exp().cpu()
         answers = []
         prompt_lengths = attention.sum(-1).tolist()
         for row, request in enumerate(requests):
-            option_ids = self._option_ids(tokenizer, request)
-            masses = [float(probs[row, ids].sum()) if ids else 0.0 for ids in option_ids]
-            valid_mass = sum(masses)
+            option_ids = first_ids[row]
             meta: dict[str, Any] = {"device": self.device, "batch": len(requests)}
+            if option_ids is not None:
+                masses = [float(probs[row, ids].sum()) if ids else 0.0 for ids in option_ids]
+                meta["option_rule"] = "first_token"
+            else:
+                masses = self._full_string_masses(
+                    torch, tokenizer, lm, out.cache, row, attention, last_logprobs[row],
+                    self._option_sequences(tokenizer, request),
+                )
+                meta["option_rule"] = "full_string"
+            valid_mass = sum(masses)
             if valid_mass > 0:
                 option_probs = {c: m / valid_mass for c, m in zip(request.option_codes, masses)}
             else:
@@ -287,6 +358,47 @@ class HFBackend:
                 meta=meta,
             ))
         return answers
+
+    def _full_string_masses(
+        self, torch: Any, tokenizer: Any, lm: Any, cache: Any, row: int, attention: Any,
+        first_logprobs: Any, sequences: Sequence[Sequence[tuple[int, ...]]],
+    ) -> list[float]:
+        """P(option string, then an end of answer | prompt) per option, summed over its variants.
+
+        All continuations of one prompt run as one batch on that prompt's key/value cache
+        (row ``row`` of the batch's cache, repeated): right-padded continuation ids, the prompt's
+        attention row in front, positions continuing after the prompt.
+        """
+        from transformers import DynamicCache
+
+        continuations = [(option, seq) for option, seqs in enumerate(sequences) for seq in seqs]
+        count = len(continuations)
+        width = max(len(seq) for _, seq in continuations)
+        ids = torch.full((count, width), int(tokenizer.pad_token_id), dtype=torch.long)
+        mask = torch.zeros((count, width), dtype=attention.dtype)
+        for k, (_, seq) in enumerate(continuations):
+            ids[k, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[k, : len(seq)] = 1
+        start = int(attention[row].sum())
+        positions = (start + torch.arange(width)).unsqueeze(0).expand(count, -1)
+        rows = torch.full((count,), row, dtype=torch.long, device=attention.device)
+        shared = DynamicCache(ddp_cache_data=[(layer.keys[rows], layer.values[rows]) for layer in cache.layers])
+        full_mask = torch.cat([attention[row].unsqueeze(0).expand(count, -1), mask.to(self.device)], dim=1)
+        with torch.inference_mode():
+            logits = lm(
+                input_ids=ids.to(self.device), attention_mask=full_mask,
+                position_ids=positions.to(self.device), cache=shared, use_cache=True,
+            ).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+        end = self._answer_end_mask(torch, tokenizer, int(logprobs.shape[-1])).to(logprobs.device)
+        masses = [0.0] * len(sequences)
+        for k, (option, seq) in enumerate(continuations):
+            total = first_logprobs[seq[0]].double()
+            for j in range(1, len(seq)):
+                total = total + logprobs[k, j - 1, seq[j]].double()
+            total = total + torch.logsumexp(logprobs[k, len(seq) - 1][end].double(), dim=0)
+            masses[option] += float(total.exp())
+        return masses
 
     # ----------------------------------------------------------------------------- sampling
     def _sample(self, request: Request) -> BackendAnswer:
@@ -396,3 +508,5 @@ class HFBackend:
         self._drainer = None
         self._loaded = None
         self._variant_ids.clear()
+        self._full_strings.clear()
+        self._end_mask = None

@@ -13,8 +13,9 @@ from typing import Any, ClassVar, Mapping
 
 from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
-from silspec.run.backends.base import BackendAnswer, PermanentError, TransientError
-from silspec.run.backends.tokens import from_logprobs, option_distribution
+from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError, TransientError
+from silspec.run.backends.prompt_logprobs import score_options
+from silspec.run.backends.tokens import from_logprobs, labels_need_full_strings, option_distribution
 
 # Parameters the client takes as keyword arguments; anything else goes through ``extra_body``.
 CLIENT_PARAMS = frozenset({
@@ -49,6 +50,8 @@ class OpenAIBackend:
 
     async def answer(self, request: Request) -> BackendAnswer:
         kwargs = self._request_kwargs(request)
+        if request.answers == "option_probs" and labels_need_full_strings(request.option_tokens):
+            return await self._full_string_answer(request, kwargs)
         try:
             completion = await self._client.chat.completions.create(**kwargs)
         except Exception as exc:  # classified below; never re-raised with the key in it
@@ -60,6 +63,22 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    async def _full_string_answer(self, request: Request, kwargs: dict[str, Any]) -> BackendAnswer:
+        """Labels sharing a prefix ("1", "10"): scored from prompt log-probabilities
+        (``prompt_logprobs.py``) when the model allows it, else refused (never first tokens)."""
+        where = f"model {self.model.name!r}"
+        if self.model.options.get("prompt_logprobs") is not True:
+            raise PermanentError(
+                f"{where}: option labels {list(request.option_tokens)} share a prefix, and first-token "
+                "log-probabilities cannot tell them apart; set `prompt_logprobs = true` (vLLM) or use letter labels"
+            )
+        try:
+            return await score_options(self._client.chat.completions.create, kwargs, request, where)
+        except BackendError:
+            raise
+        except Exception as exc:  # classified below; never re-raised with the key in it
+            raise self._classify(exc) from None
 
     # ----------------------------------------------------------------------------- request
     def _request_kwargs(self, request: Request) -> dict[str, Any]:

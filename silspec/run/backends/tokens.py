@@ -77,6 +77,29 @@ def token_variants(option_token: str) -> tuple[str, ...]:
     return (bare, " " + bare)
 
 
+# ----------------------------------------------------------------------- full option strings
+# When options cannot be told apart by their first token ("1" and "10" both start with "1") or
+# span several tokens, a backend that can teacher-force (hf; openai with prompt_logprobs) scores
+# each option as a whole reply: the chain-rule probability of its tokens *followed by an end of
+# answer*. Without the end, "1" would absorb the mass of "10" (every "10" starts with "1").
+# An end of answer is any next token that does not glue onto the label to make a longer word or
+# number: a token whose text starts with a letter or digit continues it ("1" + "0" = "10",
+# "A" + "pple"); whitespace, punctuation, end-of-turn / EOS and other special tokens end it.
+# So P("1") = P("1" | prompt) * P(next token does not start with a letter or digit | prompt, "1").
+
+
+def continues_label(token_text: str) -> bool:
+    """True when this token, glued right after an option label, makes a longer word or number."""
+    return bool(token_text) and token_text[0].isalnum()
+
+
+def labels_need_full_strings(option_tokens: Sequence[str]) -> bool:
+    """True when one option label is a prefix of another ("1" and "10"): first-token
+    probabilities cannot tell them apart, whatever the tokenizer."""
+    labels = [token.strip() for token in option_tokens]
+    return any(a != b and b.startswith(a) for a in labels for b in labels)
+
+
 def codes_json(option_probs: Mapping[int, float] | None) -> dict[str, float] | None:
     """JSON-able form (string keys) for meta fields."""
     if option_probs is None:

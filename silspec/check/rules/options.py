@@ -1,0 +1,177 @@
+"""SIL82x: option probabilities must score what the prompt shows, in a way the backend can.
+
+``answers = option_probs`` reads the probability of each option *label* as the reply. That is
+only the probability of an answer when (a) the prompt shows those labels — a 1-10 item scored on
+letters A-J that its prompt never shows measures the chance a reply starts with "I" or "A" —
+and (b) the backend can score every label, including labels that share a prefix ("1", "10")
+or span several tokens: the hf backend scores those as full strings, an openai endpoint only
+with ``prompt_logprobs = true`` (vLLM); replayed answers carry their probabilities.
+
+- SIL820 (error): an option_probs prompt, rendered per item in the lint sandbox exactly as the
+  plan renders it (``item.scale_labels`` / ``item.options`` with the scored labels), does not
+  show every scored label (a numeric label also counts as shown inside a range such as
+  ``(1-10)``; a letter only as an option marker: ``A)``, ``(A)``, ``A.``, ``A:``, ``A =`` or a
+  range ``A-J``).
+- SIL821 (error): labels that need full-string scoring through a backend that reads first
+  tokens only (``openai`` without ``prompt_logprobs = true``).
+- SIL822 (error): ``prompt_logprobs`` that is not true/false, or on a backend that ignores it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from silspec.check.context import Context
+from silspec.check.rules.templates import _sample_persona
+from silspec.check.template_context import country_name, item_context, make_environment
+from silspec.spec.model import Condition, Item, Spec
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+FULL_STRING_BACKENDS = frozenset({"hf", "replay"})  # score (or carry) whole option strings
+PROMPT_LOGPROBS_BACKENDS = frozenset({"openai"})
+_RANGE = re.compile(r"(-?\d+)\s*(?:-|–|—|to)\s*(-?\d+)")
+_LETTER_RANGE = re.compile(r"(?<![A-Za-z])([A-Z])\s*(?:-|–|—|to)\s*([A-Z])(?![A-Za-z])")
+
+
+def scored_labels(codes: tuple[int, ...], option_labels: str) -> tuple[str, ...]:
+    """The labels whose probabilities are read, as the plan makes them (``plan.options``):
+    letters by position under ``letters``, or under ``auto`` when codes share a first character."""
+    as_codes = tuple(str(code) for code in codes)
+    collide = len({label[0] for label in as_codes}) < len(as_codes)
+    if option_labels == "letters" or (option_labels == "auto" and collide):
+        return tuple(LETTERS[: len(codes)])
+    return as_codes
+
+
+def needs_full_strings(labels: tuple[str, ...]) -> bool:
+    """A label that is a prefix of another ("1", "10"): first tokens cannot tell them apart."""
+    return any(a != b and b.startswith(a) for a in labels for b in labels)
+
+
+def label_shown(label: str, text: str) -> bool:
+    """Does the rendered prompt show this option label to the model?"""
+    if re.fullmatch(r"-?\d+", label):
+        if re.search(rf"(?<![\w.]){re.escape(label)}(?![\w])", text):
+            return True
+        value = int(label)
+        return any(int(low) <= value <= int(high) for low, high in _RANGE.findall(text))
+    if len(label) == 1 and label in LETTERS:
+        if re.search(rf"(?<![A-Za-z])\(?{label}\s*[).:=]", text):
+            return True
+        return any(low <= label <= high for low, high in _LETTER_RANGE.findall(text))
+    return label in text
+
+
+def check(spec: Spec, ctx: Context) -> None:
+    _prompt_logprobs_settings(spec, ctx)
+    env = make_environment()
+    for cond in spec.conditions.values():
+        if cond.answers != "option_probs" or not cond.items:
+            continue
+        _labels_shown(spec, ctx, env, cond)
+        _backend_can_score(spec, ctx, cond)
+
+
+def _prompt_logprobs_settings(spec: Spec, ctx: Context) -> None:
+    for model in spec.models.values():
+        if "prompt_logprobs" not in model.options:
+            continue
+        value = model.options["prompt_logprobs"]
+        span = ctx.span("model", model.name, "prompt_logprobs") or model.span
+        if not isinstance(value, bool):
+            ctx.error("SIL822", f"model `{model.name}`: `prompt_logprobs` is true or false, got {value!r}", span,
+                      "write `prompt_logprobs = true` for a vLLM server that returns prompt log-probabilities")
+        elif model.backend not in PROMPT_LOGPROBS_BACKENDS:
+            ctx.error("SIL822", f"model `{model.name}`: `prompt_logprobs` is an `openai` backend setting; "
+                                f"backend `{model.backend}` would ignore it", span,
+                      "remove it (the hf backend scores full option strings itself)")
+
+
+def _labels_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
+    """SIL820: render system + prompt per item and look for every scored label."""
+    templates = []
+    for role in ("system", "prompt"):
+        template = getattr(cond, role)
+        if template is None:
+            continue
+        try:
+            templates.append(env.from_string(template.source))
+        except Exception:  # noqa: BLE001 - a broken template is SIL602, reported by the templates rule
+            return
+    persona = _sample_persona(spec, cond, ctx)
+    country = cond.countries[0] if cond.countries else None
+    variables: dict[str, Any] = {
+        "study": {"name": spec.study.name, "title": spec.study.title, "language": spec.study.language},
+        "condition": {"name": cond.name},
+    }
+    if persona is not None:
+        variables["persona"] = persona
+    if country is not None:
+        variables["country"] = country
+        variables["country_name"] = country_name(spec.study.countries, country)
+    unshown: list[tuple[Item, tuple[str, ...], str]] = []
+    for item_id in cond.items:
+        item = spec.item(item_id)
+        labels = scored_labels(item.scale.codes, cond.option_labels)
+        variables["item"] = _plan_item_context(item, labels)
+        try:
+            text = "\n".join(template.render(variables) for template in templates)
+        except Exception:  # noqa: BLE001 - render failures are SIL60x, reported by the templates rule
+            return
+        missing = tuple(label for label in labels if not label_shown(label, text))
+        if missing:
+            unshown.append((item, missing, text))
+    if not unshown:
+        return
+    item, missing, text = unshown[0]
+    names = ", ".join(i.code for i, _, _ in unshown[:8]) + (f" (+{len(unshown) - 8} more)" if len(unshown) > 8 else "")
+    tail = " ".join(text.split())[-90:]
+    letters = all(label in LETTERS for label in missing)
+    hint = (
+        "show the labels (`{{ item.scale_labels }}` renders `A=…, B=…`), or score the codes the prompt asks for with "
+        "`option_labels = codes` (the hf backend scores multi-token codes such as 10 as full strings; docs/backends.md)"
+        if letters else "show every option label in the prompt (`{{ item.scale_labels }}`), or choose labels it shows"
+    )
+    ctx.error(
+        "SIL820",
+        f"condition `{cond.name}` reads the probabilities of option labels its prompt never shows, on "
+        f"{len(unshown)} of {len(cond.items)} items ({names}); `{item.code}` scores {', '.join(missing)} "
+        f"(under `option_labels = {cond.option_labels}`) but its prompt reads \"…{tail}\"",
+        ctx.span("condition", cond.name, "option_labels") or ctx.span("condition", cond.name, "prompt") or cond.span,
+        hint,
+    )
+
+
+def _plan_item_context(item: Item, labels: tuple[str, ...]) -> dict[str, Any]:
+    """The item as the plan renders it: ``scale_labels`` and ``options`` carry the scored labels."""
+    context = item_context(item)
+    shown = [f"{label}={c.label}" for label, c in zip(labels, item.scale.substantive)]
+    context.update(scale_labels=", ".join(shown), options=list(labels))
+    return context
+
+
+def _backend_can_score(spec: Spec, ctx: Context, cond: Condition) -> None:
+    """SIL821: labels that need full strings, through a backend that reads first tokens only."""
+    model = spec.models.get(cond.model)
+    if model is None or model.backend in FULL_STRING_BACKENDS:
+        return
+    if model.backend in PROMPT_LOGPROBS_BACKENDS and model.options.get("prompt_logprobs") is True:
+        return
+    if model.backend not in PROMPT_LOGPROBS_BACKENDS:
+        return  # other backends: SIL803 says whether they serve option_probs at all
+    items = [
+        spec.item(item_id).code for item_id in cond.items
+        if needs_full_strings(scored_labels(spec.item(item_id).scale.codes, cond.option_labels))
+    ]
+    if not items:
+        return
+    shown = ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "")
+    ctx.error(
+        "SIL821",
+        f"condition `{cond.name}`: option labels of {shown} share a prefix (1 and 10), and model `{model.name}` "
+        "reads first-token log-probabilities only, so `1` would take the mass of `10`",
+        ctx.span("condition", cond.name, "option_labels") or ctx.span("condition", cond.name, "answers") or cond.span,
+        f"on a vLLM server set `prompt_logprobs = true` in model `{model.name}` (each option is then scored as a "
+        "full string from prompt log-probabilities); otherwise use `option_labels = letters` and show the letters",
+    )
