@@ -63,7 +63,7 @@ def handle(args: argparse.Namespace) -> int:
         if args.limit is not None and args.limit < 0:
             raise ValueError("--limit must be zero or more")
     except ValueError as exc:
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
     try:
         spec = runner.load_checked_spec(args.spec, overrides)
@@ -83,10 +83,10 @@ def handle(args: argparse.Namespace) -> int:
             from silspec.lang.diagnostics import render_text
 
             render_text(exc.diagnostics, exc.sources, errors)
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except StoreError as exc:
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
     print_summary(summary, console)
     if summary.preflight:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping
 
 from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
-from silspec.run.backends.base import BackendAnswer, PermanentError, TransientError
+from silspec.run.backends.base import BackendAnswer, PermanentError, ReplyError, TransientError
 
 DEFAULT_BASE_URL = "https://clovastudio.stream.ntruss.com"
 
@@ -110,22 +110,34 @@ class ClovaBackend:
         if code and code != "20000":
             message = redact(str((status_block or {}).get("message", "")), (self._key,))
             raise PermanentError(f"{where}: CLOVA status {code}: {message}")
-        try:
-            result = payload["result"]
-            message = result["message"]
-            text = message["content"]
-        except (KeyError, TypeError):
-            raise TransientError(f"{where}: malformed response (no result.message.content)") from None
-        usage = result.get("usage") or {}
-        meta = {"finish_reason": result.get("finishReason"), "request_id": headers["X-NCP-CLOVASTUDIO-REQUEST-ID"]}
+        result = payload.get("result")
+        message = result.get("message") if isinstance(result, dict) else None
+        if not isinstance(message, dict):
+            raise ReplyError(f"{where}: malformed reply (no result.message object)", reason="malformed reply")
+        text = message.get("content")
+        finish = result.get("finishReason")
+        finish = finish if isinstance(finish, str) else None
+        if text is not None and not isinstance(text, str):
+            raise ReplyError(f"{where}: malformed reply (result.message.content is"
+                             f" {type(text).__name__}, expected text)", reason="malformed reply")
+        if finish == "length" and not (text or "").strip():
+            raise ReplyError(f"{where}: the reply ran out of tokens before writing any text"
+                             " (finishReason length with no text; raise max_tokens)",
+                             reason="length with no text", detail={"finish_reason": finish})
+        if text is None:
+            raise ReplyError(f"{where}: the reply has no text (content is null)",
+                             reason="null content", detail={"finish_reason": finish})
+        usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+        meta = {"finish_reason": finish, "request_id": headers["X-NCP-CLOVASTUDIO-REQUEST-ID"]}
         if "seed" in result:
             meta["seed"] = result["seed"]
+        reasoning = message.get("thinkingContent")
         return BackendAnswer(
             text=text,
-            reasoning=message.get("thinkingContent"),
+            reasoning=reasoning if isinstance(reasoning, str) else None,
             provider_model=self.model.model_id,
-            prompt_tokens=usage.get("promptTokens"),
-            completion_tokens=usage.get("completionTokens"),
+            prompt_tokens=_int_or_none(usage.get("promptTokens")),
+            completion_tokens=_int_or_none(usage.get("completionTokens")),
             meta=meta,
         )
 
@@ -138,3 +150,7 @@ def _json_or_none(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
