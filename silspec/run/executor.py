@@ -44,7 +44,6 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
-import attrs
 from attrs import define, field, frozen
 
 from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request, request_params
@@ -61,9 +60,6 @@ AUTH_STATUSES = frozenset({401, 403})
 CONSECUTIVE_PERMANENT_LIMIT = 20
 # A retry wait at least this long is shown in the progress display ("waiting 20 s: rate limited").
 LONG_WAIT_S = 2.0
-# The per-call timeout a model gets when its spec sets none: a local model (``hf``) then has no
-# per-call timeout at all (a CPU under load is slow, not failing), an API model has this one.
-DEFAULT_TIMEOUT_S = attrs.fields(PlanModel).timeout_s.default
 
 
 # ----------------------------------------------------------------------------- listening

@@ -39,6 +39,9 @@ class Manifest:
     git_dirty: bool | None = None
     started_at: str = field(factory=lambda: now_iso())
     argv: tuple[str, ...] = ()
+    # SQLite synchronous mode of this invocation: NORMAL (survives a killed process) or FULL
+    # (`silspec run --durable`: also a power loss); docs/design/store.md
+    synchronous: str = "NORMAL"
 
 
 def now_iso() -> str:
@@ -86,6 +89,7 @@ def collect_manifest(
     retry_errors: bool = False,
     project_root: str | Path | None = None,
     argv: tuple[str, ...] = (),
+    synchronous: str = "NORMAL",
 ) -> Manifest:
     from silspec import __version__
 
@@ -105,4 +109,5 @@ def collect_manifest(
         git_revision=revision,
         git_dirty=dirty,
         argv=tuple(argv),
+        synchronous=synchronous,
     )
