@@ -408,6 +408,9 @@ class Executor:
         """An unexpected exception while handling ``batch``: an error row for each request of it
         not yet stored, with the exception's class and message (the summary groups them)."""
         text = f"internal error: {type(exc).__name__}: {self._redact(str(exc)) or '(no message)'}"
+        if all(self._has_row(r) for r in batch):  # after storing (a listener): the answers stand
+            self._warn(f"model {lane.model.name!r}: {text} (after its answer was stored)")
+            return
         for request in batch:
             if self._has_row(request):
                 continue

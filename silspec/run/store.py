@@ -420,7 +420,7 @@ def _check_existing(db: sqlite3.Connection, path: Path) -> None:
                          f" (it has {found}); {_USE_FRESH}")
     if db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
         raise StoreError(f"cannot open {path}: it has silspec tables but no schema version; {_USE_FRESH}")
-    problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+    problems = [line for row in db.execute("PRAGMA quick_check(5)") for line in str(row[0]).splitlines()]
     if problems != ["ok"]:
         raise StoreError(f"cannot open {path}: it is damaged (SQLite integrity check: {'; '.join(problems)});"
                          f" {_USE_FRESH}; the answers it still holds can be read with the sqlite3 tool")
