@@ -47,6 +47,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from attrs import define, field, frozen
 
 from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request, request_params
+from silspec.plan.redact import mask_url_credentials, url_secrets
 from silspec.run.backends.base import (
     BackendAnswer, BackendError, PermanentError, ReplyError, TransientError, run_preflight,
 )
@@ -163,7 +164,8 @@ def _now() -> str:
 
 
 class Redactor:
-    """Removes secret values from any text before it is stored or shown."""
+    """Removes secret values (API keys, credentials inside URLs) from any text before it is
+    stored or shown."""
 
     def __init__(self, secrets: Iterable[str]):
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
@@ -171,6 +173,7 @@ class Redactor:
     def __call__(self, text: str | None) -> str | None:
         if text is None:
             return None
+        text = mask_url_credentials(text) or ""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
@@ -233,7 +236,10 @@ class Executor:
         self._backend_factory = backend_factory
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._redact = Redactor(env.get(m.api_key_env, "") for m in models.values() if m.api_key_env)
+        self._redact = Redactor(
+            [env.get(m.api_key_env, "") for m in models.values() if m.api_key_env]
+            + [s for m in models.values() for s in url_secrets(m.base_url)]
+        )
         self._tallies: dict[str, _Tally] = {}
         self._pending: dict[str, int] = {}
         self._preflight: dict[str, tuple[str, ...]] = {}

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import attrs
 from attrs import field, frozen
 
 from silspec.plan.model import Plan, PlanHeader, Request
@@ -384,6 +385,9 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
             )
             report = asyncio.run(_execute(executor, pending, totals))
             summary = _summarise(plan, run_dir, store, report, pending, backup)
+            exposed = _credentials_in_bundle(plan, spec)
+            if exposed:
+                summary = attrs.evolve(summary, warnings=(exposed, *summary.warnings))
             if summary.interrupted:
                 status = "interrupted"
             elif summary.store_failure:
@@ -399,6 +403,26 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 store.end_invocation(invocation, status)
             except (sqlite3.Error, OSError):
                 pass  # the store already failed: the summary says so; the manifest stays "running"
+
+
+def _credentials_in_bundle(plan: Plan, spec: Any) -> str | None:
+    """A warning when the spec file itself holds a URL's credentials: masked everywhere silspec
+    writes, they still sit in the spec and so in its verbatim copy in ``bundle/`` (which must stay
+    byte-identical for ``silspec verify``)."""
+    from silspec.plan.redact import url_secrets
+
+    if spec is None:
+        return None
+    try:
+        text = (Path(spec.root) / spec.path).read_text(encoding="utf-8", errors="replace")
+    except (OSError, AttributeError, TypeError):
+        return None
+    names = [m.name for m in plan.header.models.values() if any(s in text for s in url_secrets(m.base_url))]
+    if not names:
+        return None
+    return (f"the spec file writes credentials into the base_url of {', '.join(names)}: they are masked in"
+            f" everything silspec stores and prints, but the spec (and its copy in {BUNDLE_DIR}/) holds"
+            " them; pass the URL with --set instead, or use a proxy without credentials in the URL")
 
 
 async def _execute(executor: Executor, pending: list[Request], totals: dict[str, int]) -> ExecutionReport:

@@ -321,3 +321,46 @@ def test_durable_runs_use_synchronous_full_and_say_so_in_the_manifest(chat_serve
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     with pytest.raises(StoreError, match="synchronous"):
         Store.open(tmp_path / "run", synchronous="OFF")
+
+
+# ------------------------------------------------------------------- credentials in base_url
+
+URL_SECRET = "pw-SENTINEL-5f4e3d2c1b"
+
+
+def _files_without(run_dir: Path, secret: str) -> None:
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_credentials_in_a_base_url_are_masked_in_everything_stored_and_printed(chat_server_factory, tmp_path):
+    from rich.console import Console
+
+    from silspec.plan.serialize import plan_to_json
+    from silspec.run.manifest import collect_manifest
+    from silspec.run.progress import QuietListener, print_summary
+
+    server = chat_server_factory()
+    good_url = server.url.replace("http://", f"http://alice:{URL_SECRET}@")
+    bad_url = f"http://alice:{URL_SECRET}@127.0.0.1:9/v1"  # nothing listens: connection errors
+    items = [fk.item("Q1")]
+    models = [fk.model("good", "openai", base_url=good_url, backoff=FAST),
+              fk.model("bad", "openai", base_url=bad_url, backoff=FAST, retries=1)]
+    requests = (fk.requests_for("a", "good", items, 3, backend="openai")
+                + fk.requests_for("b", "bad", items, 3, backend="openai"))
+    plan = fk.plan(models, {"a": ("good", PARSER), "b": ("bad", PARSER)}, items, requests)
+    console = Console(record=True, width=200)
+    summary = run_plan(plan, tmp_path / "run", env={}, listener=QuietListener(console))
+    print_summary(summary, console)
+    by_name = {c.condition: c for c in summary.conditions}
+    assert by_name["a"].ok == 3 and by_name["b"].stored_errors == 3
+    _files_without(tmp_path / "run", URL_SECRET)
+    assert URL_SECRET not in console.export_text()
+    header = (tmp_path / "run" / "plan_header.json").read_text(encoding="utf-8")
+    assert "http://***@127.0.0.1:9/v1" in header
+    assert URL_SECRET not in plan_to_json(plan) and "alice" not in plan_to_json(plan)
+    manifest = collect_manifest(spec_path="x.sil", spec_hash=None, plan_hash=None, n_requests=0,
+                                overrides=(("model.m.base_url", bad_url),),
+                                argv=("run", "x.sil", "--set", f"model.m.base_url={bad_url}"))
+    assert URL_SECRET not in repr(manifest) and "http://***@127.0.0.1:9/v1" in manifest.argv[-1]

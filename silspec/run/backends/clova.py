@@ -15,6 +15,7 @@ import uuid
 from typing import Any, ClassVar, Mapping
 
 from silspec.plan.model import PlanModel, Request, request_params
+from silspec.plan.redact import url_secrets
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
 from silspec.run.backends.base import BackendAnswer, PermanentError, ReplyError, TransientError
 
@@ -68,6 +69,7 @@ class ClovaBackend:
         self._key = env.get(model.api_key_env) if model.api_key_env else None
         if not self._key:
             raise missing_key_error(model.api_key_env, model.name)
+        self._secrets = (self._key, *url_secrets(model.base_url))
         base = (model.base_url or env.get("CLOVASTUDIO_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.url = f"{base}/v3/chat-completions/{model.model_id}"
         self._client = httpx2.AsyncClient(
@@ -93,7 +95,7 @@ class ClovaBackend:
         except httpx2.TimeoutException:
             raise TransientError(f"{where}: timed out after {self.model.timeout_s:g} s") from None
         except httpx2.TransportError as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}", (self._key,))
+            detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
             raise TransientError(f"{where}: connection failed ({detail})") from None
         payload = _json_or_none(response.content)
         status_block = (payload or {}).get("status") if isinstance(payload, dict) else None
@@ -102,13 +104,13 @@ class ClovaBackend:
             code = (status_block or {}).get("code")
             text = f"{message} (CLOVA code {code})" if code else str(message)
             raise error_for_status(
-                response.status_code, text, response.headers, secrets=(self._key,), what=where
+                response.status_code, text, response.headers, secrets=self._secrets, what=where
             )
         if not isinstance(payload, dict):
             raise TransientError(f"{where}: malformed response (not a JSON object)")
         code = str((status_block or {}).get("code", ""))
         if code and code != "20000":
-            message = redact(str((status_block or {}).get("message", "")), (self._key,))
+            message = redact(str((status_block or {}).get("message", "")), self._secrets)
             raise PermanentError(f"{where}: CLOVA status {code}: {message}")
         result = payload.get("result")
         message = result.get("message") if isinstance(result, dict) else None

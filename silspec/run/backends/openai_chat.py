@@ -13,6 +13,7 @@ import json
 from typing import Any, ClassVar, Mapping
 
 from silspec.plan.model import PlanModel, Request, request_params
+from silspec.plan.redact import url_secrets
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
 from silspec.run.backends.base import BackendAnswer, PermanentError, ReplyError, TransientError
 from silspec.run.backends.tokens import from_logprobs, option_distribution
@@ -166,7 +167,7 @@ class OpenAIBackend:
     def _classify(self, exc: Exception) -> Exception:
         import openai
 
-        secrets = (self._key,)
+        secrets = (self._key, *url_secrets(self.model.base_url))
         where = f"model {self.model.name!r}"
         if isinstance(exc, openai.APIStatusError):
             message = _error_message(exc)
