@@ -160,8 +160,10 @@ def test_partial_top_logprobs_renormalise_over_the_options_present_and_valid_mas
         row = rows[rid]
         top = dict(respondent.scripted_top_logprobs(wire_messages(requests[rid])))
         expected_mass = math.exp(top["1"]) + math.exp(top[" 1"])
+        codes = set(plan.header.items[row.item].codes)
         assert row.outcome == "ok" and row.option_probs[1] == pytest.approx(1.0)
-        assert all(row.option_probs[c] == 0 for c in row.option_probs if c != 1)
+        assert set(row.option_probs) == codes and all(row.option_probs[c] == 0 for c in codes - {1})
+        assert row.meta["options_not_in_top_logprobs"] == sorted(codes - {1})
         assert row.valid_mass == pytest.approx(expected_mass) and row.valid_mass < 0.5
     # Full top_logprobs on a 1-5 item: every option is there, only the invalid token is missing.
     full = [rows[r] for r in rows if r not in bad and rows[r].item == "s.Q1"]

@@ -154,6 +154,9 @@ class OpenAIBackend:
             )
         meta["first_token"] = first
         meta["candidates"] = len(candidates)
+        absent = [code for code, tokens in dist.matched_tokens.items() if not tokens]
+        if absent:  # partial: these options got 0 because the endpoint did not list them
+            meta["options_not_in_top_logprobs"] = absent
         return BackendAnswer(
             text=content,
             option_probs=dist.option_probs,
