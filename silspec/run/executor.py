@@ -282,10 +282,13 @@ class Executor:
                 for result in results:  # _work catches everything; anything here is a bug to show
                     if isinstance(result, Exception):
                         self._warn(f"a worker ended with {type(result).__name__}: {self._redact(str(result))}")
-                if self._interrupted or self._store_failure:
+                if self._store_failure:
                     for lane in lanes.values():
                         while lane.queue:
-                            self._skip(lane.queue.popleft(), self._store_failure or "interrupted")
+                            self._skip(lane.queue.popleft(), self._store_failure)
+                if self._interrupted:
+                    for lane in lanes.values():
+                        lane.queue.clear()
         finally:
             for lane in lanes.values():
                 await self._close(lane.model, lane.backend)
@@ -445,6 +448,7 @@ class Executor:
     async def _ask_batch(self, lane: _Lane, batch: list[Request]) -> None:
         tokens = sum(estimated_tokens(r, lane.model.params) for r in batch) if lane.model.tpm else 0
         await lane.pacer.wait(calls=len(batch), tokens=tokens)
+        self.store.check()  # the pacer may have waited: check again right before the work
         started = _now()
         t0 = time.monotonic()
         try:

@@ -364,3 +364,45 @@ def test_credentials_in_a_base_url_are_masked_in_everything_stored_and_printed(c
                                 overrides=(("model.m.base_url", bad_url),),
                                 argv=("run", "x.sil", "--set", f"model.m.base_url={bad_url}"))
     assert URL_SECRET not in repr(manifest) and "http://***@127.0.0.1:9/v1" in manifest.argv[-1]
+
+
+def test_the_progress_display_shows_and_clears_a_models_status():
+    from rich.console import Console
+
+    from silspec.run.progress import RichProgress
+
+    progress = RichProgress(Console(record=True, width=160))
+    progress.on_start({"c": 2, "d": 1}, {"c": 2, "d": 1})
+    progress.on_status("m", ["c"], "waiting 20 s: rate limited")
+    fields = {t.description: t.fields["status"] for t in progress._progress.tasks}
+    assert fields == {"c": "waiting 20 s: rate limited", "d": ""}
+    progress.on_status("m", ["c"], None)
+    assert all(t.fields["status"] == "" for t in progress._progress.tasks)
+    progress.on_finish()
+
+
+def test_a_listener_that_raises_after_storing_is_a_warning_and_the_run_goes_on(tmp_path):
+    class Raising(RunListener):
+        def __init__(self):
+            self.calls, self.warnings = 0, []
+
+        def on_answer(self, record):
+            self.calls += 1
+            if self.calls % 3 == 0:
+                raise RuntimeError("display broke")
+
+        def on_warning(self, message):
+            self.warnings.append(message)
+
+    backend, log, _ = fk.scripted_backend()
+    items = [fk.item("Q1")]
+    requests = fk.requests_for("c", "m", items, 9)
+    plan = fk.plan([fk.model("m", backend, concurrency=1)], {"c": ("m", PARSER)}, items, requests)
+    listener = Raising()
+    with Store.open(tmp_path / "run") as store:
+        report = execute(plan, store, listener=listener)
+        assert store.count_answers() == 9 and report.errors == 0
+    assert len(log) == 9
+    assert len(listener.warnings) == 3
+    assert all("internal error: RuntimeError: display broke (after its answer was stored)" in w
+               for w in listener.warnings)
