@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 from silspec.plan.model import PlanModel
@@ -406,3 +407,22 @@ def test_a_listener_that_raises_after_storing_is_a_warning_and_the_run_goes_on(t
     assert len(listener.warnings) == 3
     assert all("internal error: RuntimeError: display broke (after its answer was stored)" in w
                for w in listener.warnings)
+
+
+def test_an_option_probs_answer_without_probabilities_is_an_error_whatever_the_backend(tmp_path):
+    # The executor's own guard (hf, replay, any future backend): never scored from the text.
+    backend, log, _ = fk.scripted_backend(
+        lambda r, a: BackendAnswer(text="3", option_probs=None, valid_mass=0.0,
+                                   meta={"note": "no probability on any option token"}))
+    items = [fk.item("Q1")]
+    requests = fk.requests_for("c", "m", items, 3)
+    plan = fk.plan([fk.model("m", backend)], {"c": ("m", PARSER)}, items, requests)
+    plan = attrs.evolve(plan, requests=tuple(attrs.evolve(r, answers="option_probs") for r in plan.requests))
+    with Store.open(tmp_path / "run") as store:
+        report = execute(plan, store)
+        rows = list(store.iter_answers())
+    assert report.errors == 3 and len(log) == 3
+    assert all(a.outcome == "error" and a.raw_text is None and (a.parsed_code is None or a.defaulted)
+               and a.meta["error_reason"] == "no option tokens"
+               and "no probabilities for the options (no probability on any option token)" in a.error
+               for a in rows)
