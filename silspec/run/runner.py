@@ -384,7 +384,12 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 store=store, env=env, listener=listener, backend_factory=backend_factory,
             )
             report = asyncio.run(_execute(executor, pending, totals))
-            summary = _summarise(plan, run_dir, store, report, pending, backup)
+            try:
+                summary = _summarise(plan, run_dir, store, report, pending, backup)
+            except sqlite3.Error:
+                if not report.store_failure:
+                    raise
+                summary = _summarise_without_store(plan, run_dir, report, pending, backup)
             exposed = _credentials_in_bundle(plan, spec)
             if exposed:
                 summary = attrs.evolve(summary, warnings=(exposed, *summary.warnings))
@@ -466,6 +471,28 @@ def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
         interrupted=report.interrupted, backup=str(backup) if backup else None,
         preflight=dict(report.preflight), error_groups=tuple(groups),
         store_failure=report.store_failure,
+    )
+
+
+def _summarise_without_store(plan: Plan, run_dir: Path, report: ExecutionReport,
+                             pending: list[Request], backup: Path | None) -> RunSummary:
+    """The summary from the executor's own counts, for a store that can no longer be read."""
+    pending_ids = {r.id for r in pending}
+    rows = []
+    for name, condition in plan.header.conditions.items():
+        ids = {r.id for r in plan.requests if r.condition == name}
+        counts = report.counts.get(name, ConditionCounts(0, 0, 0, 0, 0))
+        rows.append(ConditionSummary(
+            condition=name, model=condition.model, total=len(ids), already=len(ids - pending_ids),
+            asked=counts.pending, ok=counts.ok, invalid=counts.invalid, errors=counts.errors,
+            skipped=counts.skipped, stored_errors=counts.errors,
+            missing=max(0, len(ids & pending_ids) - counts.ok - counts.errors),
+        ))
+    return RunSummary(
+        run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,
+        conditions=tuple(rows), stopped_models=report.stopped_models, warnings=report.warnings,
+        interrupted=report.interrupted, backup=str(backup) if backup else None,
+        preflight=dict(report.preflight), store_failure=report.store_failure,
     )
 
 

@@ -426,3 +426,18 @@ def test_an_option_probs_answer_without_probabilities_is_an_error_whatever_the_b
                and a.meta["error_reason"] == "no option tokens"
                and "no probabilities for the options (no probability on any option token)" in a.error
                for a in rows)
+
+
+def test_a_store_that_cannot_even_be_read_after_failing_still_gives_a_summary(chat_server_factory, tmp_path, monkeypatch):
+    server = chat_server_factory()
+    plan = server_plan(server, personas=10, concurrency=1)
+    run_dir = tmp_path / "run"
+    listener = _Counting(4, lambda: (run_dir / STORE_FILE).unlink())
+
+    def unreadable(self):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(Store, "outcomes", unreadable)
+    summary = run_plan(plan, run_dir, env={"K": "x"}, listener=listener)
+    assert "deleted" in summary.store_failure and summary.exit_code == 1
+    assert sum(c.ok for c in summary.conditions) == 4 and summary.missing == 16
