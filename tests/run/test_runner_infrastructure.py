@@ -441,3 +441,39 @@ def test_a_store_that_cannot_even_be_read_after_failing_still_gives_a_summary(ch
     summary = run_plan(plan, run_dir, env={"K": "x"}, listener=listener)
     assert "deleted" in summary.store_failure and summary.exit_code == 1
     assert sum(c.ok for c in summary.conditions) == 4 and summary.missing == 16
+
+
+def test_the_cli_runs_durable_and_says_so_in_the_manifest(chat_server_factory, tmp_path):
+    pytest.importorskip("silspec.spec.load")
+    server = chat_server_factory()
+    spec = tmp_path / "mini.sil"
+    spec.write_text(MINI_SPEC.replace("BASE_URL", server.url), encoding="utf-8")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "silspec.cli.main", "run", str(spec), "--out", str(out), "--quiet",
+           "--no-report", "--durable"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with Store.open(out, create=False) as store:
+        (manifest,) = store.manifests()
+    assert manifest["synchronous"] == "FULL" and "--durable" in manifest["argv"]
+
+
+def test_the_cli_shows_a_store_failure_loudly_and_exits_1(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("silspec.spec.load")
+    from silspec.cli.main import main
+    from silspec.run import runner
+
+    spec = tmp_path / "mini.sil"
+    spec.write_text(MINI_SPEC.replace("BASE_URL", "http://127.0.0.1:9/v1"), encoding="utf-8")
+    real_run_plan = runner.run_plan
+
+    def failing_store(plan, run_dir, **kwargs):
+        summary = real_run_plan(plan, run_dir, **kwargs)
+        return attrs.evolve(summary, store_failure="the disk holding store.sqlite is full (0.1 MB free)")
+
+    monkeypatch.setattr(runner, "run_plan", failing_store)
+    code = main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet", "--set", "model.local.retries=0"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "the results store failed" in captured.err and "0.1 MB free" in captured.err
+    assert "rerun to ask what" in captured.err  # the way out, in the panel
