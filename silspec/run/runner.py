@@ -353,11 +353,9 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
     backup = move_aside(run_dir) if fresh else None
     env = os.environ if env is None else env
     synchronous = "FULL" if durable else "NORMAL"
-    # The store first: a refused store (empty, foreign, damaged) leaves the folder as it was.
+    # The store first, and its first writes: a refused or unwritable store (empty, foreign,
+    # damaged, read-only) leaves the folder as it was.
     with Store.open(run_dir, synchronous=synchronous) as store:
-        if spec is not None:
-            copy_bundle(spec, run_dir)
-        write_plan_header(run_dir, plan)
         manifest = collect_manifest(
             spec_path=plan.header.spec_path, spec_hash=plan.header.spec_hash, plan_hash=plan.plan_hash,
             n_requests=len(plan.requests), overrides=plan.header.overrides, conditions=tuple(conditions),
@@ -375,6 +373,9 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
             raise StoreError(f"{exc}; nothing was asked") from exc
         status = "failed"
         try:
+            if spec is not None:
+                copy_bundle(spec, run_dir)
+            write_plan_header(run_dir, plan)
             pending, _kept = pending_requests(plan, store, retry_errors=retry_errors)
             totals: dict[str, int] = {}
             for request in unique_requests(plan.requests):

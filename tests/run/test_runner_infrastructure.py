@@ -477,3 +477,20 @@ def test_the_cli_shows_a_store_failure_loudly_and_exits_1(tmp_path, monkeypatch,
     assert code == 1
     assert "the results store failed" in captured.err and "0.1 MB free" in captured.err
     assert "rerun to ask what" in captured.err  # the way out, in the panel
+
+
+def test_a_really_read_only_store_file_is_refused_before_anything_is_asked(chat_server_factory, tmp_path):
+    # As root, chmod does not stop writes; the immutable flag does (skipped where unsupported).
+    server = chat_server_factory()
+    run_dir = tmp_path / "run"
+    Store.open(run_dir).close()
+    path = run_dir / STORE_FILE
+    flagged = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if flagged.returncode != 0:
+        pytest.skip(f"cannot make a read-only file here: {flagged.stderr.strip()}")
+    try:
+        with pytest.raises(StoreError, match="read-only.*nothing was asked"):
+            run_plan(server_plan(server), run_dir, env={"K": "x"})
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+    assert server.requests() == [] and not (run_dir / "plan_header.json").exists()
