@@ -9,7 +9,7 @@ import pytest
 
 from silspec.plan.hashing import messages_hash
 from silspec.plan.model import PlanModel
-from silspec.run.backends.base import ReplyError, PermanentError, TransientError
+from silspec.run.backends.base import PermanentError, TransientError
 from silspec.run.backends.openai_chat import OpenAIBackend
 from tests.servers import respondent
 from tests.servers.fixtures import TEST_API_KEY, make_request, wire_messages
@@ -87,14 +87,12 @@ def test_max_completion_tokens_replaces_max_tokens_in_option_probs(chat_server):
     assert body["max_completion_tokens"] == 1 and "max_tokens" not in body
 
 
-def test_no_option_token_in_top_logprobs_is_a_reply_error_never_a_text_answer(chat_server):
-    # Issue 8: a reply without the options' probabilities is an error, never scored from text.
+def test_no_option_token_in_top_logprobs_gives_no_probs_and_zero_mass(chat_server):
     request = make_request(answers="option_probs", codes=(1, 2), tokens=("X", "Y"))
-    with pytest.raises(ReplyError) as caught:
-        ask(backend_for(chat_server), request)
-    assert caught.value.reason == "no option tokens"
-    assert "none of the option tokens" in str(caught.value)
-    assert caught.value.detail["candidates"] > 0
+    answer = ask(backend_for(chat_server), request)
+    assert answer.option_probs is None
+    assert answer.valid_mass == 0.0
+    assert "no probability" in answer.meta["note"]
 
 
 @pytest.mark.parametrize(

@@ -123,15 +123,13 @@ def test_refusals_do_not_stop_the_model_but_a_broken_endpoint_does(chat_server_f
 
 
 OPTION_SHAPES = [
-    ("no_logprobs", {}, "no logprobs", "the endpoint returned no log-probabilities"),
-    ("partial_logprobs", {"keep": ["I"]}, "no option tokens", "none of the option tokens"),
     ("refusal", {}, "refusal", "refusal"),
     ("int_content", {}, "malformed reply", "content is an integer"),
 ]
 
 
 @pytest.mark.parametrize("fault, extra, reason, words", OPTION_SHAPES)
-def test_option_probs_without_the_options_probabilities_is_an_error_never_scored_from_text(
+def test_option_probs_replies_without_an_answer_are_errors_with_their_reason(
         chat_server_factory, tmp_path, fault, extra, reason, words):
     server = chat_server_factory(faults=[{"fault": fault, "marker": "BADREPLY", **extra}])
     plan, bad = bad_reply_plan(server, answers="option_probs")
@@ -145,6 +143,30 @@ def test_option_probs_without_the_options_probabilities_is_an_error_never_scored
         else:
             assert row.outcome in ANSWERED and row.option_probs is not None
             assert math.isclose(sum(row.option_probs.values()), 1.0)
+    assert summary.errors == len(bad) and summary.missing == 0 and summary.exit_code == 1
+
+
+@pytest.mark.parametrize("fault, extra, note", [
+    ("no_logprobs", {}, "the endpoint returned no logprobs"),
+    ("partial_logprobs", {"keep": ["I"]}, "no probability on any option token"),
+])
+def test_option_probs_without_the_options_probabilities_is_an_error_never_scored_from_text(
+        chat_server_factory, tmp_path, fault, extra, note):
+    # The backend passes the reply on with a note; the one answer model (silspec.answers)
+    # decides the error outcome, so runner and analysis read it the same way (issue 8).
+    pytest.importorskip("silspec.answers")
+    server = chat_server_factory(faults=[{"fault": fault, "marker": "BADREPLY", **extra}])
+    plan, bad = bad_reply_plan(server, answers="option_probs")
+    summary = run_plan(plan, tmp_path / "run", env={"K": "x"})
+    rows = stored(tmp_path / "run")
+    assert set(rows) == {r.id for r in plan.requests}
+    for rid, row in rows.items():
+        if rid in bad:
+            assert row.outcome == "error" and row.option_probs is None and not row.defaulted
+            assert "the endpoint returned no log-probabilities" in row.error and note in row.error
+            assert row.parsed_code is None  # the reply's text counts for nothing
+        else:
+            assert row.outcome in ANSWERED and row.option_probs is not None
     assert summary.errors == len(bad) and summary.missing == 0 and summary.exit_code == 1
 
 

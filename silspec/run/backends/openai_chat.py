@@ -139,19 +139,21 @@ class OpenAIBackend:
             return BackendAnswer(text=content, reasoning=reasoning, meta=meta, **common)
         first, candidates = reply.first_logprobs(choice)
         if first is None:
-            raise ReplyError(f"{where}: the endpoint returned no log-probabilities",
-                             reason="no logprobs", detail={"finish_reason": finish})
+            # Not an error raised here: the one answer model (``silspec.answers``) turns an
+            # option_probs reply without probabilities into an error outcome, "the endpoint
+            # returned no log-probabilities", with this note, and keeps the reply's text.
+            meta["note"] = "the endpoint returned no logprobs"
+            return BackendAnswer(text=content, option_probs=None, valid_mass=0.0, reasoning=reasoning,
+                                 meta=meta, **common)
         dist = option_distribution(
             from_logprobs(candidates), request.option_codes, request.option_tokens
         )
         if dist.option_probs is None:
-            raise ReplyError(
-                f"{where}: the endpoint returned log-probabilities, but none of the option tokens"
-                " is among them",
-                reason="no option tokens",
-                detail={"first_token": first, "candidates": len(candidates),
-                        "top_tokens": [t for t, _ in candidates[:10]]},
-            )
+            meta.update(note="no probability on any option token among the top logprobs",
+                        first_token=first, candidates=len(candidates),
+                        top_tokens=[t for t, _ in candidates[:10]])
+            return BackendAnswer(text=content, option_probs=None, valid_mass=0.0, reasoning=reasoning,
+                                 meta=meta, **common)
         meta["first_token"] = first
         meta["candidates"] = len(candidates)
         absent = [code for code, tokens in dist.matched_tokens.items() if not tokens]
