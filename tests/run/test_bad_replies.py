@@ -7,10 +7,12 @@ outcome and its reason, that every other request was answered, and the run's exi
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import attrs
 import pytest
 
+import silspec
 from silspec.plan.hashing import request_id
 from silspec.run.runner import run_plan
 from silspec.run.store import Store
@@ -22,6 +24,9 @@ from tests.servers.fixtures import wire_messages
 
 FAST = Backoff(base=0.01, max_s=0.05, jitter=True)
 PARSER = Parser("first", on_error="midpoint")
+# The one answer model of issue 8 (helper "answers"); checked by folder, because an editable
+# install can make `import silspec.answers` find another checkout's copy.
+ANSWER_MODEL = (Path(silspec.__file__).parent / "answers" / "score.py").is_file()
 BAD, GOOD = 2, 4  # personas per item whose prompt carries the marker / does not
 # Outcomes of a reply that came back as an answer; "ok" before the closed outcome set
 # (answered | invalid | refused | error) of silspec.answers, "answered" after it.
@@ -154,7 +159,8 @@ def test_option_probs_without_the_options_probabilities_is_an_error_never_scored
         chat_server_factory, tmp_path, fault, extra, note):
     # The backend passes the reply on with a note; the one answer model (silspec.answers)
     # decides the error outcome, so runner and analysis read it the same way (issue 8).
-    pytest.importorskip("silspec.answers")
+    if not ANSWER_MODEL:
+        pytest.skip("decided by the one answer model (silspec/answers), not in this tree")
     server = chat_server_factory(faults=[{"fault": fault, "marker": "BADREPLY", **extra}])
     plan, bad = bad_reply_plan(server, answers="option_probs")
     summary = run_plan(plan, tmp_path / "run", env={"K": "x"})

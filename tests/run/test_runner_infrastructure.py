@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+import silspec
 from silspec.plan.model import PlanModel
 from silspec.run.backends.base import BackendAnswer
 from silspec.run.backends.hf import HFBackend
@@ -27,6 +28,9 @@ from tests.run.test_runner_cli import MINI_SPEC, ROOT
 from tests.run.test_store import answer
 
 PARSER = Parser("first", on_error="midpoint")
+# The one answer model of issue 8 (helper "answers"); checked by folder, because an editable
+# install can make `import silspec.answers` find another checkout's copy.
+ANSWER_MODEL = (Path(silspec.__file__).parent / "answers" / "score.py").is_file()
 FAST = Backoff(base=0.01, max_s=0.05, jitter=True)
 
 
@@ -410,7 +414,8 @@ def test_a_listener_that_raises_after_storing_is_a_warning_and_the_run_goes_on(t
 
 def test_an_option_probs_answer_without_probabilities_is_an_error_whatever_the_backend(tmp_path):
     # Decided by the one answer model (silspec.answers) for hf, replay, any backend.
-    pytest.importorskip("silspec.answers")
+    if not ANSWER_MODEL:
+        pytest.skip("decided by the one answer model (silspec/answers), not in this tree")
     backend, log, _ = fk.scripted_backend(
         lambda r, a: BackendAnswer(text="3", option_probs=None, valid_mass=0.0,
                                    meta={"note": "no probability on any option token"}))
