@@ -12,6 +12,7 @@ from typing import Iterable
 from attrs import frozen
 
 from silspec.analysis.distributions import ScoredAnswer
+from silspec.answers.outcomes import OUTCOMES
 
 
 @frozen
@@ -19,9 +20,9 @@ class Compliance:
     condition: str
     item: str
     n: int  # stored answers
-    valid: int
+    answered: int  # outcomes (silspec.answers.outcomes): answered + invalid + refused + error = n
     invalid: int
-    refusal: int
+    refused: int
     error: int
     defaulted: int  # answers whose code is a policy fill (midpoint), any reason
     defaulted_from_error: int
@@ -34,16 +35,16 @@ class Compliance:
         return count / self.n if self.n else 0.0
 
     @property
-    def valid_share(self) -> float:
-        return self.share(self.valid)
+    def answered_share(self) -> float:
+        return self.share(self.answered)
 
     @property
     def default_share(self) -> float:
         return self.share(self.defaulted)
 
     @property
-    def refusal_share(self) -> float:
-        return self.share(self.refusal)
+    def refused_share(self) -> float:
+        return self.share(self.refused)
 
     @property
     def invalid_share(self) -> float:
@@ -64,8 +65,10 @@ def compliance_table(answers: Iterable[ScoredAnswer]) -> list[Compliance]:
 
 def _row(key: tuple[str, str, str | None], cell: list[ScoredAnswer]) -> Compliance:
     condition, item, country = key
-    outcomes = defaultdict(int)
+    outcomes: dict[str, int] = defaultdict(int)
     for answer in cell:
+        if answer.outcome not in OUTCOMES:
+            raise ValueError(f"answer outcome {answer.outcome!r} is not one of {', '.join(OUTCOMES)}")
         outcomes[answer.outcome] += 1
     defaults = [a for a in cell if a.defaulted]
     default_codes = {a.code for a in defaults}
@@ -74,9 +77,9 @@ def _row(key: tuple[str, str, str | None], cell: list[ScoredAnswer]) -> Complian
         condition=condition,
         item=item,
         n=len(cell),
-        valid=outcomes["valid"],
+        answered=outcomes["answered"],
         invalid=outcomes["invalid"],
-        refusal=outcomes["refusal"],
+        refused=outcomes["refused"],
         error=outcomes["error"],
         defaulted=len(defaults),
         defaulted_from_error=sum(1 for a in defaults if a.outcome == "error"),

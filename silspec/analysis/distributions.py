@@ -34,18 +34,18 @@ VARIANTS: tuple[Variant, ...] = ("with_defaults", "valid_only")
 
 @frozen
 class ScoredAnswer:
-    """One stored answer after re-parsing: what the distributions and compliance need."""
+    """One stored answer's verdict (``silspec.answers.Verdict``) with the cell it belongs to."""
 
     condition: str
     item: str
     persona: str
     replicate: int
     answers: str  # answer mode: sampled | option_probs | verbalised
-    outcome: str  # valid | invalid | refusal | error
+    outcome: str  # answered | invalid | refused | error (silspec.answers.outcomes)
     code: int | None = None
     defaulted: bool = False
     dropped: bool = False
-    option_probs: Mapping[int, float] | None = None
+    option_probs: Mapping[int, float] | None = None  # the verdict's distribution (option_probs, verbalised)
     valid_mass: float | None = None
     country: str | None = None
 
@@ -188,7 +188,7 @@ def _contribution(answer: ScoredAnswer, codes: tuple[int, ...], variant: Variant
     """This answer's share vector over codes, or None when it does not count in ``variant``."""
     if answer.dropped:
         return None
-    if variant == "valid_only" and (answer.defaulted or answer.outcome != "valid"):
+    if variant == "valid_only" and (answer.defaulted or answer.outcome != "answered"):
         return None
     if answer.answers in PROBABILITY_MODES and answer.option_probs and not answer.defaulted:
         raw = [float(answer.option_probs.get(code, 0.0)) for code in codes]
@@ -211,18 +211,29 @@ def _distribution(
     counts = [0.0] * len(codes)
     per_persona: dict[str, list[list[float]]] = {}
     n = 0
+    one_hot = probability = 0
     for answer in cell:
         vector = _contribution(answer, codes, variant)
         if vector is None:
             continue
+        if answer.answers in PROBABILITY_MODES and answer.option_probs and not answer.defaulted:
+            probability += 1
+        else:
+            one_hot += 1
         n += 1
         for i, v in enumerate(vector):
             counts[i] += v
         per_persona.setdefault(answer.persona, []).append(vector)
+    modes = {a.answers for a in cell}
+    if "option_probs" in modes and one_hot and probability:
+        raise ValueError(
+            f"{condition} {item}{'/' + country if country else ''} ({variant}): {probability} answers are "
+            f"option probabilities and {one_hot} are single codes; an option_probs item never mixes "
+            "probability vectors with one-hot answers (the scorer leaves failed ones unfilled)"
+        )
     persona_shares = tuple(
         tuple(sum(column) / len(rows) for column in zip(*rows)) for rows in per_persona.values()
     )
-    modes = {a.answers for a in cell}
     return SimDistribution(
         condition=condition,
         item=item,

@@ -1,9 +1,10 @@
 """``analyse``: a checked spec and stored answers in, ``Results`` out.
 
-The order is the report's order of trust: re-parse every stored text with the spec's parser
-(never re-asking a model), count compliance, build the simulated distributions (with defaults
-and on valid answers only), normalise the benchmarks explicitly, compute metrics and bootstrap
-intervals, compare conditions, calibrate, and collect the warnings a reader must not miss.
+The order is the report's order of trust: read every stored answer's verdict (scored again,
+never re-asked, only where the spec's parser definition changed since the run), count
+compliance, build the simulated distributions (with defaults and on valid answers only),
+normalise the benchmarks explicitly, compute metrics and bootstrap intervals, compare
+conditions, calibrate, and collect the warnings a reader must not miss.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from silspec.analysis.distributions import (
     benchmark_shares,
     build_distributions,
 )
-from silspec.analysis.parse import _apply_policy, parse_answer, parse_distribution
 from silspec.analysis.results import (
     BenchmarkInfo,
     CalibratedItem,
@@ -40,7 +40,10 @@ from silspec.analysis.results import (
     StudyHeader,
     Warning,
 )
-from silspec.run.records import AnswerRecord
+from silspec.answers import Verdict, score, scorer_hash
+from silspec.plan.compile import build_plan_item
+from silspec.plan.model import PlanItem
+from silspec.run.records import AnswerRecord, stored_reply, stored_verdict
 from silspec.spec.model import Condition, Item, Parser, Spec
 
 DEFAULT_METRICS = ("js", "ks", "chi2", "wasserstein", "accuracy")
@@ -216,9 +219,12 @@ def _plan_warnings(
 
 
 def _score(spec: Spec, records: Sequence[AnswerRecord], warnings: list[Warning]) -> list[ScoredAnswer]:
-    """Re-parse every stored answer with its condition's parser."""
+    """Every stored answer's verdict: as stored, or scored again where the definition changed."""
     scored: list[ScoredAnswer] = []
     unknown: dict[str, int] = defaultdict(int)
+    plan_items: dict[str, PlanItem] = {}
+    rescored: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # condition -> [re-scored, changed]
+    unfilled: dict[str, int] = defaultdict(int)  # option_probs failures a midpoint policy cannot fill
     for record in records:
         condition = spec.conditions.get(record.condition)
         if condition is None or condition.parser not in spec.parsers:
@@ -229,7 +235,16 @@ def _score(spec: Spec, records: Sequence[AnswerRecord], warnings: list[Warning])
         except KeyError:
             unknown[f"{record.condition}: item {record.item}"] += 1
             continue
-        scored.append(score_answer(record, spec.parsers[condition.parser], item))
+        plan_item = plan_items.get(item.id) or plan_items.setdefault(item.id, build_plan_item(item))
+        parser = spec.parsers[condition.parser]
+        verdict, how = verdict_of(record, parser, plan_item)
+        if how == "rescored":
+            counts = rescored[record.condition]
+            counts[0] += 1
+            counts[1] += verdict != stored_verdict(record)
+        if record.answers == "option_probs" and verdict.outcome == "error" and parser.on_error == "midpoint":
+            unfilled[record.condition] += 1
+        scored.append(scored_answer(record, verdict))
     for name, count in unknown.items():
         warnings.append(
             Warning(
@@ -238,75 +253,71 @@ def _score(spec: Spec, records: Sequence[AnswerRecord], warnings: list[Warning])
                 message=f"{count} stored answers belong to {name!r}, which the spec does not define; ignored",
             )
         )
+    warnings.extend(_rescored_warnings(rescored))
+    for name, count in unfilled.items():
+        warnings.append(
+            Warning(
+                kind="option_probs_unfilled",
+                severity="medium",
+                message=f"{name}: {count} option_probs answers have no probabilities (errors); the parser's "
+                "midpoint policy does not fill them, because an item never mixes probability vectors "
+                "with one-hot defaults: they are left out",
+                condition=name,
+            )
+        )
     return scored
 
 
-def score_answer(record: AnswerRecord, parser: Parser, item: Item) -> ScoredAnswer:
-    """One stored answer, re-parsed: option probabilities count as valid when present."""
-    codes = item.scale.codes
-    labels = tuple(c.label for c in item.scale.substantive)
-    failed = record.outcome == "error"
-    option_probs = record.option_probs
-    if record.answers == "option_probs" and not failed and record.option_probs:
-        parsed_outcome, code, defaulted, dropped = "valid", None, False, False
-    elif record.answers == "verbalised":
-        parsed_outcome, code, defaulted, dropped, option_probs = _score_verbalised(record, parser, item, failed)
-    else:
-        tokens = record.meta.get("option_tokens") if record.meta else None
-        parsed = parse_answer(
-            record.raw_text,
-            parser,
-            codes,
-            labels,
-            option_tokens=tuple(tokens) if tokens else None,
-            error=failed,
-        )
-        parsed_outcome, code, defaulted, dropped = parsed.outcome, parsed.code, parsed.defaulted, parsed.dropped
+def verdict_of(record: AnswerRecord, parser: Parser, item: PlanItem) -> tuple[Verdict, str]:
+    """(verdict, how): ``stored`` when the definition that decided it is the current one;
+    ``rescored`` when it differs (another parser, another silspec); ``legacy`` for rows stored
+    before verdicts were (schema 1), which have always been scored from their text.
+
+    Scoring again calls the runner's own function (``silspec.answers.score``) on the stored reply.
+    """
+    tokens = record.meta.get("option_tokens") if record.meta else None
+    tokens = tuple(tokens) if tokens else None
+    if record.scorer is not None:
+        current = scorer_hash(answers=record.answers, parser=parser, item=item, option_tokens=tokens)
+        if record.scorer == current:
+            return stored_verdict(record), "stored"
+    verdict = score(stored_reply(record), answers=record.answers, parser=parser, item=item, option_tokens=tokens)
+    return verdict, "legacy" if record.scorer is None else "rescored"
+
+
+def scored_answer(record: AnswerRecord, verdict: Verdict) -> ScoredAnswer:
+    """A stored answer and its verdict, as the distributions and the compliance table count it."""
     return ScoredAnswer(
         condition=record.condition,
         item=record.item,
         persona=record.persona,
         replicate=record.replicate,
         answers=record.answers,
-        outcome=parsed_outcome,
-        code=code,
-        defaulted=defaulted,
-        dropped=dropped,
-        option_probs={int(k): float(v) for k, v in option_probs.items()} if option_probs else None,
+        outcome=verdict.outcome,
+        code=verdict.code,
+        defaulted=verdict.defaulted,
+        dropped=verdict.dropped,
+        option_probs=dict(verdict.probs) if verdict.probs else None,
         valid_mass=record.valid_mass,
         country=record.country,
     )
 
 
-def _score_verbalised(record: AnswerRecord, parser: Parser, item: Item, failed: bool):
-    """A stated distribution: (outcome, code, defaulted, dropped, probabilities by code).
-
-    Invalid answers and refusals follow ``on_invalid`` (``midpoint`` puts all the mass on the
-    midpoint, recorded as a default), failed requests ``on_error``, as for sampled answers.
-    """
-    codes = item.scale.codes
-    if failed:
-        policy = _apply_policy(parser.on_error, "error", codes)
-        return policy.outcome, policy.code, policy.defaulted, policy.dropped, None
-    tokens = record.meta.get("option_tokens") if record.meta else None
-    non_substantive = {}
-    for category in item.scale.categories:
-        if category.missing:
-            non_substantive[str(category.code)] = category.code
-            if category.label.strip():
-                non_substantive[category.label] = category.code
-    parsed = parse_distribution(
-        record.raw_text,
-        codes,
-        tuple(c.label for c in item.scale.substantive),
-        tuple(tokens) if tokens else None,
-        refusal=parser.refusal,
-        non_substantive=non_substantive,
-    )
-    if parsed.outcome == "valid" and parsed.probs is not None:
-        return "valid", None, False, False, dict(zip(codes, parsed.probs))
-    policy = _apply_policy(parser.on_invalid, parsed.outcome, codes)
-    return policy.outcome, policy.code, policy.defaulted, policy.dropped, None
+def _rescored_warnings(rescored: dict[str, list[int]]) -> list[Warning]:
+    """Say when stored verdicts were decided by another definition than the spec's now."""
+    warnings = []
+    for condition, (count, changed) in rescored.items():
+        warnings.append(
+            Warning(
+                kind="rescored",
+                severity="medium" if changed else "info",
+                message=f"{condition}: {count} stored answers were decided by another parser definition "
+                "than the current one (the spec's parser or silspec changed since the run) and were "
+                f"scored again from their stored text; {changed} verdicts differ from the stored ones",
+                condition=condition,
+            )
+        )
+    return warnings
 
 
 # ------------------------------------------------------------------------------- benchmarks
@@ -1035,7 +1046,7 @@ def _invalid_warnings(spec: Spec, compliance: Sequence[Compliance], rows: Sequen
             continue
         if spec.conditions[row.condition].answers == "option_probs":
             continue
-        failed = row.invalid + row.refusal
+        failed = row.invalid + row.refused
         share = failed / row.n
         if share <= threshold:
             continue
@@ -1048,7 +1059,7 @@ def _invalid_warnings(spec: Spec, compliance: Sequence[Compliance], rows: Sequen
                 kind="invalid_answers",
                 severity="high",
                 message=f"{row.condition} {_cell_label(item.code, row.country)}: {share:.0%} of answers "
-                f"({failed}/{row.n}: {row.invalid} invalid, {row.refusal} refusals) are not a valid code "
+                f"({failed}/{row.n}: {row.invalid} invalid, {row.refused} refused) are not an answer "
                 f"(> {threshold:.0%}; on_invalid={policy}); the metrics rest on n = "
                 f"{'–' if n is None else n}",
                 condition=row.condition,

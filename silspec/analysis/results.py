@@ -15,7 +15,7 @@ from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
 
-SCHEMA_VERSION = 3  # 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 4  # 4: compliance counts the stored outcomes (answered, invalid, refused, error); 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 

@@ -110,7 +110,7 @@ def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | N
                     f"(condition {condition.name!r}); give the populations distinct id columns"
                 )
         for item_id in condition.items:
-            items.setdefault(item_id, _plan_item(_item(spec, item_id)))
+            items.setdefault(item_id, build_plan_item(_item(spec, item_id)))
         for role, template in (("system", condition.system), ("prompt", condition.prompt)):
             if template is not None:
                 templates[_template_name(condition, role, template)] = sha256_text(template.source)
@@ -211,8 +211,10 @@ def _item(spec: Spec, item_id: str) -> Item:
         raise PlanError(f"unknown item {item_id!r}") from None
 
 
-def _plan_item(item: Item) -> PlanItem:
+def build_plan_item(item: Item) -> PlanItem:
+    """The runner's view of an item: what prompts show and what the scorer needs."""
     codes = item.scale.codes
+    missing = item.scale.missing_codes
     return PlanItem(
         id=item.id,
         code=item.code,
@@ -221,6 +223,8 @@ def _plan_item(item: Item) -> PlanItem:
         labels=tuple(item.scale.label(c) for c in codes),
         midpoint=item.scale.midpoint,
         ordered=item.scale.ordered,
+        missing=missing,
+        missing_labels=tuple(item.scale.label(c) for c in missing),
     )
 
 

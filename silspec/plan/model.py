@@ -55,6 +55,11 @@ class PlanItem:
     labels: tuple[str, ...]  # aligned with codes
     midpoint: int
     ordered: bool = True
+    # Non-substantive codes (don't know, refused) and their labels: never an answer, but a
+    # stated distribution may put mass on them (dropped, then renormalised). The scorer
+    # (``silspec.answers``) reads them here so that the runner scores without the spec.
+    missing: tuple[int, ...] = ()
+    missing_labels: tuple[str, ...] = ()  # aligned with ``missing``
 
 
 @frozen

@@ -107,20 +107,20 @@ def compliance_table(results: Results) -> Table:
     rows = results.compliance
     optional = {
         "defaults from errors": any(r.defaulted_from_error for r in rows),
-        "refused": any(r.refusal for r in rows),
+        "refused": any(r.refused for r in rows),
         "invalid": any(r.invalid for r in rows),
         "errors": any(r.error for r in rows),
         "default code": any(r.default_code is not None for r in rows),
         "valid mass": any(r.mean_valid_mass is not None for r in rows),
     }
     table = Table(title="Format compliance (share of stored answers)", title_justify="left")
-    for column in ("condition", "item", "n", "valid", "defaulted", *(c for c, shown in optional.items() if shown)):
+    for column in ("condition", "item", "n", "answered", "defaulted", *(c for c, shown in optional.items() if shown)):
         table.add_column(column, justify="left" if column in ("condition", "item") else "right")
     for row in rows:
         loud = row.default_share > HIGH_DEFAULT_SHARE
         cells = {
             "defaults from errors": str(row.defaulted_from_error) if row.defaulted else "",
-            "refused": percent(row.refusal_share),
+            "refused": percent(row.refused_share),
             "invalid": percent(row.invalid_share),
             "errors": Text(percent(row.error_share), style="red" if row.error else ""),
             "default code": "" if row.default_code is None else str(row.default_code),
@@ -133,7 +133,7 @@ def compliance_table(results: Results) -> Table:
             row.condition,
             row.item.rpartition(".")[2] + (f"/{row.country}" if row.country else ""),
             str(row.n),
-            percent(row.valid_share),
+            percent(row.answered_share),
             Text(percent(row.default_share), style="bold red" if loud else ""),
             *(cells[c] for c, shown in optional.items() if shown),
         )
@@ -169,7 +169,7 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
     title = f"{condition}: metrics per item ({label})" + (f" · benchmark {next(iter(names))}" if one_benchmark else "")
     table = Table(title=title, title_justify="left")
     leading = ["item"] + ([] if one_benchmark else ["benchmark"]) + ["n"]
-    leading += ["defaults"] if compact else ["valid", "defaults", "simulated %"]
+    leading += ["defaults"] if compact else ["answered", "defaults", "simulated %"]
     for column in leading:
         table.add_column(column, justify="left" if column in ("item", "benchmark", "simulated %") else "right")
     columns = [(k, t) for k, t in columns_for(rows) if not (compact and k in COMPACT_HIDDEN)]
@@ -188,7 +188,7 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
             cells.append(defaults)
         else:
             simulated = " / ".join(f"{p * 100:.0f}" for p in row.probs) if row.probs else "no answers"
-            cells += [percent(compliance.valid_share) if compliance else "–", defaults, simulated]
+            cells += [percent(compliance.answered_share) if compliance else "–", defaults, simulated]
         cells += [
             with_interval(row, key) if (key == "js" or not compact) else value_cell(key, row.values.get(key))
             for key, _ in columns

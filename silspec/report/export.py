@@ -140,10 +140,10 @@ def md_compliance(results: Results) -> str:
             row.condition,
             row.item.rpartition(".")[2] + (f"/{row.country}" if row.country else ""),
             str(row.n),
-            percent(row.valid_share),
+            percent(row.answered_share),
             ("**" + percent(row.default_share) + "**") if row.default_share > 0.10 else percent(row.default_share),
             str(row.defaulted_from_error),
-            percent(row.refusal_share),
+            percent(row.refused_share),
             percent(row.invalid_share),
             percent(row.error_share),
             "" if row.default_code is None else str(row.default_code),
@@ -155,7 +155,7 @@ def md_compliance(results: Results) -> str:
         ]
         for row in results.compliance
     ]
-    header = ["condition", "item", "n", "valid", "defaulted", "defaults from errors", "refused", "invalid", "errors", "default code"]
+    header = ["condition", "item", "n", "answered", "defaulted", "defaults from errors", "refused", "invalid", "errors", "default code"]
     header += ["valid mass"] if with_mass else []
     return _table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))
 

@@ -46,12 +46,12 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from attrs import define, field, frozen
 
+from silspec.answers import Reply, Verdict, score, scorer_hash, wants_reask
 from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request, request_params
 from silspec.plan.redact import mask_url_credentials, url_secrets
 from silspec.run.backends.base import (
     BackendAnswer, BackendError, PermanentError, ReplyError, TransientError, run_preflight,
 )
-from silspec.run.parse_live import parse_live, wants_reask
 from silspec.run.ratelimit import Pacer
 from silspec.run.records import AnswerRecord, AttemptRecord
 from silspec.run.store import StoreFailure, describe_sqlite_error
@@ -90,8 +90,8 @@ class RunListener:
 
 @define
 class _Tally:
-    ok: int = 0
-    invalid: int = 0  # ok transport, no admissible code (stored; analysis decides)
+    ok: int = 0  # outcome answered
+    invalid: int = 0  # outcome invalid or refused (a reply without an answer)
     errors: int = 0
     skipped: int = 0
 
@@ -572,11 +572,12 @@ class Executor:
                 if lane.waiting == 0:
                     self._status(lane, None)
 
-    def _parse(self, request: Request, item: PlanItem | None, parser: Any, answer: BackendAnswer) -> Any:
-        if answer.option_probs is not None or item is None:
+    def _parse(self, request: Request, item: PlanItem | None, parser: Any, answer: BackendAnswer) -> Verdict | None:
+        """The verdict on a reply (``silspec.answers.score``, as the analysis would read it)."""
+        if item is None:
             return None
-        return parse_live(answer.text, parser, item.codes, item.labels,
-                          option_tokens=_aligned_tokens(request, item), answers=request.answers)
+        return score(reply_of(answer), answers=request.answers, parser=parser, item=item,
+                     option_tokens=_aligned_tokens(request, item))
 
     def _store(
         self,
@@ -594,19 +595,25 @@ class Executor:
         meta: dict[str, Any] | None = None,
     ) -> None:
         model = lane.model
+        tokens = _aligned_tokens(request, item) if item is not None else None
         if answer is None:
-            parsed = (
-                parse_live(None, parser, item.codes, item.labels, error=True) if item is not None else None
+            verdict = (
+                score(Reply(failure=error or "the request failed"), answers=request.answers, parser=parser,
+                      item=item, option_tokens=tokens)
+                if item is not None else Verdict("error", error or "the request failed")
             )
-            outcome = "error"
         else:
-            parsed = self._parse(request, item, parser, answer)
-            outcome = "ok"
+            verdict = self._parse(request, item, parser, answer) or Verdict("error", "the item is not in the plan")
             self._watch_provider(lane, answer)
-        parse_outcome = parsed.outcome if parsed is not None else ("valid" if answer and answer.option_probs else None)
         meta = {**(dict(answer.meta) if answer is not None else {}), **(meta or {})}
         if answer is not None and answer.reasoning:
             meta["reasoning"] = answer.reasoning
+        if tokens is not None and list(tokens) != [str(c) for c in item.codes]:  # type: ignore[union-attr]
+            meta["option_tokens"] = list(tokens)  # what the verdict was read with (letters)
+        text = answer.text if answer is not None else None
+        if text is not None and not isinstance(text, str):  # an error verdict says so; keep what came
+            meta["text_of_type"] = f"{type(text).__name__}: {text!r:.200}"
+            text = None
         record = AnswerRecord(
             request_id=request.id,
             condition=request.condition,
@@ -618,15 +625,19 @@ class Executor:
             answers=request.answers,
             params=request_params(request, model),
             prompt_hash=request.prompt_hash,
-            outcome=outcome,  # type: ignore[arg-type]
-            raw_text=answer.text if answer else None,
+            outcome=verdict.outcome,
+            raw_text=text,
             option_probs=dict(answer.option_probs) if answer and answer.option_probs is not None else None,
             valid_mass=answer.valid_mass if answer else None,
-            parsed_code=parsed.code if parsed is not None else None,
-            parse_outcome=parse_outcome,  # type: ignore[arg-type]
-            defaulted=bool(parsed.defaulted) if parsed is not None else False,
-            error=error,
+            parsed_code=verdict.code,
+            defaulted=verdict.defaulted,
+            error=error if error is not None else (verdict.reason if verdict.outcome == "error" else None),
             error_status=status,
+            reason=verdict.reason,
+            probs=dict(verdict.probs) if verdict.probs is not None else None,
+            dropped=verdict.dropped,
+            scorer=(scorer_hash(answers=request.answers, parser=parser, item=item, option_tokens=tokens)
+                    if item is not None else None),
             attempts=attempts,
             latency_s=latency,
             prompt_tokens=answer.prompt_tokens if answer else None,
@@ -641,11 +652,10 @@ class Executor:
         self.store.record_answer(record)
         self._done.add(request.id)
         tally = self._tallies.setdefault(request.condition, _Tally())
-        if outcome == "error":
+        if verdict.outcome == "error":
             tally.errors += 1
-        elif parse_outcome in ("invalid", "refusal"):
+        elif verdict.outcome in ("invalid", "refused"):
             tally.invalid += 1
-            tally.ok += 1
         else:
             tally.ok += 1
         self.listener.on_answer(record)
@@ -724,6 +734,12 @@ class _GuardedStore:
             if type(exc) is sqlite3.DatabaseError:  # "database disk image is malformed"
                 raise StoreFailure(f"the results store is damaged: {describe_sqlite_error(exc)}") from exc
             raise
+
+
+def reply_of(answer: BackendAnswer) -> Reply:
+    """What the scorer reads of a backend's answer (the same fields the store keeps)."""
+    note = answer.meta.get("note") if answer.meta else None
+    return Reply(text=answer.text, option_probs=answer.option_probs, note=note if isinstance(note, str) else None)
 
 
 def _aligned_tokens(request: Request, item: PlanItem) -> tuple[str, ...] | None:

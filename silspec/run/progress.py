@@ -114,7 +114,8 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
         "skipped": lambda c: str(c.skipped), "missing": lambda c: _red(c.missing),
     }
     counts = {"before": "already", "invalid": "invalid", "skipped": "skipped", "missing": "missing"}
-    # "answered" = a reply came back (its text may still be invalid: see "invalid");
+    # "answered" / "invalid" / "errors" = the stored outcomes (docs/design/answer-outcomes.md),
+    # "invalid" counting refusals too;
     # columns that are zero in every row say nothing: leaving them out keeps 80 columns readable.
     shown = [name for name in cells
              if name not in counts or any(getattr(c, counts[name]) for c in summary.conditions)]

@@ -68,8 +68,8 @@ class ConditionSummary:
     total: int  # requests the plan holds for it
     already: int  # stored before this invocation (and not re-asked)
     asked: int
-    ok: int
-    invalid: int
+    ok: int  # asked in this invocation and stored as answered (silspec.answers.outcomes)
+    invalid: int  # asked in this invocation and stored as invalid or refused
     errors: int  # asked in this invocation and stored as errors
     skipped: int
     stored_errors: int  # error rows in the store for this condition after the run

@@ -29,14 +29,16 @@ import cattrs
 
 from silspec.run.records import AnswerRecord, AttemptRecord
 
-SCHEMA_VERSION = 1
+# 2: answers carry their verdict (outcome answered|invalid|refused|error, reason, probs,
+#    dropped, scorer); schema 1 stores are migrated on open (``_migrate``).
+SCHEMA_VERSION = 2
 STORE_FILE = "store.sqlite"
 
 _converter = cattrs.Converter()
 
 # Fields stored as JSON text (dicts); everything else maps to a SQLite scalar column.
-_JSON_FIELDS = frozenset({"params", "option_probs", "meta"})
-_BOOL_FIELDS = frozenset({"defaulted"})
+_JSON_FIELDS = frozenset({"params", "option_probs", "probs", "meta"})
+_BOOL_FIELDS = frozenset({"defaulted", "dropped"})
 _ANSWER_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(AnswerRecord))
 _ATTEMPT_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(AttemptRecord))
 
@@ -124,6 +126,44 @@ def validate_store_file(path: Path) -> None:
                          f" {_USE_FRESH}")
 
 
+# Schema 1 kept a transport outcome (ok | error) and the runner's live parse apart; schema 2
+# keeps one verdict. An old row's verdict is mapped from what it stored, and its ``scorer`` stays
+# NULL: the analysis scores such rows from their text with the current parser, exactly as
+# schema 1 stores were always reported.
+_MIGRATE_1_TO_2 = """
+UPDATE answers SET outcome = CASE
+    WHEN outcome = 'error' OR parse_outcome = 'error' THEN 'error'
+    WHEN parse_outcome = 'refusal' THEN 'refused'
+    WHEN parse_outcome = 'invalid' THEN 'invalid'
+    WHEN answers = 'option_probs' AND option_probs IS NULL THEN 'error'
+    ELSE 'answered' END
+WHERE outcome NOT IN ('answered', 'invalid', 'refused', 'error');
+UPDATE answers SET reason = coalesce(error, 'the endpoint returned no log-probabilities'),
+    error = coalesce(error, 'the endpoint returned no log-probabilities')
+WHERE outcome = 'error' AND answers = 'option_probs' AND option_probs IS NULL;
+UPDATE answers SET reason = error WHERE outcome = 'error' AND reason IS NULL;
+"""
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring a store of an older schema up to ``SCHEMA_VERSION`` in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        present = {row[1] for row in db.execute("PRAGMA table_info(answers)")}
+        for field in attrs.fields(AnswerRecord):
+            if field.name not in present:
+                db.execute(f"ALTER TABLE answers ADD COLUMN {field.name} {_column_type(field)}")
+        if version < 2 and "parse_outcome" in present:
+            for statement in _MIGRATE_1_TO_2.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def answer_to_row(record: AnswerRecord) -> dict[str, Any]:
     row = _converter.unstructure(record)
     for name in _JSON_FIELDS:
@@ -201,6 +241,8 @@ class Store:
                 raise StoreError(
                     f"{path} has store schema {version[0]}; this silspec reads up to {SCHEMA_VERSION}"
                 )
+            elif int(version[0]) < SCHEMA_VERSION:
+                _migrate(db, int(version[0]))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {path}: {describe_sqlite_error(exc)}") from exc
         return cls(path, db, synchronous)

@@ -13,7 +13,7 @@ from silspec.spec.model import Benchmark
 CODES = {"s.Q": (1, 2, 3)}
 
 
-def answer(persona, code, outcome="valid", defaulted=False, **kw):
+def answer(persona, code, outcome="answered", defaulted=False, **kw):
     return ScoredAnswer(
         condition="c", item="s.Q", persona=persona, replicate=kw.pop("replicate", 0),
         answers=kw.pop("answers", "sampled"), outcome=outcome, code=code, defaulted=defaulted, **kw
@@ -102,3 +102,12 @@ def test_benchmark_negative_or_zero_is_refused():
 def test_largest_remainder_sums_to_n():
     counts = largest_remainder((0.168, 0.635, 0.197), 1230)
     assert sum(counts) == 1230 and counts == (207, 781, 242)
+
+
+def test_an_option_probs_item_never_mixes_probability_vectors_with_one_hot_answers():
+    answers = [
+        answer("P1", None, answers="option_probs", option_probs={1: 0.5, 2: 0.5, 3: 0.0}),
+        answer("P2", 2, answers="option_probs", outcome="error", defaulted=True),  # a midpoint fill
+    ]
+    with pytest.raises(ValueError, match="1 answers are option probabilities and 1 are single codes"):
+        build_distributions(answers, CODES)

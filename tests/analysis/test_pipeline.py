@@ -40,7 +40,7 @@ def record(condition, item, persona, text, *, error=None, **kw):
     return AnswerRecord(
         request_id=f"{condition}{item}{persona}{kw.get('replicate', 0)}", condition=condition, model=condition,
         model_id=f"m-{condition}", item=f"s.{item}", persona=persona, replicate=kw.pop("replicate", 0),
-        answers=kw.pop("answers", "sampled"), params={}, prompt_hash="", outcome="error" if error else "ok",
+        answers=kw.pop("answers", "sampled"), params={}, prompt_hash="", outcome="error" if error else "answered",
         raw_text=text, error=error, **kw,
     )
 
@@ -59,7 +59,8 @@ def balanced(condition, shift=0):
 
 
 def test_reparses_stored_text_and_ignores_stored_codes():
-    stored = [evolve(r, parsed_code=1, parse_outcome="valid") for r in answers_for("a", "Q1", [4, 4])]
+    # rows without a scorer hash (stored before verdicts were) are scored from their text
+    stored = [evolve(r, parsed_code=1, outcome="answered") for r in answers_for("a", "Q1", [4, 4])]
     results = analyse(make_spec(conditions=("a",)), stored)
     row = results.item_metrics("a")[0]
     assert row.counts == (0, 0, 0, 2)

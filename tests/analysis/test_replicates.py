@@ -45,7 +45,7 @@ def record(condition, item, persona, replicate, code, **kw):
     return AnswerRecord(
         request_id=f"{condition}{item}{persona}{replicate}", condition=condition, model=condition, model_id=f"m-{condition}",
         item=f"s.{item}", persona=persona, replicate=replicate, answers=kw.pop("answers", "sampled"), params={}, prompt_hash="",
-        outcome="ok", raw_text=str(code), **kw,
+        outcome="answered", raw_text=str(code), **kw,
     )
 
 

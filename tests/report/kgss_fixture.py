@@ -115,7 +115,7 @@ def load_records() -> list[AnswerRecord]:
                         answers="sampled",
                         params={},
                         prompt_hash="",
-                        outcome="error" if error else "ok",
+                        outcome="error" if error else "answered",
                         raw_text=row.get("response_raw") or None,
                         error=error,
                         attempts=int(row.get("attempts") or 1),

@@ -34,7 +34,7 @@ def replicate_records() -> list[AnswerRecord]:
     return [
         AnswerRecord(
             request_id=f"{c}{item}{p}{r}", condition=c, model=c, model_id=f"m-{c}", item=f"s.{item}", persona=f"P{p}",
-            replicate=r, answers="sampled", params={}, prompt_hash="", outcome="ok", raw_text=str(code),
+            replicate=r, answers="sampled", params={}, prompt_hash="", outcome="answered", raw_text=str(code),
         )
         for c, by_replicate in CODES.items()
         for item in ("Q1", "Q2", "Q3")

@@ -44,7 +44,7 @@ def small_records() -> list[AnswerRecord]:
                 out.append(AnswerRecord(
                     request_id=f"{condition}-{item}-{i}", condition=condition, model=condition,
                     model_id=f"m-{condition}", item=f"s.{item}", persona=f"P{i}", replicate=0,
-                    answers="sampled", params={}, prompt_hash="", outcome="error" if code is None else "ok",
+                    answers="sampled", params={}, prompt_hash="", outcome="error" if code is None else "answered",
                     raw_text=None if code is None else f"{code}", error="HTTP 429" if code is None else None,
                 ))
     return out

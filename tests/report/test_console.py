@@ -34,3 +34,11 @@ def test_narrow_terminal_keeps_js_with_its_interval_and_drops_secondary_columns(
 def test_valid_only_flag_puts_valid_tables_first():
     text = render(160, valid_only=True)
     assert text.index("b: metrics per item (VALID ANSWERS ONLY)") < text.index("b: metrics per item (with defaults)")
+
+
+def test_the_compliance_table_names_the_stored_outcomes():
+    text = render(160)
+    table = text[text.index("Format compliance"):text.index("Benchmarks")]
+    header = [line for line in table.splitlines() if "condition" in line][0]
+    assert "answered" in header and "valid" not in header.replace("valid mass", "")
+    assert "errors" in header  # small_results has failed requests

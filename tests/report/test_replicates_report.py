@@ -48,7 +48,7 @@ def test_csv_rows_carry_replicate_mean_sd_and_count(results):
 
 def test_json_schema_version_and_fields(results):
     data = json.loads(render(results, "json"))
-    assert data["schema_version"] == 3 and data["study"]["seed"] == 3
+    assert data["schema_version"] == 4 and data["study"]["seed"] == 3
     item = data["items"][0]
     assert item["replicates"] == [0, 1, 2] and set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values"}
     row = data["comparisons"][0]["rows"][0]
@@ -99,7 +99,7 @@ def two_runs(tmp_path_factory):
     first = _make_run(tmp, "seed1", 1, records)
     # the second run: every GPT-5.2 CONFINAN answer says 2, so its JS differs between runs
     changed = [
-        evolve(r, raw_text="2", outcome="ok", error=None) if (r.condition, r.item.endswith("CONFINAN")) == ("gpt52", True) else r
+        evolve(r, raw_text="2", outcome="answered", error=None) if (r.condition, r.item.endswith("CONFINAN")) == ("gpt52", True) else r
         for r in records
     ]
     second = _make_run(tmp, "seed2", 2, changed)
@@ -139,7 +139,7 @@ def test_single_run_dir_list_behaves_like_one_dir(two_runs, capsys):
     from silspec.analysis.results import Results
 
     assert isinstance(report_run_dir([two_runs[0]], format="json"), Results)
-    assert json.loads(capsys.readouterr().out)["schema_version"] == 3
+    assert json.loads(capsys.readouterr().out)["schema_version"] == 4
 
 
 def test_runs_report_in_text_csv_md_html(aggregate):

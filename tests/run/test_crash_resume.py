@@ -124,5 +124,5 @@ def test_ctrl_c_stops_cleanly_keeps_answers_and_exits_130(chat_server_factory, t
     assert 8 <= len(kept) < len(the_requests())
     db = sqlite3.connect(run_dir / "store.sqlite")
     assert [r[0] for r in db.execute("SELECT status FROM manifest")] == ["interrupted"]
-    assert {r[0] for r in db.execute("SELECT outcome FROM answers")} == {"ok"}
+    assert {r[0] for r in db.execute("SELECT outcome FROM answers")} == {"answered"}
     db.close()

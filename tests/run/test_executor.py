@@ -50,7 +50,7 @@ def test_every_request_is_answered_once_and_parsed_live(store):
     assert set(answers) == {r.id for r in plan.requests}
     assert len(log) == len(plan.requests)
     first = answers[plan.requests[1].id]  # persona P001 on a 1..5 scale -> code 2
-    assert (first.outcome, first.parse_outcome, first.parsed_code) == ("ok", "valid", 2)
+    assert (first.outcome, first.parsed_code, first.reason) == ("answered", 2, None)
     assert first.provider_model == "fake-2025" and first.attempts == 1
     assert report.counts["c"].ok == len(plan.requests) and report.errors == 0
     assert cls.closed
@@ -67,7 +67,7 @@ def test_transient_errors_are_retried_then_answered_with_every_attempt_kept(stor
     run(plan, store)
     for request in plan.requests:
         answer = store.get_answer(request.id)
-        assert answer.outcome == "ok" and answer.attempts == 3
+        assert answer.outcome == "answered" and answer.attempts == 3
         attempts = list(store.iter_attempts(request.id))
         assert [a.error_status for a in attempts] == [503, 503, None]
         assert attempts[-1].raw_text == answer.raw_text
@@ -81,7 +81,7 @@ def test_exhausted_retries_store_an_error_never_a_silent_default(store):
     for answer in store.iter_answers():
         assert answer.outcome == "error" and answer.error_status == 429
         assert answer.attempts == 3 and answer.raw_text is None
-        assert answer.parse_outcome == "error" and answer.defaulted  # flagged, never silent
+        assert answer.reason == "HTTP 429" and answer.defaulted  # flagged, never silent
     assert report.errors == len(plan.requests)
     assert store.failed_ids() == {r.id for r in plan.requests}
 
@@ -215,7 +215,7 @@ def test_reask_on_invalid_answers_records_every_attempt(store):
     plan = one_model_plan(backend, personas=2, parser=parser)
     run(plan, store)
     for answer in store.iter_answers():
-        assert (answer.parsed_code, answer.parse_outcome, answer.attempts) == (4, "valid", 2)
+        assert (answer.parsed_code, answer.outcome, answer.attempts) == (4, "answered", 2)
         raw = [a.raw_text for a in store.iter_attempts(answer.request_id)]
         assert raw == ["I cannot pick a number.", "4"]
 
@@ -226,7 +226,7 @@ def test_reask_gives_up_after_n_and_stores_the_invalid_answer(store):
     plan = one_model_plan(backend, personas=1, items=[fk.item("Q1")], parser=parser)
     report = run(plan, store)
     answer = next(store.iter_answers())
-    assert (answer.outcome, answer.parse_outcome, answer.attempts) == ("ok", "invalid", 3)
+    assert (answer.outcome, answer.reason, answer.attempts) == ("invalid", "no admissible code", 3)
     assert report.counts["c"].invalid == 1
 
 
@@ -235,7 +235,7 @@ def test_invalid_answers_are_not_retried_without_reask(store):
     plan = one_model_plan(backend, personas=3, items=[fk.item("Q1")])
     run(plan, store)
     assert len(log) == 3
-    assert {a.parse_outcome for a in store.iter_answers()} == {"invalid"}
+    assert {a.outcome for a in store.iter_answers()} == {"invalid"}
 
 
 def test_batching_backends_get_batches(store):
@@ -257,7 +257,7 @@ def test_batch_item_errors_are_retried_alone(store):
     plan = one_model_plan(backend, personas=2, items=[fk.item("Q1")], concurrency=1)
     run(plan, store)
     p0 = next(a for a in store.iter_answers() if a.persona == "P000")
-    assert p0.outcome == "ok" and p0.attempts == 2
+    assert p0.outcome == "answered" and p0.attempts == 2
 
 
 def test_concurrency_is_bounded_per_model(store):
@@ -324,7 +324,7 @@ def test_stop_cancels_in_flight_and_keeps_what_was_stored(store):
     assert report.interrupted
     stored = store.count_answers()
     assert 5 <= stored < len(plan.requests)
-    assert all(a.outcome == "ok" for a in store.iter_answers())
+    assert all(a.outcome == "answered" for a in store.iter_answers())
 
 
 def test_backoff_is_capped_jittered_and_floored_by_retry_after():

@@ -50,7 +50,7 @@ def test_a_run_answers_everything_and_a_rerun_asks_nothing(chat_server_factory, 
     with Store.open(tmp_path / "run", create=False) as store:
         answers = list(store.iter_answers())
         assert {a.request_id for a in answers} == {r.id for r in plan.requests}
-        assert all(a.outcome == "ok" and a.parse_outcome == "valid" for a in answers)
+        assert all(a.outcome == "answered" and a.scorer for a in answers)
     header, plan_hash = read_plan_header(tmp_path / "run")
     assert header == plan.header and plan_hash == plan.plan_hash
 
@@ -85,7 +85,7 @@ def test_server_errors_are_retried_then_answered(chat_server_factory, tmp_path):
     assert summary.exit_code == 0
     with Store.open(tmp_path / "run", create=False) as store:
         for answer in store.iter_answers():
-            assert answer.outcome == "ok" and answer.attempts == 3
+            assert answer.outcome == "answered" and answer.attempts == 3
             statuses = [a.error_status for a in store.iter_attempts(answer.request_id)]
             assert statuses == [500, 503, None]
 
@@ -104,7 +104,8 @@ def test_auth_failure_stops_the_model_names_the_variable_and_never_leaks_the_key
     message = summary.stopped_models["bad"]
     assert "BAD_KEY_VAR" in message and SENTINEL not in message and "401" in message
     by_name = {c.condition: c for c in summary.conditions}
-    assert by_name["a"].missing == by_name["a"].total and by_name["b"].ok == by_name["b"].total
+    b = by_name["b"]  # every request of the good model stored: answered or not an answer (6 + 2)
+    assert by_name["a"].missing == by_name["a"].total and (b.ok, b.invalid, b.errors) == (6, 2, 0)
     assert sum(1 for e in server.requests() if e["status"] == 401) == 1
     for path in run_dir.rglob("*"):
         if path.is_file():

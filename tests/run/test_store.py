@@ -17,8 +17,8 @@ def answer(rid="r1", **changes):
     base = dict(
         request_id=rid, condition="c", model="m", model_id="gpt-x", item="s.Q1", persona="P001",
         replicate=0, answers="sampled", params={"temperature": 0.7, "seed": 3},
-        prompt_hash="h" * 64, outcome="ok", raw_text="답변: 3", parsed_code=3,
-        parse_outcome="valid", attempts=1, latency_s=0.25, prompt_tokens=120,
+        prompt_hash="h" * 64, outcome="answered", raw_text="답변: 3", parsed_code=3,
+        scorer="0123456789abcdef", attempts=1, latency_s=0.25, prompt_tokens=120,
         completion_tokens=4, provider_model="gpt-x-2025", system_fingerprint="fp_1",
         started_at="2026-01-01T00:00:00.000+00:00", finished_at="2026-01-01T00:00:01.000+00:00",
         meta={"finish_reason": "stop"},
@@ -38,8 +38,12 @@ def test_answers_round_trip_every_field(store):
         answer("a"),
         answer("b", answers="option_probs", raw_text=None, option_probs={1: 0.25, 2: 0.75},
                valid_mass=0.93, parsed_code=None),
-        answer("c", outcome="error", raw_text=None, parsed_code=3, parse_outcome="error",
+        answer("c", outcome="error", raw_text=None, parsed_code=3, reason="HTTP 429 after 3 attempts",
                defaulted=True, error="HTTP 429 after 3 attempts", error_status=429, attempts=3),
+        answer("d", answers="verbalised", raw_text="1: 50, 2: 40, -8: 10", parsed_code=None,
+               probs={1: 0.5555555555555556, 2: 0.4444444444444444}, reason="10% on non-substantive codes dropped"),
+        answer("e", outcome="refused", raw_text="I cannot", parsed_code=None, dropped=True,
+               reason="no admissible code; refusal phrase"),
     ]
     for record in records:
         store.record_answer(record)
@@ -51,7 +55,7 @@ def test_one_row_per_request_id_and_the_last_write_wins(store):
     store.record_answer(answer("a", outcome="error", error="boom", raw_text=None))
     store.record_answer(answer("a"))
     rows = list(store.iter_answers())
-    assert len(rows) == 1 and rows[0].outcome == "ok"
+    assert len(rows) == 1 and rows[0].outcome == "answered"
     count = sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM answers").fetchone()[0]
     assert count == 1
 
@@ -61,7 +65,7 @@ def test_answered_and_failed_ids(store):
     store.record_answer(answer("bad", outcome="error", raw_text=None))
     assert store.answered_ids() == {"ok1", "bad"}
     assert store.failed_ids() == {"bad"}
-    assert store.outcomes() == {"ok1": "ok", "bad": "error"}
+    assert store.outcomes() == {"ok1": "answered", "bad": "error"}
 
 
 def test_iter_answers_filters_by_condition(store):

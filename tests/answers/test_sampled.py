@@ -1,20 +1,27 @@
-"""parse_answer: the four outcomes, the policies, and each extraction method."""
+"""``sampled`` replies: the four outcomes, the policies, and each extraction method."""
 
 import pytest
 
-from silspec.analysis.parse import ParsedAnswer, midpoint_of, parse_answer
+from silspec.answers import NO_TEXT, Reply, Verdict, score
+from silspec.plan.model import PlanItem
 from silspec.spec.model import Parser
 
 CODES = (1, 2, 3, 4)
 LABELS = ("매우 자랑스럽다", "다소 자랑스럽다", "별로 자랑스럽지 않다", "전혀 자랑스럽지 않다")
 
 
-def parse(text, parser=None, **kw):
-    return parse_answer(text, parser or Parser(name="p"), CODES, LABELS, **kw)
+def item(codes=CODES, labels=LABELS):
+    return PlanItem(id="s.Q", code="Q", text="Q", codes=codes, labels=labels, midpoint=codes[len(codes) // 2])
+
+
+def parse(text, parser=None, *, error=False, option_tokens=None, codes=CODES, labels=LABELS):
+    reply = Reply(failure="HTTP 429") if error else Reply(text=text)
+    return score(reply, answers="sampled", parser=parser or Parser(name="p"), item=item(codes, labels),
+                 option_tokens=option_tokens)
 
 
 def test_first_integer_takes_the_first_admissible_code():
-    assert parse("2  \n설명: 20대 남성은 ... **보통(2)**") == ParsedAnswer(code=2, outcome="valid")
+    assert parse("2  \n설명: 20대 남성은 ... **보통(2)**") == Verdict("answered", code=2)
 
 
 def test_first_integer_skips_out_of_range_numbers_like_the_paper():
@@ -30,21 +37,13 @@ def test_hyphen_inside_a_range_is_not_a_minus_sign():
 
 def test_no_integer_is_invalid_and_policy_none_leaves_it_missing():
     result = parse("잘 모르겠습니다")
-    assert result == ParsedAnswer(code=None, outcome="invalid")
+    assert result == Verdict("invalid", "no admissible code")
 
 
 def test_midpoint_on_invalid_fills_codes_len_half_and_marks_default():
     result = parse("no idea", Parser(name="p", on_invalid="midpoint"))
     assert result.code == 3  # 1-4 -> 3, the paper's rule
-    assert result.defaulted and result.default_reason == "invalid"
-
-
-def test_midpoint_rule():
-    assert midpoint_of((1, 2, 3)) == 2
-    assert midpoint_of((1, 2, 3, 4)) == 3
-    assert midpoint_of((1, 2, 3, 4, 5)) == 3
-    with pytest.raises(ValueError):
-        midpoint_of(())
+    assert result.defaulted and result.outcome == "invalid"
 
 
 def test_drop_policy_marks_dropped():
@@ -59,34 +58,38 @@ def test_reask_is_treated_as_none_in_analysis():
 def test_refusal_phrase_without_code_is_a_refusal():
     parser = Parser(name="p", refusal=("I cannot",), on_invalid="midpoint")
     result = parse("As an AI, I CANNOT answer that.", parser)
-    assert result.outcome == "refusal" and result.defaulted and result.default_reason == "refusal"
+    assert result.outcome == "refused" and result.defaulted and result.code == 3
 
 
 def test_valid_code_wins_over_refusal_phrase():
     parser = Parser(name="p", refusal=("cannot",))
-    assert parse("I cannot be sure, but 2", parser).outcome == "valid"
+    assert parse("I cannot be sure, but 2", parser).outcome == "answered"
 
 
 def test_error_follows_on_error_not_on_invalid():
     parser = Parser(name="p", on_invalid="none", on_error="midpoint")
     result = parse("", parser, error=True)
-    assert result.outcome == "error" and result.code == 3 and result.default_reason == "error"
-    assert parse(None, Parser(name="p"), error=True) == ParsedAnswer(code=None, outcome="error")
+    assert result == Verdict("error", "HTTP 429", code=3, defaulted=True)
+    assert parse(None, Parser(name="p"), error=True) == Verdict("error", "HTTP 429")
 
 
 def test_error_text_is_not_parsed():
     assert parse("2", Parser(name="p"), error=True).code is None
 
 
-def test_empty_or_none_text_without_error_is_invalid():
-    assert parse(None).outcome == "invalid"
-    assert parse("").outcome == "invalid"
+def test_a_reply_without_text_is_an_error_never_an_invalid_answer():
+    # on_invalid = midpoint must not fill a reply that said nothing; on_error decides
+    parser = Parser(name="p", on_invalid="midpoint")
+    for text in (None, "", "  \n"):
+        assert parse(text, parser) == Verdict("error", NO_TEXT)
+    assert parse(None, Parser(name="p", on_error="midpoint")) == Verdict("error", NO_TEXT, code=3, defaulted=True)
 
 
 def test_explicit_valid_list_restricts_codes():
     parser = Parser(name="p", valid=(1, 2))
     assert parse("3 then 2", parser).code == 2
-    assert parse("4", parser).outcome == "invalid"
+    assert parse("4", parser) == Verdict("invalid", "no admissible code")
+    assert parse("-8", Parser(name="p")) == Verdict("invalid", "no admissible code")
 
 
 def test_regex_group_one():
@@ -124,20 +127,21 @@ def test_letter_option_tokens_map_to_codes():
 
 def test_mismatched_lengths_are_clear_errors():
     with pytest.raises(ValueError, match="labels"):
-        parse_answer("1", Parser(name="p"), (1, 2), ("a",))
+        parse("1", codes=(1, 2), labels=("a",))
     with pytest.raises(ValueError, match="option tokens"):
         parse("1", option_tokens=("A",))
 
 
 def test_integer_or_label_takes_the_number_first_then_the_label():
-    from silspec.analysis.parse import parse_answer
-    from silspec.spec.model import Parser
-
     parser = Parser(name="p", extract="integer_or_label")
     codes, labels = (1, 2, 3), ("A great deal", "Only some", "Hardly any")
-    assert parse_answer("2, only some", parser, codes, labels).code == 2
-    assert parse_answer("A great deal of trust", parser, codes, labels).code == 1
-    assert parse_answer("hardly any, I'd say", parser, codes, labels).code == 3
-    assert parse_answer("I'm not sure", parser, codes, labels).outcome == "invalid"
+    assert parse("2, only some", parser, codes=codes, labels=labels).code == 2
+    assert parse("A great deal of trust", parser, codes=codes, labels=labels).code == 1
+    assert parse("hardly any, I'd say", parser, codes=codes, labels=labels).code == 3
+    assert parse("I'm not sure", parser, codes=codes, labels=labels).outcome == "invalid"
     # A plain first_integer parser ignores the label.
-    assert parse_answer("A great deal of trust", Parser(name="q"), codes, labels).outcome == "invalid"
+    assert parse("A great deal of trust", Parser(name="q"), codes=codes, labels=labels).outcome == "invalid"
+
+
+def test_a_reply_whose_text_is_not_a_string_is_an_error_with_the_type():
+    assert parse(3) == Verdict("error", "the reply's text is of type int, not a string")
