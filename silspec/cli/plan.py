@@ -14,6 +14,7 @@ import sys
 from typing import Iterator
 
 from silspec.cli.common import load_or_report, spec_usage_problem
+from silspec.plan.redact import mask_url_credentials
 
 
 def add_parser(subparsers) -> None:
@@ -173,7 +174,8 @@ def _summarise(header, requests, out: str | None) -> int:
     console.print(table)
     console.print("≈ tokens: characters / 3.5 over a sample of rendered prompts (an estimate)")
     if header.overrides:
-        console.print("overrides: " + ", ".join(f"{k}={v}" for k, v in header.overrides), markup=False)
+        console.print("overrides: " + ", ".join(f"{k}={mask_url_credentials(v)}" for k, v in header.overrides),
+                      markup=False)
     for c in header.conditions.values():
         for item_id, params in c.item_params.items():
             shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))

@@ -1,10 +1,12 @@
 """`silspec run SPEC`: ask the models what the plan still lacks, then show the report.
 
 Exit codes: 0 every request answered (valid or not), 1 some errored or are still missing
-(a stopped model, a failed preflight check such as a replay file lacking answers) or the spec
-has errors (as `silspec plan`), 2 usage errors (bad flags, a missing file, an unknown
-condition, a busy run folder), 130 interrupted (everything received so far is kept; rerun to
-resume).
+(a stopped model, a failed preflight check such as a replay file lacking answers), the store
+failed mid-run (disk full, read-only, deleted: every model stops at once, what was stored is
+kept) or the spec has errors (as `silspec plan`), 2 usage errors (bad flags, a missing file, an
+unknown condition, a busy run folder, a store.sqlite that is empty, not a silspec store, damaged
+or not writable: nothing is asked), 130 interrupted (everything received so far is kept; rerun
+to resume).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--fresh", action="store_true", help="move the old store aside and start again")
     mode.add_argument("--retry-errors", action="store_true", help="ask requests stored as errors again")
+    p.add_argument("--durable", action="store_true",
+                   help="commit every answer with SQLite synchronous=FULL: it survives a power loss, not"
+                        " only a killed process (slower on some disks; recorded in the manifest)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
@@ -52,7 +57,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from silspec.run import runner
     from silspec.run.progress import (
-        QuietListener, RichProgress, print_dry_run, print_preflight, print_summary,
+        QuietListener, RichProgress, print_dry_run, print_preflight, print_store_failure, print_summary,
     )
     from silspec.run.store import StoreError
 
@@ -63,7 +68,7 @@ def handle(args: argparse.Namespace) -> int:
         if args.limit is not None and args.limit < 0:
             raise ValueError("--limit must be zero or more")
     except ValueError as exc:
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
     try:
         spec = runner.load_checked_spec(args.spec, overrides)
@@ -77,21 +82,24 @@ def handle(args: argparse.Namespace) -> int:
         summary = runner.run_plan(
             plan, run_dir, spec=spec, fresh=args.fresh, retry_errors=args.retry_errors,
             conditions=tuple(args.conditions), limit=args.limit, listener=listener,
+            durable=args.durable,
         )
     except runner.RunSetupError as exc:
         if exc.diagnostics:
             from silspec.lang.diagnostics import render_text
 
             render_text(exc.diagnostics, exc.sources, errors)
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except StoreError as exc:
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False)
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
     print_summary(summary, console)
     if summary.preflight:
         print_preflight(summary, errors)
-    if not args.no_report and not summary.interrupted:
+    if summary.store_failure:
+        print_store_failure(summary, errors)
+    if not args.no_report and not summary.interrupted and not summary.store_failure:
         _report(run_dir, console)
     return summary.exit_code
 

@@ -21,7 +21,8 @@ import cattrs
 from silspec.plan.errors import PlanError
 from silspec.plan.hashing import PlanHasher
 from silspec.plan.hashing import plan_hash as hash_ids
-from silspec.plan.model import Plan, PlanHeader, Request
+from silspec.plan.model import Plan, PlanHeader, PlanModel, Request
+from silspec.plan.redact import mask_url_credentials
 
 FORMAT = "silspec-plan/1"
 _HEAD = '{"format":"%s","header":' % FORMAT
@@ -43,6 +44,23 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(
         Request, make_dict_unstructure_fn(Request, converter, params=override(omit_if_default=True))
     )
+    # Credentials in a base_url never leave memory (silspec.plan.redact); other URLs keep their bytes.
+    model_fn = make_dict_unstructure_fn(PlanModel, converter)
+
+    def unstructure_model(model: PlanModel) -> dict:
+        data = model_fn(model)
+        data["base_url"] = mask_url_credentials(data.get("base_url"))
+        return data
+
+    converter.register_unstructure_hook(PlanModel, unstructure_model)
+    header_fn = make_dict_unstructure_fn(PlanHeader, converter)  # after: its models use the hook
+
+    def unstructure_header(header: PlanHeader) -> dict:
+        data = header_fn(header)
+        data["overrides"] = [[key, mask_url_credentials(value)] for key, value in data["overrides"]]
+        return data
+
+    converter.register_unstructure_hook(PlanHeader, unstructure_header)
     return converter
 
 

@@ -21,12 +21,24 @@ Failure rules (``docs/design/store.md`` explains them with the resume protocol):
   its message lists the problems; ``ExecutionReport.preflight`` keeps them). Other models go on.
 - A parse failure is never transient: an invalid answer is stored as it came, except that a
   parser with ``on_invalid = reask`` re-asks up to ``reask`` times (every attempt recorded).
+- ``ReplyError`` (a reply that is not an answer: no text, a refusal, a content filter, no
+  log-probabilities, fields of the wrong type) is a permanent error of the request, stored with
+  its ``reason`` in ``meta.error_reason``; refusals and filters do not count towards the
+  consecutive-error stop.
+- Any other exception inside a worker (a bug, a listener that raises) becomes an error row for
+  the request it was handling, with the exception's class and message; the worker goes on.
+- A store failure (disk full, read-only, the file deleted: ``StoreFailure``) stops every model
+  at once; ``ExecutionReport.store_failure`` says why. Before each call the store is checked
+  (``Store.check_writable``), so no request is sent while its answer could not be kept.
+- ``Retry-After`` never makes a wait longer than the model's backoff maximum (a date years
+  ahead would freeze every worker); a capped wait is a warning, a long one shows in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
 from collections import deque
 from datetime import datetime, timezone
@@ -36,15 +48,19 @@ from attrs import define, field, frozen
 
 from silspec.answers import Reply, Verdict, score, scorer_hash, wants_reask
 from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request, request_params
+from silspec.plan.redact import mask_url_credentials, url_secrets
 from silspec.run.backends.base import (
-    BackendAnswer, BackendError, PermanentError, TransientError, run_preflight,
+    BackendAnswer, BackendError, PermanentError, ReplyError, TransientError, run_preflight,
 )
 from silspec.run.ratelimit import Pacer
 from silspec.run.records import AnswerRecord, AttemptRecord
+from silspec.run.store import StoreFailure, describe_sqlite_error
 from silspec.spec.model import Backoff
 
 AUTH_STATUSES = frozenset({401, 403})
 CONSECUTIVE_PERMANENT_LIMIT = 20
+# A retry wait at least this long is shown in the progress display ("waiting 20 s: rate limited").
+LONG_WAIT_S = 2.0
 
 
 # ----------------------------------------------------------------------------- listening
@@ -64,6 +80,10 @@ class RunListener:
     def on_model_stopped(self, model: str, message: str) -> None: ...
 
     def on_warning(self, message: str) -> None: ...
+
+    def on_status(self, model: str, conditions: Sequence[str], text: str | None) -> None:
+        """What a model is doing when it is not answering ("loading ...", "waiting 20 s: rate
+        limited"); None clears it. ``conditions`` are the model's conditions in this run."""
 
     def on_finish(self) -> None: ...
 
@@ -92,6 +112,7 @@ class ExecutionReport:
     warnings: tuple[str, ...]
     interrupted: bool
     preflight: dict[str, tuple[str, ...]] = field(factory=dict)  # model -> problems that stopped it before asking
+    store_failure: str | None = None  # why the store stopped the run (disk full, read-only, deleted)
 
     @property
     def errors(self) -> int:
@@ -115,15 +136,19 @@ def backoff_delay(
     retry_after: float | None = None,
     rng: random.Random | None = None,
 ) -> float:
-    """Seconds before retry ``retry_number`` (1-based): full jitter, never under Retry-After.
+    """Seconds before retry ``retry_number`` (1-based): full jitter, at least the server's
+    Retry-After, never more than ``backoff.max_s``.
 
     ``cap = min(max_s, base * 2**(n-1))``; with jitter the wait is uniform in ``[0, cap]``
-    (AWS's "full jitter": retries of many clients spread out instead of colliding).
+    (AWS's "full jitter": retries of many clients spread out instead of colliding). A
+    Retry-After beyond ``max_s`` (an HTTP date in 2099) is cut to ``max_s``: the retry then
+    meets the limit again and uses up a retry, which ends in a stored error instead of a
+    worker asleep for decades.
     """
     cap = min(backoff.max_s, backoff.base * 2 ** (retry_number - 1))
     delay = (rng or random).uniform(0.0, cap) if backoff.jitter else cap
     if retry_after is not None and retry_after > delay:
-        delay = float(retry_after)
+        delay = min(float(retry_after), float(backoff.max_s))
     return delay
 
 
@@ -139,7 +164,8 @@ def _now() -> str:
 
 
 class Redactor:
-    """Removes secret values from any text before it is stored or shown."""
+    """Removes secret values (API keys, credentials inside URLs) from any text before it is
+    stored or shown."""
 
     def __init__(self, secrets: Iterable[str]):
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
@@ -147,6 +173,7 @@ class Redactor:
     def __call__(self, text: str | None) -> str | None:
         if text is None:
             return None
+        text = mask_url_credentials(text) or ""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
@@ -161,6 +188,14 @@ class _Lane:
     stopped: str | None = None
     consecutive_permanent: int = 0
     provider_seen: dict[str, set[str]] = field(factory=lambda: {"model": set(), "fp": set()})
+    waiting: int = 0  # workers of this lane sleeping before a retry
+    capped_warned: bool = False
+
+    @property
+    def call_timeout_s(self) -> float | None:
+        """The per-call timeout: the backend's own choice when it has one (``hf``: none unless
+        the spec sets ``timeout``), else the model's."""
+        return getattr(self.backend, "call_timeout_s", self.model.timeout_s)
 
     @property
     def max_batch(self) -> int:
@@ -195,13 +230,16 @@ class Executor:
         self.models = dict(models)
         self.conditions = dict(conditions)
         self.items = dict(items)
-        self.store = store
+        self.store = _GuardedStore(store)
         self.env = env
         self.listener = listener or RunListener()
         self._backend_factory = backend_factory
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._redact = Redactor(env.get(m.api_key_env, "") for m in models.values() if m.api_key_env)
+        self._redact = Redactor(
+            [env.get(m.api_key_env, "") for m in models.values() if m.api_key_env]
+            + [s for m in models.values() for s in url_secrets(m.base_url)]
+        )
         self._tallies: dict[str, _Tally] = {}
         self._pending: dict[str, int] = {}
         self._preflight: dict[str, tuple[str, ...]] = {}
@@ -210,6 +248,8 @@ class Executor:
         self._workers: list[asyncio.Task[None]] = []
         self._interrupted = False
         self._done: set[str] = set()  # ids stored during this invocation
+        self._store_failure: str | None = None
+        self._lanes: dict[str, _Lane] = {}
 
     # ------------------------------------------------------------------------ public
 
@@ -236,8 +276,16 @@ class Executor:
             for lane in lanes.values():
                 workers = min(max(1, lane.model.concurrency), max(1, len(lane.queue)))
                 self._workers += [asyncio.create_task(self._work(lane)) for _ in range(workers)]
+            self._lanes = lanes
             if self._workers:
-                await asyncio.gather(*self._workers, return_exceptions=True)
+                results = await asyncio.gather(*self._workers, return_exceptions=True)
+                for result in results:  # _work catches everything; anything here is a bug to show
+                    if isinstance(result, Exception):
+                        self._warn(f"a worker ended with {type(result).__name__}: {self._redact(str(result))}")
+                if self._store_failure:
+                    for lane in lanes.values():
+                        while lane.queue:
+                            self._skip(lane.queue.popleft(), self._store_failure)
                 if self._interrupted:
                     for lane in lanes.values():
                         lane.queue.clear()
@@ -254,6 +302,7 @@ class Executor:
             warnings=tuple(self._warnings),
             interrupted=self._interrupted,
             preflight=dict(self._preflight),
+            store_failure=self._store_failure,
         )
 
     # ------------------------------------------------------------------------- lanes
@@ -279,7 +328,10 @@ class Executor:
             await self._close(model, backend)
             return None
         pacer = Pacer(delay_s=model.delay_s, rpm=model.rpm, tpm=model.tpm)
-        return _Lane(model=model, backend=backend, pacer=pacer, queue=queue)
+        lane = _Lane(model=model, backend=backend, pacer=pacer, queue=queue)
+        if hasattr(backend, "on_status"):  # e.g. hf says when it is loading its weights
+            backend.on_status = lambda text, lane=lane: self._status(lane, text)
+        return lane
 
     def _stop_message(self, model: PlanModel, exc: BaseException, what: str) -> str:
         status = getattr(exc, "status", None)
@@ -310,13 +362,33 @@ class Executor:
         self._warnings.append(message)
         self.listener.on_warning(message)
 
+    def _status(self, lane: _Lane, text: str | None) -> None:
+        conditions = [name for name, c in self.conditions.items() if c.model == lane.model.name]
+        self.listener.on_status(lane.model.name, conditions, text)
+
+    def _fail_store(self, failure: StoreFailure) -> None:
+        """The first store failure stops every lane at once; later ones add nothing."""
+        if self._store_failure is not None:
+            return
+        self._store_failure = str(failure)
+        self.listener.on_warning(f"the run stops: {failure}")
+        for lane in self._lanes.values():
+            lane.stopped = lane.stopped or str(failure)
+        current = asyncio.current_task()
+        for task in self._workers:
+            if task is not current:
+                task.cancel()
+
     async def _work(self, lane: _Lane) -> None:
         while lane.queue:
+            if self._store_failure:
+                return
             if lane.stopped:
                 self._stop_queue(lane.model.name, lane.queue, lane.stopped)
                 return
             batch = [lane.queue.popleft() for _ in range(min(lane.max_batch, len(lane.queue)))]
             try:
+                self.store.check()  # never pay for an answer that could not be kept
                 if len(batch) == 1 and lane.max_batch == 1:
                     await self._ask(lane, batch[0])
                 else:
@@ -328,6 +400,40 @@ class Executor:
                         self._skip(request, lane.stopped)
                 self._stop_queue(lane.model.name, lane.queue, lane.stopped)
                 return
+            except StoreFailure as failure:
+                for request in batch:
+                    if not self._has_row(request):
+                        self._skip(request, str(failure))
+                self._fail_store(failure)
+                return
+            except Exception as exc:  # noqa: BLE001 - a bug must cost one request, not a worker
+                try:
+                    self._store_crash(lane, batch, exc)
+                except StoreFailure as failure:
+                    self._fail_store(failure)
+                    return
+
+    def _store_crash(self, lane: _Lane, batch: Sequence[Request], exc: Exception) -> None:
+        """An unexpected exception while handling ``batch``: an error row for each request of it
+        not yet stored, with the exception's class and message (the summary groups them)."""
+        text = f"internal error: {type(exc).__name__}: {self._redact(str(exc)) or '(no message)'}"
+        if all(self._has_row(r) for r in batch):  # after storing (a listener): the answers stand
+            self._warn(f"model {lane.model.name!r}: {text} (after its answer was stored)")
+            return
+        for request in batch:
+            if self._has_row(request):
+                continue
+            condition = self.conditions.get(request.condition)
+            try:
+                self._store(lane, request, _now(), 1, 0.0, self.items.get(request.item),
+                            condition.parser if condition else None, answer=None, error=text,
+                            meta={"error_reason": "internal error", "exception": type(exc).__name__})
+            except StoreFailure:
+                raise
+            except Exception as again:  # noqa: BLE001 - even the error row failed: say so, go on
+                self._skip(request, text)
+                self._warn(f"request {request.id} of {request.condition}: {text}; storing the error"
+                           f" failed too ({type(again).__name__}: {self._redact(str(again))})")
 
     def _has_row(self, request: Request) -> bool:
         return request.id in self._done
@@ -336,20 +442,22 @@ class Executor:
 
     async def _call(self, lane: _Lane, request: Request) -> BackendAnswer:
         await lane.pacer.wait(tokens=estimated_tokens(request, lane.model.params) if lane.model.tpm else 0)
-        return await asyncio.wait_for(lane.backend.answer(request), lane.model.timeout_s)
+        self.store.check()  # the pacer may have waited: check again right before paying
+        return await asyncio.wait_for(lane.backend.answer(request), lane.call_timeout_s)
 
     async def _ask_batch(self, lane: _Lane, batch: list[Request]) -> None:
         tokens = sum(estimated_tokens(r, lane.model.params) for r in batch) if lane.model.tpm else 0
         await lane.pacer.wait(calls=len(batch), tokens=tokens)
+        self.store.check()  # the pacer may have waited: check again right before the work
         started = _now()
         t0 = time.monotonic()
         try:
             results: Sequence[BackendAnswer | BackendError] = await asyncio.wait_for(
-                lane.backend.answer_batch(batch), lane.model.timeout_s
+                lane.backend.answer_batch(batch), lane.call_timeout_s
             )
             if len(results) != len(batch):
                 raise PermanentError(f"backend returned {len(results)} answers for {len(batch)} requests")
-        except (asyncio.CancelledError, ModelStopped):
+        except (asyncio.CancelledError, ModelStopped, StoreFailure):
             raise
         except BaseException as exc:  # noqa: BLE001 - every request goes on alone from here
             results = [exc] * len(batch)  # type: ignore[list-item]
@@ -390,8 +498,8 @@ class Executor:
                 try:
                     answer = await self._call(lane, request)
                 except asyncio.TimeoutError:
-                    failure = TransientError(f"timed out after {model.timeout_s:g} s")
-                except asyncio.CancelledError:
+                    failure = TransientError(f"timed out after {lane.call_timeout_s:g} s")
+                except (asyncio.CancelledError, StoreFailure):
                     raise
                 except Exception as exc:  # noqa: BLE001 - classified below
                     failure = exc
@@ -407,18 +515,22 @@ class Executor:
                 )
                 if isinstance(failure, (TransientError, asyncio.TimeoutError)) and retries_used < model.retries:
                     retries_used += 1
-                    wait = backoff_delay(retries_used, model.backoff, getattr(failure, "retry_after", None), self._rng)
-                    self.listener.on_retry(request, attempt, error_text, wait)
-                    await self._sleep(wait)
+                    await self._wait_to_retry(lane, request, attempt, failure, error_text, retries_used)
                     continue
                 if isinstance(failure, PermanentError) and status in AUTH_STATUSES:
                     raise ModelStopped(self._stop_message(model, failure, "stopped"))
                 recorded = bool(getattr(failure, "recorded", False))
-                if not isinstance(failure, TransientError) and not recorded:
+                if not isinstance(failure, TransientError) and not recorded \
+                        and getattr(failure, "counts_against_model", True):
                     lane.consecutive_permanent += 1
+                error_meta: dict[str, Any] = {"recorded_error": True} if recorded else {}
+                if isinstance(failure, ReplyError):
+                    error_meta.update(failure.detail, error_reason=failure.reason)
+                elif not isinstance(failure, BackendError):
+                    error_meta.update(error_reason="internal error", exception=type(failure).__name__)
                 self._store(lane, request, started_at, attempt, total_latency, item, parser,
                             answer=None, error=error_text, status=status,
-                            meta={"recorded_error": True} if recorded else None)
+                            meta=error_meta or None)
                 if lane.consecutive_permanent >= CONSECUTIVE_PERMANENT_LIMIT:
                     raise ModelStopped(
                         f"model {model.name!r} stopped after {lane.consecutive_permanent} permanent"
@@ -436,6 +548,29 @@ class Executor:
                 continue
             self._store(lane, request, started_at, attempt, total_latency, item, parser, answer=answer)
             return
+
+    async def _wait_to_retry(self, lane: _Lane, request: Request, attempt: int, failure: BaseException,
+                             error_text: str, retry_number: int) -> None:
+        """Sleep before a retry: backoff, Retry-After capped at the backoff maximum, shown when long."""
+        backoff = lane.model.backoff
+        retry_after = getattr(failure, "retry_after", None)
+        wait = backoff_delay(retry_number, backoff, retry_after, self._rng)
+        if retry_after is not None and retry_after > backoff.max_s and not lane.capped_warned:
+            lane.capped_warned = True
+            self._warn(f"model {lane.model.name!r}: the server asked to wait {_duration(retry_after)}"
+                       f" (Retry-After); waiting at most the backoff maximum, {backoff.max_s:g} s")
+        self.listener.on_retry(request, attempt, error_text, wait)
+        long_wait = wait >= LONG_WAIT_S
+        if long_wait:
+            lane.waiting += 1
+            self._status(lane, f"waiting {wait:.0f} s: {_wait_reason(failure)}")
+        try:
+            await self._sleep(wait)
+        finally:
+            if long_wait:
+                lane.waiting -= 1
+                if lane.waiting == 0:
+                    self._status(lane, None)
 
     def _parse(self, request: Request, item: PlanItem | None, parser: Any, answer: BackendAnswer) -> Verdict | None:
         """The verdict on a reply (``silspec.answers.score``, as the analysis would read it)."""
@@ -540,6 +675,65 @@ class Executor:
                     f" ({', '.join(sorted(seen))} → {value})"
                 )
             seen.add(value)
+
+
+def _wait_reason(failure: BaseException) -> str:
+    status = getattr(failure, "status", None)
+    if status == 429:
+        return "rate limited"
+    if status is not None:
+        return f"HTTP {status}"
+    if isinstance(failure, asyncio.TimeoutError) or "timed out" in str(failure):
+        return "timed out"
+    return "connection failed" if "connection" in str(failure) else "transient error"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86_400 * 365:
+        return f"{seconds / (86_400 * 365.25):,.0f} years"
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:,.1f} days"
+    return f"{seconds:,.0f} s"
+
+
+class _GuardedStore:
+    """The store as the executor writes it: a SQLite or OS error while writing is a
+    ``StoreFailure`` (the run stops), and a write that went to a deleted file is caught at once.
+
+    An error about the record itself (a value SQLite cannot bind) stays what it is: the worker
+    turns it into an error row for that request.
+    """
+
+    def __init__(self, store: Any):
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def check(self) -> None:
+        hook = getattr(self._store, "check_writable", None)
+        if hook is not None:
+            self._guard(hook)
+
+    def record_answer(self, record: AnswerRecord) -> None:
+        self._guard(self._store.record_answer, record)
+        self.check()  # a deleted file takes writes silently: notice before the next call
+
+    def record_attempt(self, attempt: AttemptRecord) -> None:
+        self._guard(self._store.record_attempt, attempt)
+
+    @staticmethod
+    def _guard(write: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return write(*args)
+        except StoreFailure:
+            raise
+        except (sqlite3.OperationalError, sqlite3.InternalError, OSError) as exc:
+            raise StoreFailure(f"the results store cannot be written: {describe_sqlite_error(exc)}") from exc
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is sqlite3.DatabaseError:  # "database disk image is malformed"
+                raise StoreFailure(f"the results store is damaged: {describe_sqlite_error(exc)}") from exc
+            raise
 
 
 def reply_of(answer: BackendAnswer) -> Reply:

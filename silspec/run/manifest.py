@@ -1,8 +1,9 @@
 """What a run invocation was: enough to say later exactly which spec, plan and software made it.
 
 One ``Manifest`` per invocation goes into the store's ``manifest`` table. It never holds a
-secret: overrides are kept as given (``--set`` cannot carry keys: keys live in environment
-variables the spec only names), and no environment variable values are read here.
+secret: overrides and argv are kept as given except that credentials inside URLs are masked
+(``silspec.plan.redact``; ``--set`` cannot carry keys: keys live in environment variables the
+spec only names), and no environment variable values are read here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from attrs import field, frozen
+
+from silspec.plan.redact import mask_url_credentials
 
 # Packages whose versions can change an answer or its analysis.
 TRACKED_PACKAGES = (
@@ -39,6 +42,9 @@ class Manifest:
     git_dirty: bool | None = None
     started_at: str = field(factory=lambda: now_iso())
     argv: tuple[str, ...] = ()
+    # SQLite synchronous mode of this invocation: NORMAL (survives a killed process) or FULL
+    # (`silspec run --durable`: also a power loss); docs/design/store.md
+    synchronous: str = "NORMAL"
 
 
 def now_iso() -> str:
@@ -86,6 +92,7 @@ def collect_manifest(
     retry_errors: bool = False,
     project_root: str | Path | None = None,
     argv: tuple[str, ...] = (),
+    synchronous: str = "NORMAL",
 ) -> Manifest:
     from silspec import __version__
 
@@ -98,11 +105,13 @@ def collect_manifest(
         spec_hash=spec_hash,
         plan_hash=plan_hash,
         n_requests=n_requests,
-        overrides=tuple(overrides),
+        # a `--set model.x.base_url=http://user:secret@host` keeps its host, never its secret
+        overrides=tuple((key, mask_url_credentials(value) or "") for key, value in overrides),
         conditions=tuple(conditions),
         limit=limit,
         retry_errors=retry_errors,
         git_revision=revision,
         git_dirty=dirty,
-        argv=tuple(argv),
+        argv=tuple(mask_url_credentials(arg) or "" for arg in argv),
+        synchronous=synchronous,
     )

@@ -50,6 +50,7 @@ class RichProgress(QuietListener):
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
             TextColumn("{task.fields[errors]}"),
+            TextColumn("[yellow]{task.fields[status]}"),
             console=console,
             transient=False,
         )
@@ -60,7 +61,7 @@ class RichProgress(QuietListener):
         for condition, total in totals.items():
             done = total - pending.get(condition, 0)
             self._tasks[condition] = self._progress.add_task(
-                condition, total=total, completed=done, rate="", errors=""
+                condition, total=total, completed=done, rate="", errors="", status=""
             )
             self._errors[condition] = 0
         self._progress.start()
@@ -83,6 +84,13 @@ class RichProgress(QuietListener):
 
     def on_skipped(self, request: "Request", reason: str) -> None:
         pass  # reported once per model by on_model_stopped
+
+    def on_status(self, model: str, conditions, text: str | None) -> None:
+        """"loading ..." / "waiting 20 s: rate limited" beside the model's bars; None clears."""
+        for condition in conditions:
+            task_id = self._tasks.get(condition)
+            if task_id is not None:
+                self._progress.update(task_id, status=text or "")
 
     def on_model_stopped(self, model: str, message: str) -> None:
         self._progress.console.print(f"[bold red]stopped[/] {message}", highlight=False)
@@ -135,6 +143,9 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
         print_error_groups(own_groups, console, title="errors of this run, by message")
     if summary.interrupted:
         console.print("[bold]interrupted[/]: every answer received so far is stored; rerun to resume.")
+    elif summary.store_failure:
+        console.print(f"[bold red]stopped: the results store failed[/]: {summary.store_failure}",
+                      highlight=False)
     elif summary.missing or summary.errors:
         console.print(f"[bold yellow]incomplete[/]: {summary.errors} errors, {summary.missing} missing"
                       f" — {incomplete_hint(summary)}", highlight=False)
@@ -148,6 +159,20 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
         )
         recorded = [g for g in summary.error_groups if g.recorded]
         print_error_groups(recorded, console, title="recorded errors, by message")
+
+
+def print_store_failure(summary: "RunSummary", console: "Console") -> None:
+    """The store stopped the run: loud, with what to do. Nothing stored before it is lost."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = Text()
+    body.append(f"{summary.store_failure}\n", style="bold")
+    body.append("Every model was stopped at once: no request is sent while its answer cannot be"
+                " stored. The answers stored before the failure are kept; fix the cause (free"
+                " disk space, permissions, restore the file) and rerun to ask what is missing.")
+    console.print(Panel(body, title="the results store failed", border_style="bold red",
+                        title_align="left"))
 
 
 def incomplete_hint(summary: "RunSummary") -> str:

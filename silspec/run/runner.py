@@ -20,10 +20,12 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import attrs
 from attrs import field, frozen
 
 from silspec.plan.model import Plan, PlanHeader, Request
@@ -32,7 +34,9 @@ from silspec.run.costs import ModelCost, completion_budget, estimate_cost, per_m
 from silspec.run.error_groups import TOP_MESSAGES, ErrorGroup, group_errors
 from silspec.run.manifest import collect_manifest
 from silspec.run.pilot import compile_pilot_plan
-from silspec.run.store import STORE_FILE, Store, move_aside
+from silspec.run.store import (
+    STORE_FILE, Store, StoreError, StoreFailure, describe_sqlite_error, move_aside,
+)
 
 PLAN_HEADER_FILE = "plan_header.json"
 LOCK_FILE = ".lock"
@@ -87,6 +91,8 @@ class RunSummary:
     preflight: dict[str, tuple[str, ...]] = field(factory=dict)
     # the plan's stored errors grouped by message, most frequent first (see error_groups)
     error_groups: tuple[ErrorGroup, ...] = ()
+    # why the store stopped the run (disk full, read-only, deleted); every model stopped with it
+    store_failure: str | None = None
 
     @property
     def retry_may_help(self) -> bool:
@@ -113,10 +119,10 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """130 interrupted; 1 when a request errored or is still missing; else 0."""
+        """130 interrupted; 1 when the store failed, a request errored or is still missing; else 0."""
         if self.interrupted:
             return 130
-        return 1 if self.errors or self.missing else 0
+        return 1 if self.store_failure or self.errors or self.missing else 0
 
 
 @frozen
@@ -306,14 +312,20 @@ def run_plan(
     listener: RunListener | None = None,
     env: Mapping[str, str] | None = None,
     backend_factory: Any = None,
+    durable: bool = False,
 ) -> RunSummary:
-    """Ask what ``plan`` still lacks in ``run_dir``'s store; always leaves the store consistent."""
+    """Ask what ``plan`` still lacks in ``run_dir``'s store; always leaves the store consistent.
+
+    ``durable``: SQLite ``synchronous=FULL`` (each answer survives a power loss, not only a
+    killed process; slower), recorded in the manifest. ``StoreError`` when the store cannot be
+    opened or written at the start (empty, foreign, damaged, read-only): nothing is asked.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(run_dir):
         return _run_locked(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
                            conditions=conditions, limit=limit, listener=listener, env=env,
-                           backend_factory=backend_factory)
+                           backend_factory=backend_factory, durable=durable)
 
 
 @contextlib.contextmanager
@@ -337,23 +349,33 @@ def _exclusive(run_dir: Path) -> Iterator[None]:
 
 def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_errors: bool,
                 conditions: Sequence[str], limit: int | None, listener: RunListener | None,
-                env: Mapping[str, str] | None, backend_factory: Any) -> RunSummary:
+                env: Mapping[str, str] | None, backend_factory: Any, durable: bool = False) -> RunSummary:
     backup = move_aside(run_dir) if fresh else None
     env = os.environ if env is None else env
-    if spec is not None:
-        copy_bundle(spec, run_dir)
-    write_plan_header(run_dir, plan)
-    with Store.open(run_dir) as store:
+    synchronous = "FULL" if durable else "NORMAL"
+    # The store first, and its first writes: a refused or unwritable store (empty, foreign,
+    # damaged, read-only) leaves the folder as it was.
+    with Store.open(run_dir, synchronous=synchronous) as store:
         manifest = collect_manifest(
             spec_path=plan.header.spec_path, spec_hash=plan.header.spec_hash, plan_hash=plan.plan_hash,
             n_requests=len(plan.requests), overrides=plan.header.overrides, conditions=tuple(conditions),
             limit=limit if limit is not None else plan.header.limit, retry_errors=retry_errors, project_root=getattr(spec, "root", None),
-            argv=tuple(sys.argv[1:]),
+            argv=tuple(sys.argv[1:]), synchronous=synchronous,
         )
-        invocation = store.begin_invocation(manifest)
+        try:  # the first writes: a read-only or full store stops here, before anything is asked
+            invocation = store.begin_invocation(manifest)
+            store.record_requests(plan.requests)
+            store.check_writable()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot write the results store {store.path}: {describe_sqlite_error(exc)};"
+                             " nothing was asked") from exc
+        except StoreFailure as exc:  # deleted under us, or a full disk
+            raise StoreError(f"{exc}; nothing was asked") from exc
         status = "failed"
         try:
-            store.record_requests(plan.requests)
+            if spec is not None:
+                copy_bundle(spec, run_dir)
+            write_plan_header(run_dir, plan)
             pending, _kept = pending_requests(plan, store, retry_errors=retry_errors)
             totals: dict[str, int] = {}
             for request in unique_requests(plan.requests):
@@ -363,14 +385,50 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 store=store, env=env, listener=listener, backend_factory=backend_factory,
             )
             report = asyncio.run(_execute(executor, pending, totals))
-            summary = _summarise(plan, run_dir, store, report, pending, backup)
-            status = "interrupted" if summary.interrupted else ("incomplete" if summary.exit_code else "complete")
+            try:
+                summary = _summarise(plan, run_dir, store, report, pending, backup)
+            except sqlite3.Error:
+                if not report.store_failure:
+                    raise
+                summary = _summarise_without_store(plan, run_dir, report, pending, backup)
+            exposed = _credentials_in_bundle(plan, spec)
+            if exposed:
+                summary = attrs.evolve(summary, warnings=(exposed, *summary.warnings))
+            if summary.interrupted:
+                status = "interrupted"
+            elif summary.store_failure:
+                status = "store failed"
+            else:
+                status = "incomplete" if summary.exit_code else "complete"
             return summary
         except KeyboardInterrupt:  # Ctrl-C outside the executor's handler (setup, summary)
             status = "interrupted"
             raise
         finally:
-            store.end_invocation(invocation, status)
+            try:
+                store.end_invocation(invocation, status)
+            except (sqlite3.Error, OSError):
+                pass  # the store already failed: the summary says so; the manifest stays "running"
+
+
+def _credentials_in_bundle(plan: Plan, spec: Any) -> str | None:
+    """A warning when the spec file itself holds a URL's credentials: masked everywhere silspec
+    writes, they still sit in the spec and so in its verbatim copy in ``bundle/`` (which must stay
+    byte-identical for ``silspec verify``)."""
+    from silspec.plan.redact import url_secrets
+
+    if spec is None:
+        return None
+    try:
+        text = (Path(spec.root) / spec.path).read_text(encoding="utf-8", errors="replace")
+    except (OSError, AttributeError, TypeError):
+        return None
+    names = [m.name for m in plan.header.models.values() if any(s in text for s in url_secrets(m.base_url))]
+    if not names:
+        return None
+    return (f"the spec file writes credentials into the base_url of {', '.join(names)}: they are masked in"
+            f" everything silspec stores and prints, but the spec (and its copy in {BUNDLE_DIR}/) holds"
+            " them; pass the URL with --set instead, or use a proxy without credentials in the URL")
 
 
 async def _execute(executor: Executor, pending: list[Request], totals: dict[str, int]) -> ExecutionReport:
@@ -413,6 +471,29 @@ def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
         conditions=tuple(rows), stopped_models=report.stopped_models, warnings=report.warnings,
         interrupted=report.interrupted, backup=str(backup) if backup else None,
         preflight=dict(report.preflight), error_groups=tuple(groups),
+        store_failure=report.store_failure,
+    )
+
+
+def _summarise_without_store(plan: Plan, run_dir: Path, report: ExecutionReport,
+                             pending: list[Request], backup: Path | None) -> RunSummary:
+    """The summary from the executor's own counts, for a store that can no longer be read."""
+    pending_ids = {r.id for r in pending}
+    rows = []
+    for name, condition in plan.header.conditions.items():
+        ids = {r.id for r in plan.requests if r.condition == name}
+        counts = report.counts.get(name, ConditionCounts(0, 0, 0, 0, 0))
+        rows.append(ConditionSummary(
+            condition=name, model=condition.model, total=len(ids), already=len(ids - pending_ids),
+            asked=counts.pending, ok=counts.ok, invalid=counts.invalid, errors=counts.errors,
+            skipped=counts.skipped, stored_errors=counts.errors,
+            missing=max(0, len(ids & pending_ids) - counts.ok - counts.errors),
+        ))
+    return RunSummary(
+        run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,
+        conditions=tuple(rows), stopped_models=report.stopped_models, warnings=report.warnings,
+        interrupted=report.interrupted, backup=str(backup) if backup else None,
+        preflight=dict(report.preflight), store_failure=report.store_failure,
     )
 
 
@@ -427,13 +508,14 @@ def run_spec(
     retry_errors: bool = False,
     listener: RunListener | None = None,
     env: Mapping[str, str] | None = None,
+    durable: bool = False,
 ) -> RunSummary:
     """Load, plan and run a spec into its run directory; see ``run_plan``."""
     spec = load_checked_spec(spec_path, overrides)
     plan = compile_spec_plan(spec, conditions, limit)
     run_dir = Path(out) if out is not None else default_run_dir(spec)
     return run_plan(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
-                    conditions=conditions, limit=limit, listener=listener, env=env)
+                    conditions=conditions, limit=limit, listener=listener, env=env, durable=durable)
 
 
 # -------------------------------------------------------------------------------- dry run

@@ -90,6 +90,42 @@ class StoreError(Exception):
     """A run directory that cannot be opened as a store (missing, newer schema, corrupt)."""
 
 
+class StoreFailure(Exception):
+    """The store stopped accepting answers mid-run (disk full, read-only, file deleted).
+
+    The executor stops every model at the first one: an answer that cannot be stored is paid
+    for and lost, so nothing more is asked (``docs/design/store.md``).
+    """
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SYNCHRONOUS_MODES = ("NORMAL", "FULL")
+# Below this much free space on the store's filesystem no request is sent: its answer (about
+# 1.5 kB, plus WAL pages) could not be kept. Generous, so SQLite never meets a full disk mid-commit.
+MIN_FREE_BYTES = 4 * 1024 * 1024
+_USE_FRESH = "move it away, or rerun with --fresh (which keeps it as a .bak file)"
+
+
+def validate_store_file(path: Path) -> None:
+    """Refuse a file that exists but is not a silspec store, before SQLite touches it.
+
+    SQLite happily turns a zero-byte file into a new empty database, and an unrelated database
+    into one with silspec's tables added: either would silently start the run over (and pay for
+    every answer again). Damage inside a real store is found by ``PRAGMA quick_check`` at open.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read the results store {path}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise StoreError(f"cannot open {path}: it is empty (0 bytes), not a silspec results store; {_USE_FRESH}")
+    if head != SQLITE_MAGIC:
+        raise StoreError(f"cannot open {path}: it is not a silspec results store (not an SQLite database);"
+                         f" {_USE_FRESH}")
+
+
 # Schema 1 kept a transport outcome (ok | error) and the runner's live parse apart; schema 2
 # keeps one verdict. An old row's verdict is mapped from what it stored, and its ``scorer`` stays
 # NULL: the analysis scores such rows from their text with the current parser, exactly as
@@ -153,28 +189,48 @@ def row_to_answer(row: sqlite3.Row | dict[str, Any]) -> AnswerRecord:
 class Store:
     """A run's answers, attempts and manifests. Not thread-safe: one writer by design."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection):
+    def __init__(self, path: Path, connection: sqlite3.Connection, synchronous: str = "NORMAL"):
         self.path = path
         self._db = connection
         self._invocation: int | None = None
+        self.synchronous = synchronous
+        self._identity = _identity(path)
 
     # ------------------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, run_dir: str | os.PathLike[str], *, create: bool = True) -> "Store":
+    def open(cls, run_dir: str | os.PathLike[str], *, create: bool = True,
+             synchronous: str = "NORMAL") -> "Store":
+        """Open (or, with ``create``, start) the store of ``run_dir``.
+
+        An existing file must be a silspec store: an empty, foreign or damaged file is a
+        ``StoreError``, never a new store. ``synchronous``: ``NORMAL`` (default: a commit
+        survives the process being killed) or ``FULL`` (also a power loss; slower), see
+        ``docs/design/store.md``.
+        """
         run_dir = Path(run_dir)
         path = run_dir / STORE_FILE
-        if not path.exists():
+        synchronous = synchronous.upper()
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, got {synchronous!r}")
+        existed = path.exists()
+        if not existed:
             if not create:
                 raise StoreError(f"no results store in {run_dir} (expected {STORE_FILE})")
             run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            validate_store_file(path)
         try:
             db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(_SCHEMA)
+            if existed:
+                _check_existing(db, path)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
+            # One transaction: a store is never left with tables but no schema version (which
+            # the next open would refuse as foreign).
+            db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if version is None:
                 db.execute(
@@ -188,8 +244,27 @@ class Store:
             elif int(version[0]) < SCHEMA_VERSION:
                 _migrate(db, int(version[0]))
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open {path}: {exc}") from exc
-        return cls(path, db)
+            raise StoreError(f"cannot open {path}: {describe_sqlite_error(exc)}") from exc
+        return cls(path, db, synchronous)
+
+    def check_writable(self) -> None:
+        """``StoreFailure`` unless an answer asked now could be stored: the file is still the one
+        opened (not deleted or replaced) and its disk has room. Called before every request."""
+        now = _identity(self.path)
+        if now is None:
+            raise StoreFailure(f"the results store {self.path} was deleted during the run")
+        if now != self._identity:
+            raise StoreFailure(f"the results store {self.path} was replaced by another file during the run")
+        try:
+            stats = os.statvfs(self.path.parent)
+        except (OSError, AttributeError):  # no statvfs (Windows): SQLite's own errors still stop the run
+            return
+        free = stats.f_bavail * stats.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise StoreFailure(
+                f"the disk holding {self.path} is full ({free / 1e6:.1f} MB free; at least"
+                f" {MIN_FREE_BYTES / 1e6:.0f} MB are needed to keep answers)"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -344,16 +419,24 @@ class Store:
 
 
 def move_aside(run_dir: str | os.PathLike[str]) -> Path | None:
-    """``--fresh``: rename ``store.sqlite`` (and its WAL files) to ``store.sqlite.<stamp>.bak``."""
+    """``--fresh``: rename ``store.sqlite`` (and its WAL files) to ``store.sqlite.<stamp>.bak``.
+
+    Also the way out of a refused (empty, foreign, damaged) store: such a file is moved as it is.
+    """
     path = Path(run_dir) / STORE_FILE
     if not path.exists():
         return None
     # A checkpoint folds the WAL into the main file so the backup is one self-contained file.
-    db = sqlite3.connect(path)
+    healthy = True
     try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
+        validate_store_file(path)
+        db = sqlite3.connect(path)
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
+    except (StoreError, sqlite3.DatabaseError):
+        healthy = False  # not a store SQLite can fold: keep its WAL files beside the backup
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     backup = path.with_name(f"{STORE_FILE}.{stamp}.bak")
     counter = 1
@@ -363,9 +446,49 @@ def move_aside(run_dir: str | os.PathLike[str]) -> Path | None:
     path.rename(backup)
     for suffix in ("-wal", "-shm"):
         leftover = path.with_name(STORE_FILE + suffix)
-        if leftover.exists():
-            leftover.unlink()
+        if leftover.exists() and healthy:
+            leftover.unlink()  # emptied by the checkpoint
+        elif leftover.exists():
+            leftover.rename(backup.with_name(backup.name + suffix))
     return backup
+
+
+def _check_existing(db: sqlite3.Connection, path: Path) -> None:
+    """An existing SQLite file must be an undamaged silspec store (see ``validate_store_file``)."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "meta" not in tables or "answers" not in tables:
+        found = ", ".join(sorted(tables)) or "no tables"
+        raise StoreError(f"cannot open {path}: it is an SQLite database but not a silspec results store"
+                         f" (it has {found}); {_USE_FRESH}")
+    if db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
+        raise StoreError(f"cannot open {path}: it has silspec tables but no schema version; {_USE_FRESH}")
+    problems = [line for row in db.execute("PRAGMA quick_check(5)") for line in str(row[0]).splitlines()]
+    if problems != ["ok"]:
+        raise StoreError(f"cannot open {path}: it is damaged (SQLite integrity check: {'; '.join(problems)});"
+                         f" {_USE_FRESH}; the answers it still holds can be read with the sqlite3 tool")
+
+
+def describe_sqlite_error(exc: BaseException) -> str:
+    """A SQLite or OS error in words a user can act on (full disk, read-only, damaged file)."""
+    text = str(exc)
+    lowered = text.lower()
+    if "full" in lowered or getattr(exc, "errno", None) == 28:
+        return f"the disk is full ({text})"
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"the store is read-only ({text}): check the file's and folder's permissions"
+    if "not a database" in lowered or "malformed" in lowered:
+        return f"the file is damaged or not a silspec store ({text}); {_USE_FRESH}"
+    if "disk i/o" in lowered:
+        return f"a disk I/O error ({text}): the file may have been deleted, or the disk failed"
+    return text
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stats = path.stat()
+    except OSError:
+        return None
+    return stats.st_dev, stats.st_ino
 
 
 def _now() -> str:

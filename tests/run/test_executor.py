@@ -98,10 +98,38 @@ def test_retry_waits_at_least_retry_after(store):
         return fk.first_code_answer(request, attempt)
 
     backend, _, _ = fk.scripted_backend(rate_limited)
-    plan = one_model_plan(backend, personas=2, backoff=Backoff(base=0.001, max_s=0.01))
+    plan = one_model_plan(backend, personas=2, backoff=Backoff(base=0.001, max_s=10))
     run(plan, store, sleep=record_sleep)
-    assert waits and all(w >= 7.5 for w in waits)
+    assert waits and all(7.5 <= w <= 10 for w in waits)
     assert len(waits) == len(plan.requests)
+
+
+def test_retry_after_beyond_the_backoff_maximum_is_capped_shown_and_warned(store):
+    # Issue 10: a Retry-After date in 2099 froze every worker; the wait is now max_s at most.
+    waits, statuses, warnings = [], [], []
+
+    async def record_sleep(seconds):
+        waits.append(seconds)
+
+    class Listen(RunListener):
+        def on_status(self, model, conditions, text):
+            statuses.append((model, tuple(conditions), text))
+
+        def on_warning(self, message):
+            warnings.append(message)
+
+    def far_future(request, attempt):
+        if attempt == 1:
+            return TransientError("HTTP 429", retry_after=2.3e9, status=429)
+        return fk.first_code_answer(request, attempt)
+
+    backend, _, _ = fk.scripted_backend(far_future)
+    plan = one_model_plan(backend, personas=1, concurrency=1, backoff=Backoff(base=1, max_s=20))
+    report = run(plan, store, sleep=record_sleep, listener=Listen())
+    assert waits == [20.0] * len(plan.requests)
+    assert ("m", ("c",), "waiting 20 s: rate limited") in statuses and statuses[-1][2] is None
+    assert len(warnings) == 1 and "years" in warnings[0] and "20 s" in warnings[0]
+    assert report.errors == 0 and store.count_answers() == len(plan.requests)
 
 
 def test_auth_failure_stops_only_that_model_and_names_the_variable_not_the_key(store):
@@ -305,4 +333,5 @@ def test_backoff_is_capped_jittered_and_floored_by_retry_after():
     assert all(0 <= backoff_delay(n, backoff, rng=rng) <= min(10.0, 2.0 * 2 ** (n - 1)) for n in range(1, 8))
     no_jitter = Backoff(base=2.0, max_s=10.0, jitter=False)
     assert [backoff_delay(n, no_jitter) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 10.0]
-    assert backoff_delay(1, no_jitter, retry_after=30.0) == 30.0
+    assert backoff_delay(1, no_jitter, retry_after=7.0) == 7.0  # floored by Retry-After
+    assert backoff_delay(1, no_jitter, retry_after=30.0) == 10.0  # ...but never past max_s

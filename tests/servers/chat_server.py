@@ -14,6 +14,18 @@ logprobs path). Faults are a JSON list of rules, checked in order; the first tha
     {"fault": "429", "marker": "X", "retry_after_date": 2}      # Retry-After as an HTTP date
     {"fault": "drop" | "malformed" | "400" | "401" | "404" | "422" | "500" | "503", ...}
     {"fault": "500", "rate": 0.1}                               # a deterministic 10% of attempts
+    {"fault": "429", "retry_after_raw": "Thu, 01 Jan 2099 00:00:00 GMT"}  # Retry-After as written
+
+Reply faults answer HTTP 200 with a body that is not an answer (``REPLY_FAULTS``)::
+
+    {"fault": "null_content"}      # message.content null, finish_reason "stop"
+    {"fault": "refusal"}           # content null, message.refusal set
+    {"fault": "content_filter"}    # content "", finish_reason "content_filter"
+    {"fault": "length_empty"}      # content "", finish_reason "length"
+    {"fault": "int_content"}       # message.content 5 (an integer)
+    {"fault": "no_choices"}        # no "choices" key at all
+    {"fault": "no_logprobs"}       # logprobs null even when asked for
+    {"fault": "partial_logprobs", "keep": ["1", " 1", "I"]}  # top_logprobs cut to these tokens
 
 ``times`` counts per distinct prompt (messages hash) for marker/rate rules, globally otherwise.
 The request log (JSONL, one line per chat request, flushed at once) records the request count,
@@ -48,6 +60,59 @@ STATUS_TEXT = {
     500: "internal server error",
     503: "service unavailable",
 }
+
+
+REPLY_FAULTS = frozenset({
+    "null_content", "refusal", "content_filter", "length_empty", "int_content", "no_choices",
+    "no_logprobs", "partial_logprobs",
+})
+
+
+def break_openai_reply(payload: dict[str, Any], rule: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed chat completion turned into the reply shape ``rule`` names."""
+    kind = rule["fault"]
+    if kind == "no_choices":
+        payload.pop("choices", None)
+        return payload
+    for choice in payload["choices"]:
+        message = choice["message"]
+        if kind == "null_content":
+            message["content"] = None
+            choice["finish_reason"] = "stop"
+        elif kind == "refusal":
+            message["content"] = None
+            message["refusal"] = "I can't help with that request."
+            choice["finish_reason"] = "stop"
+        elif kind == "content_filter":
+            message["content"] = ""
+            choice["finish_reason"] = "content_filter"
+        elif kind == "length_empty":
+            message["content"] = ""
+            choice["finish_reason"] = "length"
+        elif kind == "int_content":
+            message["content"] = 5
+        elif kind == "no_logprobs":
+            choice["logprobs"] = None
+        elif kind == "partial_logprobs" and choice.get("logprobs"):
+            keep = set(rule.get("keep") or [])
+            for entry in choice["logprobs"]["content"]:
+                entry["top_logprobs"] = [t for t in entry["top_logprobs"] if t["token"] in keep]
+    return payload
+
+
+def break_clova_reply(payload: dict[str, Any], rule: dict[str, Any]) -> dict[str, Any]:
+    kind = rule["fault"]
+    result = payload["result"]
+    if kind == "no_choices":
+        payload["result"] = None
+    elif kind == "null_content":
+        result["message"]["content"] = None
+    elif kind == "length_empty":
+        result["message"]["content"] = ""
+        result["finishReason"] = "length"
+    elif kind == "int_content":
+        result["message"]["content"] = 5
+    return payload
 
 
 class State:
@@ -319,6 +384,13 @@ class Handler(BaseHTTPRequestHandler):
             elif kind == "malformed":
                 self.send_raw(200, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess')
                 return 200, "malformed"
+            elif kind in REPLY_FAULTS:
+                if flavour == "clova":
+                    payload = break_clova_reply(self.clova_payload(model_name or "", body, messages), rule)
+                else:
+                    payload = break_openai_reply(self.openai_payload(body, messages), rule)
+                self.send_json(200, payload)
+                return 200, kind
             else:
                 status = int(kind)
                 headers = {}
@@ -327,6 +399,8 @@ class Handler(BaseHTTPRequestHandler):
                 if "retry_after_date" in rule:
                     when = time.time() + float(rule["retry_after_date"])
                     headers["Retry-After"] = email.utils.formatdate(when, usegmt=True)
+                if "retry_after_raw" in rule:
+                    headers["Retry-After"] = str(rule["retry_after_raw"])
                 self.send_error_body(flavour, status, STATUS_TEXT.get(status, "error"), headers)
                 return status, kind
         if flavour == "clova":

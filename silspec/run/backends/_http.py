@@ -10,6 +10,7 @@ import email.utils
 import time
 from typing import Iterable, Mapping
 
+from silspec.plan.redact import mask_url_credentials
 from silspec.run.backends.base import BackendError, PermanentError, TransientError
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
@@ -50,7 +51,9 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = 
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every secret (and any 8+ character tail of it) in ``text`` with ``***``."""
+    """Replace every secret (and any 8+ character tail of it) in ``text`` with ``***``; the
+    credentials of any URL in ``text`` too."""
+    text = mask_url_credentials(text) or ""
     for secret in secrets:
         if not secret:
             continue

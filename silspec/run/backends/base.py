@@ -59,6 +59,32 @@ class PermanentError(BackendError):
         self.status = status
 
 
+class ReplyError(PermanentError):
+    """The call succeeded but its reply is not an answer: no text (``content: null``, a
+    ``refusal``, ``finish_reason`` ``content_filter``, ``length`` with nothing written) or
+    fields of the wrong type. (An ``option_probs`` reply without the options' probabilities is
+    passed on with ``option_probs=None`` and a ``meta["note"]``: the answer model scores it as
+    an error, "the endpoint returned no log-probabilities", keeping the reply's text.)
+
+    Stored as an *error* with ``reason`` (never parsed into an invalid answer and never filled
+    with a default), so ``--retry-errors`` asks it again and ``on_error`` decides its score.
+    ``reason`` is a short stable phrase ("content_filter", "refusal", "length with no text",
+    "null content", "malformed reply"); the message adds
+    the detail. ``counts_against_model``: False for a per-request verdict of the provider (a
+    refusal, a filter), which must not stop the model after 20 in a row the way a wrong model
+    id or a broken endpoint does.
+    """
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None,
+                 counts_against_model: bool = True, detail: Mapping[str, Any] | None = None):
+        super().__init__(message, status=status)
+        self.reason = reason
+        self.counts_against_model = counts_against_model
+        # JSON-able specifics kept in the stored row's meta (the refusal text, the finish
+        # reason), so the message itself stays the same across requests and groups well.
+        self.detail = dict(detail or {})
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: ClassVar[str]

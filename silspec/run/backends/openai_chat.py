@@ -3,7 +3,8 @@
 One attempt per call (``max_retries=0``: the executor retries). ``option_probs`` asks for one
 token with ``top_logprobs`` and maps the first token's candidates to codes with
 ``silspec.run.backends.tokens.option_distribution`` (whitespace-stripped exact match, variants
-summed, renormalised, valid mass kept).
+summed, renormalised, valid mass kept). The reply is read from its JSON with every field's type
+checked; a reply that is not an answer raises ``ReplyError`` (see ``docs/backends.md``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 from typing import Any, ClassVar, Mapping
 
 from silspec.plan.model import PlanModel, Request, request_params
+from silspec.plan.redact import url_secrets
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
-from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError, TransientError
+from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError, ReplyError, TransientError
 from silspec.run.backends.prompt_logprobs import score_options
 from silspec.run.backends.tokens import from_logprobs, labels_need_full_strings, option_distribution
 
@@ -53,13 +55,16 @@ class OpenAIBackend:
         if request.answers == "option_probs" and labels_need_full_strings(request.option_tokens):
             return await self._full_string_answer(request, kwargs)
         try:
-            completion = await self._client.chat.completions.create(**kwargs)
+            raw = await self._client.chat.completions.with_raw_response.create(**kwargs)
         except Exception as exc:  # classified below; never re-raised with the key in it
             raise self._classify(exc) from None
         try:
-            return self._to_answer(request, completion)
-        except (AttributeError, IndexError, KeyError, TypeError) as exc:
-            raise TransientError(f"malformed chat completion: {type(exc).__name__}: {exc}") from None
+            data = json.loads(raw.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransientError(
+                f"model {self.model.name!r}: malformed response ({type(exc).__name__}: {exc})"
+            ) from None
+        return self._to_answer(request, data)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -108,37 +113,73 @@ class OpenAIBackend:
         return kwargs
 
     # ----------------------------------------------------------------------------- response
-    def _to_answer(self, request: Request, completion: Any) -> BackendAnswer:
-        choice = completion.choices[0]
-        usage = completion.usage
-        meta: dict[str, Any] = {"finish_reason": choice.finish_reason}
+    def _to_answer(self, request: Request, data: Any) -> BackendAnswer:
+        """The answer in a decoded chat-completion body, checked field by field.
+
+        Read from the JSON itself (not the client's unvalidated objects) so that a field of the
+        wrong type is a ``ReplyError`` naming it, never a crash further down. A reply that is
+        not an answer is a ``ReplyError`` too (``docs/backends.md``, "Replies that are not
+        answers"): nothing here ever turns a missing answer into text to be parsed.
+        """
+        where = f"model {self.model.name!r}"
+        reply = _Reply(where)
+        choice = reply.first_choice(data)
+        message = reply.field(choice, "message", dict, "choices[0]")
+        content = reply.optional(message, "content", str, "choices[0].message")
+        finish = reply.optional(choice, "finish_reason", str, "choices[0]")
+        refusal = reply.optional(message, "refusal", str, "choices[0].message")
+        reasoning = message.get("reasoning_content")
+        reasoning = reasoning if isinstance(reasoning, str) else None
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        meta: dict[str, Any] = {"finish_reason": finish}
         common = dict(
-            provider_model=getattr(completion, "model", None),
-            system_fingerprint=getattr(completion, "system_fingerprint", None),
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
+            provider_model=_str_or_none(data.get("model")),
+            system_fingerprint=_str_or_none(data.get("system_fingerprint")),
+            prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+            completion_tokens=_int_or_none(usage.get("completion_tokens")),
         )
-        reasoning = getattr(choice.message, "reasoning_content", None)
-        text = choice.message.content
+        if refusal:
+            raise ReplyError(f"{where}: the reply is a refusal, not an answer", reason="refusal",
+                             counts_against_model=False,
+                             detail={"refusal": refusal[:500], "finish_reason": finish})
+        if finish == "content_filter":
+            raise ReplyError(f"{where}: the provider's content filter withheld the reply"
+                             " (finish_reason content_filter)", reason="content_filter",
+                             counts_against_model=False, detail={"finish_reason": finish})
         if request.answers != "option_probs":
-            return BackendAnswer(text=text, reasoning=reasoning, meta=meta, **common)
-        content = getattr(choice.logprobs, "content", None) or []
-        if not content:
+            if finish == "length" and not (content or "").strip():
+                raise ReplyError(
+                    f"{where}: the reply ran out of tokens before writing any text"
+                    " (finish_reason length with no text; raise max_tokens)",
+                    reason="length with no text", detail={"finish_reason": finish})
+            if content is None:
+                raise ReplyError(f"{where}: the reply has no text (content is null)",
+                                 reason="null content", detail={"finish_reason": finish})
+            return BackendAnswer(text=content, reasoning=reasoning, meta=meta, **common)
+        first, candidates = reply.first_logprobs(choice)
+        if first is None:
+            # Not an error raised here: the one answer model (``silspec.answers``) turns an
+            # option_probs reply without probabilities into an error outcome, "the endpoint
+            # returned no log-probabilities", with this note, and keeps the reply's text.
             meta["note"] = "the endpoint returned no logprobs"
-            return BackendAnswer(text=text, option_probs=None, valid_mass=0.0, meta=meta, **common)
-        first = content[0]
-        candidates = [(t.token, t.logprob) for t in (first.top_logprobs or [])]
-        if not candidates:
-            candidates = [(first.token, first.logprob)]
+            return BackendAnswer(text=content, option_probs=None, valid_mass=0.0, reasoning=reasoning,
+                                 meta=meta, **common)
         dist = option_distribution(
             from_logprobs(candidates), request.option_codes, request.option_tokens
         )
-        meta["first_token"] = first.token
-        meta["candidates"] = len(candidates)
         if dist.option_probs is None:
-            meta["note"] = "no probability on any option token among the top logprobs"
+            meta.update(note="no probability on any option token among the top logprobs",
+                        first_token=first, candidates=len(candidates),
+                        top_tokens=[t for t, _ in candidates[:10]])
+            return BackendAnswer(text=content, option_probs=None, valid_mass=0.0, reasoning=reasoning,
+                                 meta=meta, **common)
+        meta["first_token"] = first
+        meta["candidates"] = len(candidates)
+        absent = [code for code, tokens in dist.matched_tokens.items() if not tokens]
+        if absent:  # partial: these options got 0 because the endpoint did not list them
+            meta["options_not_in_top_logprobs"] = absent
         return BackendAnswer(
-            text=text,
+            text=content,
             option_probs=dist.option_probs,
             valid_mass=dist.valid_mass,
             reasoning=reasoning,
@@ -150,7 +191,7 @@ class OpenAIBackend:
     def _classify(self, exc: Exception) -> Exception:
         import openai
 
-        secrets = (self._key,)
+        secrets = (self._key, *url_secrets(self.model.base_url))
         where = f"model {self.model.name!r}"
         if isinstance(exc, openai.APIStatusError):
             message = _error_message(exc)
@@ -177,3 +218,95 @@ def _error_message(exc: Any) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return str(getattr(exc, "message", "") or "")
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Reply:
+    """Typed reads from a decoded reply: a wrong or missing field is a ``ReplyError`` naming it."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def malformed(self, what: str) -> ReplyError:
+        return ReplyError(f"{self.where}: malformed reply ({what})", reason="malformed reply")
+
+    def first_choice(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.malformed(f"the body is {_kind(data)}, not a JSON object")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise self.malformed("no choices" if not choices else f"choices is {_kind(choices)}")
+        if not isinstance(choices[0], dict):
+            raise self.malformed(f"choices[0] is {_kind(choices[0])}")
+        return choices[0]
+
+    def field(self, parent: dict[str, Any], name: str, kind: type, path: str) -> Any:
+        value = parent.get(name)
+        if not isinstance(value, kind):
+            raise self.malformed(f"{path}.{name} is {_kind(value)}, expected {_KIND_NAMES[kind]}")
+        return value
+
+    def optional(self, parent: dict[str, Any], name: str, kind: type, path: str) -> Any:
+        value = parent.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise self.malformed(f"{path}.{name} is {_kind(value)}, expected {_KIND_NAMES[kind]}")
+        return value
+
+    def first_logprobs(self, choice: dict[str, Any]) -> tuple[str | None, list[tuple[str, float]]]:
+        """(first token, its top candidates) or (None, []) when the reply has no logprobs."""
+        logprobs = choice.get("logprobs")
+        if logprobs is None:
+            return None, []
+        if not isinstance(logprobs, dict):
+            raise self.malformed(f"choices[0].logprobs is {_kind(logprobs)}")
+        content = logprobs.get("content")
+        if not content:
+            return None, []
+        if not isinstance(content, list) or not isinstance(content[0], dict):
+            raise self.malformed("choices[0].logprobs.content is not a list of token entries")
+        first = content[0]
+        token, logprob = self._token(first, "choices[0].logprobs.content[0]")
+        top = first.get("top_logprobs") or []
+        if not isinstance(top, list):
+            raise self.malformed(f"top_logprobs is {_kind(top)}")
+        candidates = [self._token(entry, f"top_logprobs[{i}]") for i, entry in enumerate(top)]
+        return token, candidates or [(token, logprob)]
+
+    def _token(self, entry: Any, path: str) -> tuple[str, float]:
+        if not isinstance(entry, dict):
+            raise self.malformed(f"{path} is {_kind(entry)}")
+        token, logprob = entry.get("token"), entry.get("logprob")
+        if not isinstance(token, str):
+            raise self.malformed(f"{path}.token is {_kind(token)}, expected text")
+        if isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
+            raise self.malformed(f"{path}.logprob is {_kind(logprob)}, expected a number")
+        return token, float(logprob)
+
+
+_KIND_NAMES = {str: "text", dict: "an object", list: "a list"}
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind for messages: 'null', 'an integer (5)', 'text', ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
