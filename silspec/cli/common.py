@@ -34,3 +34,18 @@ def load_or_report(path: str, overrides: Sequence[str], err: Any, *, count_warni
     if count_warnings and warnings:  # commands other than lint count them; lint shows them
         err.print(f"{warnings} lint warning(s); `silspec lint {path}` shows them", markup=False)
     return result.spec
+
+
+def make_console(*, stderr: bool = False, **options: Any) -> Any:
+    """A Rich console that never wraps a message mid-sentence when it writes to a pipe or CI log.
+
+    On a terminal Rich wraps long lines at the window's width, which is what a reader wants;
+    into a pipe it would wrap at 80 columns ("has \\nerrors" around a long path), breaking
+    greps and CI log searches. Tables still fit their width either way.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=stderr, **options)
+    if not console.is_terminal:
+        console.soft_wrap = True
+    return console

@@ -164,11 +164,11 @@ def _write_in_place(path: str, text: str) -> None:
 
 
 def _report(diagnostics: Any, path: str, text: str) -> None:
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
     from silspec.lang.diagnostics import render_text
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console(stderr=True, highlight=False, soft_wrap=True)
     render_text(diagnostics, {path: text}, console)
     console.print(f"{path}: not formatted (syntax errors)", highlight=False)
 

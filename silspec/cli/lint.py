@@ -70,9 +70,9 @@ def _emit(fmt: str, results: list) -> None:
         if text:
             print(text)
         return
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
-    console = Console(highlight=False, soft_wrap=True)  # a caret must stay under its column
+    console = make_console(highlight=False, soft_wrap=True)  # a caret must stay under its column
     for path, result, ds in results:
         render_text(ds, result.sources(), console)
         errors = sum(d.severity == "error" for d in ds)
