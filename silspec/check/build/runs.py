@@ -42,7 +42,7 @@ def template_from(ctx: Context, node: Any, known: dict[str, Template], name: str
         ref = files.resolve(ctx, raw, node.args[0].span, what="template file")
         if ref is None:
             return None
-        text = files.read_text(ctx, ref, node.args[0].span)
+        text = files.read_text(ctx, ref, node.args[0].span, what="template")
         return None if text is None else Template(name, text, file=ref, span=node.span)
     if isinstance(node, ast.Ref) and len(node.parts) == 1:
         t = known.get(node.parts[0])
