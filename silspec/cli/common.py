@@ -16,7 +16,7 @@ def spec_usage_problem(command: str, path: str, overrides: Sequence[str]) -> str
         key, sep, _ = text.partition("=")
         if not sep or not key.strip():
             return f"silspec {command}: --set expects KEY=VALUE, got {text!r}"
-    if not os.path.isfile(path):
+    if not os.path.exists(path) or os.path.isdir(path):
         return f"silspec {command}: no such file: {path}"
     return None
 

@@ -18,6 +18,9 @@ import sys
 import tempfile
 from typing import Any
 
+from silspec.lang.parser import MAX_SPEC_CHARS
+from silspec.spec.load import read_source
+
 STDIN = "-"
 
 
@@ -32,7 +35,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    missing = [f for f in args.files if f != STDIN and not os.path.isfile(f)]
+    missing = [f for f in args.files if f != STDIN and not os.path.exists(f) or os.path.isdir(f)]
     if missing:
         for f in missing:
             problem = "not a file" if os.path.exists(f) else "no such file"
@@ -135,10 +138,16 @@ def _emit(fmt: str, records: list) -> None:
 def _read(path: str) -> str | None:
     try:
         if path == STDIN:
-            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+            limit = MAX_SPEC_CHARS * 4
+            data = sys.stdin.buffer.read(limit + 1) if hasattr(sys.stdin, "buffer") else sys.stdin.read(limit + 1).encode("utf-8")
+            if len(data) > limit:
+                print(f"silspec fmt: stdin is over {limit:,} bytes (a spec is at most {MAX_SPEC_CHARS:,} characters)", file=sys.stderr)
+                return None
         else:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data, problem = read_source(path)
+            if data is None:
+                print(f"silspec fmt: {problem}", file=sys.stderr)
+                return None
         return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"silspec fmt: cannot read {path}: {type(exc).__name__} (a spec is a UTF-8 text file)", file=sys.stderr)

@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from silspec.spec.load import load_spec
 
-    missing = [f for f in args.files if not os.path.isfile(f)]
+    missing = [f for f in args.files if not os.path.exists(f) or os.path.isdir(f)]
     if missing:
         for f in missing:
             print(f"silspec lint: no such file: {f}", file=sys.stderr)
