@@ -96,7 +96,9 @@ def render_text(
         )
         span = d.span
         if span is not None and span.file in sources:
-            lines = lines_cache.setdefault(span.file, sources[span.file].splitlines())
+            if span.file not in lines_cache:  # once per file: 6,000 findings on a 2,000-item spec
+                lines_cache[span.file] = sources[span.file].splitlines()
+            lines = lines_cache[span.file]
             if 1 <= span.line <= len(lines):
                 line = lines[span.line - 1]
                 gutter = f"{span.line:>4} | "
