@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         result = load_spec(path, args.overrides, root=args.root)
         diagnostics = list(result.diagnostics)
+        if result.spec is not None:
+            diagnostics.extend(_plan_renders(result.spec))
         for extra in EXTRA_CHECKS:
             try:
                 diagnostics.extend(extra(result, args))
@@ -53,6 +55,16 @@ def run(args: argparse.Namespace) -> int:
     failed = any(d.severity == "error" for _, _, ds in results for d in ds)
     _emit(args.format, results)
     return 1 if failed else 0
+
+
+def _plan_renders(spec: Any) -> list[Diagnostic]:
+    """Every template rendered for every item by the plan's renderer: what lint passes, plan renders."""
+    from silspec.plan.render_check import render_diagnostics
+
+    try:
+        return render_diagnostics(spec)
+    except Exception as exc:  # never a traceback
+        return [error("SIL000", f"internal error while rendering templates: {type(exc).__name__}: {exc}")]
 
 
 def _emit(fmt: str, results: list) -> None:
