@@ -18,9 +18,6 @@ import sys
 import tempfile
 from typing import Any
 
-from silspec.lang.parser import MAX_SPEC_CHARS
-from silspec.spec.load import read_source
-
 STDIN = "-"
 
 
@@ -136,6 +133,9 @@ def _emit(fmt: str, records: list) -> None:
 
 
 def _read(path: str) -> str | None:
+    from silspec.lang.parser import MAX_SPEC_CHARS
+    from silspec.spec.load import read_source
+
     try:
         if path == STDIN:
             limit = MAX_SPEC_CHARS * 4
