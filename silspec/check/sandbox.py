@@ -448,6 +448,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         tree = super()._parse(source, name, filename)
         for node in list(tree.find_all(nodes.For)):
             node.iter = _charged_node(node.iter)
+        for node in list(tree.find_all(nodes.Getitem)):
+            if isinstance(node.arg, nodes.Slice):  # compiled to plain Python slicing: `s[1:]` copies
+                node.node = _charged_node(node.node)
         for node in list(tree.find_all(nodes.Compare)):
             node.expr = _charged_node(node.expr)
             for operand in node.ops:
