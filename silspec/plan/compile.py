@@ -546,6 +546,11 @@ def _located(exc: PlanError, condition: Condition, role: str, item_id: str, pers
 
 def _option_view(renderer, item, plan_item, condition, letters, presented):
     """(item context, item cache key, codes, tokens, codes JSON, tokens JSON) for one order."""
-    item_ctx, tokens = renderer.item_context(item, plan_item, presented, letters, condition.answers)
+    try:
+        item_ctx, tokens = renderer.item_context(item, plan_item, presented, letters, condition.answers)
+    except PlanError as exc:  # e.g. more options than letters: say where
+        span = condition.span
+        where = f"{span.file}:{span.line}:{span.col}: " if span is not None else ""
+        raise PlanError(f"{where}condition {condition.name!r}, item {item.id!r}: {exc}") from None
     return (item_ctx, (item.id, presented), presented, tokens,
             canonical_json(presented), canonical_json(tokens))
