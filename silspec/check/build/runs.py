@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from typing import Any
 
 from attrs import evolve
@@ -76,11 +77,11 @@ def build_parsers(ctx: Context) -> dict[str, Parser]:
                 if pattern is None and len(node.args) != 1:
                     ctx.error("SIL201", f"`{node.name}(...)` takes one string", node.span)
                 if extract == "regex" and pattern is not None:
-                    import re
-
                     try:
-                        re.compile(pattern)
-                    except re.error as exc:
+                        with warnings.catch_warnings():  # Python's FutureWarnings about a stranger's regex
+                            warnings.simplefilter("ignore")
+                            re.compile(pattern)
+                    except (re.error, RecursionError, OverflowError) as exc:
                         ctx.error("SIL203", f"invalid regular expression: {exc}", node.args[0].span)
             else:
                 extract = v.as_enum(ctx, node, EXTRACTS, "extract") or "first_integer"
