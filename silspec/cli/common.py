@@ -41,11 +41,16 @@ def make_console(*, stderr: bool = False, **options: Any) -> Any:
 
     On a terminal Rich wraps long lines at the window's width, which is what a reader wants;
     into a pipe it would wrap at 80 columns ("has \\nerrors" around a long path), breaking
-    greps and CI log searches. Tables still fit their width either way.
+    greps and CI log searches. So plain messages (strings, ``Text``) are soft-wrapped there;
+    tables and panels keep their layout (soft-wrapping a panel would crop its text).
     """
     from rich.console import Console
+    from rich.text import Text
 
-    console = Console(stderr=stderr, **options)
-    if not console.is_terminal:
-        console.soft_wrap = True
-    return console
+    class MessageConsole(Console):
+        def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+            if soft_wrap is None and not self.is_terminal and all(isinstance(o, (str, Text)) for o in objects):
+                soft_wrap = True
+            super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+    return MessageConsole(stderr=stderr, **options)
