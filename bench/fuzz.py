@@ -152,7 +152,7 @@ def run_cli(n: int, first_seed: int) -> list[dict]:
     return out
 
 
-def summarise(name: str, results: list[dict]) -> int:
+def summarise(name: str, results: list[dict], memory: str = "child max RSS") -> int:
     if not results:
         return 0
     failures = [r for r in results if r["failure"]]
@@ -164,7 +164,7 @@ def summarise(name: str, results: list[dict]) -> int:
           f"{len(heavy)} over {MEMORY_LIMIT_MB:g} MB")
     print(f"  max time   {worst_s['s']:.2f} s (seed {worst_s['seed']}, {worst_s['source']})")
     print(f"  max memory {worst_mb['mb']:.1f} MB (seed {worst_mb['seed']}, {worst_mb['source']})"
-          + ("  [child max RSS]" if name == "CLI" else "  [in-process: see --tracemalloc]"))
+          + f"  [{memory}]")
     for r in failures[:10]:
         print(f"  FAILURE seed {r['seed']} ({r['source']}): {r['failure'][:1500]}")
     return len(failures) + len(slow) + len(heavy)
@@ -184,7 +184,8 @@ def main() -> int:
     if args.inprocess:
         start = time.perf_counter()
         results = run_in_process(args.inprocess, args.seed, args.workers, args.tracemalloc)
-        bad += summarise("in-process", results)
+        bad += summarise("in-process", results, "the input's peak of Python allocations" if args.tracemalloc
+                         else "the worker's peak RSS after the input (an upper bound)")
         print(f"  wall       {time.perf_counter() - start:.0f} s with {args.workers} workers")
     if args.cli:
         start = time.perf_counter()
