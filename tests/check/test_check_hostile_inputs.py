@@ -265,3 +265,13 @@ def test_console_into_a_pipe_never_wraps_a_message():
     message = "silspec run: " + "/tmp/" + "x" * 150 + "/spec.sil has errors; fix them and run again"
     console.print(message, markup=False)
     assert buffer.getvalue() == message + "\n"
+
+
+def test_a_hint_names_a_few_candidates_not_the_whole_survey(tree: Path):
+    """2,000 typos each listing 2,000 item names printed 24 MB; a hint names 12 (+N more)."""
+    items = "  ".join(f'item Q{i} {{ text = "q{i}?"  scale = s3  benchmark = [20, 50, 30] }}' for i in range(50))
+    text = BASE.replace('item Q1 { text = "q?"  scale = s3  benchmark = [20, 50, 30] }', items)
+    text = text.replace("items = sv.*", "items = [sv.ZZZZZZZZ]")
+    result = load_text(text, str(tree / "s.sil"), env=ENV)
+    hints = [d.hint for d in result.diagnostics if d.code == "SIL301"]
+    assert hints and "(+38 more)" in hints[0] and len(hints[0]) < 200, hints
