@@ -33,6 +33,22 @@ DEFAULT_HINTS = {
 }
 
 
+MAX_MESSAGE_CHARS = 1_000  # 2,000 findings that each list 2,000 names printed 24 MB
+
+
+def _short(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return text[:MAX_MESSAGE_CHARS] + f"… ({len(text) - MAX_MESSAGE_CHARS:,} more characters)"
+
+
+def shown_names(names: Any, limit: int = 12) -> str:
+    """``a, b, c (+1,988 more)``: a hint names a few, not every item of a 2,000-item survey."""
+    names = [str(n) for n in names]
+    more = f" (+{len(names) - limit:,} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 @define
 class Context:
     path: str  # the spec file, absolute
@@ -48,20 +64,20 @@ class Context:
     # --- reporting
     def error(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
         hint = hint or DEFAULT_HINTS.get(code) or "see docs/language.md"
-        self.diagnostics.append(Diagnostic(code, "error", message, span or self.document.span, hint))
+        self.diagnostics.append(Diagnostic(code, "error", _short(message), span or self.document.span, _short(hint)))
 
     def warning(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(code, "warning", message, span or self.document.span, hint))
+        self.diagnostics.append(Diagnostic(code, "warning", _short(message), span or self.document.span, _short(hint)))
 
     def info(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(code, "info", message, span or self.document.span, hint))
+        self.diagnostics.append(Diagnostic(code, "info", _short(message), span or self.document.span, _short(hint)))
 
     def undefined(self, kind: str, name: str, span: Span | None, candidates: Any) -> None:
         """SIL301: a reference to a block that does not exist, with "did you mean"."""
         candidates = list(candidates)
         hint = did_you_mean(name, candidates)
         if hint is None:
-            hint = f"defined {kind}s: {', '.join(map(str, candidates))}" if candidates else f"define a `{kind} {name} {{ ... }}` block"
+            hint = f"defined {kind}s: {shown_names(candidates)}" if candidates else f"define a `{kind} {name} {{ ... }}` block"
         self.error("SIL301", f"undefined {kind} `{name}`", span, hint)
 
     @property

@@ -9,9 +9,11 @@ first, then at the tree root (so ``specs/x.sil`` can say ``data/...`` and ``temp
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
 from silspec.check.context import Context
+from silspec.check.limits import MAX_TEXT_FILE_BYTES
 from silspec.spec.model import ExternalRef, FileRef, Span
 
 ROOT_MARKER = "silspec.toml"
@@ -92,13 +94,58 @@ def external(ctx: Context, var: str, span: Span | None, sha256: str | None = Non
     return ref
 
 
-def read_text(ctx: Context, ref: FileRef, span: Span | None) -> str | None:
+def regular_file_problem(path: str, limit: int) -> str | None:
+    """Why ``path`` must not be read (not a regular file, or over ``limit`` bytes), or None.
+
+    Checked with ``os.stat`` *before* opening: opening a FIFO blocks until someone writes to
+    it, and reading ``/dev/zero`` never ends.
+    """
     try:
-        with open(ref.absolute, encoding="utf-8-sig") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        ctx.error("SIL704", f"cannot read `{ref.path}`: {exc.__class__.__name__}", span,
-                  "files must be UTF-8 text")
+        info = os.stat(path)
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or type(exc).__name__}"
+    if stat.S_ISDIR(info.st_mode):
+        return "it is a directory, not a file"
+    if stat.S_ISFIFO(info.st_mode):
+        return "it is a named pipe (FIFO), not a regular file"
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        return "it is a device, not a regular file"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if info.st_size > limit:
+        return f"it is {info.st_size:,} bytes (limit {limit:,})"
+    return None
+
+
+def read_text(ctx: Context, ref: FileRef, span: Span | None, *, limit: int = MAX_TEXT_FILE_BYTES,
+              what: str = "file") -> str | None:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes, else None after SIL704."""
+    problem = regular_file_problem(ref.absolute, limit)
+    if problem is not None:
+        ctx.error("SIL704", f"cannot read {what} `{ref.path}`: {problem}", span,
+                  "spec inputs are regular UTF-8 text files inside the spec tree")
+        return None
+    try:
+        with open(ref.absolute, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        ctx.error("SIL704", f"cannot read {what} `{ref.path}`: {exc.strerror or type(exc).__name__}", span,
+                  "check the file's permissions")
+        return None
+    if len(data) > limit:  # it grew since the stat
+        ctx.error("SIL704", f"cannot read {what} `{ref.path}`: it is over {limit:,} bytes", span)
+        return None
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        ctx.error("SIL704", f"{what} `{ref.path}` is a binary file (a NUL byte on its line {line})", span,
+                  "spec inputs are UTF-8 text files")
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        ctx.error("SIL704", f"{what} `{ref.path}` is not UTF-8 text (byte 0x{data[exc.start]:02x} on its line {line})",
+                  span, "save the file as UTF-8")
         return None
 
 

@@ -11,8 +11,13 @@ expression may build:
 - filters and string methods that take a width or count (``center``, ``indent``, ``wordwrap``,
   ``truncate``, ``format``, ``batch``, ``slice``, ``join``, ``replace``, ``ljust`` ...) refuse
   widths over ``MAX_ITEMS`` and results over ``MAX_RENDERED_CHARS``;
-- every render has a work budget (characters built, range items iterated), and its output (and
-  every buffered block) is at most ``MAX_RENDERED_CHARS`` characters, counted while streaming.
+- every render has a work budget that covers everything a template can repeat: characters
+  built, items of every ``for`` loop (over a range, a string, a list, a filter's result), the
+  operands of every comparison and ``in`` test, slices, and the input and output of every
+  filter (``upper``, ``lower``, ``title``, ``trim``, ``e``, ``striptags``, ``join``, ... turn a
+  value into a string, so a nested list doubled twenty times costs what it prints as). The
+  rendered output (and every buffered block) is at most ``MAX_RENDERED_CHARS`` characters,
+  counted while streaming.
 
 Mutating methods (``list.append``...) are refused (``ImmutableSandboxedEnvironment``): a
 prompt never needs them, and a loop of ``l.extend(l)`` doubles memory per iteration.
@@ -27,7 +32,7 @@ import re
 import threading
 from typing import Any, Callable, Iterable
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.environment import Template
 from jinja2.exceptions import TemplateRuntimeError
@@ -65,6 +70,52 @@ def _charge(amount: int) -> None:
         raise TemplateLimitError(
             f"the template does too much work (over {MAX_WORK:,} characters built or items iterated)"
         )
+
+
+def _remaining() -> int | None:
+    return getattr(_budget, "remaining", None)
+
+
+def _charge_value(value: Any) -> None:
+    """Charge what walking ``value`` costs: its length, or for a container its printed size
+    (counted only up to the budget left, so the count itself stays bounded)."""
+    remaining = _remaining()
+    if remaining is None:
+        return
+    if isinstance(value, _FLAT):
+        _charge(len(value))
+    elif isinstance(value, _CONTAINERS):
+        _charge(deep_size(value, max(remaining, 0) + 1))
+    else:
+        _charge(1)
+
+
+def charged(value: Any) -> Any:
+    """``for x in VALUE`` / ``a in VALUE`` / ``a == VALUE``: charge the walk, pass the value on.
+
+    A sized value is charged up front; an iterator (``map``, ``select``...) per item taken.
+    """
+    if _remaining() is None:
+        return value
+    if isinstance(value, (*_FLAT, *_CONTAINERS)):
+        _charge_value(value)
+        return value
+    if hasattr(value, "__len__"):
+        try:
+            _charge(len(value))
+        except TypeError:
+            _charge(1)
+        return value
+    if hasattr(value, "__iter__") or hasattr(value, "__next__"):
+        return _charged_iterator(value)
+    _charge(1)
+    return value
+
+
+def _charged_iterator(value: Any) -> Iterable[Any]:
+    for element in value:
+        _charge(1)
+        yield element
 
 
 def deep_size(value: Any, limit: int = MAX_ITEMS) -> int:
@@ -310,6 +361,26 @@ def _guard(original: Callable[..., Any], check: Callable[..., None]) -> Callable
     return functools.update_wrapper(guarded, original)
 
 
+def _charging(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Any filter: charge its input (a filter walks or prints it) and its output's length."""
+    passes_first = getattr(original, "jinja_pass_arg", None) is not None
+    position = 1 if passes_first else 0
+
+    def charging(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > position:
+            value = args[position]
+            if _remaining() is not None and not hasattr(value, "__len__") and hasattr(value, "__next__"):
+                args = (*args[:position], _charged_iterator(value), *args[position + 1:])  # `map`, `unique`...
+            else:
+                _charge_value(value)
+        result = original(*args, **kwargs)
+        if isinstance(result, (*_FLAT, list, tuple)):
+            _charge(len(result))
+        return result
+
+    return functools.update_wrapper(charging, original)
+
+
 def _guard_join(original: Callable[..., Any]) -> Callable[..., Any]:
     """``join`` may be handed a generator: materialise it once, then size it."""
 
@@ -364,9 +435,33 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             if name in self.filters:
                 self.filters[name] = _guard(self.filters[name], check)
         self.filters["join"] = _guard_join(self.filters["join"])
+        for name in list(self.filters):
+            self.filters[name] = _charging(self.filters[name])
         if "lipsum" in self.globals:
             self.globals["lipsum"] = _guard(self.globals["lipsum"], _check_lipsum)
         self.globals["range"] = _budgeted_range(self.globals["range"])
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
+        """Route every loop's iterable and every comparison's operands through ``charged``:
+        neither goes through any hook Jinja offers, and a nested loop over a 99,999-character
+        string is 10^10 steps."""
+        tree = super()._parse(source, name, filename)
+        for node in list(tree.find_all(nodes.For)):
+            node.iter = _charged_node(node.iter)
+        for node in list(tree.find_all(nodes.Getitem)):
+            if isinstance(node.arg, nodes.Slice):  # compiled to plain Python slicing: `s[1:]` copies
+                node.node = _charged_node(node.node)
+        for node in list(tree.find_all(nodes.Compare)):
+            node.expr = _charged_node(node.expr)
+            for operand in node.ops:
+                operand.expr = _charged_node(operand.expr)
+        return tree
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        result = super().getitem(obj, argument)
+        if isinstance(argument, slice) and isinstance(result, (*_FLAT, list, tuple)):
+            _charge(len(result))  # `s[1:]` copies
+        return result
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _check_binop(operator, left, right)
@@ -388,7 +483,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 _refuse_size(total, "`join`", MAX_RENDERED_CHARS)
                 args = (items, *args[1:])
         result = super().call(__context, __obj, *args, **kwargs)
-        if isinstance(result, str):
+        if isinstance(result, (*_FLAT, list, tuple)):
             _charge(len(result))
         return result
 
@@ -404,6 +499,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             return wrapped(*args, **kwargs)
 
         return checked
+
+    @staticmethod
+    def charged(value: Any) -> Any:
+        return charged(value)
 
     @staticmethod
     def bounded_join(parts: Iterable[Any]) -> str:
@@ -430,6 +529,11 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, _CONTAINERS):
         _refuse_size(deep_size(value, MAX_RENDERED_CHARS), "printing a value", MAX_RENDERED_CHARS)
     return value
+
+
+def _charged_node(expr: Any) -> Any:
+    return nodes.Call(nodes.EnvironmentAttribute("charged", lineno=expr.lineno), [expr], [], None, None,
+                      lineno=expr.lineno)
 
 
 def _budgeted_range(original: Callable[..., Any]) -> Callable[..., Any]:

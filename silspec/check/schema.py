@@ -78,8 +78,13 @@ KEYS: dict[str, tuple[str, ...] | str] = {
 INT_KEYED = frozenset({"scale", "descriptors.item"})  # blocks whose keys may be integer codes
 
 METRICS = ("js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy")
+# The options a metric reads. Any other is an error (SIL102), and so is a value the analysis
+# would not honour (`normalise = max`: every metric divides by the range); `alpha` is read by
+# nothing (the report prints p-values) and is an error of its own (SIL910).
 METRIC_OPTIONS: dict[str, tuple[str, ...]] = {
     "js": ("log", "form"), "ks": ("alpha",), "chi2": ("alpha",), "wasserstein": ("normalise",),
     "mae": ("normalise",), "variance": ("normalise",), "accuracy": (),
 }
+# `js { form = ... }`: each names one number (all honour `log`, default e).
+JS_FORMS = ("divergence", "distance", "one_minus_divergence", "one_minus_distance")
 ORDINAL_METRICS = frozenset({"wasserstein", "ks", "mae"})

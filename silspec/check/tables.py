@@ -13,6 +13,7 @@ from typing import Any
 
 from silspec.check import files
 from silspec.check.context import Context
+from silspec.check.limits import MAX_TABLE_BYTES, MAX_TABLE_ROWS
 from silspec.lang import ast
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
@@ -108,27 +109,50 @@ def load(ctx: Context, node: ast.Call) -> Table | None:
     key = ("table", ref.absolute)
     if key in ctx.cache:
         return ctx.cache[key]
-    text = files.read_text(ctx, ref, node.args[0].span)
-    table = None
-    if text is not None:
-        try:
-            reader = csv.reader(io.StringIO(text))
-            header = tuple(h.strip() for h in next(reader, ()))
-            rows, lines = [], []
-            for row in reader:
-                if row:
-                    rows.append(tuple(row))
-                    lines.append(reader.line_num)
-            if not header:
-                ctx.error("SIL704", f"table `{ref.path}` is empty", node.args[0].span)
-            else:
-                table = Table(ref.path, header, rows, lines)
-        except csv.Error as exc:
-            ctx.error("SIL704", f"table `{ref.path}` is not valid CSV: {exc}", node.args[0].span)
+    span = node.args[0].span
+    text = files.read_text(ctx, ref, span, limit=MAX_TABLE_BYTES, what="table")
+    table = None if text is None else _parse(ctx, ref.path, text, span)
     ctx.cache[key] = table
     if table is not None:
         ctx.cache.setdefault("files_read", set()).add(ref.path)
     return table
+
+
+def _parse(ctx: Context, path: str, text: str, span: Any) -> Table | None:
+    """Rows of a CSV, or None after SIL704 naming the table's line: a malformed table is a
+    finding, never an internal error (an unterminated quote, a row with more or fewer fields
+    than the header, too many rows)."""
+    reader = csv.reader(io.StringIO(text), strict=True)
+    start = 1  # the line the row being read starts on
+    try:
+        header = tuple(h.strip() for h in next(reader, ()))
+        start = reader.line_num + 1
+        rows, lines = [], []
+        for row in reader:
+            if row:
+                if len(row) != len(header):
+                    ctx.error("SIL704", f"table `{path}` line {start}: {len(row)} field(s) where the header has "
+                                        f"{len(header)}", span, "every row needs one value per column (quote commas)")
+                    return None
+                rows.append(tuple(row))
+                lines.append(start)
+                if len(rows) > MAX_TABLE_ROWS:
+                    ctx.error("SIL704", f"table `{path}` has over {MAX_TABLE_ROWS:,} rows", span,
+                              "split the table, or filter it before it enters the spec tree")
+                    return None
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        ctx.error("SIL704", f"table `{path}` is not valid CSV (line {start}): {exc}", span,
+                  'a quoted field needs its closing `"`; a `"` inside one is written `""`')
+        return None
+    if not header:
+        ctx.error("SIL704", f"table `{path}` is empty", span)
+        return None
+    if len(set(header)) != len(header):
+        twice = sorted({h for h in header if header.count(h) > 1})
+        ctx.error("SIL704", f"table `{path}` names column(s) {', '.join(twice)} twice in its header", span)
+        return None
+    return Table(path, header, rows, lines)
 
 
 def filters(ctx: Context, node: ast.Call, table: Table, placeholders: dict[str, str]) -> dict[str, str] | None:

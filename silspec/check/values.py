@@ -105,11 +105,21 @@ def as_int(ctx: Context, node: Any, key: Any = None, *, minimum: int | None = No
     return None
 
 
-def as_duration(ctx: Context, node: Any, key: Any = None) -> float | None:
-    """Seconds: ``0.5s``, ``500ms``, ``2m`` or a plain number (seconds)."""
-    if isinstance(node, ast.Number) and node.unit in (None, "s"):
-        if node.value < 0:
-            ctx.error("SIL203", f"`{key}` must not be negative", node.span)
+def as_duration(ctx: Context, node: Any, key: Any = None, *, positive: bool = False) -> float | None:
+    """Seconds: ``0.5s``, ``500ms``, ``2m``, ``1h``. A bare number is an error, not seconds.
+
+    ``delay = 500`` was meant as milliseconds as often as seconds; guessing either silently
+    makes a run 1,000 times slower or faster than intended, so the unit is required.
+    ``positive``: zero is refused too (``timeout = 0s`` would fail every request).
+    """
+    if isinstance(node, ast.Number) and node.unit is None:
+        ctx.error("SIL204", f"`{node.text}` needs a unit for `{key}`", node.span,
+                  f"write {node.text}s, {node.text}ms or {node.text}m")
+        return None
+    if isinstance(node, ast.Number) and node.unit == "s":
+        if node.value < 0 or (positive and node.value == 0):
+            ctx.error("SIL203", f"`{key}` must be {'more than zero' if positive else 'at least zero'}, "
+                                f"got {node.text}", node.span)
             return None
         return float(node.value)
     type_error(ctx, node, "a duration like 0.5s, 500ms or 2m", key)

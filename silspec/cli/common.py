@@ -16,7 +16,7 @@ def spec_usage_problem(command: str, path: str, overrides: Sequence[str]) -> str
         key, sep, _ = text.partition("=")
         if not sep or not key.strip():
             return f"silspec {command}: --set expects KEY=VALUE, got {text!r}"
-    if not os.path.isfile(path):
+    if not os.path.exists(path) or os.path.isdir(path):
         return f"silspec {command}: no such file: {path}"
     return None
 
@@ -34,3 +34,23 @@ def load_or_report(path: str, overrides: Sequence[str], err: Any, *, count_warni
     if count_warnings and warnings:  # commands other than lint count them; lint shows them
         err.print(f"{warnings} lint warning(s); `silspec lint {path}` shows them", markup=False)
     return result.spec
+
+
+def make_console(*, stderr: bool = False, **options: Any) -> Any:
+    """A Rich console that never wraps a message mid-sentence when it writes to a pipe or CI log.
+
+    On a terminal Rich wraps long lines at the window's width, which is what a reader wants;
+    into a pipe it would wrap at 80 columns ("has \\nerrors" around a long path), breaking
+    greps and CI log searches. So plain messages (strings, ``Text``) are soft-wrapped there;
+    tables and panels keep their layout (soft-wrapping a panel would crop its text).
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    class MessageConsole(Console):
+        def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+            if soft_wrap is None and not self.is_terminal and all(isinstance(o, (str, Text)) for o in objects):
+                soft_wrap = True
+            super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+    return MessageConsole(stderr=stderr, **options)

@@ -33,10 +33,10 @@ def add_parser(subparsers) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = make_console(highlight=False)
+    err = make_console(stderr=True, highlight=False)
     for label, value in (("--max-steps", args.max_steps), ("--limit-examples", args.limit_examples)):
         if value is not None and value < 1:
             err.print(f"silspec finetune: {label} must be at least 1", markup=False)

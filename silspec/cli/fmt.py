@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    missing = [f for f in args.files if f != STDIN and not os.path.isfile(f)]
+    missing = [f for f in args.files if f != STDIN and not os.path.exists(f) or os.path.isdir(f)]
     if missing:
         for f in missing:
             problem = "not a file" if os.path.exists(f) else "no such file"
@@ -133,12 +133,21 @@ def _emit(fmt: str, records: list) -> None:
 
 
 def _read(path: str) -> str | None:
+    from silspec.lang.parser import MAX_SPEC_CHARS
+    from silspec.spec.load import read_source
+
     try:
         if path == STDIN:
-            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+            limit = MAX_SPEC_CHARS * 4
+            data = sys.stdin.buffer.read(limit + 1) if hasattr(sys.stdin, "buffer") else sys.stdin.read(limit + 1).encode("utf-8")
+            if len(data) > limit:
+                print(f"silspec fmt: stdin is over {limit:,} bytes (a spec is at most {MAX_SPEC_CHARS:,} characters)", file=sys.stderr)
+                return None
         else:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data, problem = read_source(path)
+            if data is None:
+                print(f"silspec fmt: {problem}", file=sys.stderr)
+                return None
         return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"silspec fmt: cannot read {path}: {type(exc).__name__} (a spec is a UTF-8 text file)", file=sys.stderr)
@@ -164,11 +173,11 @@ def _write_in_place(path: str, text: str) -> None:
 
 
 def _report(diagnostics: Any, path: str, text: str) -> None:
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
     from silspec.lang.diagnostics import render_text
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console(stderr=True, highlight=False, soft_wrap=True)
     render_text(diagnostics, {path: text}, console)
     console.print(f"{path}: not formatted (syntax errors)", highlight=False)
 

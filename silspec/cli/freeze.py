@@ -22,15 +22,15 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
     from silspec.cli.common import load_or_report
     from silspec.prereg.lock import LockError, compute_lock, diff_locks, lock_path_for, read_lock, write_lock
 
-    console = Console(stderr=False, soft_wrap=True)
+    console = make_console(stderr=False, soft_wrap=True)
     status = 0
     for path in args.specs:
-        spec = load_or_report(path, (), Console(stderr=True, soft_wrap=True))
+        spec = load_or_report(path, (), make_console(stderr=True, soft_wrap=True))
         if spec is None:
             print(f"{path}: not frozen: fix the errors above first", file=sys.stderr)
             status = 1

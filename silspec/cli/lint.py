@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from silspec.spec.load import load_spec
 
-    missing = [f for f in args.files if not os.path.isfile(f)]
+    missing = [f for f in args.files if not os.path.exists(f) or os.path.isdir(f)]
     if missing:
         for f in missing:
             print(f"silspec lint: no such file: {f}", file=sys.stderr)
@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         result = load_spec(path, args.overrides, root=args.root)
         diagnostics = list(result.diagnostics)
+        if result.spec is not None:
+            diagnostics.extend(_plan_renders(result.spec))
         for extra in EXTRA_CHECKS:
             try:
                 diagnostics.extend(extra(result, args))
@@ -53,6 +55,16 @@ def run(args: argparse.Namespace) -> int:
     failed = any(d.severity == "error" for _, _, ds in results for d in ds)
     _emit(args.format, results)
     return 1 if failed else 0
+
+
+def _plan_renders(spec: Any) -> list[Diagnostic]:
+    """Every template rendered for every item by the plan's renderer: what lint passes, plan renders."""
+    from silspec.plan.render_check import render_diagnostics
+
+    try:
+        return render_diagnostics(spec)
+    except Exception as exc:  # never a traceback
+        return [error("SIL000", f"internal error while rendering templates: {type(exc).__name__}: {exc}")]
 
 
 def _emit(fmt: str, results: list) -> None:
@@ -70,9 +82,9 @@ def _emit(fmt: str, results: list) -> None:
         if text:
             print(text)
         return
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
-    console = Console(highlight=False, soft_wrap=True)  # a caret must stay under its column
+    console = make_console(highlight=False, soft_wrap=True)  # a caret must stay under its column
     for path, result, ds in results:
         render_text(ds, result.sources(), console)
         errors = sum(d.severity == "error" for d in ds)

@@ -39,9 +39,9 @@ def add_parser(subparsers) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
-    err = Console(stderr=True, highlight=False)
+    err = make_console(stderr=True, highlight=False)
     problem = spec_usage_problem("plan", args.file, args.overrides)
     if problem is None and args.limit is not None and args.limit < 0:
         problem = "silspec plan: --limit must be zero or more"
@@ -77,11 +77,11 @@ def run_plan(args: argparse.Namespace) -> int:
             return _write_json(header, requests, args.out)
         return _summarise(header, requests, args.out)
     except PlanError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        err.print(f"error: {exc}", markup=False)
         return 1
     except MemoryError:
         err.print("error: out of memory while planning; shrink the design or use --limit / --condition",
-                  markup=False, soft_wrap=True)
+                  markup=False)
         return 1
     except OSError as exc:
         err.print(f"error: cannot write {exc.filename or args.out}: {exc.strerror}", markup=False)
@@ -144,7 +144,7 @@ class _Tally:
 
 
 def _summarise(header, requests, out: str | None) -> int:
-    from rich.console import Console
+    from silspec.cli.common import make_console
     from rich.panel import Panel
     from rich.table import Table
 
@@ -156,7 +156,7 @@ def _summarise(header, requests, out: str | None) -> int:
     else:
         for _ in tally:
             pass
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     table = Table(title=f"plan for study {header.study} (seed {header.seed})")
     table.add_column("condition", no_wrap=True)
     table.add_column("model", overflow="fold")

@@ -30,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from silspec.report.render import ReportError, ReportUsageError, report_run_dir
+    from silspec.cli.common import make_console
     from silspec.report.update_doc import UpdateDocError
 
     from pathlib import Path
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             update_doc=args.update_doc,
             benchmark=args.benchmark,
             valid_only=args.valid_only,
+            console=make_console(),  # into a pipe or CI log: no wrapping mid-sentence
         )
     except ReportUsageError as error:  # a usage error, like argparse's: exit 2
         print(f"silspec report: error: {error}", file=sys.stderr)

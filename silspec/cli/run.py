@@ -53,7 +53,7 @@ def parse_overrides(pairs: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from silspec.cli.common import make_console
 
     from silspec.run import runner
     from silspec.run.progress import (
@@ -61,8 +61,8 @@ def handle(args: argparse.Namespace) -> int:
     )
     from silspec.run.store import StoreError
 
-    console = Console(stderr=False)
-    errors = Console(stderr=True)
+    console = make_console(stderr=False)
+    errors = make_console(stderr=True)
     try:
         overrides = parse_overrides(args.overrides)
         if args.limit is not None and args.limit < 0:

@@ -17,7 +17,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from silspec.cli.common import make_console
     from rich.table import Table
 
     from silspec.prereg.verify import VerifyError, verify_run
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
                         "detail": c.detail} for c in result.checks],
         }, indent=2, ensure_ascii=False))
         return 0 if result.ok else 1
-    console = Console()
+    console = make_console()
     table = Table(title=f"verify {result.run_dir} against {result.lock_path}")
     for column in ("check", "status", "locked", "actual", "detail"):
         table.add_column(column)

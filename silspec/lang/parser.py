@@ -24,6 +24,8 @@ from silspec.spec.model import Span
 __all__ = ["ParseResult", "parse", "parse_expression"]
 
 MAX_INT_DIGITS = 100
+MAX_SPEC_CHARS = 2_000_000  # a whole spec (shipped specs are under 50,000); checked before lexing
+MAX_STRING_CHARS = 100_000  # one string literal: a prompt is at most 200,000 characters rendered
 _UNITS = ("s", "ms", "m", "h")
 # `5parsecs`, `0.5sec`: a number directly followed by letters the grammar does not know as a unit
 _NUMBER_WITH_UNIT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?([A-Za-z_][A-Za-z0-9_]*)")
@@ -73,10 +75,10 @@ class _Builder:
     # --- expressions
     def string(self, meta, children):
         tok = children[0]
-        return ast.String(self._unescape(str(tok)[1:-1], tok), self._span(meta))
+        return ast.String(self._unescape(self._bounded(str(tok)[1:-1], meta), tok), self._span(meta))
 
     def long_string(self, meta, children):
-        raw = str(children[0])[3:-3].replace('\\"""', '"""')
+        raw = self._bounded(str(children[0])[3:-3], meta).replace('\\"""', '"""')
         if raw.startswith("\r\n"):
             raw = raw[2:]
         elif raw.startswith("\n"):
@@ -238,6 +240,15 @@ class _Builder:
                                        span, f"integers in a spec have at most {MAX_INT_DIGITS} digits"))
             return 0
         return int(digits)
+
+    def _bounded(self, body: str, meta: Any) -> str:
+        """A string literal over ``MAX_STRING_CHARS`` is an error (kept short, so that printing,
+        formatting and diffing the spec stay cheap)."""
+        if len(body) <= MAX_STRING_CHARS:
+            return body
+        self.problems.append(error("SIL203", f"string of {len(body):,} characters (limit {MAX_STRING_CHARS:,})",
+                                   self._span(meta), "put long texts in a file: `file(\"templates/x.j2\")`"))
+        return body[:0]
 
     def _unescape(self, body: str, tok: Any) -> str:
         if "\\" not in body:
@@ -498,6 +509,10 @@ def parse(text: str, file: str) -> ParseResult:
         return ParseResult(None, (error("SIL000", f"internal error: grammar failed to load ({exc})"),))
     if text.startswith("\ufeff"):
         text = text[1:]
+    if len(text) > MAX_SPEC_CHARS:
+        return ParseResult(None, (error("SIL008", f"the spec is {len(text):,} characters long (limit {MAX_SPEC_CHARS:,})",
+                                        Span(file, 1, 1, 1, 2),
+                                        "a spec describes a study; put long texts and data in files and tables"),))
     with p.lock:
         b = p.builder
         b.file, b.comments, b.problems = file, [], []

@@ -386,11 +386,14 @@ class _Renderer:
         item_ctx, _ = self.item_context(item, plan_item, presented, letters, condition.answers)
         context, keys = self.context(condition, item, presented, persona, item_ctx)
         out = []
-        if condition.system is not None:
-            text = self.template(condition, "system", condition.system).render(context, keys)
-            out.append(Message("system", text))
-        text = self.template(condition, "prompt", condition.prompt).render(context, keys)
-        out.append(Message("user", text))
+        for role, template in (("system", condition.system), ("prompt", condition.prompt)):
+            if template is None:
+                continue
+            try:
+                text = self.template(condition, role, template).render(context, keys)
+            except PlanError as exc:
+                raise _located(exc, condition, role, item.id, persona) from None
+            out.append(Message("system" if role == "system" else "user", text))
         return tuple(out)
 
     def context(self, condition, item, presented, persona, item_ctx):
@@ -489,9 +492,15 @@ def _condition_requests(
                 else:
                     view = fixed
                 _, _, presented, tokens, codes_json, tokens_json = view
-                user = prompt.render(context, keys)
+                try:
+                    user = prompt.render(context, keys)
+                except PlanError as exc:
+                    raise _located(exc, condition, "prompt", item_id, persona) from None
+                try:
+                    system_text = system_constant or (system.render(context, keys) if system is not None else "")
+                except PlanError as exc:
+                    raise _located(exc, condition, "system", item_id, persona) from None
                 if system is not None:
-                    system_text = system_constant or system.render(context, keys)
                     cached = system_cache.get(system_text)
                     if cached is None:
                         cached = system_cache[system_text] = (
@@ -529,8 +538,23 @@ def _condition_requests(
                 )
 
 
+def _located(exc: PlanError, condition: Condition, role: str, item_id: str, persona: Persona) -> PlanError:
+    """A render failure with where it happened: file, line, condition, item (and persona)."""
+    template = getattr(condition, role)
+    span = (template.span if template is not None else None) or condition.span
+    where = f"{span.file}:{span.line}:{span.col}: " if span is not None else ""
+    who = f", persona {persona.id!r}" if condition.population is not None else ""
+    country = f", country {persona.country!r}" if persona.country else ""
+    return PlanError(f"{where}{role} of condition {condition.name!r}, item {item_id!r}{who}{country}: {exc}")
+
+
 def _option_view(renderer, item, plan_item, condition, letters, presented):
     """(item context, item cache key, codes, tokens, codes JSON, tokens JSON) for one order."""
-    item_ctx, tokens = renderer.item_context(item, plan_item, presented, letters, condition.answers)
+    try:
+        item_ctx, tokens = renderer.item_context(item, plan_item, presented, letters, condition.answers)
+    except PlanError as exc:  # e.g. more options than letters: say where
+        span = condition.span
+        where = f"{span.file}:{span.line}:{span.col}: " if span is not None else ""
+        raise PlanError(f"{where}condition {condition.name!r}, item {item.id!r}: {exc}") from None
     return (item_ctx, (item.id, presented), presented, tokens,
             canonical_json(presented), canonical_json(tokens))

@@ -7,11 +7,13 @@ a bad spec: every problem, including an unreadable file, is a diagnostic.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any, Mapping, Sequence
 
 from attrs import evolve, frozen
 
 from silspec.lang.diagnostics import Diagnostic, error
+from silspec.lang.parser import MAX_SPEC_CHARS
 from silspec.spec.model import Span, Spec
 
 __all__ = ["LoadResult", "load_spec", "load_text"]
@@ -86,15 +88,10 @@ def load_spec(
     env: Mapping[str, str] | None = None,
     root: str | None = None,
 ) -> LoadResult:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        return LoadResult(None, (error("SIL008", f"no such file: {path}", Span(path, 1, 1, 1, 1), "check the path"),),
-                          "", None, path)
-    except OSError as exc:
-        return LoadResult(None, (error("SIL008", f"cannot read {path}: {exc.strerror or type(exc).__name__}",
-                                       Span(path, 1, 1, 1, 1), "check the file's permissions"),), "", None, path)
+    data, problem = read_source(path)
+    if data is None:
+        return LoadResult(None, (error("SIL008", problem, Span(path, 1, 1, 1, 1),
+                                       "a spec is a regular UTF-8 text file"),), "", None, path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -104,6 +101,29 @@ def load_spec(
                                        "a spec is a UTF-8 text file; is this a binary file or another encoding?"),),
                           "", None, path)
     return load_text(text, path, overrides, env=env, root=root)
+
+
+def read_source(path: str) -> tuple[bytes | None, str]:
+    """A spec file's bytes, or None and why not: checked with ``os.stat`` before opening (a
+    FIFO would block forever, ``/dev/zero`` never ends) and read only up to the size limit."""
+    limit = MAX_SPEC_CHARS * 4  # UTF-8: at most 4 bytes per character
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            return None, f"{path} is a directory, not a spec file"
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"{path} is not a regular file (a pipe or a device)"
+        if info.st_size > limit:
+            return None, f"{path} is {info.st_size:,} bytes (a spec is at most {MAX_SPEC_CHARS:,} characters)"
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        return None, f"no such file: {path}"
+    except OSError as exc:
+        return None, f"cannot read {path}: {exc.strerror or type(exc).__name__}"
+    if len(data) > limit:
+        return None, f"{path} is over {limit:,} bytes (a spec is at most {MAX_SPEC_CHARS:,} characters)"
+    return data, ""
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:

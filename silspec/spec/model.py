@@ -413,6 +413,25 @@ class Analysis:
 # ---------------------------------------------------------------------------------- spec
 
 
+_ITEM_INDEXES: dict[int, tuple[tuple, dict]] = {}
+
+
+def _item_index(items: tuple) -> dict:
+    """code -> item for a survey's items, cached: lint looks items up once per use, and a
+    linear scan made a 2,000-item spec quadratic. The cache holds the tuple itself, so its id
+    cannot be reused while the entry lives; a few recent surveys are kept."""
+    entry = _ITEM_INDEXES.get(id(items))
+    if entry is not None and entry[0] is items:
+        return entry[1]
+    index: dict = {}
+    for item in items:
+        index.setdefault(item.code, item)  # the first wins, as the scan did
+    if len(_ITEM_INDEXES) >= 64:
+        _ITEM_INDEXES.pop(next(iter(_ITEM_INDEXES)))
+    _ITEM_INDEXES[id(items)] = (items, index)
+    return index
+
+
 @frozen
 class Spec:
     """A checked `.sil` file: the only input of the plan compiler and the analysis."""
@@ -439,10 +458,10 @@ class Spec:
 
     def item(self, item_id: str) -> Item:
         survey, _, code = item_id.partition(".")
-        for item in self.surveys[survey].items:
-            if item.code == code:
-                return item
-        raise KeyError(item_id)
+        item = _item_index(self.surveys[survey].items).get(code)
+        if item is None:
+            raise KeyError(item_id)
+        return item
 
     def all_items(self) -> tuple[Item, ...]:
         return tuple(i for s in self.surveys.values() for i in s.items)

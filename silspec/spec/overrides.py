@@ -66,7 +66,8 @@ def parse_override(text: str, line: int) -> tuple[list[str], ast.Expr | None, li
         out = [error("SIL952", f"override value {shown} is not a spec literal", Span(OVERRIDE_FILE, line, len(key) + 2, line, len(text) + 1),
                      'strings need quotes: --set survey.s.item.Q.text=\'"..."\'; numbers, true/false, names and lists are literals')]
         return path, None, out
-    return path, _shift(value, line, offset), []
+    # the parser's own findings (a 5,000-digit number, an unknown escape) count as in a spec
+    return path, _shift(value, line, offset), [_shift(d, line, offset) for d in diags]
 
 
 def apply_overrides(document: ast.Document, overrides: Sequence[str]) -> tuple[ast.Document, list[Diagnostic]]:

@@ -109,3 +109,26 @@ def test_mutations_really_break_specs():
 )
 def test_degenerate_inputs(text):
     check_answers(text, FIXTURES / "invalid" / "degenerate.sil")
+
+
+def check_lints_end_to_end(text: str, path: Path) -> None:
+    """``check_answers`` plus lint's last pass (the plan's renderer) for a spec that checks clean."""
+    from silspec.plan.render_check import render_diagnostics
+
+    check_answers(text, path)
+    result = load_text(text, str(path), env=ENV)
+    if result.spec is not None:
+        for d in render_diagnostics(result.spec):
+            assert d.code != "SIL000", d
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_hostile_mutants_are_decided_never_a_traceback(block):
+    """Seeded hostile values (huge numbers, looping templates, long strings, copied blocks) over
+    every shipped spec: a finding or a clean lint, never an internal error (bench/fuzz.py runs
+    10,000 of these and measures time and memory)."""
+    from .mutants import mutant
+
+    for seed in range(block * 15, block * 15 + 15):
+        source, text = mutant(seed)
+        check_lints_end_to_end(text, source)

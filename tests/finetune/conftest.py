@@ -79,7 +79,7 @@ condition ft extends zs { model = tiny_ft }
 
 analysis {
   metric js { log = e }
-  compare ft vs zs on js
+  compare ft vs zs on js by country
 }
 '''
 

@@ -124,7 +124,8 @@ def test_plan_error_is_printed_without_traceback(monkeypatch, capsys, spec_file)
     _install_loader(monkeypatch, spec=evolve(spec, conditions={**spec.conditions, "baseline": bad}))
     assert main(["plan", str(spec_file)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: template 'evil'") and "Traceback" not in err
+    assert err.startswith("error: prompt of condition 'baseline', item 'kgss.CONFINAN'") and "Traceback" not in err
+    assert "template 'evil' tried something the sandbox forbids" in err
 
 
 def test_memory_error_is_one_line_not_a_traceback(monkeypatch, capsys, spec_file):

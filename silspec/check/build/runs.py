@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from typing import Any
 
 from attrs import evolve
@@ -12,6 +14,9 @@ from silspec.check.build.common import assignments, blocks, build_each, named_va
 from silspec.check.context import Context
 from silspec.lang import ast
 from silspec.spec.model import Backoff, Condition, Model, Parser, Template
+
+# `api_key = env("PATH")` would send the PATH to a remote server as a bearer token
+_KEY_VARIABLE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------- templates
@@ -38,7 +43,7 @@ def template_from(ctx: Context, node: Any, known: dict[str, Template], name: str
         ref = files.resolve(ctx, raw, node.args[0].span, what="template file")
         if ref is None:
             return None
-        text = files.read_text(ctx, ref, node.args[0].span)
+        text = files.read_text(ctx, ref, node.args[0].span, what="template")
         return None if text is None else Template(name, text, file=ref, span=node.span)
     if isinstance(node, ast.Ref) and len(node.parts) == 1:
         t = known.get(node.parts[0])
@@ -72,11 +77,11 @@ def build_parsers(ctx: Context) -> dict[str, Parser]:
                 if pattern is None and len(node.args) != 1:
                     ctx.error("SIL201", f"`{node.name}(...)` takes one string", node.span)
                 if extract == "regex" and pattern is not None:
-                    import re
-
                     try:
-                        re.compile(pattern)
-                    except re.error as exc:
+                        with warnings.catch_warnings():  # Python's FutureWarnings about a stranger's regex
+                            warnings.simplefilter("ignore")
+                            re.compile(pattern)
+                    except (re.error, RecursionError, OverflowError) as exc:
                         ctx.error("SIL203", f"invalid regular expression: {exc}", node.args[0].span)
             else:
                 extract = v.as_enum(ctx, node, EXTRACTS, "extract") or "first_integer"
@@ -139,6 +144,11 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
                       'name an environment variable instead: `api_key = env("OPENAI_API_KEY")` (and rotate that key)')
         else:
             api_key_env = v.env_var(ctx, node, "api_key")
+            if api_key_env is not None and not _KEY_VARIABLE.search(api_key_env):
+                ctx.error("SIL801", f"`api_key` reads `{api_key_env}`, which does not name a key variable", node.span,
+                          "the variable's value is sent to the server as a credential; name one that holds a key "
+                          '(its name contains KEY, TOKEN, SECRET, PASSWORD or AUTH), e.g. env("OPENAI_API_KEY")')
+                api_key_env = None
     base_url = v.as_str(ctx, a["base_url"].value, "base_url") if "base_url" in a else None
     path = external = None
     if "path" in a:
@@ -162,7 +172,7 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
     if "delay" in a:
         kw["delay_s"] = v.as_duration(ctx, a["delay"].value, "delay") or 0.0
     if "timeout" in a:
-        kw["timeout_s"] = v.as_duration(ctx, a["timeout"].value, "timeout") or 60.0
+        kw["timeout_s"] = v.as_duration(ctx, a["timeout"].value, "timeout", positive=True) or 60.0
     for key in ("rpm", "tpm"):
         if key in a:
             kw[key] = v.as_int(ctx, a[key].value, key, minimum=1)

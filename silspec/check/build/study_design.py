@@ -147,8 +147,10 @@ def build_analysis(ctx: Context) -> Analysis:
             if key not in allowed:
                 from silspec.lang.diagnostics import did_you_mean
 
-                ctx.error("SIL102", f"metric `{m.name}` has no option `{key}`", x.key_span,
-                          did_you_mean(str(key), allowed) or (f"options: {', '.join(allowed)}" if allowed else "it takes no options"))
+                accepts = (f"`{m.name}` accepts {', '.join(f'`{k}`' for k in allowed)}" if allowed
+                           else f"`{m.name}` takes no options")
+                ctx.error("SIL102", f"metric `{m.name}` has no option `{key}` (the analysis would ignore it); {accepts}",
+                          x.key_span, did_you_mean(str(key), allowed) or accepts)
                 continue
             options[str(key)] = _metric_option(ctx, m.name, str(key), x.value)
         metrics.append(Metric(m.name, options))
@@ -188,12 +190,24 @@ def _metric_option(ctx: Context, metric: str, key: str, node: Any) -> Any:
         ctx.error("SIL202", "`log` is `e`, `2` or `10`", node.span)
         return "e"
     if key == "form":
-        return v.as_enum(ctx, node, ("divergence", "distance", "one_minus_divergence", "one_minus_distance"), "form")
+        if isinstance(node, ast.Ref) and node.parts == ("similarity",):
+            ctx.error("SIL202", "`form = similarity` is ambiguous", node.span,
+                      "ambiguous: `one_minus_divergence` with `log = 2` is the old value; the first-token "
+                      "paper's 1−JSD is `one_minus_distance`")
+            return None
+        return v.as_enum(ctx, node, schema.JS_FORMS, "form")
     if key == "alpha":
         x = v.as_number(ctx, node, "alpha")
         if x is not None and not 0 < x < 1:
             ctx.error("SIL203", f"alpha {x} must be between 0 and 1", node.span)
+        elif x is not None:
+            ctx.error("SIL910", f"`{metric} {{ alpha }}` is not used: the report gives the p-value itself and "
+                                "marks no threshold", node.span, "remove `alpha`: a setting nothing reads is an error")
         return x
     if key == "normalise":
-        return v.as_enum(ctx, node, ("range", "max", "none"), "normalise")
+        value = v.as_enum(ctx, node, ("range", "max", "none"), "normalise")
+        if value is not None and value != "range":
+            ctx.error("SIL202", f"`{metric}` is always divided by the scale's range; `normalise = {value}` "
+                                "would be ignored", node.span, "write `normalise = range` or leave it out")
+        return value
     return v.plain(node)

@@ -30,6 +30,19 @@ def _compare_same_items(ctx: Context, baseline, challenger, st: ast.Compare) -> 
                          "out with `without ITEM`")
 
 
+def _compare_by_country(ctx: Context, baseline, challenger, st: ast.Compare) -> None:
+    """SIL909: conditions over several countries compared per item would pair one country's
+    answers with another's (the last country of each item wins); they compare `by country`."""
+    countries = sorted(set(baseline.countries) | set(challenger.countries))
+    if len(countries) <= 1 or st.by == "country":
+        return
+    shown = ", ".join(countries[:5]) + (f" (+{len(countries) - 5} more)" if len(countries) > 5 else "")
+    ctx.error("SIL909", f"`compare {st.challenger} vs {st.baseline}` covers {len(countries)} countries ({shown}) "
+                        f"but does not compare them `by country`", st.span,
+              f"write `compare {st.challenger} vs {st.baseline} on {', '.join(st.metrics) or 'js'} by country`: "
+              "each country is then compared with itself")
+
+
 def check(spec: Spec, ctx: Context) -> None:
     analysis = spec.analysis
     declared = {m.name for m in analysis.metrics}
@@ -66,6 +79,7 @@ def check(spec: Spec, ctx: Context) -> None:
     for st in statements:
         if isinstance(st, ast.Compare) and st.challenger in conditions and st.baseline in conditions:
             _compare_same_items(ctx, conditions[st.baseline], conditions[st.challenger], st)
+            _compare_by_country(ctx, conditions[st.baseline], conditions[st.challenger], st)
     if analysis.bootstrap is not None and analysis.bootstrap.resamples < MIN_RESAMPLES:
         ctx.warning("SIL907", f"bootstrap with {analysis.bootstrap.resamples} resamples: the interval ends are "
                               f"too noisy to report", ctx.span("analysis", "bootstrap", "resamples"),

@@ -9,7 +9,7 @@ condition (row populations without a ``size`` count as unknown and are skipped).
 from __future__ import annotations
 
 from silspec.check.context import Context
-from silspec.check.limits import MAX_TOTAL_REQUESTS
+from silspec.check.limits import MAX_ITEMS_PER_SPEC, MAX_TOTAL_REQUESTS
 from silspec.spec.model import Condition, Spec
 
 
@@ -27,6 +27,7 @@ def estimated_requests(spec: Spec, cond: Condition) -> int | None:
 
 
 def check(spec: Spec, ctx: Context) -> None:
+    _check_item_count(spec, ctx)
     total = 0
     largest: tuple[int, Condition] | None = None
     for cond in spec.conditions.values():
@@ -44,3 +45,14 @@ def check(spec: Spec, ctx: Context) -> None:
               ctx.span("condition", cond.name, "samples") or ctx.span("condition", cond.name, "population") or cond.span,
               "personas x countries x items x samples per condition; shrink the population, items or samples, "
               "or split the study into several specs")
+
+
+def _check_item_count(spec: Spec, ctx: Context) -> None:
+    """SIL203: more items than any survey has (every item is checked, rendered and planned)."""
+    count = sum(len(s.items) for s in spec.surveys.values())
+    if count <= MAX_ITEMS_PER_SPEC:
+        return
+    largest = max(spec.surveys.values(), key=lambda s: len(s.items))
+    ctx.error("SIL203", f"the spec has {count:,} items (limit {MAX_ITEMS_PER_SPEC:,}); survey `{largest.name}` "
+                        f"alone has {len(largest.items):,}", ctx.span("survey", largest.name),
+              "split the study into several specs")
