@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
                    help="a seeded subsample of N examples per split (a pilot)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the model's `device`, else auto)")
     p.add_argument("--micro-batch", type=int, default=None, metavar="N",
-                   help="prompts through the model at once; gradients accumulate to the spec's batch (default 4)")
+                   help="prompts through the model at once; gradients accumulate to the spec's batch "
+                        "(default 1 on a CPU, the whole batch on an accelerator)")
     p.add_argument("--fresh", action="store_true",
                    help="start from epoch 1 even when a checkpoint of an interrupted run exists")
     p.add_argument(
@@ -168,7 +169,7 @@ def _summary(console, result, *, limited: bool) -> None:
         table.add_row("test JS", f"{_js(result.test_js_before)} -> {_js(result.test_js_after)}")
     table.add_row("steps", str(result.steps) + (f" (resumed after epoch {result.resumed_from_epoch})"
                                                if result.resumed_from_epoch is not None else ""))
-    table.add_row("device", result.device)
+    table.add_row("device", f"{result.device}, micro-batch {result.micro_batch}")
     table.add_row("time", f"{result.duration_s:.1f} s")
     table.add_row("config", result.config_hash[:12])
     table.add_row("adapter", result.adapter_dir)
