@@ -112,3 +112,37 @@ def test_smollm2_on_the_shipped_spec(tmp_path):
     assert metrics["valid_js_before"] > 0 and metrics["epochs"][0]["train_loss"] > 0
     assert (tmp_path / "first_token_kl" / "adapter" / "adapter_config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first_token_kl"]  # checkpoint removed
+
+
+def test_the_progress_bar_shows_steps_loss_and_valid_js():
+    """On a terminal: steps done of the planned total, the running loss and the last valid JS."""
+    import io
+
+    from rich.console import Console
+
+    from silspec.cli.finetune import _Bar
+    from silspec.finetune.train import EpochMetrics
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120)
+    with _Bar(console) as bar:
+        bar.update("start", {"total_steps": 6, "steps": 0, "valid_js": 0.25})
+        bar.update("step", {"epoch": 1, "steps": 1, "total_steps": 6, "loss": 0.5, "mean_loss": 0.5})
+        bar.update("step", {"epoch": 1, "steps": 2, "total_steps": 6, "loss": 0.3, "mean_loss": 0.4})
+        bar.update("epoch", {"epoch": EpochMetrics(1, 2, 0.4, 0.125)})
+        bar.progress.refresh()
+        shown = buffer.getvalue()
+    assert "2/6" in shown and "loss 0.4000" in shown and "valid JS 0.1250" in shown
+
+
+def test_no_progress_bar_off_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from silspec.cli.finetune import _Bar
+
+    buffer = io.StringIO()
+    with _Bar(Console(file=buffer, force_terminal=False)) as bar:
+        bar.update("start", {"total_steps": 6, "steps": 0, "valid_js": 0.25})
+    assert bar.progress is None and buffer.getvalue() == ""
