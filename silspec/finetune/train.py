@@ -285,6 +285,8 @@ def train_finetune(
         scheduler.load_state_dict(state["scheduler"])
         order.set_state(state["order"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and device.startswith("cuda"):
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         epochs = [EpochMetrics(**e) for e in state["epochs"]]
         steps, first_epoch = int(state["steps"]), int(state["epoch"]) + 1
         valid_before, test_before = float(state["valid_before"]), _optional(state["test_before"])
@@ -333,6 +335,7 @@ def train_finetune(
             "best_js": best_js, "best_epoch": best_epoch, "best_state": best_state,
             "model": _clone(get_peft_model_state_dict(model)), "optimiser": optimiser.state_dict(),
             "scheduler": scheduler.state_dict(), "order": order.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.startswith("cuda") else None,
         })
         emit("checkpoint", {"path": str(checkpoint), "epoch": epoch, "steps": steps})
 
