@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         row = json.loads(done.stdout.strip().splitlines()[-1])
         before, after = row["valid_js"]
         print(f"{row['micro_batch']:>11}  {row['peak_rss_mb']:>7.0f} MB  {row['wall_s']:>6.1f} s  {row['cpu_s']:>6.1f} s  "
-              f"{row['load']:>5.1f}  {row['steps']:>5}  {before:.4f} -> {after:.4f}")
+              f"{row['load']:>5.1f}  {row['steps']:>5}  {before:.4f} -> {after:.4f}", flush=True)
     return 0
 
 
