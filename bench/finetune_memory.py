@@ -1,26 +1,29 @@
 """Peak memory and time of a `silspec finetune` pilot, per micro-batch size.
 
 Each configuration runs `silspec finetune` as the only child of a fresh process (so the peak RSS
-that ``getrusage(RUSAGE_CHILDREN)`` reports is that run's alone) on the shipped spec and SmolLM2-135M (``silspec models fetch smollm2``),
-and prints peak RSS, wall time, CPU time and the machine's load average when it started.
+that ``getrusage(RUSAGE_CHILDREN)`` reports is that run's alone) on the shipped spec and
+SmolLM2-135M (``silspec models fetch smollm2``), and prints peak RSS, wall time, CPU time and the
+machine's load average when it started.
 ``--micro-batch 16`` puts a whole batch of 16 prompts through the model at once, which is what
-every training step did before micro-batching; the default (4) is what `silspec finetune` does now.
+every training step did before micro-batching; 1 is what `silspec finetune` does on a CPU now.
 
-Measured on the 2-core development machine, shared with other jobs (load average 5-6), with
-``--limit-examples 32 --max-steps 4`` (2 epochs of 2 steps, valid and test scored before, after
-each epoch and at the end):
+Measured on the 2-core development machine, shared with other jobs, with ``--limit-examples 32
+--max-steps 4`` (2 epochs of 2 steps; valid and test scored before, after each epoch and at the
+end); the full table is in docs/finetune.md ("Memory and time"):
 
-    before (commit d9421fc, whole batch, re-tokenised per batch):  7,174 MB peak RSS, 7 min 29 s wall,
-                                                                    260 s CPU
-    after (micro-batch 4, length-sorted, tokenised once):          see docs/finetune.md
+    before (d9421fc, whole batch, spinning OpenMP waits)  7,032-7,174 MB  4 min 18 s - 7 min 29 s  248-260 s CPU
+    now, micro-batch 16                                   5,391 MB                                 118 s CPU
+    now, micro-batch 2                                    1,764 MB        1 min 36 s               116 s CPU
+    now, micro-batch 1 (the CPU default)                  1,538 MB        1 min 44 s               117 s CPU
 
-Activations for backpropagation through all 30 layers are what grew: ~300 MB per prompt of
-~135 tokens in float32 (eager attention and MLP intermediates kept for the backward pass); the
-logits were already cut to the last position (``logits_to_keep=1``) and validation already ran
-under ``inference_mode``. The GGUF conversion happens once per machine (``silspec models fetch``)
-and is not part of a fine-tuning run.
+Memory was autograd's saved activations, ~0.3 GB per ~135-token prompt over 30 layers in float32,
+for all 16 prompts of a batch at once; the logits were already cut to the last position
+(``logits_to_keep=1``), validation already ran under ``inference_mode``, and the GGUF conversion
+runs once per machine (``silspec models fetch``), not in a fine-tuning run. Time was OpenMP's
+spinning waits on a shared CPU (CPU time halves with ``OMP_WAIT_POLICY=PASSIVE``, which
+`silspec finetune` now sets unless the environment names a policy).
 
-    .venv/bin/python bench/finetune_memory.py                       # micro-batch 16 and 4
+    .venv/bin/python bench/finetune_memory.py                       # micro-batch 16, 2 and 1
     .venv/bin/python bench/finetune_memory.py --micro-batch 4 2 1   # any list
 """
 
@@ -67,7 +70,7 @@ def run_once(micro_batch: int, limit: int, steps: int, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--micro-batch", type=int, nargs="+", default=[16, 4])
+    parser.add_argument("--micro-batch", type=int, nargs="+", default=[16, 2, 1])
     parser.add_argument("--limit-examples", type=int, default=32)
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
