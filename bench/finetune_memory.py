@@ -13,8 +13,10 @@ end); the full table is in docs/finetune.md ("Memory and time"):
 
     before (d9421fc, whole batch, spinning OpenMP waits)  7,032-7,174 MB  4 min 18 s - 7 min 29 s  248-260 s CPU
     now, micro-batch 16                                   5,391 MB                                 118 s CPU
-    now, micro-batch 2                                    1,764 MB        1 min 36 s               116 s CPU
-    now, micro-batch 1 (the CPU default)                  1,538 MB        1 min 44 s               117 s CPU
+    now, micro-batch 4                                    2,424 MB                                 114 s CPU
+    now, micro-batch 2                                    1,764 MB        1 min 36 s (load 3)      116 s CPU
+    now, micro-batch 1 (the CPU default)                  1,538-1,593 MB  1 min 44 s (load 3),     117-121 s CPU
+                                                                          7 min 35 s (load 14)
 
 Memory was autograd's saved activations, ~0.3 GB per ~135-token prompt over 30 layers in float32,
 for all 16 prompts of a batch at once; the logits were already cut to the last position
