@@ -25,6 +25,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit-examples", type=int, default=None, metavar="N",
                    help="a seeded subsample of N examples per split (a pilot)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the model's `device`, else auto)")
+    p.add_argument("--micro-batch", type=int, default=None, metavar="N",
+                   help="prompts through the model at once; gradients accumulate to the spec's batch "
+                        "(default 1 on a CPU, the whole batch on an accelerator)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start from epoch 1 even when a checkpoint of an interrupted run exists")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a spec value, e.g. finetune.first_token_kl.epochs=1 (repeatable)",
@@ -37,7 +42,8 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     out = make_console(highlight=False)
     err = make_console(stderr=True, highlight=False)
-    for label, value in (("--max-steps", args.max_steps), ("--limit-examples", args.limit_examples)):
+    for label, value in (("--max-steps", args.max_steps), ("--limit-examples", args.limit_examples),
+                         ("--micro-batch", args.micro_batch)):
         if value is not None and value < 1:
             err.print(f"silspec finetune: {label} must be at least 1", markup=False)
             return 2
@@ -52,13 +58,19 @@ def run_finetune(args: argparse.Namespace) -> int:
     from silspec.finetune.errors import FinetuneError
     from silspec.finetune.train import train_finetune
 
+    bar = _Bar(err)
     try:
-        with err.status("fine-tuning ...") if err.is_terminal else _nothing():
+        with bar:
             result = train_finetune(
                 spec, args.name, out_dir=args.out, max_steps=args.max_steps,
                 limit_examples=args.limit_examples, device=args.device,
-                progress=lambda event, payload: _progress(out, event, payload),
+                micro_batch=args.micro_batch, resume=not args.fresh,
+                progress=lambda event, payload: (bar.update(event, payload), _progress(out, event, payload)),
             )
+    except KeyboardInterrupt:
+        err.print("silspec finetune: interrupted; rerun the same command to resume after the last finished epoch",
+                  markup=False)
+        return 130
     except FinetuneError as exc:
         err.print(f"silspec finetune: {exc}", markup=False)
         return 1
@@ -69,12 +81,49 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-class _nothing:
+class _Bar:
+    """A progress bar on a terminal's stderr: steps done, epoch, running loss, last valid JS.
+
+    Off a terminal it does nothing (the epoch lines on stdout carry the same figures)."""
+
+    def __init__(self, console):
+        self.console = console
+        self.progress = None
+        self.task = None
+        self.valid = "-"
+
     def __enter__(self):
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}  valid JS {task.fields[valid]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True,
+            )
+            self.progress.__enter__()
+            self.task = self.progress.add_task("loading", total=None, loss="-", valid="-")
         return self
 
     def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
         return False
+
+    def update(self, event: str, payload: dict) -> None:
+        if self.progress is None:
+            return
+        if event == "start":
+            self.valid = _js(payload["valid_js"])
+            self.progress.update(self.task, description="training", total=payload["total_steps"],
+                                 completed=payload["steps"], valid=self.valid)
+        elif event == "step":
+            self.progress.update(self.task, description=f"epoch {payload['epoch']}", completed=payload["steps"],
+                                 loss=f"{payload['mean_loss']:.4f}")
+        elif event == "epoch":
+            self.valid = _js(payload["epoch"].valid_js)
+            self.progress.update(self.task, description=f"epoch {payload['epoch'].epoch} done",
+                                 valid=self.valid)
 
 
 def _js(value: float | None) -> str:
@@ -101,6 +150,11 @@ def _progress(console, event: str, payload: dict) -> None:
         e = payload["epoch"]
         console.print(f"epoch {e.epoch}: {e.steps} steps, train loss {e.train_loss:.4f}, valid JS {_js(e.valid_js)}",
                       markup=False)
+    elif event == "resumed":
+        console.print(f"resumed after epoch {payload['epoch']} ({payload['steps']} steps) from {payload['path']} "
+                      "(--fresh starts over)", markup=False)
+    elif event == "checkpoint_ignored":
+        console.print(f"note: not resuming from {payload['path']}: {payload['reason']}; starting afresh", markup=False)
 
 
 def _summary(console, result, *, limited: bool) -> None:
@@ -113,8 +167,9 @@ def _summary(console, result, *, limited: bool) -> None:
                   + (f" (best epoch {result.best_epoch})" if result.best_epoch else " (no epoch beat the base model: adapter = base)"))
     if result.test_js_before is not None:
         table.add_row("test JS", f"{_js(result.test_js_before)} -> {_js(result.test_js_after)}")
-    table.add_row("steps", str(result.steps))
-    table.add_row("device", result.device)
+    table.add_row("steps", str(result.steps) + (f" (resumed after epoch {result.resumed_from_epoch})"
+                                               if result.resumed_from_epoch is not None else ""))
+    table.add_row("device", f"{result.device}, micro-batch {result.micro_batch}")
     table.add_row("time", f"{result.duration_s:.1f} s")
     table.add_row("config", result.config_hash[:12])
     table.add_row("adapter", result.adapter_dir)

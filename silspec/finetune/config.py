@@ -16,7 +16,9 @@ from typing import Any
 from silspec.plan.hashing import canonical_json, sha256_text
 from silspec.spec.model import Finetune, Model, Template
 
-FORMAT = "silspec-finetune/1"
+# /2: the losses became the authors' forms (kl / n, hard-label ce, their js and "WA"); an adapter
+# trained under /1 is another configuration and is retrained, never reused.
+FORMAT = "silspec-finetune/2"
 ADAPTER_FOLDER = "adapter"
 
 
