@@ -37,7 +37,7 @@ from silspec.report.format import (
 )
 
 HIGH_DEFAULT_SHARE = 0.10
-LOW_VALID_MASS = 0.5  # same threshold as the analysis warning (pipeline.LOW_VALID_MASS)
+LOW_VALID_MASS = 0.5  # same threshold as the analysis warning (report_warnings.LOW_VALID_MASS)
 COMPACT_BELOW = 130  # terminal columns under which per-item tables drop secondary columns
 COMPACT_HIDDEN = frozenset({"ks_statistic", "chi2_statistic", "variance_gap"})
 

@@ -166,7 +166,7 @@ def md_compliance(results: Results) -> str:
 
 
 def _low_mass(row) -> bool:
-    from silspec.analysis.pipeline import LOW_VALID_MASS
+    from silspec.analysis.report_warnings import LOW_VALID_MASS
 
     return row.mean_valid_mass is not None and row.mean_valid_mass < LOW_VALID_MASS
 

@@ -281,7 +281,7 @@ def _render_with(report: Any, format: str, *, across_runs: bool) -> str:
 
 def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str | None = None) -> Any:
     """Several run directories of one spec (different ``study.seed``) → ``RunsAggregate``."""
-    from silspec.analysis.pipeline import aggregate_runs
+    from silspec.analysis.across_runs import aggregate_runs
 
     results = [analyse_run(run_dir, benchmark=benchmark) for run_dir in run_dirs]
     try:
