@@ -69,7 +69,7 @@ def run_plan(args: argparse.Namespace) -> int:
             header = compile_header(spec, conditions=args.conditions or None)
             requests = iter_requests(spec, header)
         else:  # the same pilot subset `silspec run --limit N` asks, so the two agree
-            from silspec.run.pilot import compile_pilot_plan
+            from silspec.plan.pilot import compile_pilot_plan
 
             plan = compile_pilot_plan(spec, conditions=args.conditions or None, limit=args.limit)
             header, requests = plan.header, iter(plan.requests)

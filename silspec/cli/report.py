@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from silspec.report.render import ReportError, ReportUsageError, report_run_dir
+    from silspec.report.load import ReportError, ReportUsageError
+    from silspec.report.output import write_report
     from silspec.report.update_doc import UpdateDocError
 
     from pathlib import Path
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     try:
-        report_run_dir(
+        write_report(
             args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir,
             format=args.format,
             out=args.out,

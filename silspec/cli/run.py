@@ -105,12 +105,9 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _report(run_dir: Path, console) -> None:
+    from silspec.report.output import print_run_report
+
     try:
-        from silspec.report.render import render_console
-    except ImportError:
-        console.print("(no report: silspec.report is not available in this install)")
-        return
-    try:
-        render_console(run_dir, console)
+        print_run_report(run_dir, console)
     except Exception as exc:  # noqa: BLE001 - the run succeeded; a report failure must not hide it
         print(f"report failed: {type(exc).__name__}: {exc}", file=sys.stderr)
