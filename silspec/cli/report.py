@@ -29,19 +29,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from silspec.report.load import ReportError, ReportUsageError
-    from silspec.report.output import write_report
+    # Imported here, not at the top: cli/main.py imports every command module to build its
+    # parser, and the report stack (the pipeline, numpy, rich tables) would cost every command.
+    from silspec import api
+    from silspec.report.load import ReportUsageError
     from silspec.report.update_doc import UpdateDocError
-
-    from pathlib import Path
+    from silspec.run.rundir import RunDirectory
 
     for run_dir in args.run_dir:  # a wrong folder is a usage error, like a missing file
-        if not (Path(run_dir) / "store.sqlite").is_file():
+        if not RunDirectory.at(run_dir).has_store():
             print(f"silspec report: error: {run_dir} is not a silspec run directory (no store.sqlite)",
                   file=sys.stderr)
             return 2
     try:
-        write_report(
+        api.write_report(
             args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir,
             format=args.format,
             out=args.out,
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except ReportUsageError as error:  # a usage error, like argparse's: exit 2
         print(f"silspec report: error: {error}", file=sys.stderr)
         return 2
-    except (ReportError, UpdateDocError) as error:
+    except (api.ReportError, UpdateDocError) as error:
         print(f"silspec report: {error}", file=sys.stderr)
         return 1
     except OSError as error:

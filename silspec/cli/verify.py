@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from silspec.prereg.verify import VerifyError, verify_run
+    from silspec.api import verify_run
+    from silspec.prereg.verify import VerifyError
 
     try:
         result = verify_run(args.run_dir, args.lock)
