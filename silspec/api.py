@@ -34,7 +34,7 @@ from silspec.run.runner import (
     dry_run,
     load_checked_spec,
 )
-from silspec.run.runner import run_plan as _runner_run_plan
+from silspec.run import runner
 from silspec.spec.model import Spec
 
 PathLike = str | os.PathLike[str]
@@ -71,8 +71,8 @@ def run_plan(
     Pass the ``spec`` the plan came from so the directory gets its bundle (``silspec report``
     needs it); ``conditions``/``limit`` are recorded in the manifest.
     """
-    return _runner_run_plan(plan, out, spec=spec, fresh=fresh, retry_errors=retry_errors,
-                            conditions=conditions, limit=limit, listener=listener, env=env, durable=durable)
+    return runner.run_plan(plan, out, spec=spec, fresh=fresh, retry_errors=retry_errors,
+                             conditions=conditions, limit=limit, listener=listener, env=env, durable=durable)
 
 
 def run_spec(

@@ -86,7 +86,7 @@ def mean_preserving_tilt(p: ArrayLike, codes: ArrayLike, T: float) -> TiltResult
     Codes with zero share stay at zero (p^(1/T) is 0 there). When the support has a single code
     there is no spread to change and no β to find: q = p, β = 0.
     """
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # scipy costs ~1-2 s to import; only calibration needs it
 
     temperature = _check_temperature(T)
     shares = to_proportions(p)

@@ -199,7 +199,7 @@ def ks_test(sim_counts: ArrayLike, bench_counts: ArrayLike) -> KSResult:
     ties, the statistic can only take few values and the p-value (scipy's, exact or asymptotic)
     is conservative. Read it as a rough screen, not an exact test; JS and W1 are the measures.
     """
-    from scipy.stats import ks_2samp
+    from scipy.stats import ks_2samp  # scipy.stats costs ~2 s to import (importtime); JS/W1 need none
 
     sim = _as_counts(sim_counts, "simulated counts")
     bench = _as_counts(bench_counts, "benchmark counts")
@@ -244,7 +244,7 @@ def chi_square(
     dropped (it carries no information; `note` says so). A code the benchmark never has but the
     simulation did produce makes chi-square infinite/undefined: ValueError, use JS or W1 there.
     """
-    from scipy.stats import chi2 as chi2_distribution
+    from scipy.stats import chi2 as chi2_distribution  # as above
 
     observed = _as_counts(sim_counts, "simulated counts").astype(float)
     expected_shares = to_proportions(bench_shares, name="benchmark shares")

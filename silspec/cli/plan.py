@@ -13,6 +13,10 @@ import os
 import sys
 from typing import Iterator
 
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
 from silspec.cli.common import load_or_report, spec_usage_problem
 from silspec.plan.redact import mask_url_credentials
 
@@ -39,8 +43,6 @@ def add_parser(subparsers) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     err = Console(stderr=True, highlight=False)
     problem = spec_usage_problem("plan", args.file, args.overrides)
     if problem is None and args.limit is not None and args.limit < 0:
@@ -53,6 +55,9 @@ def run_plan(args: argparse.Namespace) -> int:
     if spec is None:
         return 1
 
+    # Measured start-up reason for the imports inside this module's functions: cli/main.py imports
+    # every command module to build its parser, and the plan compiler (Jinja sandbox, persona
+    # sampling, cattrs) adds ~180-250 ms to every command, `lint` included (python -X importtime).
     from silspec.plan.compile import compile_header, iter_requests
     from silspec.plan.errors import PlanError
 
@@ -144,10 +149,6 @@ class _Tally:
 
 
 def _summarise(header, requests, out: str | None) -> int:
-    from rich.console import Console
-    from rich.panel import Panel
-    from rich.table import Table
-
     tally = _Tally(requests)
     if out:
         from silspec.plan.serialize import write_plan_json

@@ -7,6 +7,9 @@ import json
 import sys
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("verify", help="check a run directory against a frozen spec's lock")
@@ -17,9 +20,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+    # Imported here: cli/main.py imports every command module to build its parser, and the API
+    # (the whole pipeline, numpy) would cost every command 1.0-1.4 s (python -X importtime).
     from silspec.api import verify_run
     from silspec.prereg.verify import VerifyError
 

@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -28,6 +29,7 @@ import attrs
 import cattrs
 
 from silspec.run.records import AnswerRecord, AttemptRecord
+
 
 # 2: answers carry their verdict (outcome answered|invalid|refused|error, reason, probs,
 #    dropped, scorer); schema 1 stores are migrated on open (``_migrate``).
@@ -561,6 +563,4 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
