@@ -85,7 +85,7 @@ def analyse(
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), records) + warnings
-    # loud ones first in every renderer
+    # loud ones first in every report format
     warnings = loud_first(warnings)
     return Results(
         study=_header(spec, records, benchmark, metric_specs, n_superseded),

@@ -1,4 +1,4 @@
-"""`silspec report RUN_DIR`: re-render a run's report from its directory alone."""
+"""`silspec report RUN_DIR`: write a run's report again from its directory alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report",
         help="analyse a run directory and print or export its report",
-        description="Re-parse the stored answers of RUN_DIR with its bundled spec (never re-asking a "
+        description="Score the stored answers of RUN_DIR again with its bundled spec (never re-asking a "
         "model) and report compliance, metrics, comparisons and warnings.",
     )
     p.add_argument(

@@ -43,7 +43,7 @@ COMPACT_HIDDEN = frozenset({"ks_statistic", "chi2_statistic", "variance_gap"})
 
 
 def print_report(results: Results, console: Console, *, valid_only: bool = False) -> None:
-    """Render everything; ``valid_only`` puts the valid-answers metrics first."""
+    """Print everything; ``valid_only`` puts the valid-answers metrics first."""
     console.print(header(results))
     loud = loud_warnings(results)
     if loud is not None:
