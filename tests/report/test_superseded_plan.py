@@ -75,6 +75,12 @@ def test_conditions_run_one_at_a_time_are_both_current(tmp_path):
     results = analyse_run(tmp_path)
     assert results.study.n_answers == 1200 and results.study.n_superseded == 0
     assert not [w for w in results.warnings if w.kind in ("superseded_answers", "plan_incomplete")]
+    from silspec.report.load import load_run
+    from silspec.run.rundir import RunDirectory
+
+    spec, _ = load_run(tmp_path)  # the two partial plans together are the whole plan: a query
+    current = RunDirectory.at(tmp_path).current_plan(spec)
+    assert current.source == "store" and len(current.ids) == 1200
 
 
 def test_a_partial_run_notes_the_missing_requests(tmp_path):
@@ -82,6 +88,8 @@ def test_a_partial_run_notes_the_missing_requests(tmp_path):
 
     run(tmp_path, conditions=("baseline",))
     results = analyse_run(tmp_path)
+    # half the plan was run: the whole plan's ids come from compiling the bundle again, silently
+    assert not [w for w in results.warnings if w.kind == "plan_membership_recompiled"]
     (note,) = [w for w in results.warnings if w.kind == "plan_incomplete"]
     assert note.severity == "medium" and note.message.startswith("600 of the current plan's 1200")
 
