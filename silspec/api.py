@@ -6,8 +6,8 @@
     run = open_run("runs/pilot")                         # a run directory on disk
     results = run.results()                              # re-score and analyse, never re-ask
 
-The CLI commands are thin calls of these functions (``silspec.cli``); ``docs/api.md`` has a
-worked example. Everything here returns the same frozen objects the stages pass each other.
+``silspec run``, ``report`` and ``verify`` are thin calls of these functions (``silspec.cli``);
+``docs/api.md`` has a worked example. Everything here returns the same frozen objects the stages pass each other.
 """
 
 from __future__ import annotations
