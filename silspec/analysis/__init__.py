@@ -1,11 +1,15 @@
 """Stored answers → ``Results``: compliance, distributions, metrics, comparisons.
 
-``analyse(spec, answers)`` is the public entry point; what an answer counts as is decided by
-``silspec.answers`` (shared with the runner). The numerical pieces (``metrics``, ``bootstrap``,
-``calibration``, ``compare``) import numpy/scipy and are loaded only when used.
+``analyse(spec, answers)`` (``pipeline``, the driver) is the public entry point; what an answer
+counts as is decided by ``silspec.answers`` (shared with the runner). One module per step:
+``scoring`` (verdicts), ``benchmarks``, ``item_metrics`` (metrics and bootstrap intervals),
+``replicates``, ``compare``, ``calibration``, ``report_warnings``, ``across_runs`` (several
+seeds); the numbers themselves live in ``metrics`` and ``bootstrap`` (scipy only when a metric
+needs it).
 """
 
-from silspec.analysis.pipeline import analyse
+from silspec.analysis.across_runs import aggregate_runs
+from silspec.analysis.pipeline import UnknownBenchmarkError, analyse
 from silspec.analysis.results import Results
 
-__all__ = ["Results", "analyse"]
+__all__ = ["Results", "UnknownBenchmarkError", "aggregate_runs", "analyse"]

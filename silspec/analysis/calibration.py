@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from attrs import frozen
 
+from silspec.analysis.cells import cell_label
+from silspec.analysis.item_metrics import proportion_metrics
 from silspec.analysis.metrics import (
     ArrayLike,
-    _codes_or_positions,
+    codes_or_positions,
     js_divergence,
     mean_of,
     normalised_variance,
     to_proportions,
 )
+from silspec.analysis.results import CalibratedItem, CalibrationResult, ItemMetrics, Warning
+from silspec.spec.model import Spec
 
 Method = Literal["temperature", "mean_preserving_tilt"]
 Target = Literal["benchmark_variance", "js"]
@@ -39,7 +43,7 @@ class TiltResult:
 
 
 @frozen
-class CalibratedItem:
+class CalibratedShares:
     """Before and after, so a report can show what calibration did to each item."""
 
     temperature: float
@@ -82,11 +86,11 @@ def mean_preserving_tilt(p: ArrayLike, codes: ArrayLike, T: float) -> TiltResult
     Codes with zero share stay at zero (p^(1/T) is 0 there). When the support has a single code
     there is no spread to change and no β to find: q = p, β = 0.
     """
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # scipy costs ~1-2 s to import; only calibration needs it
 
     temperature = _check_temperature(T)
     shares = to_proportions(p)
-    values = _codes_or_positions(codes, shares.size)
+    values = codes_or_positions(codes, shares.size)
     support = shares > 0
     if np.count_nonzero(support) <= 1:
         return TiltResult(q=shares.copy(), beta=0.0)
@@ -121,10 +125,10 @@ def mean_preserving_tilt(p: ArrayLike, codes: ArrayLike, T: float) -> TiltResult
 
 def calibrate(
     p: ArrayLike, codes: ArrayLike, T: float, method: Method = "mean_preserving_tilt"
-) -> CalibratedItem:
+) -> CalibratedShares:
     """Apply one calibration method at temperature T and record before/after moments."""
     shares = to_proportions(p)
-    values = _codes_or_positions(codes, shares.size)
+    values = codes_or_positions(codes, shares.size)
     if method == "mean_preserving_tilt":
         result = mean_preserving_tilt(shares, values, T)
         after, beta = result.q, result.beta
@@ -134,7 +138,7 @@ def calibrate(
         raise ValueError(
             f"calibration method must be temperature or mean_preserving_tilt, got {method!r}"
         )
-    return CalibratedItem(
+    return CalibratedShares(
         temperature=float(T),
         beta=beta,
         before=shares,
@@ -258,3 +262,110 @@ def grid_edge(temperature: float, grid: ArrayLike | None = None) -> str | None:
     if math.isclose(temperature, float(temperatures.max()), rel_tol=1e-12):
         return "high"
     return None
+
+
+# ------------------------------------------------------ the spec's `calibrate` lines over the item rows
+
+
+def calibrate_conditions(
+    spec: Spec,
+    item_rows: Sequence[ItemMetrics],
+    benchmarks: dict,
+    metric_specs: Sequence[tuple[str, dict[str, Any]]],
+    warnings: list[Warning],
+) -> list[CalibrationResult]:
+    if not spec.analysis.calibrations:
+        return []
+    results = []
+    for use in spec.analysis.calibrations:
+        settings = spec.calibrations.get(use.calibration)
+        rows = [
+            r for r in item_rows if r.condition == use.condition and r.variant == "with_defaults" and r.probs
+        ]
+        if settings is None or not rows:
+            warnings.append(
+                Warning(
+                    kind="calibration_skipped",
+                    severity="medium",
+                    message=f"calibrate {use.condition} with {use.calibration}: "
+                    + ("no such calibration" if settings is None else "no scored items"),
+                    condition=use.condition,
+                )
+            )
+            continue
+        method = settings.method
+        if settings.fit == "leave_one_out":
+            if len({r.item for r in rows}) < 2:
+                warnings.append(
+                    Warning(
+                        kind="calibration_skipped",
+                        severity="medium",
+                        message=f"calibrate {use.condition}: leave-one-out needs at least 2 questions",
+                        condition=use.condition,
+                    )
+                )
+                continue
+            # the held-out unit is the question: all its countries leave the fit together
+            temperatures = fit_temperature_loo(
+                [r.probs for r in rows],
+                [r.benchmark_probs for r in rows],
+                [r.codes for r in rows],
+                groups=[r.item for r in rows],
+                method=method,
+                target=settings.target,
+            )
+        else:
+            temperatures = [settings.temperature if settings.temperature is not None else 1.0] * len(rows)
+        items = []
+        for row, temperature in zip(rows, temperatures):
+            done = calibrate(row.probs, row.codes, float(temperature), method)
+            after_probs = tuple(float(x) for x in done.after)
+            before = proportion_metrics(row.probs, row, metric_specs)
+            after = proportion_metrics(after_probs, row, metric_specs)
+            beta = float(done.beta) if done.beta is not None and math.isfinite(done.beta) else None
+            edge = grid_edge(float(temperature)) if settings.fit == "leave_one_out" else None
+            items.append(
+                CalibratedItem(
+                    item=row.code,
+                    temperature=float(temperature),
+                    beta=beta if method == "mean_preserving_tilt" else None,
+                    probs_before=tuple(row.probs),
+                    probs_after=after_probs,
+                    before=before,
+                    after=after,
+                    country=row.country,
+                    grid_edge=edge,
+                )
+            )
+        at_edge = [i for i in items if i.grid_edge]
+        if at_edge:
+            grid = default_grid()
+            cells = ", ".join(
+                f"{cell_label(i.item, i.country)} (T = {i.temperature:.3g})" for i in at_edge[:8]
+            ) + (f" and {len(at_edge) - 8} more" if len(at_edge) > 8 else "")
+            warnings.append(
+                Warning(
+                    kind="calibration_grid_edge",
+                    severity="high",
+                    message=(
+                        f"calibrate {use.condition} with {use.calibration}: the fitted temperature sits at the edge of "
+                        f"its grid [{grid.min():g}, {grid.max():g}] for {len(at_edge)} of {len(items)} rows: {cells}; "
+                        "the best T may lie beyond it, so these calibrated figures are a bound, not a fit"
+                    ),
+                    condition=use.condition,
+                )
+            )
+        keys = items[0].before.keys() if items else ()
+        results.append(
+            CalibrationResult(
+                condition=use.condition,
+                calibration=use.calibration,
+                method=method,
+                fit=settings.fit,
+                items=tuple(items),
+                held_out="question" if settings.fit == "leave_one_out" else None,
+                mean_before={k: sum(i.before[k] for i in items) / len(items) for k in keys},
+                mean_after={k: sum(i.after[k] for i in items) / len(items) for k in keys},
+            )
+        )
+    return results

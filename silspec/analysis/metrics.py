@@ -82,7 +82,7 @@ def _pair(p: ArrayLike, q: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return p_shares, q_shares
 
 
-def _codes_or_positions(codes: ArrayLike | None, k: int) -> np.ndarray:
+def codes_or_positions(codes: ArrayLike | None, k: int) -> np.ndarray:
     """The numeric value of each code; positions 1..k when the caller has none."""
     if codes is None:
         return np.arange(1, k + 1, dtype=float)
@@ -199,7 +199,7 @@ def ks_test(sim_counts: ArrayLike, bench_counts: ArrayLike) -> KSResult:
     ties, the statistic can only take few values and the p-value (scipy's, exact or asymptotic)
     is conservative. Read it as a rough screen, not an exact test; JS and W1 are the measures.
     """
-    from scipy.stats import ks_2samp
+    from scipy.stats import ks_2samp  # scipy.stats costs ~2 s to import (importtime); JS/W1 need none
 
     sim = _as_counts(sim_counts, "simulated counts")
     bench = _as_counts(bench_counts, "benchmark counts")
@@ -244,7 +244,7 @@ def chi_square(
     dropped (it carries no information; `note` says so). A code the benchmark never has but the
     simulation did produce makes chi-square infinite/undefined: ValueError, use JS or W1 there.
     """
-    from scipy.stats import chi2 as chi2_distribution
+    from scipy.stats import chi2 as chi2_distribution  # as above
 
     observed = _as_counts(sim_counts, "simulated counts").astype(float)
     expected_shares = to_proportions(bench_shares, name="benchmark shares")
@@ -303,7 +303,7 @@ def wasserstein_ordinal(p: ArrayLike, q: ArrayLike, *, codes: ArrayLike | None =
     SimLLMCultureDist does, measures something else entirely -- see the tests.)
     """
     p_shares, q_shares = _pair(p, q)
-    values = _codes_or_positions(codes, p_shares.size)
+    values = codes_or_positions(codes, p_shares.size)
     if values.size == 1:
         return 0.0
     gaps = np.diff(values)
@@ -317,13 +317,13 @@ def wasserstein_ordinal(p: ArrayLike, q: ArrayLike, *, codes: ArrayLike | None =
 def mean_of(p: ArrayLike, codes: ArrayLike) -> float:
     """Expected code under the distribution."""
     shares = to_proportions(p)
-    return float(np.dot(shares, _codes_or_positions(codes, shares.size)))
+    return float(np.dot(shares, codes_or_positions(codes, shares.size)))
 
 
 def variance_of(p: ArrayLike, codes: ArrayLike) -> float:
     """Variance of the code under the distribution (population variance, no n - 1)."""
     shares = to_proportions(p)
-    values = _codes_or_positions(codes, shares.size)
+    values = codes_or_positions(codes, shares.size)
     mean = float(np.dot(shares, values))
     return float(np.dot(shares, (values - mean) ** 2))
 
@@ -335,7 +335,7 @@ def normalised_variance(p: ArrayLike, codes: ArrayLike) -> float:
     scale has no spread to speak of: 0.
     """
     shares = to_proportions(p)
-    values = _codes_or_positions(codes, shares.size)
+    values = codes_or_positions(codes, shares.size)
     span = values[-1] - values[0]
     if span == 0:
         return 0.0
@@ -372,7 +372,7 @@ def modal_match(p: ArrayLike, q: ArrayLike) -> bool:
 # ------------------------------------------------------------------------- pipeline facade
 
 
-def _option_base(options: Mapping[str, Any]) -> float:
+def option_base(options: Mapping[str, Any]) -> float:
     raw = options.get("log", options.get("base", "e"))
     if isinstance(raw, str):
         text = raw.strip().lower()
@@ -394,7 +394,7 @@ def js_form(options: Mapping[str, Any]) -> str:
 
 def js_log_base(options: Mapping[str, Any]) -> float:
     """The log base a `metric js { log = ... }` block asks for (e by default)."""
-    return _option_base(options)
+    return option_base(options)
 
 
 def lower_is_better(name: str, options: Mapping[str, Any] | None = None) -> bool:
@@ -423,10 +423,10 @@ def compute_metric(
     """
     options = dict(options or {})
     sim, bench = _pair(sim_probs, bench_probs)
-    values = _codes_or_positions(codes, sim.size)
+    values = codes_or_positions(codes, sim.size)
 
     if name == "js":
-        divergence = js_divergence(sim, bench, base=_option_base(options))
+        divergence = js_divergence(sim, bench, base=option_base(options))
         return {"js": float(js_form_of_divergence(divergence, js_form(options)))}
 
     if name == "ks":

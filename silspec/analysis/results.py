@@ -1,6 +1,6 @@
-"""The analysis result: one plain, frozen object the report renders and JSON carries.
+"""The analysis result: one plain, frozen object the report writes and JSON carries.
 
-Everything a report shows is here, already computed, so renderers only format. ``to_dict`` /
+Everything a report shows is here, already computed, so the report writers only format. ``to_dict`` /
 ``from_dict`` go through cattrs; NaN and infinity become ``null`` in JSON (strict JSON has
 neither). The JSON schema is documented in ``docs/report.md``; bump ``SCHEMA_VERSION`` on any
 change a reader could notice.
@@ -213,7 +213,7 @@ class Results:
     warnings: tuple[Warning, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
-    # ------------------------------------------------------------------ lookups for renderers
+    # ------------------------------------------------------------- lookups for the report writers
 
     def conditions(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}

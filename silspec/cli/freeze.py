@@ -6,7 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+
 from silspec.cli import lint as _lint
+from silspec.cli.common import make_console, load_or_report
+from silspec.prereg.lock import LockError, compute_lock, diff_locks, lock_path_for, read_lock, write_lock
 from silspec.prereg.lock_check import check_lock
 
 # Lint learns about lock files here, so the lint module needs no import of prereg.
@@ -22,11 +25,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from silspec.cli.common import make_console
-
-    from silspec.cli.common import load_or_report
-    from silspec.prereg.lock import LockError, compute_lock, diff_locks, lock_path_for, read_lock, write_lock
-
     console = make_console(stderr=False, soft_wrap=True)
     status = 0
     for path in args.specs:

@@ -13,7 +13,10 @@ import os
 import sys
 from typing import Iterator
 
-from silspec.cli.common import load_or_report, spec_usage_problem
+from rich.panel import Panel
+from rich.table import Table
+
+from silspec.cli.common import make_console, load_or_report, spec_usage_problem
 from silspec.plan.redact import mask_url_credentials
 
 
@@ -39,8 +42,6 @@ def add_parser(subparsers) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from silspec.cli.common import make_console
-
     err = make_console(stderr=True, highlight=False)
     problem = spec_usage_problem("plan", args.file, args.overrides)
     if problem is None and args.limit is not None and args.limit < 0:
@@ -53,6 +54,9 @@ def run_plan(args: argparse.Namespace) -> int:
     if spec is None:
         return 1
 
+    # Measured start-up reason for the imports inside this module's functions: cli/main.py imports
+    # every command module to build its parser, and the plan compiler (Jinja sandbox, persona
+    # sampling, cattrs) adds ~180-250 ms to every command, `lint` included (python -X importtime).
     from silspec.plan.compile import compile_header, iter_requests
     from silspec.plan.errors import PlanError
 
@@ -69,7 +73,7 @@ def run_plan(args: argparse.Namespace) -> int:
             header = compile_header(spec, conditions=args.conditions or None)
             requests = iter_requests(spec, header)
         else:  # the same pilot subset `silspec run --limit N` asks, so the two agree
-            from silspec.run.pilot import compile_pilot_plan
+            from silspec.plan.pilot import compile_pilot_plan
 
             plan = compile_pilot_plan(spec, conditions=args.conditions or None, limit=args.limit)
             header, requests = plan.header, iter(plan.requests)
@@ -144,10 +148,6 @@ class _Tally:
 
 
 def _summarise(header, requests, out: str | None) -> int:
-    from silspec.cli.common import make_console
-    from rich.panel import Panel
-    from rich.table import Table
-
     tally = _Tally(requests)
     if out:
         from silspec.plan.serialize import write_plan_json

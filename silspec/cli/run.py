@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from silspec.cli.common import make_console
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run a spec: ask the models, store every answer, resume",
@@ -53,12 +55,15 @@ def parse_overrides(pairs: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from silspec.cli.common import make_console
-
-    from silspec.run import runner
+    # Measured start-up reason: cli/main.py imports every command module to build its parser, and
+    # importing silspec.api (the whole pipeline, numpy) there would cost every command, `lint`
+    # included, 1.0-1.4 s (python -X importtime, 2026-12-01); so the handler imports it.
+    from silspec import api
+    from silspec.lang.diagnostics import render_text
     from silspec.run.progress import (
         QuietListener, RichProgress, print_dry_run, print_preflight, print_store_failure, print_summary,
     )
+    from silspec.run.runner import dry_run_costs
     from silspec.run.store import StoreError
 
     console = make_console(stderr=False)
@@ -71,23 +76,21 @@ def handle(args: argparse.Namespace) -> int:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
     try:
-        spec = runner.load_checked_spec(args.spec, overrides)
-        plan = runner.compile_spec_plan(spec, args.conditions, args.limit)
-        run_dir = Path(args.out) if args.out else runner.default_run_dir(spec)
+        spec = api.load_spec(args.spec, overrides=overrides)
+        plan = api.make_plan(spec, conditions=args.conditions, limit=args.limit)
+        run_dir = Path(args.out) if args.out else api.default_run_dir(spec)
         if args.dry_run:
-            rows = runner.dry_run(plan, run_dir, retry_errors=args.retry_errors)
-            print_dry_run(rows, console, str(run_dir), costs=runner.dry_run_costs(plan, rows))
+            rows = api.dry_run(plan, run_dir, retry_errors=args.retry_errors)
+            print_dry_run(rows, console, str(run_dir), costs=dry_run_costs(plan, rows))
             return 0
         listener = QuietListener(errors) if args.quiet else RichProgress(console)
-        summary = runner.run_plan(
+        summary = api.run_plan(
             plan, run_dir, spec=spec, fresh=args.fresh, retry_errors=args.retry_errors,
             conditions=tuple(args.conditions), limit=args.limit, listener=listener,
             durable=args.durable,
         )
-    except runner.RunSetupError as exc:
+    except api.RunSetupError as exc:
         if exc.diagnostics:
-            from silspec.lang.diagnostics import render_text
-
             render_text(exc.diagnostics, exc.sources, errors)
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
@@ -100,17 +103,12 @@ def handle(args: argparse.Namespace) -> int:
     if summary.store_failure:
         print_store_failure(summary, errors)
     if not args.no_report and not summary.interrupted and not summary.store_failure:
-        _report(run_dir, console)
+        _report(api, run_dir, console)
     return summary.exit_code
 
 
-def _report(run_dir: Path, console) -> None:
+def _report(api, run_dir: Path, console) -> None:
     try:
-        from silspec.report.render import render_console
-    except ImportError:
-        console.print("(no report: silspec.report is not available in this install)")
-        return
-    try:
-        render_console(run_dir, console)
+        api.print_run_report(run_dir, console)
     except Exception as exc:  # noqa: BLE001 - the run succeeded; a report failure must not hide it
         print(f"report failed: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -7,6 +7,10 @@ import json
 import sys
 from typing import Any
 
+from rich.table import Table
+
+from silspec.cli.common import make_console
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("verify", help="check a run directory against a frozen spec's lock")
@@ -17,10 +21,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from silspec.cli.common import make_console
-    from rich.table import Table
-
-    from silspec.prereg.verify import VerifyError, verify_run
+    # Imported here: cli/main.py imports every command module to build its parser, and the API
+    # (the whole pipeline, numpy) would cost every command 1.0-1.4 s (python -X importtime).
+    from silspec.api import verify_run
+    from silspec.prereg.verify import VerifyError
 
     try:
         result = verify_run(args.run_dir, args.lock)

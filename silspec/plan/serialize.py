@@ -13,16 +13,18 @@ plan always gives the same bytes. The plan hash comes last because a stream lear
 
 from __future__ import annotations
 
+import io
 import json
 from typing import IO, Iterable, Iterator, Literal, Union
 
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from silspec.plan.errors import PlanError
-from silspec.plan.hashing import PlanHasher
-from silspec.plan.hashing import plan_hash as hash_ids
+from silspec.plan.hashing import PlanHasher, plan_hash as hash_ids
 from silspec.plan.model import Plan, PlanHeader, PlanModel, Request
 from silspec.plan.redact import mask_url_credentials
+
 
 FORMAT = "silspec-plan/1"
 _HEAD = '{"format":"%s","header":' % FORMAT
@@ -38,8 +40,6 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(
         valid_type, lambda v, _: "scale" if v == "scale" else tuple(int(c) for c in v)
     )
-    from cattrs.gen import make_dict_unstructure_fn, override
-
     # Requests without a per-item override leave `params` out: such plans keep their bytes.
     converter.register_unstructure_hook(
         Request, make_dict_unstructure_fn(Request, converter, params=override(omit_if_default=True))
@@ -93,8 +93,6 @@ def write_plan_json(plan: PlanSource, fp: IO[str]) -> str:
 
 
 def plan_to_json(plan: PlanSource) -> str:
-    import io
-
     buffer = io.StringIO()
     write_plan_json(plan, buffer)
     return buffer.getvalue()

@@ -28,10 +28,16 @@ from typing import Literal
 from attrs import frozen
 
 from silspec.answers import score, scorer_hash
-from silspec.plan.hashing import request_id
+from silspec.plan.compile import compile_header, iter_requests
+from silspec.plan.hashing import plan_hash, request_id, sha256_file
 from silspec.plan.model import PlanHeader, Request, request_params
+from silspec.plan.spec_hash import spec_hash
 from silspec.prereg.lock import Lock, LockError, lock_path_for, read_lock
+from silspec.run.errors import RunSetupError
 from silspec.run.records import stored_reply, stored_verdict
+from silspec.run.rundir import RunDirectory
+from silspec.run.runner import load_run_spec
+from silspec.run.store import StoreError
 
 Status = Literal["ok", "differs", "missing"]
 
@@ -62,11 +68,10 @@ class VerifyError(Exception):
 
 def find_lock(run_dir: Path) -> Path:
     """The lock beside the bundled spec, else beside the spec in the project the run came from."""
-    from silspec.run.runner import bundled_spec_path, read_plan_header
-
-    bundled = bundled_spec_path(run_dir)
+    rundir = RunDirectory.at(run_dir)
+    bundled = rundir.bundled_spec_path()
     candidates = [lock_path_for(bundled)]
-    header, _ = read_plan_header(run_dir)
+    header, _ = rundir.read_plan_header()
     for parent in [run_dir.resolve(), *run_dir.resolve().parents]:
         candidates.append(lock_path_for(parent / header.spec_path))
     for candidate in candidates:
@@ -78,14 +83,9 @@ def find_lock(run_dir: Path) -> Path:
 
 
 def verify_run(run_dir: str | Path, lock_path: str | Path | None = None) -> Verification:
-    from silspec.plan.compile import compile_header, iter_requests
-    from silspec.plan.hashing import plan_hash, sha256_file
-    from silspec.plan.spec_hash import spec_hash
-    from silspec.run.runner import BUNDLE_DIR, RunSetupError, load_run_spec
-    from silspec.run.store import Store, StoreError
-
     run_dir = Path(run_dir)
-    if not (run_dir / "store.sqlite").is_file():
+    rundir = RunDirectory.at(run_dir)
+    if not rundir.has_store():
         raise VerifyError(f"{run_dir} is not a silspec run directory (no store.sqlite)")
     try:
         lock_file = Path(lock_path) if lock_path else find_lock(run_dir)
@@ -94,7 +94,7 @@ def verify_run(run_dir: str | Path, lock_path: str | Path | None = None) -> Veri
         raise VerifyError(str(exc)) from None
 
     checks: list[Check] = []
-    bundle = run_dir / BUNDLE_DIR
+    bundle = rundir.bundle
 
     # 2. files first: a tampered file explains a spec or plan difference below.
     for locked in lock.files:
@@ -123,7 +123,7 @@ def verify_run(run_dir: str | Path, lock_path: str | Path | None = None) -> Veri
     checks.append(Check("spec", "ok" if actual_hash == lock.spec_hash else "differs",
                         lock.spec_hash[:12], actual_hash[:12], detail))
     try:
-        store = Store.open(run_dir, create=False)
+        store = rundir.open_store()
     except StoreError as exc:
         raise VerifyError(str(exc)) from None
     with store:

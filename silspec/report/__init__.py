@@ -1,4 +1,6 @@
 """``Results`` → a report: Rich console, JSON, tidy CSV, Markdown (and manuscript blocks), HTML.
 
-``report_run_dir`` / ``render_console`` (in ``silspec.report.render``) start from a run directory.
+From a run directory: ``load`` (reload the bundled spec, read the current plan's answers,
+analyse) and ``output`` (``write_report``, ``print_run_report``: the report in a format, to a
+file or stdout).
 """

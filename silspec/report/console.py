@@ -37,13 +37,13 @@ from silspec.report.format import (
 )
 
 HIGH_DEFAULT_SHARE = 0.10
-LOW_VALID_MASS = 0.5  # same threshold as the analysis warning (pipeline.LOW_VALID_MASS)
+LOW_VALID_MASS = 0.5  # same threshold as the analysis warning (report_warnings.LOW_VALID_MASS)
 COMPACT_BELOW = 130  # terminal columns under which per-item tables drop secondary columns
 COMPACT_HIDDEN = frozenset({"ks_statistic", "chi2_statistic", "variance_gap"})
 
 
 def print_report(results: Results, console: Console, *, valid_only: bool = False) -> None:
-    """Render everything; ``valid_only`` puts the valid-answers metrics first."""
+    """Print everything; ``valid_only`` puts the valid-answers metrics first."""
     console.print(header(results))
     loud = loud_warnings(results)
     if loud is not None:

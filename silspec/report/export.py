@@ -12,6 +12,8 @@ import json
 import math
 from typing import Callable, Iterable, Sequence
 
+from silspec.analysis.metrics import HEADLINE_KEY
+from silspec.analysis.report_warnings import LOW_VALID_MASS
 from silspec.analysis.results import ComparisonResult, Results
 from silspec.report.format import (
     answers_text,
@@ -37,6 +39,7 @@ from silspec.report.format import (
     value_cell,
     with_interval,
 )
+
 
 CSV_COLUMNS = (
     "condition",
@@ -69,8 +72,6 @@ def _strict_json(report, indent: int | None) -> str:
 
 def to_csv(results: Results) -> str:
     """Tidy: one row per condition × item × metric value × variant."""
-    from silspec.analysis.metrics import HEADLINE_KEY
-
     metric_of_key = {}
     for name in results.study.metrics:
         metric_of_key[HEADLINE_KEY.get(name, name)] = name
@@ -166,8 +167,6 @@ def md_compliance(results: Results) -> str:
 
 
 def _low_mass(row) -> bool:
-    from silspec.analysis.pipeline import LOW_VALID_MASS
-
     return row.mean_valid_mass is not None and row.mean_valid_mass < LOW_VALID_MASS
 
 

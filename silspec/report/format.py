@@ -1,4 +1,4 @@
-"""Number formatting and table content shared by every renderer (console, Markdown, HTML).
+"""Number formatting and table content shared by every report writer (console, Markdown, HTML).
 
 One place decides how a JS value, a p-value or a share is written, so the console, the
 Markdown blocks of a manuscript and the HTML page never disagree.

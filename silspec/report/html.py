@@ -11,6 +11,8 @@ import html
 import io
 from typing import Sequence
 
+import numpy as np
+
 from silspec.analysis.results import ItemMetrics, Results
 from silspec.report.export import (
     md_benchmarks,
@@ -19,8 +21,11 @@ from silspec.report.export import (
     md_compliance,
     md_js_table,
     md_metrics,
+    md_runs,
+    md_runs_metrics,
 )
 from silspec.report.format import answers_text, item_label
+
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -111,12 +116,10 @@ def item_figure(item: str, rows: Sequence[ItemMetrics]):
     percentile intervals of each code's share over resampled personas (``share_intervals``).
     The caller closes the figure.
     """
-    import matplotlib
+    import matplotlib  # ~0.5 s to import (importtime): only the html report draws
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-
     codes = rows[0].codes
     series: list[tuple[str, Sequence[float], np.ndarray | None]] = [
         (f"benchmark ({rows[0].benchmark})", rows[0].benchmark_probs, None)
@@ -155,8 +158,6 @@ def _series_label(row: ItemMetrics) -> str:
 
 def _error_bars(row: ItemMetrics):
     """(2, k) distances below/above each bar in percent, or None without share intervals."""
-    import numpy as np
-
     if not row.share_intervals or not row.probs or len(row.share_intervals) != len(row.probs):
         return None
     probs = np.asarray(row.probs) * 100
@@ -214,8 +215,6 @@ def _markdown_sections_to_html(text: str) -> str:
 
 def runs_to_html(aggregate) -> str:
     """Several runs: the across-runs tables (no plots: the per-run reports have them)."""
-    from silspec.report.export import md_runs, md_runs_metrics
-
     study = aggregate.study
     title = html.escape(f"{study.title or study.name}: {len(aggregate.runs)} runs")
     parts = [

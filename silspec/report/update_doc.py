@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from silspec.analysis.results import Results
+from silspec.analysis.results import Results, RunsAggregate
+from silspec.report.export import markdown_blocks, runs_markdown_blocks
+
 
 _OPEN = re.compile(r"<!--\s*silspec:([A-Za-z0-9_.-]+)\s*-->")
 _FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})", re.MULTILINE)
@@ -80,9 +82,6 @@ def update_doc(path: str | Path, results: Results) -> list[str]:
     The file is read and written as bytes-faithful UTF-8 text (newlines untouched) and only
     rewritten when something changed.
     """
-    from silspec.analysis.results import RunsAggregate
-    from silspec.report.export import markdown_blocks, runs_markdown_blocks
-
     path = Path(path)
     with path.open(encoding="utf-8", newline="") as handle:
         original = handle.read()

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from attrs import field, frozen
 
+from silspec import __version__
 from silspec.plan.redact import mask_url_credentials
+
 
 # Packages whose versions can change an answer or its analysis.
 TRACKED_PACKAGES = (
@@ -94,8 +96,6 @@ def collect_manifest(
     argv: tuple[str, ...] = (),
     synchronous: str = "NORMAL",
 ) -> Manifest:
-    from silspec import __version__
-
     revision, dirty = git_revision(project_root) if project_root else (None, None)
     return Manifest(
         silspec_version=__version__,

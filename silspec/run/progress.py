@@ -6,9 +6,26 @@ The listener only counts and draws; it never decides anything, so a run behaves 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping, TYPE_CHECKING
 
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from silspec.run.costs import HOW_TO_SET_PRICES
+from silspec.run.error_groups import TOP_MESSAGES
 from silspec.run.executor import RunListener
+from silspec.run.runner import BYTES_PER_STORED_ANSWER
+
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -37,11 +54,6 @@ class RichProgress(QuietListener):
 
     def __init__(self, console: "Console"):
         super().__init__(console)
-        from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-            TimeRemainingColumn,
-        )
-
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -103,8 +115,6 @@ class RichProgress(QuietListener):
 
 
 def print_summary(summary: "RunSummary", console: "Console") -> None:
-    from rich.table import Table
-
     table = Table(title=f"run {summary.study} → {summary.run_dir}", title_justify="left")
     cells = {
         "condition": lambda c: c.condition, "model": lambda c: c.model,
@@ -163,9 +173,6 @@ def print_summary(summary: "RunSummary", console: "Console") -> None:
 
 def print_store_failure(summary: "RunSummary", console: "Console") -> None:
     """The store stopped the run: loud, with what to do. Nothing stored before it is lost."""
-    from rich.panel import Panel
-    from rich.text import Text
-
     body = Text()
     body.append(f"{summary.store_failure}\n", style="bold")
     body.append("Every model was stopped at once: no request is sent while its answer cannot be"
@@ -194,8 +201,6 @@ def incomplete_hint(summary: "RunSummary") -> str:
 
 def print_error_groups(groups, console: "Console", *, title: str) -> None:
     """The most frequent error messages with counts, so the cause is visible at a glance."""
-    from silspec.run.error_groups import TOP_MESSAGES
-
     if not groups:
         return
     console.print(f"[bold]{title}[/] (top {min(TOP_MESSAGES, len(groups))} of {len(groups)}):",
@@ -211,9 +216,6 @@ def print_error_groups(groups, console: "Console", *, title: str) -> None:
 
 def print_preflight(summary: "RunSummary", console: "Console") -> None:
     """Preflight problems, loud: a model asked nothing because its data cannot answer the plan."""
-    from rich.panel import Panel
-    from rich.text import Text
-
     body = Text()
     for model, problems in summary.preflight.items():
         body.append(f"model {model}: nothing was asked\n", style="bold")
@@ -224,18 +226,12 @@ def print_preflight(summary: "RunSummary", console: "Console") -> None:
 
 
 def _short(message: str, limit: int = 300) -> str:
-    from rich.markup import escape
-
     one_line = " ".join(message.split())
     return escape(one_line if len(one_line) <= limit else one_line[: limit - 1] + "…")
 
 
 def print_dry_run(rows: "list[DryRunRow]", console: "Console", run_dir: str,
                   costs: "list[ModelCost] | None" = None) -> None:
-    from rich.table import Table
-
-    from silspec.run.runner import BYTES_PER_STORED_ANSWER
-
     table = Table(title=f"dry run → {run_dir}", title_justify="left")
     for column in ("condition", "model", "backend", "requests", "stored", "to ask",
                    "≈ prompt tokens", "≈ cost"):
@@ -263,8 +259,6 @@ def print_dry_run(rows: "list[DryRunRow]", console: "Console", run_dir: str,
 
 def print_costs(costs: "list[ModelCost]", console: "Console") -> None:
     """One estimate line per priced model; say how to set prices for the others."""
-    from silspec.run.costs import HOW_TO_SET_PRICES
-
     for cost in costs:
         if not cost.priced:
             continue

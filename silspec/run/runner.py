@@ -1,64 +1,47 @@
 """`silspec run` as a library: load → plan → store → execute → summary.
 
 ``run_spec`` is the whole path from a ``.sil`` file; ``run_plan`` starts from a compiled
-``Plan`` (tests, benchmarks, other front ends). Both leave a self-contained run directory:
-
-    runs/<study>/
-      store.sqlite          answers, attempts, manifest, requests (silspec.run.store)
-      plan_header.json      the latest plan's header and hash (models, conditions, items, personas)
-      bundle/<spec>.sil     the spec and every file it references, at their relative paths
-
-so ``silspec report RUN_DIR`` can reload the spec and read the answers from the directory alone.
-The default directory is ``<project root>/runs/<study>/``: deterministic, so rerunning resumes.
+``Plan`` (tests, benchmarks, other front ends). Both leave a self-contained run directory
+(its layout and every read and write of it: ``silspec.run.rundir``), so ``silspec report
+RUN_DIR`` can reload the spec and read the answers from the directory alone. The default
+directory is ``<project root>/runs/<study>/``: deterministic, so rerunning resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
-import shutil
 import signal
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import attrs
 from attrs import field, frozen
 
+from silspec.plan.compile import CHARS_PER_TOKEN, compile_plan
+from silspec.plan.errors import PlanError
 from silspec.plan.model import Plan, PlanHeader, Request
-from silspec.run.executor import ConditionCounts, ExecutionReport, Executor, RunListener
+from silspec.plan.pilot import compile_pilot_plan
+from silspec.plan.redact import url_secrets
 from silspec.run.costs import ModelCost, completion_budget, estimate_cost, per_model
 from silspec.run.error_groups import TOP_MESSAGES, ErrorGroup, group_errors
+from silspec.run.errors import RunSetupError
+from silspec.run.executor import ConditionCounts, ExecutionReport, Executor, RunListener
 from silspec.run.manifest import collect_manifest
-from silspec.run.pilot import compile_pilot_plan
-from silspec.run.store import (
-    STORE_FILE, Store, StoreError, StoreFailure, describe_sqlite_error, move_aside,
-)
+from silspec.run.rundir import BUNDLE_DIR, LOCK_FILE, NOT_BUNDLED_NOTE, PLAN_HEADER_FILE, RunDirectory
+from silspec.run.store import Store, StoreError, StoreFailure, describe_sqlite_error, move_aside
+from silspec.spec.load import load_spec
 
-PLAN_HEADER_FILE = "plan_header.json"
-LOCK_FILE = ".lock"
-BUNDLE_DIR = "bundle"
-NOT_BUNDLED_NOTE = "SILSPEC_NOT_BUNDLED.txt"
 BYTES_PER_STORED_ANSWER = 1_500  # a rough size of one answer row plus its attempt row
 
-
-class RunSetupError(Exception):
-    """The run could not start: the spec does not load, the plan cannot compile, bad options.
-
-    ``diagnostics``/``sources`` carry the loader's findings so the CLI can render them.
-    ``exit_code`` is what ``silspec run`` returns: 1 for a spec with errors (as ``silspec plan``
-    does), 2 for usage and setup errors (a missing file, a busy run folder).
-    """
-
-    def __init__(self, message: str, *, diagnostics: Sequence[Any] = (), sources: Mapping[str, str] | None = None,
-                 exit_code: int = 2):
-        super().__init__(message)
-        self.diagnostics = tuple(diagnostics)
-        self.sources = dict(sources or {})
-        self.exit_code = exit_code
+# the names the run directory module owns, still importable from here
+__all__ = [
+    "BUNDLE_DIR", "LOCK_FILE", "NOT_BUNDLED_NOTE", "PLAN_HEADER_FILE", "TOP_MESSAGES", "PlanHeader",
+    "RunSetupError", "run_plan", "run_spec", "dry_run", "dry_run_costs", "load_checked_spec",
+    "compile_spec_plan", "default_run_dir", "read_plan_header", "bundled_spec_path", "load_run_spec",
+]
 
 
 @frozen
@@ -149,11 +132,6 @@ def load_checked_spec(
     root: str | os.PathLike[str] | None = None,
 ) -> Any:
     """The checked spec, or ``RunSetupError`` carrying the loader's diagnostics."""
-    try:
-        from silspec.spec.load import load_spec  # lazy: the front end is not needed by run_plan
-    except ImportError as exc:
-        raise RunSetupError(f"the spec loader is not available in this install ({exc})") from exc
-
     path = Path(spec_path)
     if not path.is_file():
         raise RunSetupError(f"no such spec file: {spec_path}")
@@ -182,10 +160,7 @@ def _read_sources(path: Path, diagnostics: Sequence[Any]) -> dict[str, str]:
 
 
 def compile_spec_plan(spec: Any, conditions: Sequence[str] | None, limit: int | None) -> Plan:
-    """The full plan, cut to a pilot by ``limit`` (``silspec.run.pilot``: every condition and item)."""
-    from silspec.plan.compile import compile_plan
-    from silspec.plan.errors import PlanError
-
+    """The full plan, cut to a pilot by ``limit`` (``silspec.plan.pilot``: every condition and item)."""
     unknown = [c for c in conditions or () if c not in spec.conditions]
     if unknown:
         raise RunSetupError(f"unknown condition {unknown[0]!r}; the spec has: {', '.join(spec.conditions)}")
@@ -203,66 +178,29 @@ def default_run_dir(spec: Any) -> Path:
 
 
 def copy_bundle(spec: Any, run_dir: Path) -> Path:
-    """Copy the .sil and every referenced file into ``run_dir/bundle`` at their relative paths."""
-    bundle = (run_dir / BUNDLE_DIR).resolve()
-    root = Path(spec.root).resolve()
-    sources = [(spec.path, root / spec.path)] + [(f.path, Path(f.absolute)) for f in spec.files]
-    for relative, source in sources:
-        target = (bundle / relative).resolve()
-        if bundle not in target.parents:
-            raise RunSetupError(f"refusing to bundle {relative!r}: it leaves the spec tree")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            # A model folder (hf weights, an adapter): hundreds of MB that the analysis never
-            # needs. The bundle keeps a stand-in folder so the bundled spec still loads for
-            # `silspec report`, and says where the weights were.
-            target.mkdir(parents=True, exist_ok=True)
-            (target / NOT_BUNDLED_NOTE).write_text(
-                f"Not copied into the run bundle: the folder {relative!r} (model weights).\n"
-                f"The run used {source}.\n", encoding="utf-8")
-            continue
-        shutil.copyfile(source, target)
-    return bundle / spec.path
-
-
-# --------------------------------------------------------------------------- run folder
+    """Copy the .sil and every referenced file into ``run_dir/bundle`` (``RunDirectory.copy_bundle``)."""
+    return RunDirectory.at(run_dir).copy_bundle(spec)
 
 
 def write_plan_header(run_dir: Path, plan: Plan) -> None:
-    from silspec.plan.serialize import converter
-
-    data = {"plan_hash": plan.plan_hash, "n_requests": len(plan.requests),
-            "header": converter.unstructure(plan.header)}
-    temporary = run_dir / (PLAN_HEADER_FILE + ".tmp")
-    temporary.write_text(json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1), encoding="utf-8")
-    temporary.replace(run_dir / PLAN_HEADER_FILE)  # atomic: a crash never leaves half a header
+    RunDirectory.at(run_dir).write_plan_header(plan)
 
 
 def read_plan_header(run_dir: str | os.PathLike[str]) -> tuple[PlanHeader, str]:
     """(header, plan hash) of the latest plan run into ``run_dir``."""
-    from silspec.plan.serialize import converter
-
-    path = Path(run_dir) / PLAN_HEADER_FILE
-    if not path.is_file():
-        raise RunSetupError(f"{run_dir} is not a silspec run directory (no {PLAN_HEADER_FILE})")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return converter.structure(data["header"], PlanHeader), data["plan_hash"]
+    return RunDirectory.at(run_dir).read_plan_header()
 
 
 def bundled_spec_path(run_dir: str | os.PathLike[str]) -> Path:
     """The spec copy inside a run directory (what ``silspec report RUN_DIR`` reloads)."""
-    header, _ = read_plan_header(run_dir)
-    path = Path(run_dir) / BUNDLE_DIR / header.spec_path
-    if not path.is_file():
-        raise RunSetupError(f"{run_dir} holds no spec bundle ({path} is missing)")
-    return path
+    return RunDirectory.at(run_dir).bundled_spec_path()
 
 
 def load_run_spec(run_dir: str | os.PathLike[str]) -> Any:
     """Reload the bundled spec with the overrides the run was made with."""
-    header, _ = read_plan_header(run_dir)
-    bundle = (Path(run_dir) / BUNDLE_DIR).resolve()  # the bundle is the spec tree
-    return load_checked_spec(bundled_spec_path(run_dir), header.overrides, root=bundle)
+    rundir = RunDirectory.at(run_dir)
+    header, _ = rundir.read_plan_header()
+    return load_checked_spec(rundir.bundled_spec_path(), header.overrides, root=rundir.bundle.resolve())
 
 
 # -------------------------------------------------------------------------------- running
@@ -322,29 +260,10 @@ def run_plan(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(run_dir):
+    with RunDirectory.at(run_dir).exclusive():
         return _run_locked(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
                            conditions=conditions, limit=limit, listener=listener, env=env,
                            backend_factory=backend_factory, durable=durable)
-
-
-@contextlib.contextmanager
-def _exclusive(run_dir: Path) -> Iterator[None]:
-    """One runner per run directory: a second one would race the first for the same requests."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, as before
-        yield
-        return
-    with open(run_dir / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunSetupError(f"another silspec run is writing to {run_dir}; wait for it or use --out") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_errors: bool,
@@ -355,7 +274,8 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
     synchronous = "FULL" if durable else "NORMAL"
     # The store first, and its first writes: a refused or unwritable store (empty, foreign,
     # damaged, read-only) leaves the folder as it was.
-    with Store.open(run_dir, synchronous=synchronous) as store:
+    rundir = RunDirectory.at(run_dir)
+    with rundir.open_store(create=True, synchronous=synchronous) as store:
         manifest = collect_manifest(
             spec_path=plan.header.spec_path, spec_hash=plan.header.spec_hash, plan_hash=plan.plan_hash,
             n_requests=len(plan.requests), overrides=plan.header.overrides, conditions=tuple(conditions),
@@ -364,7 +284,7 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
         )
         try:  # the first writes: a read-only or full store stops here, before anything is asked
             invocation = store.begin_invocation(manifest)
-            store.record_requests(plan.requests)
+            store.record_requests(plan.requests, plan)
             store.check_writable()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot write the results store {store.path}: {describe_sqlite_error(exc)};"
@@ -374,8 +294,8 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
         status = "failed"
         try:
             if spec is not None:
-                copy_bundle(spec, run_dir)
-            write_plan_header(run_dir, plan)
+                rundir.copy_bundle(spec)
+            rundir.write_plan_header(plan)
             pending, _kept = pending_requests(plan, store, retry_errors=retry_errors)
             totals: dict[str, int] = {}
             for request in unique_requests(plan.requests):
@@ -415,8 +335,6 @@ def _credentials_in_bundle(plan: Plan, spec: Any) -> str | None:
     """A warning when the spec file itself holds a URL's credentials: masked everywhere silspec
     writes, they still sit in the spec and so in its verbatim copy in ``bundle/`` (which must stay
     byte-identical for ``silspec verify``)."""
-    from silspec.plan.redact import url_secrets
-
     if spec is None:
         return None
     try:
@@ -525,8 +443,8 @@ def dry_run(plan: Plan, run_dir: str | os.PathLike[str], *, retry_errors: bool =
     """What ``run`` would ask, per condition, without creating anything."""
     answered: set[str] = set()
     failed: set[str] = set()
-    if (Path(run_dir) / STORE_FILE).exists():
-        with Store.open(run_dir, create=False) as store:
+    if RunDirectory.at(run_dir).store_path.exists():
+        with RunDirectory.at(run_dir).open_store() as store:
             answered = store.answered_ids()
             failed = store.failed_ids() if retry_errors else set()
     rows = []
@@ -555,7 +473,5 @@ def dry_run_costs(plan: Plan, rows: Sequence[DryRunRow]) -> list[ModelCost]:
 
 def _prompt_tokens(request: Request) -> int:
     """Characters / 3.5, the plan's own estimator, so `plan` and `run --dry-run` agree."""
-    from silspec.plan.compile import CHARS_PER_TOKEN
-
     return round(sum(len(m.content) for m in request.messages) / CHARS_PER_TOKEN)
 

@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -28,6 +29,7 @@ import attrs
 import cattrs
 
 from silspec.run.records import AnswerRecord, AttemptRecord
+
 
 # 2: answers carry their verdict (outcome answered|invalid|refused|error, reason, probs,
 #    dropped, scorer); schema 1 stores are migrated on open (``_migrate``).
@@ -83,7 +85,19 @@ CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY, condition TEXT NOT NULL, model TEXT NOT NULL, item TEXT NOT NULL,
     persona TEXT NOT NULL, replicate INTEGER NOT NULL, prompt_hash TEXT, invocation INTEGER
 );
+CREATE TABLE IF NOT EXISTS plans (
+    plan_hash TEXT PRIMARY KEY, spec_hash TEXT NOT NULL, overrides TEXT NOT NULL,
+    conditions TEXT NOT NULL, plan_limit INTEGER, n_requests INTEGER NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS plan_requests (
+    plan_hash TEXT NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (plan_hash, request_id)
+) WITHOUT ROWID;
 """
+# Tables added after schema 2 without a version bump (an older silspec reads such a store and
+# ignores them): `plans` and `plan_requests` say which request ids make up each plan run into
+# the directory (docs/design/run-directory.md). A store made before them has no `plans` row.
+RECORD_CHUNK = 10_000  # request rows per executemany: a streamed plan never sits in a list
 
 
 class StoreError(Exception):
@@ -359,23 +373,80 @@ class Store:
 
     # -------------------------------------------------------------------------- requests
 
-    def record_requests(self, requests: Iterable[Any]) -> None:
-        """Remember what a plan asks (first sighting wins), in one transaction."""
-        rows = (
-            (r.id, r.condition, r.model, r.item, r.persona, r.replicate, r.prompt_hash, self._invocation)
-            for r in requests
-        )
+    def record_requests(self, requests: Iterable[Any], plan: Any = None) -> None:
+        """Remember what a plan asks (first sighting wins), in one transaction.
+
+        With ``plan`` (a ``Plan``: its hash and header), also which request ids belong to that
+        plan: its ``plans`` row is marked complete in the same transaction, so a half-recorded
+        plan is never taken for a whole one.
+        """
+        header = getattr(plan, "header", None)
         self._db.execute("BEGIN")
         try:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO requests (request_id, condition, model, item, persona,"
-                " replicate, prompt_hash, invocation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            if plan is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO plans (plan_hash, spec_hash, overrides, conditions, plan_limit,"
+                    " n_requests, complete) VALUES (?, ?, ?, ?, ?, 0, 0)",
+                    (plan.plan_hash, header.spec_hash, json.dumps([list(p) for p in header.overrides]),
+                     json.dumps(list(header.conditions)), header.limit),
+                )
+            n_requests = 0
+            chunk: list[Any] = []
+            for request in requests:
+                chunk.append(request)
+                if len(chunk) >= RECORD_CHUNK:
+                    n_requests += self._record_chunk(chunk, plan)
+                    chunk = []
+            n_requests += self._record_chunk(chunk, plan)
+            if plan is not None:
+                self._db.execute("UPDATE plans SET n_requests=?, complete=1 WHERE plan_hash=?",
+                                 (n_requests, plan.plan_hash))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def _record_chunk(self, requests: list[Any], plan: Any) -> int:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO requests (request_id, condition, model, item, persona,"
+            " replicate, prompt_hash, invocation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((r.id, r.condition, r.model, r.item, r.persona, r.replicate, r.prompt_hash, self._invocation)
+             for r in requests),
+        )
+        if plan is not None:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO plan_requests (plan_hash, request_id) VALUES (?, ?)",
+                ((plan.plan_hash, r.id) for r in requests),
+            )
+        return len(requests)
+
+    # ------------------------------------------------------------------------ plan membership
+
+    def recorded_plans(self) -> list[dict[str, Any]]:
+        """Every plan whose membership was recorded whole: hash, spec hash, overrides,
+        conditions, limit and request count (empty for a store made before the table)."""
+        rows = self._db.execute(
+            "SELECT plan_hash, spec_hash, overrides, conditions, plan_limit, n_requests FROM plans"
+            " WHERE complete=1 ORDER BY rowid"
+        )
+        return [
+            {"plan_hash": r[0], "spec_hash": r[1], "overrides": [tuple(p) for p in json.loads(r[2])],
+             "conditions": json.loads(r[3]), "limit": r[4], "n_requests": r[5]}
+            for r in rows
+        ]
+
+    def plan_request_ids(self, plan_hashes: Iterable[str]) -> frozenset[str]:
+        """The request ids of the given recorded plans, together."""
+        hashes = list(plan_hashes)
+        if not hashes:
+            return frozenset()
+        marks = ", ".join("?" * len(hashes))
+        return frozenset(
+            row[0]
+            for row in self._db.execute(
+                f"SELECT DISTINCT request_id FROM plan_requests WHERE plan_hash IN ({marks})", hashes
+            )
+        )
 
     def requested_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT request_id FROM requests")}
@@ -492,6 +563,4 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

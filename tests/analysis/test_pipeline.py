@@ -7,7 +7,8 @@ import pytest
 from attrs import evolve
 
 from silspec.analysis.metrics import js_divergence
-from silspec.analysis.pipeline import _statistics, analyse
+from silspec.analysis.item_metrics import bootstrap_statistics
+from silspec.analysis.pipeline import analyse
 from silspec.analysis.distributions import benchmark_shares
 from silspec.analysis.results import Results
 from silspec.run.records import AnswerRecord
@@ -182,7 +183,7 @@ def test_vectorised_bootstrap_statistics_match_the_metrics(name, key):
     codes = (1, 2, 3, 4)
     shares = benchmark_shares("s.Q1", Benchmark("b", BENCH, unit="percent"), codes)
     rows = np.random.default_rng(0).dirichlet(np.ones(4), size=20)
-    statistic = _statistics(name, {}, shares, codes)[key]
+    statistic = bootstrap_statistics(name, {}, shares, codes)[key]
     expected = [compute_metric(name, r, None, shares.proportions, codes=codes)[key] for r in rows]
     assert statistic(rows) == pytest.approx(expected)
 
@@ -281,14 +282,14 @@ def test_share_intervals_bracket_each_simulated_share():
 
 
 def test_many_warnings_of_one_kind_in_one_condition_collapse_into_one():
-    from silspec.analysis.pipeline import MAX_REPEATED_WARNINGS, _collapse_repeats
+    from silspec.analysis.report_warnings import MAX_REPEATED_WARNINGS, collapse_repeats
     from silspec.analysis.results import Warning
 
     many = [Warning("low_valid_mass", "high", f"zs Q{i}: mass 0.1", condition="zs", item=f"Q{i}")
             for i in range(40)]
     few = [Warning("defaults", "high", f"ft Q{i}: defaults", condition="ft", item=f"Q{i}")
            for i in range(MAX_REPEATED_WARNINGS)]
-    out = _collapse_repeats(many + few)
+    out = collapse_repeats(many + few)
     assert len(out) == 1 + MAX_REPEATED_WARNINGS
     assert out[0].kind == "low_valid_mass" and "40 cells" in out[0].message and "zs Q0" in out[0].message
     assert out[1:] == few

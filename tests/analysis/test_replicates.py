@@ -8,7 +8,8 @@ from attrs import evolve
 
 from silspec.analysis.compare import PAIRED_REPLICATE_TEST, paired_replicate_test
 from silspec.analysis.metrics import js_divergence
-from silspec.analysis.pipeline import aggregate_runs, analyse
+from silspec.analysis.across_runs import aggregate_runs
+from silspec.analysis.pipeline import analyse
 from silspec.analysis.results import Results, RunsAggregate
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import (

@@ -14,7 +14,7 @@ import random
 import pytest
 from attrs import evolve
 
-import silspec.analysis.pipeline as analysis
+import silspec.analysis.scoring as analysis
 import silspec.run.executor as runner
 from silspec.answers import NO_LOGPROBS, NO_TEXT, Verdict, score
 from silspec.plan.compile import build_plan_item

@@ -13,7 +13,7 @@ from attrs import evolve
 from replicate_results import replicate_results
 from silspec.report.export import md_comparison, md_compliance, md_metrics, to_csv
 from silspec.report.format import pvalue
-from silspec.report.render import render
+from silspec.report.output import report_text
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def results():
 
 
 def test_console_metrics_table_has_the_sd_over_replicates_column(results):
-    text = render(results, "text")
+    text = report_text(results, "text")
     assert "JS ± SD over 3 replicates" in text
     spread = results.item_metrics("a")[0].across_replicates["js"]
     assert f"{spread.mean:.3f} ± {spread.sd:.3f}" in text
@@ -47,7 +47,7 @@ def test_csv_rows_carry_replicate_mean_sd_and_count(results):
 
 
 def test_json_schema_version_and_fields(results):
-    data = json.loads(render(results, "json"))
+    data = json.loads(report_text(results, "json"))
     assert data["schema_version"] == 4 and data["study"]["seed"] == 3
     item = data["items"][0]
     assert item["replicates"] == [0, 1, 2] and set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values"}
@@ -108,7 +108,7 @@ def two_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def aggregate(two_runs):
-    from silspec.report.render import analyse_runs
+    from silspec.report.load import analyse_runs
 
     return analyse_runs(list(two_runs))
 
@@ -116,7 +116,7 @@ def aggregate(two_runs):
 def test_report_over_run_dirs_aggregates_mean_sd_n(two_runs, tmp_path):
     """Through the CLI: JSON to a file and a manuscript block filled in the same call."""
     from silspec.cli.main import main
-    from silspec.report.render import analyse_run
+    from silspec.report.load import analyse_run
 
     out = tmp_path / "runs.json"
     doc = tmp_path / "paper.md"
@@ -135,27 +135,27 @@ def test_report_over_run_dirs_aggregates_mean_sd_n(two_runs, tmp_path):
 
 
 def test_single_run_dir_list_behaves_like_one_dir(two_runs, capsys):
-    from silspec.report.render import report_run_dir
+    from silspec.report.output import write_report
     from silspec.analysis.results import Results
 
-    assert isinstance(report_run_dir([two_runs[0]], format="json"), Results)
+    assert isinstance(write_report([two_runs[0]], format="json"), Results)
     assert json.loads(capsys.readouterr().out)["schema_version"] == 4
 
 
 def test_runs_report_in_text_csv_md_html(aggregate):
-    from silspec.report.render import render_runs
+    from silspec.report.output import runs_report_text
 
-    text = render_runs(aggregate, "text")
+    text = runs_report_text(aggregate, "text")
     assert "2 runs aggregated" in text and "seed 2" in text and "CONFINAN" in text
-    rows = list(csv.DictReader(io.StringIO(render_runs(aggregate, "csv"))))
+    rows = list(csv.DictReader(io.StringIO(runs_report_text(aggregate, "csv"))))
     assert rows and rows[0]["runs"] == "2" and len(rows[0]["values"].split(";")) == 2
-    assert "| item | runs | JS (mean ± SD)" in render_runs(aggregate, "md")
-    page = render_runs(aggregate, "html")
+    assert "| item | runs | JS (mean ± SD)" in runs_report_text(aggregate, "md")
+    page = runs_report_text(aggregate, "html")
     assert "<table>" in page and "seed" in page
 
 
 def test_report_over_the_same_seed_twice_warns(two_runs):
-    from silspec.report.render import analyse_runs
+    from silspec.report.load import analyse_runs
 
     aggregate = analyse_runs([two_runs[0], two_runs[0]])
     assert any(w.kind == "same_seed" for w in aggregate.warnings)

@@ -32,7 +32,7 @@ def rerun_dir(tmp_path_factory):
 
 
 def test_rerun_with_a_changed_set_scores_only_the_current_plan(rerun_dir):
-    from silspec.report.render import analyse_run
+    from silspec.report.load import analyse_run
     from silspec.run.store import Store
 
     with Store.open(rerun_dir, create=False) as store:
@@ -47,7 +47,7 @@ def test_rerun_with_a_changed_set_scores_only_the_current_plan(rerun_dir):
 
 def test_the_left_out_answers_are_those_of_the_earlier_spec(rerun_dir, tmp_path):
     """Same scores as a clean directory holding the second run only."""
-    from silspec.report.render import analyse_run
+    from silspec.report.load import analyse_run
 
     run(tmp_path, overrides=HOT)
     clean = analyse_run(tmp_path)
@@ -68,20 +68,28 @@ def test_console_report_says_how_many_were_left_out(rerun_dir, capsys):
 
 
 def test_conditions_run_one_at_a_time_are_both_current(tmp_path):
-    from silspec.report.render import analyse_run
+    from silspec.report.load import analyse_run
 
     run(tmp_path, conditions=("baseline",))
     run(tmp_path, conditions=("indigenous",))
     results = analyse_run(tmp_path)
     assert results.study.n_answers == 1200 and results.study.n_superseded == 0
     assert not [w for w in results.warnings if w.kind in ("superseded_answers", "plan_incomplete")]
+    from silspec.report.load import load_run
+    from silspec.run.rundir import RunDirectory
+
+    spec, _ = load_run(tmp_path)  # the two partial plans together are the whole plan: a query
+    current = RunDirectory.at(tmp_path).current_plan(spec)
+    assert current.source == "store" and len(current.ids) == 1200
 
 
 def test_a_partial_run_notes_the_missing_requests(tmp_path):
-    from silspec.report.render import analyse_run
+    from silspec.report.load import analyse_run
 
     run(tmp_path, conditions=("baseline",))
     results = analyse_run(tmp_path)
+    # half the plan was run: the whole plan's ids come from compiling the bundle again, silently
+    assert not [w for w in results.warnings if w.kind == "plan_membership_recompiled"]
     (note,) = [w for w in results.warnings if w.kind == "plan_incomplete"]
     assert note.severity == "medium" and note.message.startswith("600 of the current plan's 1200")
 
@@ -90,7 +98,7 @@ def test_unverifiable_plan_with_several_runs_warns_that_answers_mix(rerun_dir, t
     """If the recompiled plan cannot be trusted, everything is scored, loudly."""
     import shutil
 
-    from silspec.report.render import analyse_run
+    from silspec.report.load import analyse_run
 
     copy = tmp_path / "run"
     shutil.copytree(rerun_dir, copy)
@@ -112,7 +120,7 @@ def test_unknown_benchmark_is_a_usage_error(rerun_dir, capsys):
 
 
 def test_a_limited_run_is_verified_and_its_answers_are_current(tmp_path):
-    from silspec.report.render import analyse_run
+    from silspec.report.load import analyse_run
 
     from silspec.run.store import Store
 
@@ -125,9 +133,42 @@ def test_a_limited_run_is_verified_and_its_answers_are_current(tmp_path):
 
 
 def test_one_complete_run_is_not_recompiled(tmp_path, monkeypatch):
-    from silspec.report import render
+    from silspec.report.load import analyse_run
+    from silspec.run.rundir import RunDirectory
 
     run(tmp_path)
-    monkeypatch.setattr(render, "current_plan_ids", lambda *a: pytest.fail("recompiled a plan it did not need"))
-    results = render.analyse_run(tmp_path)
+    monkeypatch.setattr(RunDirectory, "current_plan", lambda *a: pytest.fail("looked up a plan it did not need"))
+    results = analyse_run(tmp_path)
     assert results.study.n_answers == 1200 and results.study.n_superseded == 0
+
+
+def test_the_current_plan_is_read_from_the_store_not_recompiled(rerun_dir, monkeypatch):
+    """Both plans' membership is in the store: which answers are current is a query."""
+    from silspec.report.load import analyse_run
+    from silspec.run import rundir
+
+    monkeypatch.setattr(rundir, "_plan_ids_of", lambda *a: pytest.fail("recompiled the plan"))
+    current = rundir.RunDirectory.at(rerun_dir)
+    with current.open_store() as store:
+        plans = store.recorded_plans()
+    assert len(plans) == 2 and all(p["n_requests"] == 1200 for p in plans)
+    results = analyse_run(rerun_dir)
+    assert results.study.n_answers == 1200 and results.study.n_superseded == 600
+    assert not [w for w in results.warnings if w.kind == "plan_membership_recompiled"]
+
+
+def test_a_store_made_before_plan_membership_recompiles_and_says_so(rerun_dir, tmp_path):
+    import shutil
+    import sqlite3
+
+    from silspec.report.load import analyse_run
+
+    copy = tmp_path / "old"
+    shutil.copytree(rerun_dir, copy)
+    with sqlite3.connect(copy / "store.sqlite") as db:  # as a store of the previous silspec
+        db.execute("DROP TABLE plan_requests")
+        db.execute("DROP TABLE plans")
+    results = analyse_run(copy)
+    assert results.study.n_answers == 1200 and results.study.n_superseded == 600
+    (note,) = [w for w in results.warnings if w.kind == "plan_membership_recompiled"]
+    assert note.severity == "info" and "compiling the bundled spec again" in note.message

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from silspec.run.backends.base import PermanentError, TransientError
 from silspec.run.error_groups import group_errors, looks_transient
-from silspec.run.pilot import limit_plan
+from silspec.plan.pilot import limit_plan
 from silspec.run.progress import print_dry_run, print_summary
 from silspec.run.runner import dry_run, dry_run_costs, run_plan
 from silspec.run.store import Store
@@ -177,7 +177,7 @@ def test_the_fast_pilot_equals_cutting_the_full_plan():
     from pathlib import Path
 
     from silspec.plan.compile import compile_plan
-    from silspec.run.pilot import compile_pilot_plan, limit_plan
+    from silspec.plan.pilot import compile_pilot_plan, limit_plan
     from silspec.spec.load import load_spec
 
     repo = Path(__file__).resolve().parents[2]

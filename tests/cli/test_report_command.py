@@ -8,7 +8,7 @@ import shutil
 import pytest
 from attrs import evolve
 
-from kgss_fixture import ITEMS, ROOT, inputs_present, load_records
+from tests.report.kgss_fixture import ITEMS, ROOT, inputs_present, load_records
 
 SPEC = ROOT / "specs" / "kgss_paper_replay.sil"
 pytestmark = pytest.mark.skipif(

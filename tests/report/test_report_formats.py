@@ -1,4 +1,4 @@
-"""`render` / `render_runs`: one format table serves both reports."""
+"""`report_text` / `runs_report_text`: one format table serves both reports."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from silspec.report.render import FORMATS, ReportError, render, render_runs
+from silspec.report.load import ReportError
+from silspec.report.output import FORMATS, report_text, runs_report_text
 
 from small_results import small_results
 
@@ -18,13 +19,13 @@ def results():
 
 @pytest.mark.parametrize("format", ["pdf", "", "JSON"])
 def test_unknown_format_is_a_report_error_naming_the_choices(results, format):
-    for renderer, report in ((render, results), (render_runs, object())):
+    for writer, report in ((report_text, results), (runs_report_text, object())):
         with pytest.raises(ReportError, match=r"unknown format .*choose one of text, json, csv, md, html"):
-            renderer(report, format)
+            writer(report, format)
 
 
-def test_every_format_renders_the_single_run_report(results):
-    texts = {format: render(results, format) for format in FORMATS}
+def test_every_format_writes_the_single_run_report(results):
+    texts = {format: report_text(results, format) for format in FORMATS}
     assert json.loads(texts["json"])["study"]["name"] == "small"
     assert texts["csv"].startswith("condition,item,country,variant,metric,")
     assert texts["md"].startswith("# ")

@@ -5,7 +5,7 @@ import sys
 import types
 
 import pytest
-from conftest import make_spec
+from tests.plan.conftest import make_spec
 
 from silspec.cli.main import main
 from silspec.lang.diagnostics import error, warning

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 
 import attrs
 
+from silspec.plan.compile import compile_header, iter_requests
 from silspec.plan.hashing import plan_hash
 from silspec.plan.model import Plan, PlanCondition, Request
 
@@ -41,8 +42,6 @@ def compile_pilot_plan(spec, *, conditions=None, limit: int) -> Plan:
     personas of each condition, so only those are rendered: a pilot of a 500,000-persona design
     costs what a pilot of a 50-persona one does (persona sampling itself still runs in full).
     """
-    from silspec.plan.compile import compile_header, iter_requests
-
     if limit < 0:
         raise ValueError("--limit must be zero or more")
     header = compile_header(spec, conditions=conditions)

@@ -1,0 +1,103 @@
+"""A run directory in, ``Results`` out: reload the bundled spec, read the current plan's answers
+(``silspec.run.rundir``) and analyse them. Re-scoring, never re-asking a model.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from attrs import evolve
+
+from silspec.analysis.across_runs import aggregate_runs
+from silspec.analysis.pipeline import UnknownBenchmarkError, analyse, check_benchmark_name
+from silspec.analysis.results import Results, RunsAggregate, Warning
+from silspec.run.errors import RunSetupError
+from silspec.run.records import AnswerRecord
+from silspec.run.rundir import RunDirectory
+from silspec.run.store import StoreError
+from silspec.spec.load import load_spec
+from silspec.spec.model import Spec
+
+
+class ReportError(Exception):
+    """The run directory cannot be reported on: no store, no bundled spec, a spec that fails."""
+
+
+class ReportUsageError(ReportError):
+    """The command line asks for something the spec does not have (``--benchmark nope``)."""
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> tuple[Spec, list[AnswerRecord]]:
+    """(checked spec, stored answers) of a run directory."""
+    rundir = RunDirectory.at(run_dir)
+    if not rundir.path.is_dir():
+        raise ReportError(f"{run_dir} is not a directory")
+    try:
+        spec_path, overrides = rundir.find_bundled_spec()
+    except RunSetupError as error:
+        raise ReportError(str(error)) from error
+    # the bundle is the spec tree: its files sit at their paths relative to the project root
+    loaded = load_spec(
+        str(spec_path),
+        overrides=tuple(f"{key}={value}" for key, value in overrides),
+        root=str(rundir.bundle.resolve()),
+    )
+    if not loaded.ok:
+        errors = [d for d in loaded.diagnostics if getattr(d, "severity", "error") == "error"]
+        first = "; ".join(str(getattr(d, "message", d)) for d in errors[:3])
+        raise ReportError(f"the bundled spec {spec_path} does not check: {first}")
+    try:
+        with rundir.open_store() as store:
+            answers = list(store.iter_answers())
+    except StoreError as error:
+        raise ReportError(str(error)) from error
+    return loaded.spec, answers
+
+
+def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None) -> Results:
+    """Analyse the answers of the run directory's current plan (``RunDirectory.current_plan``)."""
+    spec, answers = load_run(run_dir)
+    try:
+        check_benchmark_name(spec, benchmark)
+    except UnknownBenchmarkError as error:
+        raise ReportUsageError(str(error)) from error
+    if not answers:
+        raise ReportError(f"{run_dir}: the store holds no answers yet")
+    rundir = RunDirectory.at(run_dir)
+    plans = rundir.plans_run()
+    notes: list[Warning] = []
+    if rundir.holds_one_complete_plan(spec, len(answers)):
+        plan_ids, why = None, ""  # nothing can be superseded or missing: no need to look them up
+    else:
+        current = rundir.current_plan(spec)
+        plan_ids, why = current.ids, current.why
+        if current.legacy and current.ids is not None:
+            notes.append(Warning(
+                kind="plan_membership_recompiled",
+                severity="info",
+                message="this store was made before silspec recorded which requests belong to which plan: "
+                "the current plan's requests were found by compiling the bundled spec again",
+            ))
+    results = analyse(spec, answers, benchmark=benchmark, plan_ids=plan_ids)
+    if plan_ids is None and len(plans) > 1:
+        mixed = Warning(
+            kind="plans_mixed",
+            severity="high",
+            message=f"this run directory was run with {len(plans)} different plans and the current one "
+            f"cannot be told apart: {why}; all {len(answers)} stored answers are scored together, which "
+            "mixes runs if the spec or a --set changed between them",
+        )
+        results = evolve(results, warnings=(mixed, *results.warnings))
+    if notes:
+        results = evolve(results, warnings=(*results.warnings, *notes))
+    return results
+
+
+def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str | None = None) -> RunsAggregate:
+    """Several run directories of one spec (different ``study.seed``) → ``RunsAggregate``."""
+    results = [analyse_run(run_dir, benchmark=benchmark) for run_dir in run_dirs]
+    try:
+        return aggregate_runs(results, [str(run_dir) for run_dir in run_dirs])
+    except ValueError as error:
+        raise ReportError(str(error)) from error
