@@ -20,7 +20,7 @@ from silspec.plan.redact import mask_url_credentials
 
 # Packages whose versions can change an answer or its analysis.
 TRACKED_PACKAGES = (
-    "attrs", "cattrs", "lark", "jinja2", "openai", "httpx", "numpy", "scipy", "rich",
+    "attrs", "cattrs", "lark", "jinja2", "openai", "aiohttp", "httpx2", "numpy", "scipy", "rich",
     "torch", "transformers", "tokenizers", "peft",
 )
 
