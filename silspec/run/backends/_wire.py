@@ -21,6 +21,8 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from silspec.run.backends._http import redact
 from silspec.run.backends.base import PermanentError, TransientError
@@ -52,7 +54,9 @@ class WireClient:
     The ``aiohttp`` session is made on first use, inside the running event loop (a backend is
     built before the loop starts in tests and notebooks), and closed by ``aclose``. Credentials
     in the URL (``http://user:pass@host``) become HTTP basic auth and replace the bearer header,
-    as httpx (the SDK's client) does; environment proxies are honoured (``trust_env``) like httpx.
+    as httpx (the SDK's client) does. Environment proxies (``HTTP_PROXY``, ``NO_PROXY``, ...) are
+    honoured as httpx honours them: read once per endpoint when the backend is built, not per
+    request (aiohttp's ``trust_env`` looks them and ``~/.netrc`` up in a thread on every call).
     """
 
     def __init__(self, *, where: str, timeout_s: float, max_connections: int,
@@ -62,26 +66,20 @@ class WireClient:
         self.max_connections = max(int(max_connections), 1)
         self._secrets = tuple(s for s in secrets if s)
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, tuple[URL, aiohttp.BasicAuth | None]] = {}
 
     def endpoint(self, url: str) -> tuple[str, aiohttp.BasicAuth | None]:
-        """(URL without credentials, basic auth from them or None)."""
-        parts = urlsplit(url)
-        if parts.username is None and parts.password is None:
-            return url, None
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        auth = aiohttp.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), auth
+        """(URL without credentials, basic auth from them or None); its proxy noted for ``post``."""
+        bare, auth = _split_credentials(url)
+        try:
+            self._proxies[bare] = get_env_proxy_for_url(URL(bare))
+        except (LookupError, ValueError):
+            pass  # no proxy for this host (none set, or NO_PROXY names it)
+        return bare, auth
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            trust_env=True,
-        )
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s))
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
                    auth: aiohttp.BasicAuth | None = None) -> WireResponse:
@@ -89,8 +87,10 @@ class WireClient:
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open()
+        proxy, proxy_auth = self._proxies.get(url, (None, None))
         try:
-            async with session.post(url, data=body, headers=headers, auth=auth) as response:
+            async with session.post(url, data=body, headers=headers, auth=auth, proxy=proxy,
+                                    proxy_auth=proxy_auth) as response:
                 content = await response.read()
                 return WireResponse(response.status, response.headers, content)
         except asyncio.TimeoutError:
@@ -106,3 +106,16 @@ class WireClient:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+def _split_credentials(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
+    """(URL without credentials, basic auth from them or None)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    auth = aiohttp.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), auth
