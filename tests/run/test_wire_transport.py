@@ -5,6 +5,7 @@ bodies JSON cannot carry, and many concurrent calls on one backend. Against the 
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -111,3 +112,16 @@ def test_a_backend_closed_before_any_call_closes_cleanly(backend_name, chat_serv
                                          base_url=chat_server.root_url, api_key_env="TEST_KEY"), env=ENV)
     asyncio.run(backend.aclose())
     assert chat_server.requests() == []
+
+
+# The first loop's connection cannot be closed once that loop is gone: its socket is left to the
+# garbage collector (collected here, so that the warning stays in this test).
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_backend_answers_again_under_a_new_event_loop(chat_server):
+    backend = openai_backend(chat_server.url)
+    first = asyncio.run(backend.answer(make_request("First: answer 1-5")))
+    second = asyncio.run(backend.answer(make_request("Second: answer 1-5")))  # the first loop is gone
+    asyncio.run(backend.aclose())
+    gc.collect()
+    assert first.text and second.text
+    assert len(chat_server.requests()) == 2

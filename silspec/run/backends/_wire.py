@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -67,10 +68,14 @@ class WireClient:
         self._secrets = tuple(s for s in secrets if s)
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[str, tuple[URL, aiohttp.BasicAuth | None]] = {}
+        self._ssl: ssl.SSLContext | bool = True  # aiohttp's default until an https endpoint is named
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def endpoint(self, url: str) -> tuple[str, aiohttp.BasicAuth | None]:
         """(URL without credentials, basic auth from them or None); its proxy noted for ``post``."""
         bare, auth = _split_credentials(url)
+        if bare.startswith("https:") and self._ssl is True:
+            self._ssl = _ssl_context()
         try:
             self._proxies[bare] = get_env_proxy_for_url(URL(bare))
         except (LookupError, ValueError):
@@ -78,14 +83,16 @@ class WireClient:
         return bare, auth
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
+        self._loop = asyncio.get_running_loop()
+        connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300, ssl=self._ssl)
         return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s))
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str],
                    auth: aiohttp.BasicAuth | None = None) -> WireResponse:
         """One POST; its response, whatever the status. Transport failures are ``TransientError``."""
         session = self._session
-        if session is None or session.closed:
+        if session is None or session.closed or self._loop is not asyncio.get_running_loop():
+            # (a backend used again under a new event loop: the old session died with its loop)
             session = self._session = self._open()
         proxy, proxy_auth = self._proxies.get(url, (None, None))
         try:
@@ -104,8 +111,18 @@ class WireClient:
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
-        if session is not None and not session.closed:
+        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
             await session.close()
+
+
+def _ssl_context() -> ssl.SSLContext | bool:
+    """The certificate store the SDK's client used (httpcore2's: the system's, ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``, truststore on Windows and macOS), else aiohttp's default."""
+    try:
+        from httpcore2 import default_ssl_context
+    except ImportError:
+        return True
+    return default_ssl_context()
 
 
 def _split_credentials(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
