@@ -3,10 +3,11 @@
 Why not the ``openai`` SDK: at concurrency 100 its per-request machinery (parameter transforms,
 request building, response models, httpx's connection pool) was ~71 % of a run's CPU, and
 silspec reads the reply's JSON itself anyway (every field type-checked). Why ``aiohttp`` and not
-``httpx2`` (the client the SDK brings): measured side by side against the test server (600
-requests, concurrency 100, ``bench/api_throughput.py``), a bare ``httpx2.AsyncClient`` loop used
-~1.2 ms of client CPU per request and reached ~0.2x a bare-socket client; ``aiohttp`` (C HTTP
-parser, a light connection pool) ~0.15 ms and ~1.0x. See ``docs/design/api_transport.md``.
+``httpx2`` (the client the SDK brings): measured side by side against the test server
+(``bench/api_throughput.py --transports``, 600 requests, concurrency 100), a bare
+``httpx2.AsyncClient`` loop used 1.2-1.4 ms of client CPU per request, an ``aiohttp`` loop
+0.14-0.29 ms (C HTTP parser, a light connection pool) and ran 3.5-5.6x the requests per second.
+See ``docs/design/api-transport.md``.
 
 One attempt per call: the executor owns retries. A failure to get a response is a
 ``TransientError`` (timed out, connection failed) whose message never holds a key or a URL's
