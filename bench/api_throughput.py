@@ -1,20 +1,28 @@
-"""API throughput: silspec's executor against what the machine and the client allow, same run.
+"""API throughput: silspec's runner against a plain SDK loop and the wire's limit, interleaved.
 
-Three ways to send the same N chat requests at concurrency C to the test server
+Ways to send the same N chat requests at concurrency C to the test server
 (``tests/servers/chat_server.py``, a real process):
 
 - **floor**:   bare asyncio streams, C keep-alive HTTP/1.1 connections, no client library;
 - **plain**:   the official ``AsyncOpenAI`` client under an ``asyncio.Semaphore`` (how the KGSS
                study's scripts ask), no store;
 - **silspec**: ``run_plan`` — the executor, the ``openai`` backend, live parsing, and a SQLite
-               commit per answer and per attempt.
+               commit per answer and per attempt (every answer checked in the store afterwards);
+- with ``--transports`` also bare ``httpx2`` and ``aiohttp`` loops (POST + ``json.loads``), the
+  two candidate transports for the backends.
 
-Prints requests/s and the ratios silspec/floor and silspec/plain. With ``--latency-ms`` the
-server sleeps per request and the ideal is ``C / latency``; ``--sweep`` runs the issue's grid
-(100 ms latency, concurrency 10/50/100) and reports achieved / ideal, plus a sequential loop.
+The clients are interleaved (A B C A B C ..., ``--rounds`` rounds, default 3) so that a busy
+machine slows all of them alike, and the medians are reported: requests/s, client CPU per
+request (this process's CPU time / requests: run set-up and store writes included for silspec),
+and silspec's ratios to the plain loop and to the floor. Each row also gives the 1-minute load
+average at its start: the machine is shared.
 
-    python bench/api_throughput.py                      # 5,000 requests at concurrency 100
-    python bench/api_throughput.py --sweep --requests 2000
+The workload: 100 personas x 6 items (600 requests), each a system message with the persona
+and a user message with the item, and a larger one (``--big``, default 5,000) of the same shape.
+
+    python bench/api_throughput.py                         # the grid: 600 and 5,000 requests,
+                                                           # concurrency 20/50/100, latency 100/0 ms
+    python bench/api_throughput.py --sizes 600 --concurrency 100 --latency-ms 0
 """
 
 from __future__ import annotations
@@ -22,10 +30,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
+import sqlite3
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,19 +50,31 @@ from silspec.plan.model import (  # noqa: E402
 from silspec.spec.model import Parser  # noqa: E402
 
 CODES = (1, 2, 3, 4, 5)
+ITEMS_PER_PERSONA = 6
 
 
-def prompts(n: int, tag: str) -> list[str]:
-    return [f"[{tag} {i}] How much do you agree? Answer with one number from 1 to 5." for i in range(n)]
+def workload(n: int, tag: str) -> list[list[dict[str, str]]]:
+    """n chat conversations: personas x 6 items, a persona system prompt and an item question."""
+    conversations = []
+    for i in range(n):
+        persona, item = divmod(i, ITEMS_PER_PERSONA)
+        system = (f"You are respondent {tag}-{persona}: a {30 + persona % 40}-year-old "
+                  f"{'woman' if persona % 2 else 'man'} from region {persona % 17}, with "
+                  f"{['primary', 'secondary', 'tertiary'][persona % 3]} education, working in sector "
+                  f"{persona % 11}. Answer survey questions as this person would.")
+        user = (f"Question {item + 1}: How much do you agree with statement {item + 1}? "
+                "Answer with one number from 1 (strongly disagree) to 5 (strongly agree).")
+        conversations.append([{"role": "system", "content": system}, {"role": "user", "content": user}])
+    return conversations
 
 
-def build_plan(texts: list[str], base_url: str, concurrency: int) -> Plan:
+def build_plan(conversations: list[list[dict[str, str]]], base_url: str, concurrency: int) -> Plan:
     model = PlanModel(name="bench", backend="openai", model_id="bench-model", base_url=base_url,
                       concurrency=concurrency, timeout_s=60.0)
     item = PlanItem(id="s.Q", code="Q", text="Q", codes=CODES, labels=tuple(map(str, CODES)), midpoint=3)
     requests = []
-    for i, text in enumerate(texts):
-        messages = (Message("user", text),)
+    for i, conversation in enumerate(conversations):
+        messages = tuple(Message(m["role"], m["content"]) for m in conversation)
         rid = request_id(backend="openai", model_id=model.model_id, params={}, answers="sampled",
                          option_codes=CODES, option_tokens=tuple(map(str, CODES)), messages=messages,
                          replicate=0, seed=None)
@@ -66,20 +91,18 @@ def build_plan(texts: list[str], base_url: str, concurrency: int) -> Plan:
     return Plan(header=header, requests=tuple(requests), plan_hash=plan_hash(r.id for r in requests))
 
 
-# ------------------------------------------------------------------------------ the three ways
+# ------------------------------------------------------------------------------ the clients
 
 
-async def floor(port: int, texts: list[str], concurrency: int) -> float:
+async def floor(port: int, conversations: list, concurrency: int) -> None:
     """C keep-alive connections, each sending its share back to back: the transport's limit."""
-    queue = list(reversed(texts))
+    queue = list(reversed(conversations))
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while queue:
-                text = queue.pop()
-                body = json.dumps({"model": "bench-model",
-                                   "messages": [{"role": "user", "content": text}]}).encode()
+                body = json.dumps({"model": "bench-model", "messages": queue.pop()}).encode()
                 writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                              b"Content-Type: application/json\r\nAuthorization: Bearer x\r\n"
                              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -95,102 +118,154 @@ async def floor(port: int, texts: list[str], concurrency: int) -> float:
         finally:
             writer.close()
 
-    start = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return len(texts) / (time.perf_counter() - start)
 
 
-async def plain(base_url: str, texts: list[str], concurrency: int) -> float:
+async def plain(base_url: str, conversations: list, concurrency: int) -> None:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(api_key="x", base_url=base_url, max_retries=0, timeout=60.0)
     semaphore = asyncio.Semaphore(concurrency)
 
-    async def ask(text: str) -> str:
+    async def ask(messages: list) -> str:
         async with semaphore:
-            completion = await client.chat.completions.create(
-                model="bench-model", messages=[{"role": "user", "content": text}])
+            completion = await client.chat.completions.create(model="bench-model", messages=messages)
             return completion.choices[0].message.content or ""
 
-    start = time.perf_counter()
-    await asyncio.gather(*(ask(t) for t in texts))
-    rate = len(texts) / (time.perf_counter() - start)
+    await asyncio.gather(*(ask(m) for m in conversations))
     await client.close()
-    return rate
 
 
-def sequential(base_url: str, texts: list[str]) -> float:
-    """One request after another with the sync client (what a naive script does)."""
-    from openai import OpenAI
+async def httpx2_loop(base_url: str, conversations: list, concurrency: int) -> None:
+    import httpx2
 
-    client = OpenAI(api_key="x", base_url=base_url, max_retries=0, timeout=60.0)
-    start = time.perf_counter()
-    for text in texts:
-        client.chat.completions.create(model="bench-model", messages=[{"role": "user", "content": text}])
-    rate = len(texts) / (time.perf_counter() - start)
-    client.close()
-    return rate
+    client = httpx2.AsyncClient(timeout=httpx2.Timeout(60.0),
+                                limits=httpx2.Limits(max_connections=concurrency))
+    semaphore = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": "Bearer x", "Content-Type": "application/json"}
+
+    async def ask(messages: list) -> str:
+        async with semaphore:
+            body = json.dumps({"model": "bench-model", "messages": messages}).encode()
+            response = await client.post(base_url + "/chat/completions", content=body, headers=headers)
+            return json.loads(response.content)["choices"][0]["message"]["content"]
+
+    await asyncio.gather(*(ask(m) for m in conversations))
+    await client.aclose()
 
 
-def silspec_run(base_url: str, texts: list[str], concurrency: int) -> float:
+async def aiohttp_loop(base_url: str, conversations: list, concurrency: int) -> None:
+    import aiohttp
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+                                    timeout=aiohttp.ClientTimeout(total=60.0))
+    semaphore = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": "Bearer x", "Content-Type": "application/json"}
+
+    async def ask(messages: list) -> str:
+        async with semaphore:
+            body = json.dumps({"model": "bench-model", "messages": messages}).encode()
+            async with session.post(base_url + "/chat/completions", data=body, headers=headers) as response:
+                content = await response.read()
+            return json.loads(content)["choices"][0]["message"]["content"]
+
+    await asyncio.gather(*(ask(m) for m in conversations))
+    await session.close()
+
+
+def silspec_run(base_url: str, conversations: list, concurrency: int) -> None:
     from silspec.run.runner import run_plan
 
-    plan = build_plan(texts, base_url, concurrency)
+    plan = build_plan(conversations, base_url, concurrency)
     with tempfile.TemporaryDirectory() as run_dir:
-        start = time.perf_counter()
         summary = run_plan(plan, run_dir, env={})
-        elapsed = time.perf_counter() - start
-    if summary.exit_code != 0:
-        raise SystemExit(f"silspec run did not complete: {summary}")
-    return len(texts) / elapsed
+        if summary.exit_code != 0:
+            raise SystemExit(f"silspec run did not complete: {summary}")
+        with sqlite3.connect(Path(run_dir) / "store.sqlite") as db:  # durably stored, every one
+            (stored,) = db.execute("SELECT COUNT(DISTINCT request_id) FROM answers").fetchone()
+        if stored != len(conversations):
+            raise SystemExit(f"silspec stored {stored} answers of {len(conversations)}")
 
 
-# ----------------------------------------------------------------------------------- main
+# ----------------------------------------------------------------------------------- measuring
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(run: Callable[[], None], n: int) -> tuple[float, float, float]:
+    """(requests/s, client CPU ms per request, load average at the start) of one run."""
+    load = os.getloadavg()[0]
+    cpu, start = cpu_seconds(), time.perf_counter()
+    run()
+    elapsed, used = time.perf_counter() - start, cpu_seconds() - cpu
+    return n / elapsed, used / n * 1000.0, load
+
+
+def cell(server, n: int, concurrency: int, rounds: int, transports: bool) -> dict[str, list]:
+    clients: dict[str, Callable[[list], None]] = {
+        "floor": lambda convs: asyncio.run(floor(server.port, convs, concurrency)),
+        "plain": lambda convs: asyncio.run(plain(server.url, convs, concurrency)),
+        "silspec": lambda convs: silspec_run(server.url, convs, concurrency),
+    }
+    if transports:
+        clients["httpx2"] = lambda convs: asyncio.run(httpx2_loop(server.url, convs, concurrency))
+        clients["aiohttp"] = lambda convs: asyncio.run(aiohttp_loop(server.url, convs, concurrency))
+    results: dict[str, list] = {name: [] for name in clients}
+    for round_no in range(rounds):
+        for name, client in clients.items():  # A B C A B C ...: interleaved
+            conversations = workload(n, f"{name}{round_no}c{concurrency}")
+            results[name].append(measure(lambda: client(conversations), n))
+    return results
+
+
+def report(n: int, concurrency: int, latency_ms: float, results: dict[str, list]) -> dict:
+    median = {name: (statistics.median(r for r, _, _ in runs), statistics.median(c for _, c, _ in runs))
+              for name, runs in results.items()}
+    loads = [load for runs in results.values() for _, _, load in runs]
+    ours = median["silspec"][0]
+    row = {
+        "requests": n, "concurrency": concurrency, "latency_ms": latency_ms,
+        "rates": {name: round(rate, 1) for name, (rate, _) in median.items()},
+        "cpu_ms_per_request": {name: round(cpu, 3) for name, (_, cpu) in median.items()},
+        "silspec/plain": round(ours / median["plain"][0], 2),
+        "silspec/floor": round(ours / median["floor"][0], 2),
+        "load": [round(min(loads), 2), round(max(loads), 2)],
+        "rounds": len(next(iter(results.values()))),
+    }
+    rates = "  ".join(f"{name} {rate:7.1f}/s {cpu:5.2f}ms" for name, (rate, cpu) in median.items())
+    print(f"n={n:5d} c={concurrency:3d} lat={latency_ms:3g}ms | {rates} | silspec/plain "
+          f"{row['silspec/plain']:.2f} silspec/floor {row['silspec/floor']:.2f} | load "
+          f"{row['load'][0]:.1f}-{row['load'][1]:.1f}", flush=True)
+    return row
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--sweep", action="store_true", help="100 ms latency at concurrency 10/50/100")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[600, 5000])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[20, 50, 100])
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[100.0, 0.0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--transports", action="store_true", help="also bare httpx2 and aiohttp loops")
+    parser.add_argument("--json", type=Path, help="write the rows here as JSON")
     args = parser.parse_args()
 
     from tests.servers.fixtures import start_chat_server
 
+    rows = []
+    print(f"medians of {args.rounds} interleaved rounds; rate, client CPU per request; load = 1-min average")
     with tempfile.TemporaryDirectory() as tmp:
-        if args.sweep:
-            return sweep(Path(tmp), args.requests, start_chat_server)
-        with start_chat_server(Path(tmp), latency_ms=args.latency_ms, log_name="bench.jsonl") as server:
-            n, c = args.requests, args.concurrency
-            asyncio.run(floor(server.port, prompts(200, "warm"), min(c, 20)))  # warm the server
-            rates = {
-                "floor (bare sockets)": asyncio.run(floor(server.port, prompts(n, "floor"), c)),
-                "plain AsyncOpenAI + semaphore": asyncio.run(plain(server.url, prompts(n, "plain"), c)),
-                "silspec run_plan": silspec_run(server.url, prompts(n, "silspec"), c),
-            }
-    print(f"{n} requests, concurrency {c}, server latency {args.latency_ms:g} ms")
-    for name, rate in rates.items():
-        print(f"  {name:32s} {rate:8.1f} req/s")
-    ours = rates["silspec run_plan"]
-    print(f"  silspec / floor = {ours / rates['floor (bare sockets)']:.2f}")
-    print(f"  silspec / plain = {ours / rates['plain AsyncOpenAI + semaphore']:.2f}")
-    return 0
-
-
-def sweep(tmp: Path, n: int, start_chat_server) -> int:
-    latency_s = 0.1
-    with start_chat_server(tmp, latency_ms=latency_s * 1000, log_name="sweep.jsonl") as server:
-        seq = sequential(server.url, prompts(30, "seq"))
-        print(f"server latency {latency_s * 1000:g} ms; {n} requests per cell")
-        print(f"  sequential loop (sync client): {seq:.1f} req/s = {seq * latency_s:.2f} of 1/latency")
-        print(f"  {'concurrency':>11} {'ideal':>8} {'plain':>8} {'silspec':>8} {'silspec/ideal':>14} {'silspec/plain':>14}")
-        for concurrency in (10, 50, 100):
-            ideal = concurrency / latency_s
-            rate_plain = asyncio.run(plain(server.url, prompts(n, f"plain{concurrency}"), concurrency))
-            rate_ours = silspec_run(server.url, prompts(n, f"silspec{concurrency}"), concurrency)
-            print(f"  {concurrency:>11} {ideal:>8.0f} {rate_plain:>8.1f} {rate_ours:>8.1f}"
-                  f" {rate_ours / ideal:>14.2f} {rate_ours / rate_plain:>14.2f}")
+        for latency_ms in args.latency_ms:
+            with start_chat_server(Path(tmp), latency_ms=latency_ms, log_name=f"bench{latency_ms:g}.jsonl") as server:
+                asyncio.run(floor(server.port, workload(200, "warm"), 20))  # warm the server
+                for n in args.sizes:
+                    for concurrency in args.concurrency:
+                        results = cell(server, n, concurrency, args.rounds, args.transports)
+                        rows.append(report(n, concurrency, latency_ms, results))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

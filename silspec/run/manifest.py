@@ -22,7 +22,7 @@ from silspec.plan.redact import mask_url_credentials
 
 # Packages whose versions can change an answer or its analysis.
 TRACKED_PACKAGES = (
-    "attrs", "cattrs", "lark", "jinja2", "openai", "httpx", "numpy", "scipy", "rich",
+    "attrs", "cattrs", "lark", "jinja2", "openai", "aiohttp", "httpx2", "numpy", "scipy", "rich",
     "torch", "transformers", "tokenizers", "peft",
 )
 
@@ -65,21 +65,31 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
 
 
 def git_revision(folder: str | Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the checkout holding ``folder``, or (None, None) outside git."""
+    """(commit, dirty) of the checkout holding ``folder``, or (None, None) outside git.
+
+    One ``git status --porcelain=v2 --branch`` answers both (its ``# branch.oid`` header is the
+    commit; any other line is a tracked change): one process per run, not two.
+    """
     try:
-        head = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
-        )
-        if head.returncode != 0:
-            return None, None
         status = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(folder), "--no-optional-locks", "status", "--porcelain=v2", "--branch",
+             "--untracked-files=no"],
             capture_output=True, text=True, timeout=5, check=False,
         )
-        return head.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
+    if status.returncode != 0:
+        return None, None
+    commit, dirty = None, False
+    for line in status.stdout.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split(" ", 2)[2].strip()
+            commit = None if oid == "(initial)" else oid
+        elif line and not line.startswith("#"):
+            dirty = True
+    if commit is None:  # a repository without a commit: no revision to name
+        return None, None
+    return commit, dirty
 
 
 def collect_manifest(

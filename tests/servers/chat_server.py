@@ -35,6 +35,7 @@ time, path, the body's and the messages' sha256, the status sent, the fault, and
 from __future__ import annotations
 
 import argparse
+import base64
 import email.utils
 import hashlib
 import json
@@ -157,6 +158,20 @@ class State:
         with self.lock:
             self.log_handle.write(line + "\n")
             self.log_handle.flush()
+
+
+def auth_summary(header: str | None) -> str | None:
+    """The scheme of an Authorization header, and for basic auth the user name; no secret."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return scheme
+    try:
+        user = base64.b64decode(value).decode("utf-8").partition(":")[0]
+    except (ValueError, UnicodeDecodeError):
+        user = "?"
+    return f"Basic {user}"
 
 
 def load_faults(spec: str | None) -> list[dict[str, Any]]:
@@ -320,6 +335,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?")[0]
+        if path.startswith(("http://", "https://")):  # absolute form: the client went through a proxy
+            self.via_proxy = True
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
         if path.rstrip("/") in ("/v1/chat/completions", "/chat/completions"):
             self.chat(flavour="openai")
         elif path.startswith(("/v3/chat-completions/", "/testapp/v3/chat-completions/")):
@@ -338,6 +356,10 @@ class Handler(BaseHTTPRequestHandler):
             "body_sha256": hashlib.sha256(raw).hexdigest(), "messages_sha256": messages_hash,
             "attempt": attempt, "body": body,
             "request_id_header": self.headers.get("X-NCP-CLOVASTUDIO-REQUEST-ID"),
+            # how the client authenticated (never the secret itself): "Bearer", or "Basic user"
+            "auth": auth_summary(self.headers.get("Authorization")),
+            "organization_header": self.headers.get("OpenAI-Organization"),
+            "via_proxy": getattr(self, "via_proxy", False),
         }
         # Logged just before the response goes out (send_raw), so a client that has its answer
         # always finds the request in the log.

@@ -4,8 +4,9 @@ Wire format (NAVER Cloud API docs, "Chat Completions v3" and "Thinking" pages; s
 ``docs/backends.md``): ``POST {base}/v3/chat-completions/{modelName}`` with
 ``Authorization: Bearer <key>``, ``X-NCP-CLOVASTUDIO-REQUEST-ID`` (a fresh uuid4 per attempt) and
 a JSON body in camelCase; the answer is ``result.message.content``, the reasoning
-``result.message.thinkingContent``, success is ``status.code == "20000"``. Uses ``httpx2``, the
-HTTP client the ``openai`` package already brings. One attempt per call: the executor retries.
+``result.message.thinkingContent``, success is ``status.code == "20000"``. Sent over the
+``aiohttp`` transport the API backends share (``_wire.py``). One attempt per call: the executor
+retries.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, Mapping
 from silspec.plan.model import PlanModel, Request, request_params
 from silspec.plan.redact import url_secrets
 from silspec.run.backends._http import error_for_status, missing_key_error, redact
+from silspec.run.backends._wire import WireClient, encode_json
 from silspec.run.backends.base import BackendAnswer, PermanentError, ReplyError, TransientError
 
 DEFAULT_BASE_URL = "https://clovastudio.stream.ntruss.com"
@@ -63,8 +65,6 @@ class ClovaBackend:
     answer_modes: ClassVar[frozenset[str]] = frozenset({"sampled", "verbalised"})
 
     def __init__(self, model: PlanModel, *, env: Mapping[str, str]):
-        import httpx2
-
         self.model = model
         self._key = env.get(model.api_key_env) if model.api_key_env else None
         if not self._key:
@@ -72,14 +72,11 @@ class ClovaBackend:
         self._secrets = (self._key, *url_secrets(model.base_url))
         base = (model.base_url or env.get("CLOVASTUDIO_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.url = f"{base}/v3/chat-completions/{model.model_id}"
-        self._client = httpx2.AsyncClient(
-            timeout=httpx2.Timeout(model.timeout_s),
-            limits=httpx2.Limits(max_connections=max(model.concurrency, 1) * 2),
-        )
+        self._wire = WireClient(where=f"model {model.name!r}", timeout_s=model.timeout_s,
+                                max_connections=max(model.concurrency, 1) * 2, secrets=self._secrets)
+        self._endpoint, self._auth = self._wire.endpoint(self.url)
 
     async def answer(self, request: Request) -> BackendAnswer:
-        import httpx2
-
         if request.answers == "option_probs":
             raise PermanentError("the clova backend cannot answer option_probs (no logprobs)")
         where = f"model {self.model.name!r}"
@@ -90,21 +87,21 @@ class ClovaBackend:
             "Accept": "application/json",
         }
         body = body_for(self.model, request)
+        if self._auth is not None:  # credentials in the URL replace the bearer key, as in httpx
+            del headers["Authorization"]
         try:
-            response = await self._client.post(self.url, headers=headers, json=body)
-        except httpx2.TimeoutException:
-            raise TransientError(f"{where}: timed out after {self.model.timeout_s:g} s") from None
-        except httpx2.TransportError as exc:
-            detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
-            raise TransientError(f"{where}: connection failed ({detail})") from None
+            payload_bytes = encode_json(body)
+        except (TypeError, ValueError) as exc:  # a parameter JSON cannot carry (NaN, an object)
+            raise PermanentError(f"{where}: the request cannot be encoded ({exc})") from None
+        response = await self._wire.post(self._endpoint, payload_bytes, headers, self._auth)
         payload = _json_or_none(response.content)
         status_block = (payload or {}).get("status") if isinstance(payload, dict) else None
-        if response.status_code >= 400:
+        if response.status >= 400:
             message = (status_block or {}).get("message") or response.text[:200]
             code = (status_block or {}).get("code")
             text = f"{message} (CLOVA code {code})" if code else str(message)
             raise error_for_status(
-                response.status_code, text, response.headers, secrets=self._secrets, what=where
+                response.status, text, response.headers, secrets=self._secrets, what=where
             )
         if not isinstance(payload, dict):
             raise TransientError(f"{where}: malformed response (not a JSON object)")
@@ -144,7 +141,7 @@ class ClovaBackend:
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._wire.aclose()
 
 
 def _json_or_none(content: bytes) -> Any:

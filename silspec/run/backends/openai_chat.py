@@ -1,25 +1,33 @@
-"""The ``openai`` backend: any OpenAI-compatible chat-completions endpoint, via the official client.
+"""The ``openai`` backend: any OpenAI-compatible chat-completions endpoint, spoken directly.
 
-One attempt per call (``max_retries=0``: the executor retries). ``option_probs`` asks for one
-token with ``top_logprobs`` and maps the first token's candidates to codes with
-``silspec.run.backends.tokens.option_distribution`` (whitespace-stripped exact match, variants
-summed, renormalised, valid mass kept). The reply is read from its JSON with every field's type
-checked; a reply that is not an answer raises ``ReplyError`` (see ``docs/backends.md``).
+``POST {base_url}/chat/completions`` with ``Authorization: Bearer <key>`` and a JSON body, over
+the shared ``aiohttp`` transport (``_wire.py``; why not the SDK: its per-request machinery was
+most of a run's CPU). The body is what the official client sent: the client's keyword
+parameters plus ``extra_body`` merged in at the top level. One attempt per call: the executor
+retries. ``option_probs`` asks for one token with ``top_logprobs`` and maps the first token's
+candidates to codes with ``silspec.run.backends.tokens.option_distribution`` (whitespace-stripped
+exact match, variants summed, renormalised, valid mass kept). The reply is read from its JSON
+with every field's type checked; a reply that is not an answer raises ``ReplyError`` (see
+``docs/backends.md``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, ClassVar, Mapping
 
 from silspec.plan.model import PlanModel, Request, request_params
 from silspec.plan.redact import url_secrets
-from silspec.run.backends._http import error_for_status, missing_key_error, redact
-from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError, ReplyError, TransientError
+from silspec.run.backends._http import error_for_status, missing_key_error
+from silspec.run.backends._wire import WireClient, encode_json
+from silspec.run.backends.base import BackendAnswer, PermanentError, ReplyError, TransientError
 from silspec.run.backends.prompt_logprobs import score_options
 from silspec.run.backends.tokens import from_logprobs, labels_need_full_strings, option_distribution
 
-# Parameters the client takes as keyword arguments; anything else goes through ``extra_body``.
+# Parameters the official client took as keyword arguments; anything else went through its
+# ``extra_body``. Both end up at the top level of the JSON body, extra ones last (an extra
+# parameter that names a client one, e.g. a vLLM ``top_k``, never shadows it by accident).
 CLIENT_PARAMS = frozenset({
     "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop",
     "frequency_penalty", "presence_penalty", "logit_bias", "reasoning_effort", "n",
@@ -28,6 +36,8 @@ CLIENT_PARAMS = frozenset({
 NOT_SENT = frozenset({"thinking"})  # CLOVA-only spellings that an OpenAI endpoint rejects
 DEFAULT_TOP_LOGPROBS = 20
 LOCAL_PLACEHOLDER_KEY = "no-key"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the official client's default
+MIN_CONNECTIONS = 100  # prompt_logprobs sends n + 1 calls per request at once
 
 
 class OpenAIBackend:
@@ -35,61 +45,68 @@ class OpenAIBackend:
     answer_modes: ClassVar[frozenset[str]] = frozenset({"sampled", "option_probs", "verbalised"})
 
     def __init__(self, model: PlanModel, *, env: Mapping[str, str]):
-        from openai import AsyncOpenAI
-
         self.model = model
+        self._where = f"model {model.name!r}"
         # No key variable named: a local server (vLLM, llama.cpp) that ignores the key.
         self._key = env.get(model.api_key_env) if model.api_key_env else LOCAL_PLACEHOLDER_KEY
         if not self._key:
             raise missing_key_error(model.api_key_env, model.name)
-        base_url = model.base_url or env.get("OPENAI_BASE_URL") or None
-        self._client = AsyncOpenAI(
-            api_key=self._key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=model.timeout_s,
-        )
+        self._secrets = (self._key, *url_secrets(model.base_url))
+        # As the official client: the model's base URL, else OPENAI_BASE_URL, else OpenAI's.
+        base_url = (model.base_url or env.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+                    or DEFAULT_BASE_URL)
+        self._wire = WireClient(where=self._where, timeout_s=model.timeout_s, secrets=self._secrets,
+                                max_connections=max(MIN_CONNECTIONS, 2 * max(model.concurrency, 1)))
+        self._url, self._auth = self._wire.endpoint(base_url.rstrip("/") + "/chat/completions")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._auth is None:  # credentials in the URL replace the bearer key, as in httpx
+            self._headers["Authorization"] = f"Bearer {self._key}"
+        for header, variable in (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID")):
+            value = env.get(variable) or os.environ.get(variable)  # read by the official client too
+            if value:
+                self._headers[header] = value
 
     async def answer(self, request: Request) -> BackendAnswer:
-        kwargs = self._request_kwargs(request)
+        body = self._request_body(request)
         if request.answers == "option_probs" and labels_need_full_strings(request.option_tokens):
-            return await self._full_string_answer(request, kwargs)
-        try:
-            raw = await self._client.chat.completions.with_raw_response.create(**kwargs)
-        except Exception as exc:  # classified below; never re-raised with the key in it
-            raise self._classify(exc) from None
-        try:
-            data = json.loads(raw.content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TransientError(
-                f"model {self.model.name!r}: malformed response ({type(exc).__name__}: {exc})"
-            ) from None
-        return self._to_answer(request, data)
+            return await self._full_string_answer(request, body)
+        return self._to_answer(request, await self._post(body))
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._wire.aclose()
 
-    async def _full_string_answer(self, request: Request, kwargs: dict[str, Any]) -> BackendAnswer:
+    async def _post(self, body: dict[str, Any]) -> Any:
+        """One call: the decoded JSON reply, or the backend error for its status / transport."""
+        try:
+            payload = encode_json(body)
+        except (TypeError, ValueError) as exc:  # a parameter JSON cannot carry (NaN, an object)
+            raise PermanentError(f"{self._where}: the request cannot be encoded ({exc})") from None
+        response = await self._wire.post(self._url, payload, self._headers, self._auth)
+        if response.status >= 400:
+            raise error_for_status(response.status, _error_message(response.status, response.text),
+                                   response.headers, secrets=self._secrets, what=self._where)
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransientError(
+                f"{self._where}: malformed response ({type(exc).__name__}: {exc})"
+            ) from None
+
+    async def _full_string_answer(self, request: Request, body: dict[str, Any]) -> BackendAnswer:
         """Labels sharing a prefix ("1", "10"): scored from prompt log-probabilities
         (``prompt_logprobs.py``) when the model allows it, else refused (never first tokens)."""
-        where = f"model {self.model.name!r}"
         if self.model.options.get("prompt_logprobs") is not True:
             raise PermanentError(
-                f"{where}: option labels {list(request.option_tokens)} share a prefix, and first-token "
+                f"{self._where}: option labels {list(request.option_tokens)} share a prefix, and first-token "
                 "log-probabilities cannot tell them apart; set `prompt_logprobs = true` (vLLM) or use letter labels"
             )
-        try:
-            return await score_options(self._client.chat.completions.create, kwargs, request, where)
-        except BackendError:
-            raise
-        except Exception as exc:  # classified below; never re-raised with the key in it
-            raise self._classify(exc) from None
+        return await score_options(self._post, body, request, self._where)
 
     # ----------------------------------------------------------------------------- request
-    def _request_kwargs(self, request: Request) -> dict[str, Any]:
+    def _request_body(self, request: Request) -> dict[str, Any]:
         params = request_params(request, self.model)
         top_logprobs = int(params.pop("top_logprobs", DEFAULT_TOP_LOGPROBS))
-        kwargs: dict[str, Any] = {
+        body: dict[str, Any] = {
             "model": self.model.model_id,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         }
@@ -97,20 +114,19 @@ class OpenAIBackend:
         for key, value in params.items():
             if key in NOT_SENT:
                 continue
-            (kwargs if key in CLIENT_PARAMS else extra)[key] = value
+            (body if key in CLIENT_PARAMS else extra)[key] = value
         if request.seed is not None:
-            kwargs["seed"] = request.seed  # per-replicate seed: replicates differ, reproducibly
+            body["seed"] = request.seed  # per-replicate seed: replicates differ, reproducibly
         if request.answers == "option_probs":
-            kwargs.pop("n", None)
-            if "max_completion_tokens" in kwargs:
-                kwargs["max_completion_tokens"] = 1
+            body.pop("n", None)
+            if "max_completion_tokens" in body:
+                body["max_completion_tokens"] = 1
             else:
-                kwargs["max_tokens"] = 1
-            kwargs["logprobs"] = True
-            kwargs["top_logprobs"] = top_logprobs
-        if extra:
-            kwargs["extra_body"] = extra
-        return kwargs
+                body["max_tokens"] = 1
+            body["logprobs"] = True
+            body["top_logprobs"] = top_logprobs
+        body.update(extra)  # the official client's extra_body: merged at the top level
+        return body
 
     # ----------------------------------------------------------------------------- response
     def _to_answer(self, request: Request, data: Any) -> BackendAnswer:
@@ -187,37 +203,19 @@ class OpenAIBackend:
             **common,
         )
 
-    # ----------------------------------------------------------------------------- errors
-    def _classify(self, exc: Exception) -> Exception:
-        import openai
-
-        secrets = (self._key, *url_secrets(self.model.base_url))
-        where = f"model {self.model.name!r}"
-        if isinstance(exc, openai.APIStatusError):
-            message = _error_message(exc)
-            return error_for_status(
-                exc.status_code, message, exc.response.headers, secrets=secrets, what=where
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return TransientError(f"{where}: timed out after {self.model.timeout_s:g} s")
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
-            detail = redact(f"{type(cause).__name__}: {cause}", secrets)
-            return TransientError(f"{where}: connection failed ({detail})")
-        if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
-            detail = redact(f"{type(exc).__name__}: {exc}", secrets)
-            return TransientError(f"{where}: malformed response ({detail})")
-        detail = redact(f"{type(exc).__name__}: {exc}", secrets)
-        return PermanentError(f"{where}: unexpected client error ({detail})")
-
-
-def _error_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
+def _error_message(status: int, text: str) -> str:
+    """The provider's error message, as the official client read it: ``error.message`` (or a
+    top-level ``message``) of a JSON body, else the body itself."""
+    text = text.strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text or f"Error code: {status}"
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
-    return str(getattr(exc, "message", "") or "")
+    return f"Error code: {status} - {body}"
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -25,33 +25,28 @@ import math
 from typing import Any, Awaitable, Callable, Sequence
 
 from silspec.plan.model import Request
-from silspec.run.backends.base import BackendAnswer, PermanentError, TransientError
+from silspec.run.backends.base import BackendAnswer, PermanentError, ReplyError, TransientError
 from silspec.run.backends.tokens import continues_label
 
-Create = Callable[..., Awaitable[Any]]
+Post = Callable[[dict[str, Any]], Awaitable[Any]]
 OPTION_RULE = "full_string_prompt_logprobs"
 
 
-def option_call(kwargs: dict[str, Any], option: str | None) -> dict[str, Any]:
-    """The keyword arguments of one call: the plain prompt (``option`` None) or the prompt with
-    the option as an open assistant message; both ask for the prompt's log-probabilities."""
-    call = dict(kwargs)
-    extra = dict(call.get("extra_body") or {})
-    extra["prompt_logprobs"] = 0
+def option_call(body: dict[str, Any], option: str | None) -> dict[str, Any]:
+    """The JSON body of one call: the plain prompt (``option`` None) or the prompt with the option
+    as an open assistant message; both ask for the prompt's log-probabilities."""
+    call = dict(body)
+    call["prompt_logprobs"] = 0
     if option is not None:
-        call["messages"] = [*kwargs["messages"], {"role": "assistant", "content": option}]
-        extra.update(add_generation_prompt=False, continue_final_message=True)
-    call["extra_body"] = extra
+        call["messages"] = [*body["messages"], {"role": "assistant", "content": option}]
+        call.update(add_generation_prompt=False, continue_final_message=True)
     return call
 
 
 def prompt_tokens_of(completion: Any, what: str) -> list[tuple[str, float]]:
     """(decoded token, log-probability) of each prompt token after the first (vLLM's format:
     a list of None or ``{token_id: {"logprob", "rank", "decoded_token"}}``, one entry each)."""
-    raw = getattr(completion, "prompt_logprobs", None)
-    if raw is None:
-        extra = getattr(completion, "model_extra", None) or {}
-        raw = extra.get("prompt_logprobs")
+    raw = completion.get("prompt_logprobs") if isinstance(completion, dict) else None
     if not isinstance(raw, list) or not raw:
         raise PermanentError(
             f"{what}: the endpoint returned no prompt log-probabilities; `prompt_logprobs = true` needs a "
@@ -71,22 +66,39 @@ def prompt_tokens_of(completion: Any, what: str) -> list[tuple[str, float]]:
     return tokens
 
 
-def end_mass(completion: Any) -> float:
+def first_choice(completion: Any, what: str) -> dict[str, Any]:
+    """``choices[0]`` of a decoded reply, or a ``ReplyError`` naming what is wrong."""
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ReplyError(f"{what}: malformed reply (no choices[0] object)", reason="malformed reply")
+    return choices[0]
+
+
+def end_mass(completion: Any, what: str = "reply") -> float:
     """Probability that the answer ends here: next-token candidates that do not continue the label."""
-    content = getattr(getattr(completion.choices[0], "logprobs", None), "content", None) or []
+    logprobs = first_choice(completion, what).get("logprobs")
+    content = (logprobs.get("content") if isinstance(logprobs, dict) else None) or []
     if not content:
         return 0.0
     first = content[0]
-    candidates = [(t.token, t.logprob) for t in (first.top_logprobs or [])] or [(first.token, first.logprob)]
+    entries = (first.get("top_logprobs") if isinstance(first, dict) else None) or [first]
+    candidates = []
+    for entry in entries:
+        token = entry.get("token") if isinstance(entry, dict) else None
+        logprob = entry.get("logprob") if isinstance(entry, dict) else None
+        if not isinstance(token, str) or isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
+            raise ReplyError(f"{what}: malformed reply (a top_logprobs entry is not a token and a number)",
+                             reason="malformed reply")
+        candidates.append((token, float(logprob)))
     return math.fsum(math.exp(logprob) for token, logprob in candidates if not continues_label(token))
 
 
-async def score_options(create: Create, kwargs: dict[str, Any], request: Request, where: str) -> BackendAnswer:
+async def score_options(post: Post, body: dict[str, Any], request: Request, where: str) -> BackendAnswer:
     """n + 1 calls (see the module docstring) -> one ``BackendAnswer`` with full-string option
-    probabilities. ``create`` is the client's ``chat.completions.create``; its errors propagate."""
+    probabilities. ``post`` sends one JSON body and returns the decoded reply; its errors propagate."""
     options: Sequence[str] = [token.strip() for token in request.option_tokens]
-    calls = [option_call(kwargs, None)] + [option_call(kwargs, option) for option in options]
-    completions = await asyncio.gather(*(create(**call) for call in calls))
+    calls = [option_call(body, None)] + [option_call(body, option) for option in options]
+    completions = await asyncio.gather(*(post(call) for call in calls))
     base, per_option = completions[0], completions[1:]
     prefix = prompt_tokens_of(base, where)
     masses = []
@@ -99,26 +111,36 @@ async def score_options(create: Create, kwargs: dict[str, Any], request: Request
                 "generation prompt), so the option cannot be scored from prompt log-probabilities"
             )
         option_logprob = math.fsum(logprob for _, logprob in tokens[len(prefix):])
-        masses.append(math.exp(option_logprob) * end_mass(completion))
+        masses.append(math.exp(option_logprob) * end_mass(completion, where))
     valid_mass = math.fsum(masses)
+    choice = first_choice(base, where)
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     meta: dict[str, Any] = {
         "option_rule": OPTION_RULE,
         "calls": len(calls),
-        "finish_reason": base.choices[0].finish_reason,
+        "finish_reason": _str_or_none(choice.get("finish_reason")),
     }
     option_probs = None
     if valid_mass > 0:
         option_probs = {code: mass / valid_mass for code, mass in zip(request.option_codes, masses)}
     else:
         meta["note"] = "no probability on any option string"
-    usages = [getattr(c, "usage", None) for c in completions]
+    usages = [c.get("usage") if isinstance(c.get("usage"), dict) else {} for c in completions]
     return BackendAnswer(
-        text=base.choices[0].message.content,
+        text=_str_or_none(message.get("content")),
         option_probs=option_probs,
         valid_mass=min(valid_mass, 1.0),
-        provider_model=getattr(base, "model", None),
-        system_fingerprint=getattr(base, "system_fingerprint", None),
-        prompt_tokens=sum(int(getattr(u, "prompt_tokens", 0) or 0) for u in usages),
-        completion_tokens=sum(int(getattr(u, "completion_tokens", 0) or 0) for u in usages),
+        provider_model=_str_or_none(base.get("model")),
+        system_fingerprint=_str_or_none(base.get("system_fingerprint")),
+        prompt_tokens=sum(_count(u.get("prompt_tokens")) for u in usages),
+        completion_tokens=sum(_count(u.get("completion_tokens")) for u in usages),
         meta=meta,
     )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
