@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("lint", "plan", "run", "report", "fmt", "freeze", "verify", "models", "finetune")
+COMMANDS = ("lint", "plan", "run", "report", "view", "fmt", "freeze", "verify", "models", "finetune")
 
 
 def build_parser() -> argparse.ArgumentParser:
