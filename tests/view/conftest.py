@@ -50,8 +50,12 @@ def run_copy(runs: tuple[Path, Path], tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Headless system Chromium through playwright; skipped with the reason where either is absent."""
+def browser(runs):
+    """Headless system Chromium through playwright; skipped with the reason where either is absent.
+
+    Needs ``runs`` first: playwright's sync API holds an event loop, inside which the runner's
+    ``asyncio.run`` could not start.
+    """
     if not CHROMIUM.is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's `chromium` package to run the browser tests")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -62,7 +66,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, viewer):
+def page(viewer, browser):
     """A fresh page on the viewer, loaded; fails the test on any script error."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()

@@ -187,7 +187,7 @@ def test_cli_prints_the_address_and_serves(runs) -> None:
         assert names == [runs[0].name, runs[1].name]
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)
 
 
 def test_cli_refuses_a_folder_without_a_store(tmp_path: Path) -> None:
