@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -77,3 +78,11 @@ def page(viewer, browser):
     yield page
     context.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+def screenshot(page, name: str) -> None:
+    """Save a full-page PNG under $SILSPEC_VIEW_SHOTS (unset: nothing), to look at the page."""
+    folder = os.environ.get("SILSPEC_VIEW_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)

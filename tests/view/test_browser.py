@@ -6,6 +6,8 @@ import re
 
 from silspec.view import rundir
 
+from .conftest import screenshot
+
 ROW = "table[data-testid=answers] tbody tr"
 
 
@@ -64,6 +66,7 @@ def test_an_error_row_shows_its_reason_prompt_and_attempts(page) -> None:
     assert "질문:" in messages.nth(1).inner_text()  # the rendered question, from the bundled plan
     assert detail.locator("[data-testid=attempts] tbody tr").count() == 1
     assert "429" in detail.locator("[data-testid=attempts] tbody tr").first.inner_text()
+    screenshot(page, "error_detail")
 
 
 def test_a_plot_per_item_with_answer_labels(page) -> None:
@@ -97,3 +100,4 @@ def test_two_runs_side_by_side(page) -> None:
     left.locator("select[data-filter=outcome]").select_option("error")
     wait_range(left, "of 253")
     assert right.locator("figure.plot").count() == 6
+    screenshot(page, "two_runs")
