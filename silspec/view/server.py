@@ -12,10 +12,14 @@ Endpoints (all GET; ``run`` is the run's index in the command line, 0 first):
 - ``/api/answers?run=&condition=&item=&outcome=&persona=&attr.NAME=&limit=&offset=``  one page
 - ``/api/answer?run=&id=``           one answer, its attempts and its rendered prompt
 - ``/api/distributions?run=``        per condition x item: shares, benchmark, answer labels
+- ``/api/answers.csv?run=&...``      every answer the filters match, as CSV (streamed)
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 import json
 import math
 import mimetypes
@@ -106,6 +110,8 @@ class ViewHandler(BaseHTTPRequestHandler):
                 return self._send(b"", "image/x-icon", HTTPStatus.NO_CONTENT)
             if url.path.startswith("/assets/"):
                 return self._asset(url.path.removeprefix("/assets/"))
+            if url.path == "/api/answers.csv":
+                return self._export(query)
             route = routes.get(url.path)
             if route is None:
                 return self._json({"error": f"no such page: {url.path}"}, HTTPStatus.NOT_FOUND)
@@ -134,15 +140,18 @@ class ViewHandler(BaseHTTPRequestHandler):
     def _facets(self, query: dict[str, str]) -> Any:
         return queries.facets(self._run(query).store)
 
-    def _answers(self, query: dict[str, str]) -> Any:
-        run = self._run(query)
+    def _filters(self, run: ViewRun, query: dict[str, str]) -> queries.Filters:
         wanted = {k.removeprefix("attr."): v for k, v in query.items() if k.startswith("attr.") and v}
         personas = None
         if wanted:
             personas = queries.persona_ids_matching(run.header().get("personas") or {}, wanted)
-        filters = queries.Filters(condition=query.get("condition", ""), item=query.get("item", ""),
-                                  outcome=query.get("outcome", ""), persona=query.get("persona", ""),
-                                  personas=personas)
+        return queries.Filters(condition=query.get("condition", ""), item=query.get("item", ""),
+                               outcome=query.get("outcome", ""), persona=query.get("persona", ""),
+                               personas=personas)
+
+    def _answers(self, query: dict[str, str]) -> Any:
+        run = self._run(query)
+        filters = self._filters(run, query)
         try:
             limit = int(query.get("limit") or queries.DEFAULT_PAGE)
             offset = int(query.get("offset") or 0)
@@ -164,6 +173,32 @@ class ViewHandler(BaseHTTPRequestHandler):
 
     def _distributions(self, query: dict[str, str]) -> Any:
         return self._run(query).plots.payload()
+
+    def _export(self, query: dict[str, str]) -> None:
+        """The filtered answers as CSV, streamed (one column per persona attribute at the end)."""
+        run = self._run(query)
+        filters = self._filters(run, query)
+        personas = run.header().get("personas") or {}
+        attributes = sorted({k for p in personas.values() for k in ((p or {}).get("attributes") or {})})
+        persona_at = queries.EXPORT_COLUMNS.index("persona")
+        rows = queries.iter_export_rows(run.store, filters)
+        first = next(rows, None)  # a store that cannot be read fails here, before any header is sent
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/csv; charset=utf-8")
+        self.send_header("Content-Disposition", f'attachment; filename="{run.run_dir.name}-answers.csv"')
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()  # no Content-Length: HTTP/1.0, the body ends when the connection closes
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([*queries.EXPORT_COLUMNS, *(f"persona.{a}" for a in attributes)])
+        for row in itertools.chain([first] if first is not None else [], rows):
+            found = ((personas.get(row[persona_at]) or {}).get("attributes") or {})
+            writer.writerow([*row, *(found.get(a, "") for a in attributes)])
+            if buffer.tell() > 64_000:
+                self.wfile.write(buffer.getvalue().encode("utf-8"))
+                buffer.seek(0)
+                buffer.truncate()
+        self.wfile.write(buffer.getvalue().encode("utf-8"))
 
     # -------------------------------------------------------------------------- writing
 

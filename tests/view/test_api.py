@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import sqlite3
@@ -195,3 +197,27 @@ def test_cli_refuses_a_folder_without_a_store(tmp_path: Path) -> None:
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 2
     assert "is not a silspec run directory (no store.sqlite)" in result.stderr
+
+
+def read_csv(viewer: str, **params: str) -> list[dict[str, str]]:
+    url = f"{viewer}/api/answers.csv?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        assert response.headers["Content-Type"].startswith("text/csv")
+        return list(csv.DictReader(io.StringIO(response.read().decode("utf-8"))))
+
+
+def test_the_filtered_answers_download_as_csv_with_persona_attributes(viewer: str, runs) -> None:
+    everything = read_csv(viewer, run="0")
+    with Store.open(runs[0], create=False) as store:
+        stored = list(store.iter_answers())
+    assert [r["request_id"] for r in everything] == [a.request_id for a in stored]
+    first, record = everything[0], stored[0]
+    assert first["item"] == record.item == "kgss2023.CONFINAN"  # the qualified id, as in JSON
+    assert first["parsed_code"] == str(record.parsed_code) and first["outcome"] == record.outcome
+    personas = rundir.plan_header(runs[0])["personas"]
+    assert first["persona.gender"] == personas[record.persona]["attributes"]["gender"]
+    errors = read_csv(viewer, run="0", outcome="error", **{"attr.gender": "여성"})
+    women = {pid for pid, p in personas.items() if p["attributes"]["gender"] == "여성"}
+    assert errors and {r["outcome"] for r in errors} == {"error"}
+    assert {r["persona"] for r in errors} <= women and {r["persona.gender"] for r in errors} == {"여성"}
+    assert len(errors) == get(viewer, "/api/answers", run="0", outcome="error", **{"attr.gender": "여성"})["total"]

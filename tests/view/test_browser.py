@@ -101,3 +101,13 @@ def test_two_runs_side_by_side(page) -> None:
     wait_range(left, "of 253")
     assert right.locator("figure.plot").count() == 6
     screenshot(page, "two_runs")
+
+
+def test_the_csv_link_follows_the_filters(page) -> None:
+    run = panel(page, 0)
+    run.locator("select[data-filter=outcome]").select_option("error")
+    wait_range(run, "of 253")
+    link = run.locator("[data-testid=csv]")
+    assert "253 answers" in link.inner_text()
+    href = link.get_attribute("href")
+    assert href.startswith("/api/answers.csv?") and "outcome=error" in href and "limit" not in href

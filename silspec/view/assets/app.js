@@ -143,6 +143,13 @@ class RunPanel {
     return params;
   }
 
+  csvUrl() {
+    const params = { run: String(this.run.index), ...this.query() };
+    delete params.limit;
+    delete params.offset;
+    return `/api/answers.csv?${new URLSearchParams(params)}`;
+  }
+
   async loadPage() {
     let page;
     try { page = await this.api("answers", this.query()); }
@@ -169,6 +176,7 @@ class RunPanel {
       el("button", { type: "button", disabled: page.offset === 0, onclick: () => { this.offset = Math.max(0, this.offset - PAGE); this.loadPage(); } }, "‹ previous"),
       el("span", { "data-testid": "range" }, `${first}–${last} of ${page.total}`),
       el("button", { type: "button", disabled: last >= page.total, onclick: () => { this.offset += PAGE; this.loadPage(); } }, "next ›"),
+      el("a", { class: "download", "data-testid": "csv", href: this.csvUrl(), download: "" }, `download these ${page.total} answers (CSV)`),
     );
     this.tableBox.replaceChildren(...[pager, el("div", { class: "table-wrap" }, el("table", { "data-testid": "answers" },
       el("thead", {}, el("tr", {}, ["condition", "item", "persona", "rep", "outcome", "parsed", "reason", "reply"].map((h) => el("th", {}, h)))),
