@@ -39,6 +39,15 @@ def plan_header(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return header if isinstance(header, dict) else {}
 
 
+def plan_header_stamp(run_dir: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(modification time, size) of the plan header: changes when a run rewrites it."""
+    try:
+        stat = (Path(run_dir) / PLAN_HEADER_FILE).stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
 def load_bundled_spec(run_dir: str | os.PathLike[str]) -> Any:
     """The bundled spec with the run's overrides (what ``silspec report`` reloads)."""
     from silspec.run.runner import load_run_spec

@@ -49,11 +49,16 @@ class ViewRun:
         self.prompts = PromptIndex(run_dir)
         self.plots = PlotCache(run_dir)
         self._header: dict[str, Any] | None = None
+        self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     def header(self) -> dict[str, Any]:
-        with self._lock:  # re-read when a later run rewrote it (a run in progress)
-            self._header = rundir.plan_header(self.run_dir)
+        """The plan header, read again only when a later run rewrote it (a run in progress)."""
+        with self._lock:
+            stamp = rundir.plan_header_stamp(self.run_dir)
+            if self._header is None or stamp != self._stamp:
+                self._header = rundir.plan_header(self.run_dir)
+                self._stamp = stamp
             return self._header
 
     def describe(self) -> dict[str, Any]:
