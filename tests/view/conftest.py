@@ -14,7 +14,8 @@ from silspec.view.server import make_server
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "specs" / "kgss_paper_replay.sil"
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's package; another system may point SILSPEC_CHROMIUM at its own (e.g. /usr/bin/chromium-browser)
+CHROMIUM = Path(os.environ.get("SILSPEC_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 
@@ -58,7 +59,8 @@ def browser(runs):
     ``asyncio.run`` could not start.
     """
     if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's `chromium` package to run the browser tests")
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (or set SILSPEC_CHROMIUM)"
+                    " to run the browser tests")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
