@@ -214,7 +214,8 @@ class RunPanel {
         a.valid_mass !== null && a.valid_mass !== undefined ? [el("dt", {}, "valid mass"), el("dd", {}, pct(a.valid_mass))] : null,
         el("dt", {}, "answer mode"), el("dd", {}, a.answers),
         el("dt", {}, "model"), el("dd", {}, `${a.model} (${a.model_id}${a.provider_model ? `, provider: ${a.provider_model}` : ""})`),
-        el("dt", {}, "tokens"), el("dd", {}, `${a.prompt_tokens ?? "?"} in, ${a.completion_tokens ?? "?"} out`),
+        el("dt", {}, "tokens"), el("dd", {}, a.prompt_tokens === null && a.completion_tokens === null ? "not recorded"
+          : `${a.prompt_tokens ?? "?"} in, ${a.completion_tokens ?? "?"} out`),
         el("dt", {}, "request id"), el("dd", {}, el("code", {}, a.request_id)),
       ),
       probs ? el("table", { "data-testid": "probs" }, el("thead", {}, el("tr", {}, el("th", {}, "code"), el("th", {}, "label"), el("th", {}, a.probs ? "share counted" : "option probability"))), el("tbody", {}, probRows)) : null,
