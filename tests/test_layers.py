@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "silspec.prereg": 9,
     "silspec.finetune": 9,
     "silspec.api": 10,
+    "silspec.view": 10,  # the local answer browser: reads runs through run/ and report/, like the API
     "silspec.cli": 11,
     # the package itself: its __version__ is a leaf, its lazy re-exports resolve to the API
     "silspec": 0,

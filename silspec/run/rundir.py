@@ -205,7 +205,7 @@ class RunDirectory:
         data = json.loads(self.plan_header_path.read_text(encoding="utf-8"))
         return converter.structure(data["header"], PlanHeader), data["plan_hash"]
 
-    def _header_json(self) -> dict[str, Any] | None:
+    def header_json(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.plan_header_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
@@ -214,7 +214,7 @@ class RunDirectory:
 
     def recorded_plan_spec(self) -> tuple[str | None, tuple[tuple[str, str], ...]]:
         """(spec path, overrides) as the plan header names them, or (None, ()) (lenient)."""
-        data = self._header_json()
+        data = self.header_json()
         header = data.get("header") if data else None
         if not isinstance(header, dict):
             return None, ()
@@ -222,7 +222,7 @@ class RunDirectory:
 
     def recorded_plan(self) -> RecordedPlan | None:
         """The latest plan's hash, conditions, limit and size from the header (lenient)."""
-        data = self._header_json()
+        data = self.header_json()
         if data is None:
             return None
         header = data.get("header") or {}

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from silspec.report.render import analyse_run
+from silspec.report.load import analyse_run
 from silspec.view import queries, rundir
 
 PREFERRED_VARIANT = "with_defaults"  # what `silspec report` shows first
