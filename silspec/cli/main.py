@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("lint", "plan", "run", "report", "fmt", "freeze", "verify", "models", "finetune")
+COMMANDS = ("lint", "plan", "run", "report", "fmt", "freeze", "verify", "models", "finetune", "pilot")
 
 
 def build_parser() -> argparse.ArgumentParser:
