@@ -59,9 +59,13 @@ def with_replicate_spreads(
         for r in indices
     ]
     keys = list(dict.fromkeys(k for values in per_replicate for k in values))
-    spreads = {
-        key: replicate_spread([values.get(key, math.nan) for values in per_replicate]) for key in keys
-    }
+    settings = spec.analysis.bootstrap
+    level = settings.level if settings is not None else 0.95
+    seed = settings.seed if settings is not None and settings.seed is not None else 0
+    spreads = {}
+    for key in keys:
+        values = [values.get(key, math.nan) for values in per_replicate]
+        spreads[key] = attrs.evolve(replicate_spread(values), seed_ci=seed_percentile_ci(values, level=level, seed=seed))
     return attrs.evolve(row, replicates=indices, across_replicates=spreads)
 
 

@@ -57,6 +57,8 @@ CSV_COLUMNS = (
     "replicate_mean",  # samples > 1: the metric per replicate, mean / SD / how many
     "replicate_sd",
     "replicates",
+    "replicate_ci_low",  # the across-seed percentile bootstrap of the replicate values (docs/report.md)
+    "replicate_ci_high",
 )
 
 
@@ -97,6 +99,7 @@ def to_csv(results: Results) -> str:
                     _csv_number(spread.mean) if spread else "",
                     _csv_number(spread.sd) if spread else "",
                     spread.n if spread else "",
+                    *(_csv_interval(spread.seed_ci) if spread else ("", "")),
                 ]
             )
     return _csv_text(CSV_COLUMNS, rows)

@@ -44,13 +44,30 @@ def test_csv_rows_carry_replicate_mean_sd_and_count(results):
     spread = results.item_metrics("a")[0].across_replicates["js"]
     assert float(js["replicate_mean"]) == pytest.approx(spread.mean)
     assert float(js["replicate_sd"]) == pytest.approx(spread.sd) and js["replicates"] == "3"
+    assert float(js["replicate_ci_low"]) == pytest.approx(spread.seed_ci.low)
+    assert float(js["replicate_ci_high"]) == pytest.approx(spread.seed_ci.high)
+
+
+def test_replicates_carry_the_across_seed_bootstrap_of_their_values(results):
+    """samples = 3: each replicate is one simulated survey under its own seed; the interval is
+    the KGSS percentile bootstrap of the 3 replicate values (seed 0: the spec declares no
+    bootstrap), computed here by hand."""
+    import numpy as np
+
+    spread = results.item_metrics("a")[0].across_replicates["js"]
+    values = np.array(spread.values)
+    rng = np.random.default_rng(0)
+    means = [values[rng.integers(0, 3, size=3)].mean() for _ in range(10_000)]
+    assert (spread.seed_ci.low, spread.seed_ci.high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
+    assert values.min() <= spread.seed_ci.low < spread.seed_ci.high <= values.max()
 
 
 def test_json_schema_version_and_fields(results):
     data = json.loads(report_text(results, "json"))
     assert data["schema_version"] == 5 and data["study"]["seed"] == 3
     item = data["items"][0]
-    assert item["replicates"] == [0, 1, 2] and set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values"}
+    assert item["replicates"] == [0, 1, 2]
+    assert set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values", "seed_ci"}
     row = data["comparisons"][0]["rows"][0]
     assert row["replicates"] == 3 and 0 <= row["replicate_pvalue"] <= 1
 
