@@ -290,7 +290,7 @@ def gate_by_pilot(spec: Spec, plan: Plan, pilot_dir: Any) -> Gate:
     try:
         result = PilotResult.from_dict(rundir.read_pilot())
         check_pilot_matches(result, spec, plan.header.spec_hash)
-    except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as error:
+    except (RunSetupError, ValueError, TypeError, KeyError, cattrs.BaseValidationError) as error:
         raise RunSetupError(f"--only-passed {pilot_dir}: {error}", exit_code=2) from error
     judged = {v.condition for v in result.verdicts}
     unjudged = [name for name, c in plan.header.conditions.items() if c.n_requests and name not in judged]

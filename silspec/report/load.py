@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import cattrs
 from attrs import evolve
 
 from silspec.analysis.across_runs import aggregate_runs
@@ -105,7 +106,7 @@ def _pilot_gate_warning(rundir: RunDirectory, results: Results) -> Warning | Non
         return None
     try:
         pilot = PilotResult.from_dict(rundir.read_pilot())
-    except (RunSetupError, ValueError, TypeError, KeyError) as error:
+    except (RunSetupError, ValueError, TypeError, KeyError, cattrs.BaseValidationError) as error:
         return Warning(kind="pilot_unreadable", severity="medium", message=f"{rundir.pilot_path}: {error}")
     stored = {(c.condition, c.item, c.country): c.n for c in results.compliance}
     # a cell the full run asked after all (run without --only-passed) holds more than the pilot's

@@ -128,3 +128,17 @@ def test_no_pilot_block_and_no_pilot_file_are_usage_errors(tmp_path, capsys):
     assert "declares no `pilot" in capsys.readouterr().err
     assert main(["run", str(SPEC), "--only-passed", str(tmp_path), "--dry-run"]) == 2
     assert "holds no pilot verdicts" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"format": "silspec-pilot/1", "verdicts": 3}', '["a list"]'])
+def test_a_damaged_pilot_file_gates_nothing_and_the_report_says_so(project, capsys, damage):
+    import silspec
+    from silspec.cli.main import main
+
+    _pilot(project, capsys)
+    run_dir = project.parent.parent / "runs" / "kgss_paper_replay"
+    (run_dir / "pilot.json").write_text(damage, encoding="utf-8")
+    assert main(["run", str(project), "--only-passed", str(run_dir), "--dry-run"]) == 2
+    assert "--only-passed" in capsys.readouterr().err
+    warnings = silspec.open_run(run_dir).results().warnings
+    assert any(w.kind == "pilot_unreadable" for w in warnings)
