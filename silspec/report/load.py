@@ -118,8 +118,8 @@ def _pilot_gate_warning(rundir: RunDirectory, results: Results) -> Warning | Non
     return Warning(
         kind="pilot_gated", severity="high",
         message=f"the pilot in this directory did not pass {len(left)} cells: {cells}{more}; they hold"
-        f" only the pilot's answers ({pilot.criteria.personas} personas each, the full run did not ask them:"
-        " --only-passed), so their rows are pilot numbers, not the study's (see pilot.json)",
+        f" only the pilot's answers (at most {pilot.criteria.personas} personas each; a run with --only-passed"
+        " does not ask them), so their rows are pilot numbers, not the study's (see pilot.json)",
     )
 
 
