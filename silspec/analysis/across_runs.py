@@ -8,7 +8,7 @@ from typing import Sequence
 
 from silspec.analysis.cells import cell_label
 from silspec.analysis.metrics import HEADLINE_KEY
-from silspec.analysis.replicates import replicate_spread
+from silspec.analysis.replicates import mean_interval, replicate_spread, seed_percentile_ci
 from silspec.analysis.results import AcrossRunsRow, Results, RunInfo, RunsAggregate, Warning
 
 
@@ -44,12 +44,15 @@ def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = Non
             )
     metric_of_key = {HEADLINE_KEY.get(m, m): m for r in results for m in r.study.metrics}
     cells: dict[tuple[str, str, str, str], list[float]] = {}
+    persona_intervals: dict[tuple[str, str, str, str], list] = {}
     for index, result in enumerate(results):
         for row in result.items:
             label = cell_label(row.code, row.country)
             for key, value in row.values.items():
                 slot = cells.setdefault((row.condition, label, row.variant, key), [math.nan] * len(results))
                 slot[index] = value
+                persona_intervals.setdefault((row.condition, label, row.variant, key), []).append(row.intervals.get(key))
+    level, seed = _seed_bootstrap_settings(results)
     rows = []
     for (condition, label, variant, key), values in cells.items():
         spread = replicate_spread(values)
@@ -61,6 +64,8 @@ def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = Non
                 metric=metric_of_key.get(key, key.partition("_")[0]),
                 key=key,
                 spread=spread,
+                seed_ci=seed_percentile_ci(values, level=level, seed=seed),
+                persona_ci=mean_interval(persona_intervals[(condition, label, variant, key)]),
             )
         )
         missing = sum(1 for v in values if not math.isfinite(v))
@@ -80,3 +85,12 @@ def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = Non
         rows=tuple(rows),
         warnings=tuple(warnings),
     )
+
+
+def _seed_bootstrap_settings(results: Sequence[Results]) -> tuple[float, int]:
+    """(level, seed) of the across-seed bootstrap: the spec's ``bootstrap`` level and seed (so
+    both intervals share a level), else 0.95 and seed 0; the draws are fixed either way."""
+    settings = results[0].study.bootstrap or {}
+    level = settings.get("level") or 0.95
+    seed = settings.get("seed")
+    return float(level), int(seed) if seed is not None else 0

@@ -15,7 +15,7 @@ from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
 
-SCHEMA_VERSION = 4  # 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 5  # 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -85,6 +85,9 @@ class ReplicateSpread:
     sd: float  # n - 1 in the denominator; NaN with fewer than 2 values
     n: int  # values that were finite
     values: tuple[float, ...] = ()  # per replicate in ``ItemMetrics.replicates`` order (NaN: not computed)
+    # samples > 1: the across-seed percentile bootstrap of the replicate values (each replicate is
+    # a full simulated survey under its own seed); across runs it is ``AcrossRunsRow.seed_ci``
+    seed_ci: Interval | None = None
 
 
 @frozen
@@ -293,6 +296,11 @@ class AcrossRunsRow:
     metric: str
     key: str
     spread: ReplicateSpread  # values in ``RunsAggregate.runs`` order (NaN: absent in that run)
+    # percentile bootstrap over the runs' values (the KGSS authors' across-seed CI: seed-level
+    # values resampled, 10,000 draws); None with fewer than 2 finite values
+    seed_ci: Interval | None = None
+    # the within-run persona bootstrap interval, its ends averaged over the runs that have one
+    persona_ci: Interval | None = None
 
 
 @frozen

@@ -12,9 +12,10 @@ ANY = "*"
 TOP_BLOCKS = (
     "study", "scale", "survey", "persona", "population", "descriptors", "parser", "model",
     "condition", "calibration", "finetune", "analysis",
+    "pilot",
 )
 NAMED_VALUES = ("template", "group")
-UNNAMED = frozenset({"analysis", "meta", "bootstrap", "report", "lora", "train", "valid", "test"})
+UNNAMED = frozenset({"analysis", "meta", "bootstrap", "report", "lora", "train", "valid", "test", "pilot"})
 EXTENDABLE = frozenset({"condition"})
 
 SUB_BLOCKS: dict[str, tuple[str, ...]] = {
@@ -72,6 +73,7 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "analysis": ("benchmark",),
     "analysis.metric": ("log", "form", "alpha", "normalise"),
     "analysis.bootstrap": ("resamples", "level", "seed", "metrics"),
+    "pilot": ("personas", "js_max", "valid_min", "modal_max", "level", "resamples", "seed"),  # check/build/pilot.py
     "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title", "invalid_warning"),
 }
 

@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("lint", "plan", "run", "report", "view", "fmt", "freeze", "verify", "models", "finetune")
+COMMANDS = ("lint", "plan", "run", "pilot", "report", "view", "fmt", "freeze", "verify", "models", "finetune")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a pilot: per condition, at most N requests in persona-major order (persona 1 x"
                         " every item, then persona 2, ...), so every condition, model and item is"
                         " touched when N >= the number of items; recorded in the run manifest")
+    p.add_argument("--only-passed", default=None, metavar="PILOT_DIR",
+                   help="ask only the items `silspec pilot` called go (its pilot.json in PILOT_DIR); lists"
+                        " every item left out and why; refused for a pilot of another spec hash or criteria")
     p.add_argument("--dry-run", action="store_true", help="show what would be asked and an estimate")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<study>/)")
     mode = p.add_mutually_exclusive_group()
@@ -78,6 +81,8 @@ def handle(args: argparse.Namespace) -> int:
     try:
         spec = api.load_spec(args.spec, overrides=overrides)
         plan = api.make_plan(spec, conditions=args.conditions, limit=args.limit)
+        if args.only_passed is not None:
+            plan = _gate(spec, plan, args.only_passed, console)
         run_dir = Path(args.out) if args.out else api.default_run_dir(spec)
         if args.dry_run:
             rows = api.dry_run(plan, run_dir, retry_errors=args.retry_errors)
@@ -105,6 +110,21 @@ def handle(args: argparse.Namespace) -> int:
     if not args.no_report and not summary.interrupted and not summary.store_failure:
         _report(api, run_dir, console)
     return summary.exit_code
+
+
+def _gate(spec, plan, pilot_dir: str, console):
+    """The plan cut to the pilot's go items; every item left out is named with its reasons."""
+    from silspec.analysis.pilot import gate_by_pilot
+
+    gate = gate_by_pilot(spec, plan, pilot_dir)
+    kept = sum(len(c.items) for c in gate.plan.header.conditions.values())
+    console.print(f"--only-passed {pilot_dir}: asking {kept} condition x item cells the pilot called go"
+                  f" ({len(gate.plan.requests):,} requests); {len(gate.left_out)} left out:",
+                  highlight=False, soft_wrap=True)
+    for v in gate.left_out:
+        why = "; ".join(v.reasons) or v.verdict
+        console.print(f"  left out {v.condition} {v.label}: {v.verdict} ({why})", highlight=False, soft_wrap=True)
+    return gate.plan
 
 
 def _report(api, run_dir: Path, console) -> None:

@@ -99,3 +99,28 @@ def _persona_major(declared: PlanCondition | None,
                 item_rank.get(request.item, len(item_rank)), first_item[request.item], position)
 
     return sorted(rows, key=key)
+
+
+def pilot_limit(condition: PlanCondition, personas: int) -> int:
+    """The ``--limit`` that asks the first ``personas`` personas every item and replicate of
+    ``condition`` (persona-major: exactly personas × items × samples requests)."""
+    return personas * max(1, len(condition.items)) * max(1, condition.samples)
+
+
+def gate_plan(plan: Plan, keep: Mapping[str, Iterable[str]]) -> Plan:
+    """``plan`` asking, per condition, only the items in ``keep`` (``run --only-passed``).
+
+    Every condition stays in the header (one whose items all failed keeps none and asks
+    nothing), with its ``items`` and ``n_requests`` cut to what is asked, so the header
+    describes the requests; the request ids are the full plan's, so stored answers count.
+    """
+    kept_items = {name: set(items) for name, items in keep.items()}
+    requests = tuple(r for r in plan.requests if r.item in kept_items.get(r.condition, set()))
+    counts = {name: sum(1 for r in requests if r.condition == name) for name in plan.header.conditions}
+    header = attrs.evolve(plan.header, conditions={
+        name: attrs.evolve(c, items=tuple(i for i in c.items if i in kept_items.get(name, set())),
+                           n_requests=counts.get(name, 0),
+                           estimated_prompt_tokens=_scaled(c, counts.get(name, 0)))
+        for name, c in plan.header.conditions.items()
+    })
+    return Plan(header=header, requests=requests, plan_hash=plan_hash(r.id for r in requests))

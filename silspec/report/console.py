@@ -292,18 +292,65 @@ def print_runs_report(aggregate, console: Console) -> None:
             if not rows:
                 continue
             label = "with defaults" if variant == "with_defaults" else "VALID ANSWERS ONLY"
-            table = Table(title=f"{condition}: metrics over runs ({label})", title_justify="left")
-            table.add_column("item")
-            table.add_column("runs", justify="right")
-            for _, title in columns:
-                table.add_column(title, justify="right", no_wrap=True)
-            for item, n, by_key in rows:
-                cells = [
-                    spread_text(key, by_key[key].spread.mean, by_key[key].spread.sd) if key in by_key else "–"
-                    for key, _ in columns
-                ]
-                table.add_row(item, str(n), *cells)
-            console.print(table)
+            cells = {item: [spread_text(key, by_key[key].spread.mean, by_key[key].spread.sd) if key in by_key else "–"
+                            for key, _ in columns] for item, _, by_key in rows}
+            groups = fit_columns(console.width, [item for item, _, _ in rows],
+                                 [(title, [cells[item][i] for item, _, _ in rows]) for i, (_, title) in enumerate(columns)])
+            for part, group in enumerate(groups, 1):
+                of = f" ({part}/{len(groups)})" if len(groups) > 1 else ""
+                table = Table(title=f"{condition}: metrics over runs ({label}){of}", title_justify="left")
+                table.add_column("item", no_wrap=True)
+                table.add_column("runs", justify="right", no_wrap=True)
+                for index in group:
+                    table.add_column(columns[index][1], justify="right", no_wrap=True)
+                for item, n, _ in rows:
+                    table.add_row(item, str(n), *(cells[item][index] for index in group))
+                console.print(table)
+            if columns:
+                print_seed_intervals(console, condition, label, columns[0], rows, len(aggregate.runs))
     rest = [w for w in aggregate.warnings if w.severity != "high"]
     if rest:
         console.print(Panel(Group(*(Text(f"! {w.message}", style="yellow") for w in rest)), title="notes", border_style="yellow"))
+
+
+def fit_columns(width: int, items: list[str], columns: list[tuple[str, list[str]]]) -> list[list[int]]:
+    """Metric columns packed, in order, into tables that fit ``width`` beside the item and runs
+    columns: a narrow terminal (an 80-column pipe) gets two tables, never a dropped item column."""
+    item_width = max([len("item"), *(len(i) for i in items)])
+    fixed = 4 + item_width + 3 + len("runs")  # borders and padding of the item and runs columns
+    groups: list[list[int]] = [[]]
+    used = fixed
+    for index, (title, values) in enumerate(columns):
+        need = 3 + max([len(title), *(len(v) for v in values)])
+        if groups[-1] and used + need > width:
+            groups.append([])
+            used = fixed
+        groups[-1].append(index)
+        used += need
+    return groups
+
+
+def print_seed_intervals(console: Console, condition: str, label: str, column: tuple[str, str], rows,
+                         n_runs: int) -> None:
+    """The headline metric's two intervals side by side: across seeds and within runs."""
+    key, title = column
+    found = [(item, n, by_key[key]) for item, n, by_key in rows if key in by_key]
+    if not any(row.seed_ci is not None for _, _, row in found):
+        return
+    level = next(row.seed_ci.level for _, _, row in found if row.seed_ci is not None)
+    table = Table(title=f"{condition}: {title} over runs, two intervals ({label})", title_justify="left")
+    for name in ("item", "runs", "mean ± SD", f"seeds {level * 100:g}% CI", f"personas {level * 100:g}% CI"):
+        table.add_column(name, justify="left" if name == "item" else "right", no_wrap=True)
+    for item, n, row in found:
+        table.add_row(item, str(n), spread_text(key, row.spread.mean, row.spread.sd),
+                      _interval_text(row.seed_ci), _interval_text(row.persona_ci))
+    table.caption = (f"seeds: percentile bootstrap of the {n_runs} runs' values (10,000 draws): how far the mean"
+                     f" over these seeds moves; never wider than the {n_runs} values themselves. personas: the"
+                     " within-run persona bootstrap, its ends averaged over the runs: how far one run moves"
+                     " with other personas")
+    table.caption_justify = "left"
+    console.print(table)
+
+
+def _interval_text(interval) -> str:
+    return "–" if interval is None else f"[{number(interval.low)}, {number(interval.high)}]"

@@ -57,6 +57,8 @@ CSV_COLUMNS = (
     "replicate_mean",  # samples > 1: the metric per replicate, mean / SD / how many
     "replicate_sd",
     "replicates",
+    "replicate_ci_low",  # the across-seed percentile bootstrap of the replicate values (docs/report.md)
+    "replicate_ci_high",
 )
 
 
@@ -97,6 +99,7 @@ def to_csv(results: Results) -> str:
                     _csv_number(spread.mean) if spread else "",
                     _csv_number(spread.sd) if spread else "",
                     spread.n if spread else "",
+                    *(_csv_interval(spread.seed_ci) if spread else ("", "")),
                 ]
             )
     return _csv_text(CSV_COLUMNS, rows)
@@ -339,7 +342,8 @@ def to_markdown(results: Results) -> str:
 
 # ------------------------------------------------------------------------------ several runs
 
-RUNS_CSV_COLUMNS = ("condition", "item", "variant", "metric", "key", "mean", "sd", "n", "runs", "values")
+RUNS_CSV_COLUMNS = ("condition", "item", "variant", "metric", "key", "mean", "sd", "n", "runs", "values",
+                    "seed_ci_low", "seed_ci_high", "persona_ci_low", "persona_ci_high", "ci_level")
 
 
 def runs_to_json(aggregate, *, indent: int | None = 2) -> str:
@@ -355,10 +359,16 @@ def runs_to_csv(aggregate) -> str:
                 row.condition, row.item, row.variant, row.metric, row.key,
                 _csv_number(row.spread.mean), _csv_number(row.spread.sd), row.spread.n,
                 len(aggregate.runs), ";".join(_csv_number(v) for v in row.spread.values),
+                *_csv_interval(row.seed_ci), *_csv_interval(row.persona_ci),
+                _csv_number((row.seed_ci or row.persona_ci).level) if (row.seed_ci or row.persona_ci) else "",
             ]
             for row in aggregate.rows
         ),
     )
+
+
+def _csv_interval(interval) -> tuple[str, str]:
+    return ("", "") if interval is None else (_csv_number(interval.low), _csv_number(interval.high))
 
 
 def md_runs(aggregate) -> str:
@@ -373,7 +383,20 @@ def md_runs_metrics(aggregate, condition: str, variant: str = "with_defaults") -
         [item, str(n), *(spread_text(key, by_key[key].spread.mean, by_key[key].spread.sd) if key in by_key else "–" for key, _ in columns)]
         for item, n, by_key in table
     ]
-    return _table(["item", "runs", *(f"{title} (mean ± SD)" for _, title in columns)], rows)
+    header = ["item", "runs", *(f"{title} (mean ± SD)" for _, title in columns)]
+    if columns:  # the headline metric's two intervals (docs/report.md: what each means)
+        key, title = columns[0]
+        levels = {r.level for _, _, by_key in table if key in by_key for r in (by_key[key].seed_ci, by_key[key].persona_ci) if r}
+        level = f" {next(iter(levels)) * 100:g}%" if len(levels) == 1 else ""
+        header += [f"{title} seeds{level} CI", f"{title} personas{level} CI"]
+        for row, (_, _, by_key) in zip(rows, table):
+            found = by_key.get(key)
+            row += [_md_interval(found.seed_ci if found else None), _md_interval(found.persona_ci if found else None)]
+    return _table(header, rows)
+
+
+def _md_interval(interval) -> str:
+    return "–" if interval is None else f"[{number(interval.low)}, {number(interval.high)}]"
 
 
 def runs_markdown_blocks(aggregate) -> dict[str, Callable[[], str]]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import cattrs
 from attrs import evolve
 
 from silspec.analysis.across_runs import aggregate_runs
+from silspec.analysis.pilot import PilotResult
 from silspec.analysis.pipeline import UnknownBenchmarkError, analyse, check_benchmark_name
 from silspec.analysis.results import Results, RunsAggregate, Warning
 from silspec.run.errors import RunSetupError
@@ -89,9 +91,36 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
             "mixes runs if the spec or a --set changed between them",
         )
         results = evolve(results, warnings=(mixed, *results.warnings))
+    gated = _pilot_gate_warning(rundir, results)
+    if gated is not None:  # first: it changes how every row below is read
+        results = evolve(results, warnings=(gated, *results.warnings))
     if notes:
         results = evolve(results, warnings=(*results.warnings, *notes))
     return results
+
+
+def _pilot_gate_warning(rundir: RunDirectory, results: Results) -> Warning | None:
+    """A run directory holding a pilot: the cells it did not pass rest on the pilot's answers
+    only (``silspec run --only-passed`` never asked them), which the n column alone does not say."""
+    if not rundir.pilot_path.is_file():
+        return None
+    try:
+        pilot = PilotResult.from_dict(rundir.read_pilot())
+    except (RunSetupError, ValueError, TypeError, KeyError, cattrs.BaseValidationError) as error:
+        return Warning(kind="pilot_unreadable", severity="medium", message=f"{rundir.pilot_path}: {error}")
+    stored = {(c.condition, c.item, c.country): c.n for c in results.compliance}
+    # a cell the full run asked after all (run without --only-passed) holds more than the pilot's
+    left = [v for v in pilot.left_out() if 0 < stored.get((v.condition, v.item, v.country), 0) <= v.planned]
+    if not left:
+        return None
+    cells = ", ".join(f"{v.condition} {v.label} ({v.verdict})" for v in left[:8])
+    more = f" and {len(left) - 8} more" if len(left) > 8 else ""
+    return Warning(
+        kind="pilot_gated", severity="high",
+        message=f"the pilot in this directory did not pass {len(left)} cells: {cells}{more}; they hold"
+        f" only the pilot's answers (at most {pilot.criteria.personas} personas each; a run with --only-passed"
+        " does not ask them), so their rows are pilot numbers, not the study's (see pilot.json)",
+    )
 
 
 def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str | None = None) -> RunsAggregate:

@@ -4,6 +4,7 @@
       store.sqlite          answers, attempts, manifest, requests, plan membership (``store``)
       .lock                 flock held by the running invocation
       plan_header.json      the latest plan's header and hash (models, conditions, items, personas)
+      pilot.json            `silspec pilot`'s verdicts, criteria and spec hash (docs/pilot.md)
       bundle/<spec>.sil     the spec and every file it references, at their relative paths
 
 The runner writes it, ``silspec report`` and ``silspec verify`` read it, all through
@@ -31,6 +32,7 @@ from silspec.run.errors import RunSetupError
 from silspec.run.store import STORE_FILE, Store, StoreError
 
 PLAN_HEADER_FILE = "plan_header.json"
+PILOT_FILE = "pilot.json"
 LOCK_FILE = ".lock"
 BUNDLE_DIR = "bundle"
 NOT_BUNDLED_NOTE = "SILSPEC_NOT_BUNDLED.txt"
@@ -204,6 +206,28 @@ class RunDirectory:
             raise RunSetupError(f"{self.path} is not a silspec run directory (no {PLAN_HEADER_FILE})")
         data = json.loads(self.plan_header_path.read_text(encoding="utf-8"))
         return converter.structure(data["header"], PlanHeader), data["plan_hash"]
+
+    @property
+    def pilot_path(self) -> Path:
+        return self.path / PILOT_FILE
+
+    def write_pilot(self, data: dict[str, Any]) -> None:
+        """``pilot.json``: a pilot's verdicts as plain JSON (``analysis.pilot.PilotResult``)."""
+        temporary = self.path / (PILOT_FILE + ".tmp")
+        temporary.write_text(json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1), encoding="utf-8")
+        temporary.replace(self.pilot_path)  # atomic, like the plan header
+
+    def read_pilot(self) -> dict[str, Any]:
+        """The pilot's verdicts; ``RunSetupError`` when the directory has none or it is unreadable."""
+        if not self.pilot_path.is_file():
+            raise RunSetupError(f"{self.path} holds no pilot verdicts ({PILOT_FILE}): run `silspec pilot SPEC` first")
+        try:
+            data = json.loads(self.pilot_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RunSetupError(f"{self.pilot_path} cannot be read: {error}") from error
+        if not isinstance(data, dict):
+            raise RunSetupError(f"{self.pilot_path} is not a pilot file (not a JSON object)")
+        return data
 
     def header_json(self) -> dict[str, Any] | None:
         try:

@@ -410,6 +410,25 @@ class Analysis:
     report: dict[str, Any] = field(factory=dict)  # compliance, per_item, plots, ...
 
 
+@frozen
+class Pilot:
+    """``pilot { ... }``: the criteria a variable-level pilot judges each item by (KGSS §5.4).
+
+    ``personas`` are asked per item × condition; an item is *go* when every criterion passes
+    with the JS interval's upper bound below ``js_max``, *no-go* when the lower bound is above it
+    (or the valid rate or modal share fails), else *inconclusive*. Part of the Spec, so of the
+    spec hash: changing a criterion after the pilot ran is visible (``run --only-passed``).
+    """
+
+    personas: int = 20  # personas per item × condition
+    js_max: float = 0.1  # JS (the analysis's js form and log; ln divergence by default)
+    valid_min: float = 0.8  # answered share of the pilot's requests
+    modal_max: float = 0.95  # largest share of one code among the valid answers
+    level: float = 0.95  # of the persona bootstrap interval the verdict reads
+    resamples: int = 1000
+    seed: int | None = None  # None: the study seed
+
+
 # ---------------------------------------------------------------------------------- spec
 
 
@@ -452,6 +471,8 @@ class Spec:
     finetunes: dict[str, Finetune] = field(factory=dict)
     groups: dict[str, tuple[str, ...]] = field(factory=dict)
     analysis: Analysis = Analysis()
+    # after `analysis` in the field order, omitted from the spec hash while None (older locks hold)
+    pilot: Pilot | None = field(default=None, metadata={"omit_if_default": True})
     overrides: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE pairs, as given
     files: tuple[FileRef, ...] = ()  # every referenced file, for hashing and bundling
     externals: tuple[ExternalRef, ...] = ()

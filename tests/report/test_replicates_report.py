@@ -44,13 +44,30 @@ def test_csv_rows_carry_replicate_mean_sd_and_count(results):
     spread = results.item_metrics("a")[0].across_replicates["js"]
     assert float(js["replicate_mean"]) == pytest.approx(spread.mean)
     assert float(js["replicate_sd"]) == pytest.approx(spread.sd) and js["replicates"] == "3"
+    assert float(js["replicate_ci_low"]) == pytest.approx(spread.seed_ci.low)
+    assert float(js["replicate_ci_high"]) == pytest.approx(spread.seed_ci.high)
+
+
+def test_replicates_carry_the_across_seed_bootstrap_of_their_values(results):
+    """samples = 3: each replicate is one simulated survey under its own seed; the interval is
+    the KGSS percentile bootstrap of the 3 replicate values (seed 0: the spec declares no
+    bootstrap), computed here by hand."""
+    import numpy as np
+
+    spread = results.item_metrics("a")[0].across_replicates["js"]
+    values = np.array(spread.values)
+    rng = np.random.default_rng(0)
+    means = [values[rng.integers(0, 3, size=3)].mean() for _ in range(10_000)]
+    assert (spread.seed_ci.low, spread.seed_ci.high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
+    assert values.min() <= spread.seed_ci.low < spread.seed_ci.high <= values.max()
 
 
 def test_json_schema_version_and_fields(results):
     data = json.loads(report_text(results, "json"))
-    assert data["schema_version"] == 4 and data["study"]["seed"] == 3
+    assert data["schema_version"] == 5 and data["study"]["seed"] == 3
     item = data["items"][0]
-    assert item["replicates"] == [0, 1, 2] and set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values"}
+    assert item["replicates"] == [0, 1, 2]
+    assert set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values", "seed_ci"}
     row = data["comparisons"][0]["rows"][0]
     assert row["replicates"] == 3 and 0 <= row["replicate_pvalue"] <= 1
 
@@ -139,7 +156,7 @@ def test_single_run_dir_list_behaves_like_one_dir(two_runs, capsys):
     from silspec.analysis.results import Results
 
     assert isinstance(write_report([two_runs[0]], format="json"), Results)
-    assert json.loads(capsys.readouterr().out)["schema_version"] == 4
+    assert json.loads(capsys.readouterr().out)["schema_version"] == 5
 
 
 def test_runs_report_in_text_csv_md_html(aggregate):
@@ -159,3 +176,41 @@ def test_report_over_the_same_seed_twice_warns(two_runs):
 
     aggregate = analyse_runs([two_runs[0], two_runs[0]])
     assert any(w.kind == "same_seed" for w in aggregate.warnings)
+
+
+def test_runs_carry_the_across_seed_and_the_persona_interval(aggregate, two_runs):
+    """Each aggregated row's across-seed CI is the bootstrap of its run values (the spec's
+    bootstrap seed 42 and level), and its persona CI the runs' persona intervals averaged."""
+    import numpy as np
+
+    from silspec.report.load import analyse_run
+
+    row = next(r for r in aggregate.rows if (r.condition, r.item, r.variant, r.key) == ("baseline", "CONFINAN", "with_defaults", "js"))
+    values = [analyse_run(run).metric("baseline", "CONFINAN", "js") for run in two_runs]
+    assert values[0] != values[1]
+    rng = np.random.default_rng(42)
+    data = np.array(values)
+    means = data[rng.integers(0, 2, size=(10_000, 2))].mean(axis=1)
+    assert (row.seed_ci.low, row.seed_ci.high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    assert min(values) <= row.seed_ci.low <= row.seed_ci.high <= max(values)
+    lows = [next(i for i in analyse_run(run).items if (i.condition, i.code, i.variant) == ("baseline", "CONFINAN", "with_defaults")).intervals["js"].low for run in two_runs]
+    assert row.persona_ci.low == pytest.approx(sum(lows) / 2)
+
+
+def test_the_runs_text_table_keeps_the_item_column_at_80_columns(aggregate):
+    import io
+
+    from rich.console import Console
+
+    from silspec.report.console import print_runs_report
+
+    buffer = io.StringIO()
+    print_runs_report(aggregate, Console(file=buffer, width=80, color_system=None))
+    text = buffer.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for code in ("CONFINAN", "CONLEGIS", "KRPROUD", "NORTHWHO", "UNIFI", "PARTYLR"):
+        assert f"│ {code}" in text  # the item column, in every table
+    assert "(1/2)" in text and "seeds 95% CI" in text and "personas 95% CI" in text
+    assert "never wider than the 2 values" in text
+    md = __import__("silspec.report.output", fromlist=["runs_report_text"]).runs_report_text(aggregate, "md")
+    assert "JS seeds 95% CI" in md
