@@ -273,6 +273,52 @@ class Handler(BaseHTTPRequestHandler):
         self.not_found("route")
 
 
+# --------------------------------------------------------------------------- for tests
+
+
+class BatchServerHandle:
+    """A started server process: ``url`` (OpenAI base URL), its log, ``release()``."""
+
+    def __init__(self, port: int, log_path: Path, proc: Any):
+        self.port, self.log_path, self.proc = port, log_path, proc
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+    def log(self, op: str | None = None) -> list[dict[str, Any]]:
+        if not self.log_path.exists():
+            return []
+        entries = [json.loads(x) for x in self.log_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        return [e for e in entries if op is None or e["op"] == op]
+
+    def submitted_ids(self) -> list[str]:
+        """Every custom id uploaded, in order (repeats mean a request was paid for twice)."""
+        return [cid for entry in self.log("upload") for cid in entry["custom_ids"]]
+
+    def release(self) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{self.port}/control/release",
+                                                      data=b"{}", method="POST"), timeout=10).read()
+
+
+def start(tmp_path: Path, *, faults: list[dict[str, Any]] | None = None, hold: bool = False,
+          log_name: str = "batch-server.jsonl") -> BatchServerHandle:
+    """Start this script as a process on a free port (stop it with ``handle.proc.kill()``)."""
+    import subprocess
+
+    log_path = Path(tmp_path) / log_name
+    command = [sys.executable, str(Path(__file__).resolve()), "--port", "0", "--log", str(log_path)]
+    if faults:
+        command += ["--faults", json.dumps(faults)]
+    if hold:
+        command.append("--hold")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"batch server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return BatchServerHandle(int(line.split()[1]), log_path, proc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
