@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import attrs
@@ -407,3 +408,86 @@ class OpenAIBatchBackend:
     def _status(self, text: str | None) -> None:
         if self.on_status is not None:
             self.on_status(text)
+
+
+# ------------------------------------------------------------------------------ status
+
+
+@frozen
+class BatchStatus:
+    """One kept batch as ``silspec run --status`` shows it."""
+
+    batch_id: str
+    model: str
+    requests: int
+    status: str  # the provider's latest word (refreshed when it could be asked)
+    completed: int | None
+    failed: int | None
+    created_at: str
+    updated_at: str
+    answers_stored: int  # of its requests, rows in the store that came from this batch
+    errors: tuple[str, ...] = ()  # batch-level errors (a failed validation)
+    note: str | None = None  # why the status could not be refreshed, when it could not
+
+
+async def _refresh(kept: list[dict[str, Any]], models: Mapping[str, PlanModel],
+                   env: Mapping[str, str]) -> dict[str, Any]:
+    """batch id -> the provider's batch object or the error text, for batches still running."""
+    from openai import AsyncOpenAI
+
+    fresh: dict[str, Any] = {}
+    clients: dict[str, Any] = {}
+    try:
+        for batch in kept:
+            if batch["status"] in TERMINAL:
+                continue
+            model = models.get(batch["model"])
+            if model is None:
+                fresh[batch["batch_id"]] = f"model {batch['model']!r} is not in the run's latest plan"
+                continue
+            key = env.get(model.api_key_env) if model.api_key_env else LOCAL_PLACEHOLDER_KEY
+            if not key:
+                fresh[batch["batch_id"]] = f"{model.api_key_env} is not set: showing the stored status"
+                continue
+            client = clients.get(model.name)
+            if client is None:
+                client = clients[model.name] = AsyncOpenAI(
+                    api_key=key, base_url=model.base_url or env.get("OPENAI_BASE_URL") or None,
+                    max_retries=1, timeout=min(model.timeout_s, 30.0))
+            try:
+                fresh[batch["batch_id"]] = await client.batches.retrieve(batch["batch_id"])
+            except Exception as exc:  # noqa: BLE001 - shown per batch; the stored status still stands
+                secrets = (key, *url_secrets(model.base_url))
+                fresh[batch["batch_id"]] = redact(f"could not ask the provider ({type(exc).__name__}: {exc})", secrets)
+    finally:
+        for client in clients.values():
+            await client.close()
+    return fresh
+
+
+def batch_status(store: Any, *, models: Mapping[str, PlanModel] | None = None,
+                 env: Mapping[str, str] | None = None) -> list[BatchStatus]:
+    """Every batch kept in ``store``; with ``models`` and ``env``, running ones are refreshed
+    from the provider (read only: the store is not written, a run may hold it)."""
+    kept = store.batches()
+    fresh = asyncio.run(_refresh(kept, models, env)) if models is not None and env is not None else {}
+    from_batch = Counter(store.batch_ids_of_answers(
+        [rid for batch in kept for rid in batch["request_ids"]]).values())
+    out = []
+    for batch in kept:
+        counts = batch["counts"] or {}
+        status, note, errors = batch["status"], None, tuple(batch["errors"] or ())
+        live = fresh.get(batch["batch_id"])
+        if isinstance(live, str):
+            note = live
+        elif live is not None:
+            status = live.status
+            if live.request_counts is not None:
+                counts = live.request_counts.model_dump()
+        out.append(BatchStatus(
+            batch_id=batch["batch_id"], model=batch["model"], requests=batch["n_requests"], status=status,
+            completed=counts.get("completed"), failed=counts.get("failed"), created_at=batch["created_at"],
+            updated_at=batch["updated_at"], answers_stored=from_batch.get(batch["batch_id"], 0),
+            errors=errors, note=note,
+        ))
+    return out

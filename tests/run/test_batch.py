@@ -157,3 +157,28 @@ def test_batch_on_another_backend_stops_that_model_saying_why(tmp_path):
     summary = run_plan(plan, tmp_path / "run", env={})
     assert "batch = true needs the openai backend" in summary.stopped_models["m"]
     assert summary.exit_code == 1
+
+
+def test_cli_runs_a_batch_spec_and_status_shows_each_batch(batch_server_factory, tmp_path, monkeypatch, capsys):
+    from silspec.cli.main import main
+    from tests.run.test_runner_cli import MINI_SPEC
+
+    server = batch_server_factory()
+    spec = tmp_path / "mini.sil"
+    text = MINI_SPEC.replace("BASE_URL", server.url).replace('  base_url = ', "  batch    = true\n  base_url = ")
+    assert "batch    = true" in text
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "run"
+    for key, value in {**ENV, "SILSPEC_BATCH_MAX_REQUESTS": "3"}.items():
+        monkeypatch.setenv(key, value)
+    assert main(["run", str(spec), "--out", str(out), "--status"]) == 0
+    assert "nothing submitted" in capsys.readouterr().out
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(spec), "--out", str(out), "--status"]) == 0
+    shown = capsys.readouterr().out
+    batch_ids = [e["batch_id"] for e in server.log("create")]
+    assert len(batch_ids) == 2  # 4 personas x 1 item, 3 per file
+    for batch_id in batch_ids:
+        assert batch_id in shown
+    assert shown.count("completed") == 2 and "0 of 2 batches still running" in shown

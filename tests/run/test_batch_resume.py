@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from silspec.run.batch import batch_status
+from silspec.run.rundir import RunDirectory
 from tests.servers import batch_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +73,11 @@ def test_sigkill_while_polling_then_resume_submits_nothing_again(tmp_path):
         assert [(status, n) for _, status, n in kept] == [("in_progress", 600)] * 3 + [("in_progress", 200)]
         assert query(run_dir, "SELECT count(*) FROM answers") == [(0,)]  # killed before anything ended
 
+        # --status's view while the batches run: asked of the provider, nothing written
+        with RunDirectory.at(run_dir).open_store() as store:
+            shown = batch_status(store, models=RunDirectory.at(run_dir).read_plan_header()[0].models, env={})
+        assert [(r.status, r.requests, r.answers_stored, r.note) for r in shown] == \
+            [("in_progress", 600, 0, None)] * 3 + [("in_progress", 200, 0, None)]
         server.release()
         rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ})
         assert rerun.returncode == 0, rerun.stderr[-3000:]
