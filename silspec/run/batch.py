@@ -252,13 +252,17 @@ class OpenAIBatchBackend:
     # ---------------------------------------------------------------------- protocol
 
     async def answer(self, request: Request) -> BackendAnswer:
-        """One request (a re-ask): a batch of one, at batch price."""
-        result = (await self.answer_batch([request]))[0]
+        """One request (a re-ask): a new batch of one, at batch price. Never a kept batch: the
+        one that gave the answer being re-asked would give it again."""
+        result = (await self._answer([request], reuse=False))[0]
         if isinstance(result, BaseException):
             raise result
         return result
 
     async def answer_batch(self, requests: Sequence[Request]) -> list[BackendAnswer | BackendError]:
+        return await self._answer(requests, reuse=True)
+
+    async def _answer(self, requests: Sequence[Request], *, reuse: bool) -> list[BackendAnswer | BackendError]:
         by_id = {r.id: r for r in requests}
         results: dict[str, BackendAnswer | BackendError] = {}
         for request in by_id.values():
@@ -267,7 +271,7 @@ class OpenAIBatchBackend:
                     f"{self._where}: option labels {list(request.option_tokens)} share a prefix; the Batch API"
                     " cannot score full option strings (use letter labels, or run without batch)")
         wanted = [rid for rid in by_id if rid not in results]
-        assignment = self._reuse(wanted)  # batch id -> request ids it will answer
+        assignment = self._reuse(wanted) if reuse else {}  # batch id -> request ids it will answer
         fresh = [rid for rid in wanted if not any(rid in ids for ids in assignment.values())]
         if fresh:
             lines = [(rid, request_line(by_id[rid], self.model)) for rid in fresh]

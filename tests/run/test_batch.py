@@ -182,3 +182,18 @@ def test_cli_runs_a_batch_spec_and_status_shows_each_batch(batch_server_factory,
     for batch_id in batch_ids:
         assert batch_id in shown
     assert shown.count("completed") == 2 and "0 of 2 batches still running" in shown
+
+
+def test_a_reask_goes_through_a_new_batch_of_one(batch_server_factory, tmp_path):
+    server = batch_server_factory(faults=[{"marker": "NOCODE"}])
+    items = [fk.item("Q1")]
+    requests = fk.requests_for("c", "gpt", items, 2, backend="openai", marker="NOCODE ")
+    model = fk.model("gpt", "openai", base_url=server.url, options={"batch": True})
+    # every reply holds no code: each request is invalid and re-asked twice, each time in a new batch
+    plan = fk.plan([model], {"c": ("gpt", Parser("first", on_invalid="reask", reask=2))}, items, requests)
+    run_plan(plan, tmp_path / "run", env=ENV)
+    uploads = [u["lines"] for u in server.log("upload")]
+    stored = rows(tmp_path / "run")
+    assert {r["outcome"] for r in stored.values()} == {"invalid"}
+    assert uploads == [2, 1, 1, 1, 1]
+    assert all(r["attempts"] == 3 for r in stored.values())

@@ -21,6 +21,7 @@ in its prompt::
     {"marker": "BADLINE"}                 # that line: HTTP 400 in the error file
     {"marker": "NOTEXT"}                  # that line: HTTP 200 with content null
     {"marker": "SERVERERR"}               # that line: HTTP 500 in the error file
+    {"marker": "NOCODE"}                  # that line: HTTP 200, a text with no number in it
 
 The log (JSONL, flushed at once) has one entry per call: ``upload`` (file id, line count, the
 custom ids), ``create`` (batch id, file id, lines), ``retrieve`` (batch id, status), ``content``.
@@ -124,6 +125,8 @@ def line_result(state: State, line: dict[str, Any]) -> tuple[str, dict[str, Any]
     reply = chat_body(body)
     if fault == "NOTEXT":
         reply["choices"][0]["message"]["content"] = None
+    if fault == "NOCODE":
+        reply["choices"][0]["message"]["content"] = "I would rather not pick one."
     return "output", {**base, "response": {"status_code": 200, "request_id": request_id, "body": reply},
                       "error": None}
 
