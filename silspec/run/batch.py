@@ -323,12 +323,13 @@ class OpenAIBatchBackend:
         return batch.id
 
     async def _poll(self, batch_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Every batch's final state (as kept in the store), polling until all have ended."""
-        kept = {b["batch_id"]: b for b in self.store.batches(self.model.name)}
-        ended = {bid: kept[bid] for bid in batch_ids if kept[bid]["status"] in TERMINAL}
+        """Every batch's final state, polling until all have ended; each answer from the provider
+        is kept in the store as it comes (read once here: a batch row holds up to 50,000 ids)."""
+        state = {b["batch_id"]: {k: v for k, v in b.items() if k != "request_ids"}
+                 for b in self.store.batches(self.model.name) if b["batch_id"] in set(batch_ids)}
         while True:
             for batch_id in batch_ids:
-                if batch_id in ended:
+                if state[batch_id]["status"] in TERMINAL:
                     continue
                 batch = await self._call(self._client.batches.retrieve, batch_id)
                 counts = batch.request_counts.model_dump() if batch.request_counts is not None else None
@@ -336,20 +337,23 @@ class OpenAIBatchBackend:
                           for e in (batch.errors.data or [])] if batch.errors is not None else None
                 self.store.update_batch(batch_id, status=batch.status, output_file_id=batch.output_file_id,
                                         error_file_id=batch.error_file_id, counts=counts, errors=errors)
-                if batch.status in TERMINAL:
-                    ended[batch_id] = next(b for b in self.store.batches(self.model.name) if b["batch_id"] == batch_id)
-            if len(ended) == len(batch_ids):
-                return ended
-            self._status(self._progress_text(batch_ids))
+                entry = state[batch_id]
+                entry["status"] = batch.status
+                for key, value in (("output_file_id", batch.output_file_id), ("error_file_id", batch.error_file_id),
+                                   ("counts", counts), ("errors", errors)):
+                    if value is not None:
+                        entry[key] = value
+            if all(state[b]["status"] in TERMINAL for b in batch_ids):
+                return state
+            self._status(self._progress_text([state[b] for b in batch_ids]))
             await self._sleep(self.limits.poll_s)
 
-    def _progress_text(self, batch_ids: Sequence[str]) -> str:
-        kept = {b["batch_id"]: b for b in self.store.batches(self.model.name)}
-        done = sum((kept[b]["counts"] or {}).get("completed", 0) + (kept[b]["counts"] or {}).get("failed", 0)
-                   for b in batch_ids)
-        total = sum(kept[b]["n_requests"] for b in batch_ids)
-        open_ = sum(1 for b in batch_ids if kept[b]["status"] not in TERMINAL)
-        return f"batch API: {open_} of {len(batch_ids)} batches running, {done:,} of {total:,} lines done"
+    @staticmethod
+    def _progress_text(batches: Sequence[Mapping[str, Any]]) -> str:
+        done = sum((b["counts"] or {}).get("completed", 0) + (b["counts"] or {}).get("failed", 0) for b in batches)
+        total = sum(b["n_requests"] for b in batches)
+        running = sum(1 for b in batches if b["status"] not in TERMINAL)
+        return f"batch API: {running} of {len(batches)} batches running, {done:,} of {total:,} lines done"
 
     async def _collect(self, batch: Mapping[str, Any], ids: Sequence[str],
                        by_id: Mapping[str, Request]) -> dict[str, BackendAnswer | BackendError]:

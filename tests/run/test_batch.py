@@ -197,3 +197,16 @@ def test_a_reask_goes_through_a_new_batch_of_one(batch_server_factory, tmp_path)
     assert {r["outcome"] for r in stored.values()} == {"invalid"}
     assert uploads == [2, 1, 1, 1, 1]
     assert all(r["attempts"] == 3 for r in stored.values())
+
+
+def test_rate_limits_do_not_apply_to_a_batch_model_and_the_run_says_so(batch_server_factory, tmp_path):
+    server = batch_server_factory()
+    items = [fk.item("Q1")]
+    requests = fk.requests_for("c", "gpt", items, 40, backend="openai")
+    # rpm 1 would hold 40 live requests for 40 minutes; the batch engine hands them over at once
+    model = fk.model("gpt", "openai", base_url=server.url, options={"batch": True}, rpm=1)
+    plan = fk.plan([model], {"c": ("gpt", Parser("first"))}, items, requests)
+    summary = run_plan(plan, tmp_path / "run", env=ENV)
+    assert summary.exit_code == 0
+    assert any("batch = true, so rpm do not apply" in w for w in summary.warnings)
+    assert [u["lines"] for u in server.log("upload")] == [25, 15]
