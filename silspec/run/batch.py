@@ -29,6 +29,7 @@ prompt-log-probability path, which the Batch API cannot express) — those are e
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
@@ -54,6 +55,7 @@ ENV_MAX_REQUESTS = "SILSPEC_BATCH_MAX_REQUESTS"
 ENV_MAX_BYTES = "SILSPEC_BATCH_MAX_BYTES"
 ENV_POLL_S = "SILSPEC_BATCH_POLL_S"
 LOCAL_PLACEHOLDER_KEY = "no-key"
+ADOPT_SCAN = 1_000  # recent provider batches searched for one the store lost (see _adopt)
 CALL_TRIES = 8  # tries of one files/batches call through connection trouble, 429 and 5xx
 # Transport settings the Batch API makes moot: the provider queues the lines itself.
 LIVE_ONLY_SETTINGS = ("rpm", "tpm", "delay_s")
@@ -146,6 +148,11 @@ def split_files(lines: Sequence[tuple[str, bytes]], limits: BatchLimits) -> tupl
     if current:
         files.append(current)
     return files, too_large
+
+
+def chunk_digest(request_ids: Iterable[str]) -> str:
+    """A batch's content key (metadata ``silspec_ids``): sha256 of its request ids in file order."""
+    return hashlib.sha256("\n".join(request_ids).encode("ascii")).hexdigest()[:48]
 
 
 # ------------------------------------------------------------------------------ results
@@ -281,7 +288,7 @@ class OpenAIBatchBackend:
                     f"{self._where}: the request is larger than a whole batch file ({self.limits.max_bytes} bytes)")
             for number, chunk in enumerate(files, start=1):
                 self._status(f"uploading batch file {number} of {len(files)} ({len(chunk)} requests)")
-                batch_id = await self._submit(chunk)
+                batch_id = await self._submit(chunk, adopt=reuse)
                 assignment[batch_id] = [rid for rid, _ in chunk]
         ended = await self._poll(list(assignment))
         for batch_id, ids in assignment.items():
@@ -311,16 +318,41 @@ class OpenAIBatchBackend:
                 taken.update(ids)
         return assignment
 
-    async def _submit(self, chunk: Sequence[tuple[str, bytes]]) -> str:
+    async def _submit(self, chunk: Sequence[tuple[str, bytes]], *, adopt: bool) -> str:
         data = b"".join(line for _, line in chunk)
+        digest = chunk_digest(rid for rid, _ in chunk)
+        adopted = await self._adopt(digest) if adopt else None
+        if adopted is not None:
+            self.store.record_batch(batch_id=adopted.id, model=self.model.name, input_file_id=adopted.input_file_id,
+                                    request_ids=[rid for rid, _ in chunk], n_bytes=len(data), status=adopted.status)
+            return adopted.id
         uploaded = await self._call(self._client.files.create, file=("silspec-batch.jsonl", data), purpose="batch")
         batch = await self._call(self._client.batches.create, input_file_id=uploaded.id, endpoint=ENDPOINT,
                                  completion_window=COMPLETION_WINDOW,
-                                 metadata={"silspec_model": self.model.name})
+                                 metadata={"silspec_model": self.model.name, "silspec_ids": digest})
         # Kept at once: from here on the batch is paid for, and a killed run must find it.
         self.store.record_batch(batch_id=batch.id, model=self.model.name, input_file_id=uploaded.id,
                                 request_ids=[rid for rid, _ in chunk], n_bytes=len(data), status=batch.status)
         return batch.id
+
+    async def _adopt(self, digest: str) -> Any:
+        """A batch the provider holds for exactly these requests but the store does not: a run
+        killed between the provider accepting a batch and the store keeping its id. Found by the
+        ``silspec_ids`` digest in its metadata among the provider's recent batches (newest first,
+        at most ``ADOPT_SCAN`` of them); one that failed validation is not adopted."""
+        seen = 0
+        known = {b["batch_id"] for b in self.store.batches(self.model.name)}  # those are reused or spent
+        try:
+            async for batch in self._client.batches.list(limit=100):
+                seen += 1
+                metadata = batch.metadata or {}
+                if metadata.get("silspec_ids") == digest and batch.status != "failed" and batch.id not in known:
+                    return batch
+                if seen >= ADOPT_SCAN:
+                    break
+        except Exception as exc:  # noqa: BLE001 - a provider without the list call: submit as usual
+            self._status(f"batch API: could not list batches ({self._classify(exc)}); submitting")
+        return None
 
     async def _poll(self, batch_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Every batch's final state, polling until all have ended; each answer from the provider

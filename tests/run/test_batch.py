@@ -210,3 +210,28 @@ def test_rate_limits_do_not_apply_to_a_batch_model_and_the_run_says_so(batch_ser
     assert summary.exit_code == 0
     assert any("batch = true, so rpm do not apply" in w for w in summary.warnings)
     assert [u["lines"] for u in server.log("upload")] == [25, 15]
+
+
+def test_a_batch_the_provider_accepted_but_the_store_never_kept_is_adopted_not_paid_again(
+        batch_server_factory, tmp_path):
+    """The one window a kill can hit: the provider created the batch, the store had not yet kept
+    its id. The provider's batch list, searched by the content digest in its metadata, finds it."""
+    import openai
+
+    from silspec.run.batch import chunk_digest, request_line
+
+    server = batch_server_factory()
+    plan = batch_plan(server.url, 10)  # 20 requests, one file
+    model = plan.header.models["gpt"]
+    ids = [r.id for r in plan.requests]
+    data = b"".join(request_line(r, model) for r in plan.requests)
+    client = openai.OpenAI(api_key="no-key", base_url=server.url, max_retries=0)
+    uploaded = client.files.create(file=("lost.jsonl", data), purpose="batch")
+    lost = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
+                                 metadata={"silspec_model": "gpt", "silspec_ids": chunk_digest(ids)})
+    summary = run_plan(plan, tmp_path / "run", env=ENV)
+    assert summary.exit_code == 0
+    assert len(server.log("upload")) == 1 and len(server.log("create")) == 1  # only the lost one
+    with Store.open(tmp_path / "run", create=False) as store:
+        assert [b["batch_id"] for b in store.batches()] == [lost.id]
+    assert {json.loads(r["meta"])["batch_id"] for r in rows(tmp_path / "run").values()} == {lost.id}

@@ -8,6 +8,7 @@ first stdout line is ``PORT <n>``. Endpoints, as the official ``openai`` client 
 - ``GET /v1/batches/{id}`` -> the batch, one step further along on each retrieve
   (validating -> in_progress -> completed); ``--hold`` keeps every batch ``in_progress`` until
   ``POST /control/release`` (so a test can kill a client mid-poll);
+- ``GET /v1/batches`` -> every batch, newest first (one page);
 - ``GET /v1/files/{id}/content`` -> the file's bytes (input, output or error JSONL).
 
 Answers are the scripted respondent's (``respondent.py``), the same as ``chat_server.py``'s.
@@ -263,6 +264,13 @@ class Handler(BaseHTTPRequestHandler):
                 state.log({"op": "retrieve", "batch_id": batch["id"], "status": batch["status"]})
                 payload = public(batch)
             self.send_json(200, payload)
+            return
+        if parts == ["v1", "batches"]:  # the list, newest first, one page
+            with state.lock:
+                data = [public(b) for b in reversed(list(state.batches.values()))]
+                state.log({"op": "list", "count": len(data)})
+            self.send_json(200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                                 "last_id": data[-1]["id"] if data else None, "has_more": False})
             return
         if len(parts) == 4 and parts[:2] == ["v1", "files"] and parts[3] == "content":
             with state.lock:
