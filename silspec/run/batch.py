@@ -6,9 +6,10 @@ queue in one ``answer_batch`` call; it
 
 1. reuses every batch already kept in the store (``batches`` table) that holds a pending
    request, so a killed ``silspec run`` polls the same batches instead of paying again (a batch
-   is not reused for a request whose stored row came from it, which is what lets
+   is not reused for a request whose stored row is newer than the batch, which is what lets
    ``--retry-errors`` resubmit only the errors, nor when it *failed* validation: nothing of it
-   ran, nothing was paid);
+   ran, nothing was paid); a batch the provider accepted but the store never kept is found by
+   the digest of its request ids in its metadata and adopted (``_adopt``);
 2. writes the rest as JSONL (``custom_id`` = request id, the body the live backend would send),
    split at the provider's limits (requests and bytes per file), uploads each file
    (``/v1/files``, purpose ``batch``), creates a batch (``/v1/batches``) and keeps its id in the
@@ -279,7 +280,8 @@ class OpenAIBatchBackend:
                     " cannot score full option strings (use letter labels, or run without batch)")
         wanted = [rid for rid in by_id if rid not in results]
         assignment = self._reuse(wanted) if reuse else {}  # batch id -> request ids it will answer
-        fresh = [rid for rid in wanted if not any(rid in ids for ids in assignment.values())]
+        assigned = {rid for ids in assignment.values() for rid in ids}
+        fresh = [rid for rid in wanted if rid not in assigned]
         if fresh:
             lines = [(rid, request_line(by_id[rid], self.model)) for rid in fresh]
             files, too_large = split_files(lines, self.limits)
@@ -303,16 +305,24 @@ class OpenAIBatchBackend:
     # ---------------------------------------------------------------------- steps
 
     def _reuse(self, wanted: Iterable[str]) -> dict[str, list[str]]:
-        """Kept batches that still owe an answer to a wanted request (see the module docstring)."""
+        """Kept batches that still owe an answer to a wanted request.
+
+        A batch owes request X an answer when it holds X, did not fail validation (nothing of it
+        ran), and was created after X's stored row, if X has one: a batch created before it has
+        already had its say on X (it gave that row, or an earlier one), so ``--retry-errors``
+        submits X again instead of reading the same error back, while a retry batch killed
+        before it ended is polled again.
+        """
         wanted_set = set(wanted)
-        delivered = self.store.batch_ids_of_answers(wanted_set)
+        stored_at = self.store.answer_times(wanted_set)
         assignment: dict[str, list[str]] = {}
         taken: set[str] = set()
         for batch in self.store.batches(self.model.name):
             if batch["status"] == "failed":
                 continue
+            created = batch["created_at"]
             ids = [rid for rid in batch["request_ids"]
-                   if rid in wanted_set and rid not in taken and delivered.get(rid) != batch["batch_id"]]
+                   if rid in wanted_set and rid not in taken and stored_at.get(rid, "") < created]
             if ids:
                 assignment[batch["batch_id"]] = ids
                 taken.update(ids)

@@ -498,6 +498,12 @@ class Store:
             out.append(item)
         return out
 
+    def answer_times(self, request_ids: Iterable[str]) -> dict[str, str]:
+        """request id -> when its stored row was written (``finished_at``), for those with a row."""
+        wanted = set(request_ids)
+        rows = self._db.execute("SELECT request_id, finished_at FROM answers")
+        return {rid: at or "" for rid, at in rows if rid in wanted}
+
     def batch_ids_of_answers(self, request_ids: Iterable[str]) -> dict[str, str]:
         """request id -> the batch id its stored row came from (``meta.batch_id``), where it did."""
         wanted = set(request_ids)

@@ -235,3 +235,15 @@ def test_a_batch_the_provider_accepted_but_the_store_never_kept_is_adopted_not_p
     with Store.open(tmp_path / "run", create=False) as store:
         assert [b["batch_id"] for b in store.batches()] == [lost.id]
     assert {json.loads(r["meta"])["batch_id"] for r in rows(tmp_path / "run").values()} == {lost.id}
+
+
+def test_each_retry_submits_the_errors_again_never_reads_an_old_batch_back(batch_server_factory, tmp_path):
+    server = batch_server_factory(faults=[{"batch": 1, "outcome": "expired"}, {"batch": 2, "outcome": "expired"}])
+    plan = batch_plan(server.url, 5)  # 10 requests, one file per run
+    run_dir = tmp_path / "run"
+    assert run_plan(plan, run_dir, env=ENV).exit_code == 1  # batch 1: 5 answered, 5 expired
+    assert run_plan(plan, run_dir, env=ENV, retry_errors=True).exit_code == 1  # batch 2: 2 of those 5 answered
+    assert run_plan(plan, run_dir, env=ENV, retry_errors=True).exit_code == 0  # batch 3: the last 3
+    assert [u["lines"] for u in server.log("upload")] == [10, 5, 3]
+    assert len(set(server.submitted_ids())) == 10
+    assert all(r["outcome"] != "error" for r in rows(run_dir).values())
