@@ -35,6 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="ask only the items `silspec pilot` called go (its pilot.json in PILOT_DIR); lists"
                         " every item left out and why; refused for a pilot of another spec hash or criteria")
     p.add_argument("--dry-run", action="store_true", help="show what would be asked and an estimate")
+    p.add_argument("--status", action="store_true",
+                   help="show where each Batch API batch of the run stands (batch = true models), asking"
+                        " the provider about running ones; asks no model")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<study>/)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--fresh", action="store_true", help="move the old store aside and start again")
@@ -80,6 +83,8 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     try:
         spec = api.load_spec(args.spec, overrides=overrides)
+        if args.status:
+            return _batch_status(Path(args.out) if args.out else api.default_run_dir(spec), console)
         plan = api.make_plan(spec, conditions=args.conditions, limit=args.limit)
         if args.only_passed is not None:
             plan = _gate(spec, plan, args.only_passed, console)
@@ -125,6 +130,46 @@ def _gate(spec, plan, pilot_dir: str, console):
         why = "; ".join(v.reasons) or v.verdict
         console.print(f"  left out {v.condition} {v.label}: {v.verdict} ({why})", highlight=False, soft_wrap=True)
     return gate.plan
+
+
+def _batch_status(run_dir: Path, console) -> int:
+    """``--status``: the run's kept batches, running ones refreshed from the provider."""
+    import os
+
+    from silspec.run.batch import batch_status
+    from silspec.run.rundir import RunDirectory
+    from silspec.run.store import StoreError
+
+    rundir = RunDirectory.at(run_dir)
+    if not rundir.store_path.exists():
+        console.print(f"no run in {run_dir} yet: nothing submitted", highlight=False, soft_wrap=True)
+        return 0
+    try:
+        models = rundir.read_plan_header()[0].models
+    except Exception:  # noqa: BLE001 - no header: show the stored statuses only
+        models = None
+    with rundir.open_store() as store:
+        rows = batch_status(store, models=models, env=os.environ)
+    if not rows:
+        console.print(f"{run_dir}: no Batch API batches (no model with batch = true has run here)",
+                      highlight=False, soft_wrap=True)
+        return 0
+    # One plain line per batch (not a table): batch ids must survive any console width intact.
+    console.print(f"Batch API batches in {run_dir}:", highlight=False, soft_wrap=True)
+    for row in rows:
+        done = "" if row.completed is None else f", {row.completed:,} done, {row.failed or 0:,} failed"
+        console.print(f"  {row.batch_id}  model {row.model}  {row.status}: {row.requests:,} requests{done},"
+                      f" {row.answers_stored:,} answers stored (created {row.created_at[:19]})",
+                      highlight=False, soft_wrap=True)
+    for row in rows:
+        for error in row.errors:
+            console.print(f"{row.batch_id}: {error}", highlight=False, soft_wrap=True)
+        if row.note:
+            console.print(f"{row.batch_id}: {row.note}", highlight=False, soft_wrap=True)
+    running = sum(1 for r in rows if r.status not in ("completed", "failed", "expired", "cancelled"))
+    console.print(f"{running} of {len(rows)} batches still running; `silspec run` collects the ended ones"
+                  " (and waits for the rest)", highlight=False, soft_wrap=True)
+    return 0
 
 
 def _report(api, run_dir: Path, console) -> None:

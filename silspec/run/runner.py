@@ -25,6 +25,8 @@ from silspec.plan.errors import PlanError
 from silspec.plan.model import Plan, PlanHeader, Request
 from silspec.plan.pilot import compile_pilot_plan
 from silspec.plan.redact import url_secrets
+from silspec.run.backends.registry import get_backend
+from silspec.run.batch import batch_backend_factory, executor_models
 from silspec.run.costs import ModelCost, completion_budget, estimate_cost, per_model
 from silspec.run.error_groups import TOP_MESSAGES, ErrorGroup, group_errors
 from silspec.run.errors import RunSetupError
@@ -300,9 +302,12 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
             totals: dict[str, int] = {}
             for request in unique_requests(plan.requests):
                 totals[request.condition] = totals.get(request.condition, 0) + 1
+            # batch = true models go through the Batch API engine (silspec.run.batch), bound to the store
+            models, batch_notes = executor_models(plan.header.models)
             executor = Executor(
-                models=plan.header.models, conditions=plan.header.conditions, items=plan.header.items,
-                store=store, env=env, listener=listener, backend_factory=backend_factory,
+                models=models, conditions=plan.header.conditions, items=plan.header.items,
+                store=store, env=env, listener=listener,
+                backend_factory=batch_backend_factory(backend_factory or get_backend, store=store),
             )
             report = asyncio.run(_execute(executor, pending, totals))
             try:
@@ -314,6 +319,8 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
             exposed = _credentials_in_bundle(plan, spec)
             if exposed:
                 summary = attrs.evolve(summary, warnings=(exposed, *summary.warnings))
+            if batch_notes:
+                summary = attrs.evolve(summary, warnings=(*batch_notes, *summary.warnings))
             if summary.interrupted:
                 status = "interrupted"
             elif summary.store_failure:

@@ -93,10 +93,18 @@ CREATE TABLE IF NOT EXISTS plans (
 CREATE TABLE IF NOT EXISTS plan_requests (
     plan_hash TEXT NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (plan_hash, request_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY, model TEXT NOT NULL, input_file_id TEXT NOT NULL,
+    request_ids TEXT NOT NULL, n_requests INTEGER NOT NULL, n_bytes INTEGER NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    output_file_id TEXT, error_file_id TEXT, counts TEXT, errors TEXT, invocation INTEGER
+);
 """
 # Tables added after schema 2 without a version bump (an older silspec reads such a store and
 # ignores them): `plans` and `plan_requests` say which request ids make up each plan run into
 # the directory (docs/design/run-directory.md). A store made before them has no `plans` row.
+# `batches` (Batch API jobs: ``silspec.run.batch``) is added the same way: the provider's batch
+# id of every submitted file, so a killed run polls the same batches instead of paying again.
 RECORD_CHUNK = 10_000  # request rows per executemany: a streamed plan never sits in a list
 
 
@@ -450,6 +458,59 @@ class Store:
 
     def requested_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT request_id FROM requests")}
+
+    # --------------------------------------------------------------------------- batches
+
+    def record_batch(self, *, batch_id: str, model: str, input_file_id: str, request_ids: Iterable[str],
+                     n_bytes: int, status: str) -> None:
+        """Keep a submitted Batch API job the moment the provider accepted it (committed at once)."""
+        ids = list(request_ids)
+        now = _now()
+        self._db.execute(  # autocommit: one statement, committed at once
+            "INSERT OR REPLACE INTO batches (batch_id, model, input_file_id, request_ids, n_requests,"
+            " n_bytes, status, created_at, updated_at, invocation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch_id, model, input_file_id, json.dumps(ids), len(ids), n_bytes, status, now, now,
+             self._invocation),
+        )
+
+    def update_batch(self, batch_id: str, *, status: str, output_file_id: str | None = None,
+                     error_file_id: str | None = None, counts: dict[str, Any] | None = None,
+                     errors: list[str] | None = None) -> None:
+        """The provider's latest word on a batch (status, result files, counts, batch-level errors)."""
+        self._db.execute(  # autocommit: one statement, committed at once
+            "UPDATE batches SET status=?, updated_at=?, output_file_id=coalesce(?, output_file_id),"
+            " error_file_id=coalesce(?, error_file_id), counts=coalesce(?, counts),"
+            " errors=coalesce(?, errors) WHERE batch_id=?",
+            (status, _now(), output_file_id, error_file_id,
+             None if counts is None else json.dumps(counts, sort_keys=True),
+             None if errors is None else json.dumps(errors), batch_id),
+        )
+
+    def batches(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Every batch kept (oldest first), request ids decoded; ``model`` filters."""
+        query = "SELECT * FROM batches" + (" WHERE model=?" if model is not None else "") + " ORDER BY rowid"
+        out = []
+        for row in self._db.execute(query, () if model is None else (model,)):
+            item = dict(row)
+            item["request_ids"] = json.loads(item["request_ids"])
+            for key in ("counts", "errors"):
+                item[key] = None if item[key] is None else json.loads(item[key])
+            out.append(item)
+        return out
+
+    def answer_times(self, request_ids: Iterable[str]) -> dict[str, str]:
+        """request id -> when its stored row was written (``finished_at``), for those with a row."""
+        wanted = set(request_ids)
+        rows = self._db.execute("SELECT request_id, finished_at FROM answers")
+        return {rid: at or "" for rid, at in rows if rid in wanted}
+
+    def batch_ids_of_answers(self, request_ids: Iterable[str]) -> dict[str, str]:
+        """request id -> the batch id its stored row came from (``meta.batch_id``), where it did."""
+        wanted = set(request_ids)
+        rows = self._db.execute(
+            "SELECT request_id, json_extract(meta, '$.batch_id') FROM answers"
+            " WHERE json_extract(meta, '$.batch_id') IS NOT NULL")
+        return {rid: bid for rid, bid in rows if rid in wanted}
 
     # -------------------------------------------------------------------------- manifest
 

@@ -15,6 +15,7 @@ BUILTIN: dict[str, str] = {
     "clova": "silspec.run.backends.clova:ClovaBackend",
     "hf": "silspec.run.backends.hf:HFBackend",
     "replay": "silspec.run.backends.replay:ReplayBackend",
+    "vllm": "silspec.run.backends.vllm_engine:VLLMBackend",  # optional extra: silspec[vllm]
 }
 
 # What each built-in can answer, known without importing it (lint uses this).
@@ -23,6 +24,7 @@ BUILTIN_ANSWER_MODES: dict[str, frozenset[str]] = {
     "clova": frozenset({"sampled", "verbalised"}),
     "hf": frozenset({"sampled", "option_probs", "verbalised"}),
     "replay": frozenset({"sampled", "option_probs", "verbalised"}),
+    "vllm": frozenset({"sampled", "option_probs", "verbalised"}),
 }
 
 _extra: dict[str, Any] = {}
