@@ -4,9 +4,7 @@ the ``BackendAnswer`` in one decoded reply.
 Why a module of its own: the live ``openai`` backend and the Batch API engine
 (``silspec.run.batch``) send the same bodies and must read the same replies the same way (one
 outcome model: a reply that is not an answer is a ``ReplyError`` with its reason, never text to
-be parsed). These functions are moved here from ``openai_chat.py`` (whose private
-``_request_kwargs`` / ``_to_answer`` are the same code; the backend is to call these once the
-transport rewrite lands) and touch no network.
+be parsed). Both call these functions, which touch no network.
 """
 
 from __future__ import annotations
