@@ -5,8 +5,8 @@ render alone runs at ~17k/s here). Most of a prompt depends on the persona *or* 
 rarely on both in the same expression, so a template is split at its top level into
 *segments*: runs of output nodes that reference the same top-level variables
 (``jinja2.meta.find_undeclared_variables``). Each segment is compiled once and its output
-cached by the variables it references: the persona block renders once per persona, the
-question once per item, and a request is a concatenation of cached strings. Templates that
+cached by the variables it references: the persona block renders once per persona (up to
+``CACHE_LIMIT`` personas at a time), the question once per item, and a request is a concatenation of cached strings. Templates that
 define names (``{% set %}``, macros, imports, blocks) are never split; they render whole.
 Segments that reference both persona and item are not cached (there is one per request).
 """
@@ -38,6 +38,10 @@ _NAME_DEFINING = (
 
 # Caching a segment that varies per request would only grow memory.
 _UNCACHED = frozenset({"persona", "item"})
+# Entries a segment cache holds before it starts over. Shipped designs (thousands of personas)
+# never reach it; a million-persona plan, which meets each persona once per item, keeps flat
+# memory instead of a rendered persona block per persona.
+CACHE_LIMIT = 65_536
 
 
 def make_environment() -> SandboxedEnvironment:
@@ -118,6 +122,8 @@ class CompiledTemplate:
         key = keys[single] if single is not None else tuple([keys[n] for n in segment.names])
         text = cache.get(key)
         if text is None:
+            if len(cache) >= CACHE_LIMIT:
+                cache.clear()
             text = cache[key] = segment.render({n: context[n] for n in segment.names})
         return text
 
