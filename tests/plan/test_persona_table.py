@@ -190,9 +190,6 @@ def test_many_groups_stream_in_id_order_byte_identical(spec):
 def test_two_different_personas_under_one_id_are_refused(spec):
     """A rows population whose id column says P003 and a numbered schema population: the
     header would hold two personas under one id, which stored answers could not tell apart."""
-    rows = spec.populations["respondents"]
-    conditions = dict(spec.conditions)
-    spec = evolve(spec, conditions=conditions)
     table = PersonaTable()
     numbered = sample_schema_columns(spec, spec.populations["kgss_personas"], None)
     table.add(numbered, where="condition 'a'")
@@ -204,7 +201,18 @@ def test_two_different_personas_under_one_id_are_refused(spec):
     table2.add(numbered)
     table2.add(same)  # the same persona again is one persona, listed once
     assert len(table2) == 11 and list(table2)[-1] == "Z1"
-    assert rows.id_column  # the fixture's rows population names its ids
+
+
+def test_two_numbered_populations_keep_their_ids_apart_in_the_table(spec):
+    rows = spec.populations["respondents"]
+    clash = evolve(rows, where={"country": "KOR"}, id_column=None)  # numbered P001.. too
+    conditions = {"baseline": spec.conditions["baseline"],
+                  "rows": evolve(spec.conditions["value_personas"], name="rows", population="clash",
+                                 countries=())}
+    spec = evolve(spec, populations={**spec.populations, "clash": clash}, conditions=conditions)
+    header = compile_header(spec)  # two numbered populations: ids prefixed, no clash
+    assert "respondents/P001" in header.personas and "kgss_personas/P001" in header.personas
+    assert len(header.personas) == 16 and header.personas["respondents/P002"].attributes["sex"] == "여성"
 
 
 def test_a_schema_persona_already_listed_by_a_rows_group_is_kept_once(spec):
