@@ -253,3 +253,38 @@ def test_bounded_render_caches_change_no_byte(spec, monkeypatch):
     monkeypatch.setattr(render_module, "CACHE_LIMIT", 2)
     monkeypatch.setattr(compile_module, "CACHE_LIMIT", 2)
     assert plan_to_json(compile_plan(spec)) == expected
+
+
+def test_a_large_header_builds_no_persona_until_asked(spec, monkeypatch):
+    """Compiling the header of 50,000 personas builds only the few the token estimate renders;
+    the requests then build each persona once per item, and drop it."""
+    from silspec.plan import persona_table
+
+    built = []
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return Persona(*args, **kwargs)
+
+    monkeypatch.setattr(persona_table, "Persona", counting)
+    spec = evolve(spec, populations={**spec.populations, "kgss_personas": evolve(
+        spec.populations["kgss_personas"], size=50_000)}, conditions={"baseline": spec.conditions["baseline"]})
+    header = compile_header(spec)
+    assert len(header.personas) == 50_000
+    assert len(built) <= compile_module.ESTIMATE_SAMPLE
+    built.clear()
+    first = next(iter_requests(spec, header))
+    assert first.persona == "P00001"
+    assert len(built) <= 4096  # one chunk, not the population
+
+
+@pytest.mark.parametrize("size", [999, 1000, 1001])
+def test_ids_across_a_width_boundary_stream_in_the_bytes_of_a_whole_dump(spec, size):
+    population = evolve(spec.populations["kgss_personas"], size=size)
+    conditions = {"baseline": evolve(spec.conditions["baseline"], countries=("KOR", "JPN")),
+                  "by_country": spec.conditions["by_country"]}
+    spec = evolve(spec, populations={**spec.populations, "kgss_personas": population}, conditions=conditions)
+    header = compile_header(spec)
+    text = io.StringIO()
+    write_header_json(header, text)
+    assert text.getvalue() == _dumps(converter.unstructure(header))
