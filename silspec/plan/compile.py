@@ -32,8 +32,15 @@ from silspec.plan.model import (
     PlanModel,
     Request,
 )
-from silspec.plan.personas import derive_seed, read_rows, rows_path, sample_rows, sample_schema
-from silspec.plan.render import CompiledTemplate, make_environment
+from silspec.plan.persona_table import (
+    ListPersonas,
+    PersonaGroup,
+    PersonaIds,
+    PersonaTable,
+    condition_personas,
+)
+from silspec.plan.personas import derive_seed, read_rows, rows_path, sample_rows, sample_schema_columns
+from silspec.plan.render import CACHE_LIMIT, CompiledTemplate, make_environment
 from silspec.plan.spec_hash import spec_hash
 from silspec.spec.model import Condition, Item, Model, Spec, Template
 
@@ -92,7 +99,7 @@ def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | N
     selected = _select(spec, conditions)
     sampler = _PersonaSampler(spec)
     renderer = _Renderer(spec)
-    personas: dict[str, Persona] = {}
+    personas = PersonaTable()
     items: dict[str, PlanItem] = {}
     plan_conditions: dict[str, PlanCondition] = {}
     templates: dict[str, str] = {}
@@ -102,13 +109,10 @@ def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | N
             raise PlanError(f"condition {condition.name!r} uses unknown model {condition.model!r}")
         if condition.parser not in spec.parsers:
             raise PlanError(f"condition {condition.name!r} uses unknown parser {condition.parser!r}")
-        condition_personas = sampler.personas_for(condition)
-        for persona in condition_personas:
-            if personas.setdefault(persona.id, persona) != persona:
-                raise PlanError(
-                    f"persona id {persona.id!r} names two different personas "
-                    f"(condition {condition.name!r}); give the populations distinct id columns"
-                )
+        groups = sampler.personas_for(condition)
+        for group in groups:
+            personas.add(group, where=f"condition {condition.name!r}")
+        condition_personas = PersonaIds(groups)
         for item_id in condition.items:
             items.setdefault(item_id, build_plan_item(_item(spec, item_id)))
         for role, template in (("system", condition.system), ("prompt", condition.prompt)):
@@ -124,7 +128,7 @@ def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | N
             parser=spec.parsers[condition.parser],
             answers=condition.answers,
             items=tuple(condition.items),
-            persona_ids=tuple(p.id for p in condition_personas),
+            persona_ids=condition_personas,
             samples=condition.samples,
             item_params={k: dict(v) for k, v in condition.item_params.items()},
             n_requests=n_requests,
@@ -241,7 +245,7 @@ def _estimate_tokens(spec, renderer, condition, personas, items, n_requests) -> 
     chars = 0
     for index in (i * pairs // k for i in range(k)):
         item_id = condition.items[index // len(personas)]
-        persona = personas[index % len(personas)]
+        persona = personas.persona_at(index % len(personas))
         plan_item = items[item_id]
         codes = opt.presented_codes(plan_item.codes, condition.option_order, shuffle_key="estimate")
         messages = renderer.messages(condition, _item(spec, item_id), plan_item, persona, codes)
@@ -263,7 +267,7 @@ class _PersonaSampler:
 
     def __init__(self, spec: Spec):
         self.spec = spec
-        self._cache: dict[tuple[str, str | None], list[Persona]] = {}
+        self._cache: dict[tuple[str, str | None], PersonaGroup] = {}
         self._rows: dict[str, list[dict[str, str]]] = {}
         self._filter_env = make_environment()
         numbered = {
@@ -274,39 +278,42 @@ class _PersonaSampler:
         # Two populations would both number their personas P001...: keep the ids apart.
         self._prefix_ids = len(numbered) > 1
 
-    def personas_for(self, condition: Condition) -> list[Persona]:
+    def personas_for(self, condition: Condition) -> list[PersonaGroup]:
+        """The condition's persona groups, in order (one per country); shared groups are the
+        same object, so the header holds each once."""
         if condition.population is None:
             if not condition.countries:
                 raise PlanError(
                     f"condition {condition.name!r} has neither a population nor countries"
                 )
-            return [Persona(id=country, country=country) for country in condition.countries]
+            return [ListPersonas([Persona(id=country, country=country) for country in condition.countries])]
         population = self.spec.populations.get(condition.population)
         if population is None:
             raise PlanError(
                 f"condition {condition.name!r} uses unknown population {condition.population!r}"
             )
-        personas: list[Persona] = []
+        groups: list[PersonaGroup] = []
         for country in condition.countries or (None,):
             key = (population.name, country)
             if key not in self._cache:
                 self._cache[key] = self._sample(population, country)
-            personas.extend(self._cache[key])
-        return personas
+            groups.append(self._cache[key])
+        return groups
 
-    def _sample(self, population, country) -> list[Persona]:
-        if population.sampling == "rows":
-            path = rows_path(self.spec, population)
-            if path not in self._rows:
-                self._rows[path] = read_rows(path)
-            personas = sample_rows(self.spec, population, country, self._rows[path], self._fill)
-        else:
-            personas = sample_schema(self.spec, population, country)
-        if self._prefix_ids and not population.id_column:
+    def _sample(self, population, country) -> PersonaGroup:
+        prefix = self._prefix_ids and not population.id_column
+        if population.sampling != "rows":
+            group = sample_schema_columns(self.spec, population, country)
+            return group.with_prefix(f"{population.name}/") if prefix else group
+        path = rows_path(self.spec, population)
+        if path not in self._rows:
+            self._rows[path] = read_rows(path)
+        personas = sample_rows(self.spec, population, country, self._rows[path], self._fill)
+        if prefix:
             from silspec.spec.model import evolve
 
             personas = [evolve(p, id=f"{population.name}/{p.id}") for p in personas]
-        return personas
+        return ListPersonas(personas)
 
     def _fill(self, value: str, country: str | None) -> str:
         if "{" not in value:
@@ -345,6 +352,8 @@ class _Renderer:
     def persona_context(self, persona: Persona) -> dict[str, Any]:
         ctx = self._persona_ctx.get(persona.id)
         if ctx is None:
+            if len(self._persona_ctx) >= CACHE_LIMIT:  # a million personas: memory stays flat
+                self._persona_ctx.clear()
             ctx = self._persona_ctx[persona.id] = {
                 **persona.attributes,
                 "id": persona.id,
@@ -437,7 +446,7 @@ def _condition_requests(
     """One condition's requests. The inner loop is the plan's hot path: keep it flat."""
     name = condition.name
     model = header.models[condition.model]
-    personas = [header.personas[pid] for pid in plan_condition.persona_ids]
+    persona_ids, header_personas = plan_condition.persona_ids, header.personas
     system = renderer.template(condition, "system", condition.system) if condition.system else None
     prompt = renderer.template(condition, "prompt", condition.prompt)
     # Canonical JSON of the request id payload, keys in sorted order (hashing.request_id).
@@ -471,7 +480,7 @@ def _condition_requests(
             fixed = _option_view(renderer, item, plan_item, condition, letters,
                                  opt.presented_codes(plan_item.codes, condition.option_order))
             context["item"], keys["item"] = fixed[0], fixed[1]
-        for persona in personas:
+        for persona in condition_personas(persona_ids, header_personas):
             if left <= 0:
                 return
             context["persona"] = renderer.persona_context(persona)
@@ -503,6 +512,8 @@ def _condition_requests(
                 if system is not None:
                     cached = system_cache.get(system_text)
                     if cached is None:
+                        if len(system_cache) >= CACHE_LIMIT:  # a per-persona system prompt
+                            system_cache.clear()
                         cached = system_cache[system_text] = (
                             Message("system", system_text),
                             '["system",' + encode_string(system_text) + "],",

@@ -9,7 +9,7 @@ concurrency) keeps ids and reuses stored answers, while a temperature change doe
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from attrs import field, frozen
 
@@ -77,7 +77,9 @@ class PlanCondition:
     parser: Parser
     answers: AnswerMode
     items: tuple[str, ...]
-    persona_ids: tuple[str, ...]  # personas (or countries) asked, in order
+    # Personas (or countries) asked, in order. A compiled plan holds a lazy ``PersonaIds``
+    # (silspec.plan.persona_table), one read from JSON a tuple: index and iterate, nothing more.
+    persona_ids: Sequence[str]
     samples: int = 1
     n_requests: int = 0
     estimated_prompt_tokens: int = 0
@@ -129,7 +131,9 @@ class PlanHeader:
     models: dict[str, PlanModel]
     conditions: dict[str, PlanCondition]
     items: dict[str, PlanItem]
-    personas: dict[str, Persona]
+    # id -> persona. A compiled plan holds a ``PersonaTable`` that builds each persona when asked
+    # (a million personas are a few MB of codes, not a GB of objects); one read from JSON a dict.
+    personas: Mapping[str, Persona]
     templates: dict[str, str]  # template name -> sha256 of its source
     limit: int | None = None  # --limit N: only the first N requests, in plan order
 

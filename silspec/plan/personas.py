@@ -28,6 +28,7 @@ import numpy as np
 
 from silspec.plan.errors import PlanError
 from silspec.plan.model import Persona
+from silspec.plan.persona_table import SchemaPersonas
 from silspec.spec.model import Attribute, Descriptors, Population, Spec
 
 
@@ -63,7 +64,20 @@ def largest_remainder(weights: Sequence[float], total: int) -> list[int]:
 
 
 def sample_schema(spec: Spec, population: Population, country: str | None) -> list[Persona]:
-    """Personas drawn from a persona schema (stratified, quota or random)."""
+    """Personas drawn from a persona schema (stratified, quota or random), as objects.
+
+    Small populations and tests; the plan compiler keeps the columns (``sample_schema_columns``).
+    """
+    return list(sample_schema_columns(spec, population, country).personas())
+
+
+def sample_schema_columns(spec: Spec, population: Population, country: str | None) -> SchemaPersonas:
+    """Personas drawn from a persona schema, held as one array of value indices per attribute.
+
+    The draws are the ones a list of per-persona dicts would get (same generator calls in the
+    same order: groups of conditioning values in order of first appearance, members in
+    position order), at a few bytes per persona instead of a dict each.
+    """
     if population.schema is None or population.schema not in spec.personas:
         raise PlanError(f"population {population.name!r} names no persona schema")
     if not population.size:
@@ -72,30 +86,37 @@ def sample_schema(spec: Spec, population: Population, country: str | None) -> li
     seed = population.seed if population.seed is not None else spec.study.seed
     rng = rng_for("personas", seed, population.name, country or "")
     size = population.size
-    rows: list[dict[str, str]] = [{} for _ in range(size)]
+    codes: dict[str, np.ndarray] = {}
+    values = {a.name: a.values for a in schema.attributes}
     for attribute in schema.attributes:
-        _assign(attribute, rows, population.sampling, rng, population.name)
+        codes[attribute.name] = _assign(attribute, codes, values, size, population.sampling, rng,
+                                        population.name)
     if population.sampling in ("stratified", "quota"):
-        rows = [rows[i] for i in rng.permutation(size)]
-    width = max(3, len(str(size)))
-    prefix = f"{country}-" if country else ""
-    return [
-        Persona(id=f"{prefix}P{n:0{width}d}", attributes=attrs, country=country)
-        for n, attrs in enumerate(rows, start=1)
-    ]
+        order = rng.permutation(size)
+        codes = {name: column[order] for name, column in codes.items()}
+    return SchemaPersonas(
+        names=tuple(a.name for a in schema.attributes),
+        values=tuple(tuple(a.values) for a in schema.attributes),
+        codes=[codes[a.name] for a in schema.attributes],
+        size=size,
+        prefix=f"{country}-" if country else "",
+        width=max(3, len(str(size))),
+        country=country,
+    )
 
 
 def _assign(
     attribute: Attribute,
-    rows: list[dict[str, str]],
+    codes: dict[str, np.ndarray],
+    values: dict[str, Sequence[str]],
+    size: int,
     sampling: str,
     rng: np.random.Generator,
     population: str,
-) -> None:
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for index, row in enumerate(rows):
-        groups.setdefault(tuple(row[g] for g in attribute.given), []).append(index)
-    for given_values, members in groups.items():
+) -> np.ndarray:
+    """One attribute's value indices for every persona, drawn group by group."""
+    column = np.zeros(size, dtype=_code_type(len(attribute.values)))
+    for given_values, members in _groups(attribute, codes, values, size, population):
         weights = _weights(attribute, given_values, population)
         if attribute.kind == "choices":
             weights = [1.0 if w > 0 else 0.0 for w in weights]
@@ -107,8 +128,35 @@ def _assign(
         else:
             p = np.asarray(weights, dtype=float)
             drawn = rng.choice(len(attribute.values), size=len(members), p=p / p.sum())
-        for index, value_index in zip(members, drawn.tolist()):
-            rows[index][attribute.name] = attribute.values[value_index]
+        column[members] = drawn
+    return column
+
+
+def _code_type(n_values: int) -> type:
+    return np.uint8 if n_values <= 2**8 else np.uint16 if n_values <= 2**16 else np.uint32
+
+
+def _groups(attribute: Attribute, codes: dict[str, np.ndarray], values: dict[str, Sequence[str]],
+            size: int, population: str) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """(conditioning values, member positions) in order of each group's first member."""
+    if not attribute.given:
+        return [((), np.arange(size))]
+    missing = [g for g in attribute.given if g not in codes]
+    if missing:
+        raise PlanError(
+            f"population {population!r}: attribute {attribute.name!r} depends on {missing[0]!r}, "
+            "which is not sampled before it"
+        )
+    given = np.stack([codes[g].astype(np.int64) for g in attribute.given], axis=1)
+    keys, first, inverse = np.unique(given, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    by_key = np.argsort(inverse, kind="stable")  # positions grouped by key, ascending within
+    ends = np.cumsum(np.bincount(inverse, minlength=len(keys)))
+    groups = []
+    for k in np.argsort(first, kind="stable").tolist():
+        names = tuple(values[g][c] for g, c in zip(attribute.given, keys[k].tolist()))
+        groups.append((names, by_key[(ends[k - 1] if k else 0) : ends[k]]))
+    return groups
 
 
 def _weights(attribute: Attribute, given_values: tuple[str, ...], population: str) -> list[float]:

@@ -5,8 +5,8 @@ render alone runs at ~17k/s here). Most of a prompt depends on the persona *or* 
 rarely on both in the same expression, so a template is split at its top level into
 *segments*: runs of output nodes that reference the same top-level variables
 (``jinja2.meta.find_undeclared_variables``). Each segment is compiled once and its output
-cached by the variables it references: the persona block renders once per persona, the
-question once per item, and a request is a concatenation of cached strings. Templates that
+cached by the variables it references: the persona block renders once per persona (up to
+``CACHE_LIMIT`` personas at a time), the question once per item, and a request is a concatenation of cached strings. Templates that
 define names (``{% set %}``, macros, imports, blocks) are never split; they render whole.
 Segments that reference both persona and item are not cached (there is one per request).
 """
@@ -38,6 +38,10 @@ _NAME_DEFINING = (
 
 # Caching a segment that varies per request would only grow memory.
 _UNCACHED = frozenset({"persona", "item"})
+# Entries a segment cache holds before it starts over. Shipped designs (thousands of personas)
+# never reach it; a million-persona plan, which meets each persona once per item, keeps flat
+# memory instead of a rendered persona block per persona.
+CACHE_LIMIT = 65_536
 
 
 def make_environment() -> SandboxedEnvironment:
@@ -49,13 +53,19 @@ def make_environment() -> SandboxedEnvironment:
 
 
 class _Segment:
-    __slots__ = ("render", "names", "cache", "single")
+    __slots__ = ("render", "names", "cache", "single", "fields")
 
-    def __init__(self, render: Callable[[Mapping[str, Any]], str], names: tuple[str, ...]):
+    def __init__(self, render: Callable[[Mapping[str, Any]], str], names: tuple[str, ...],
+                 fields: tuple[str, ...] | None = None):
         self.render = render
         self.names = names
         self.cache: dict[Hashable, str] | None = None if _UNCACHED <= set(names) else {}
         self.single = names[0] if len(names) == 1 else None  # the common case: one key, no tuple
+        # The persona fields the segment reads (``persona.age_group``), when it reads nothing
+        # else of the persona: it is then cached by their values, not by persona id, so a
+        # million personas drawn from a few hundred attribute combinations render a few hundred
+        # times. None: cached by the persona's key.
+        self.fields = fields if "persona" in names else None
 
 
 class CompiledTemplate:
@@ -80,7 +90,8 @@ class CompiledTemplate:
                 f"available: {', '.join(CONTEXT_NAMES)}"
             )
         self._segments = [
-            _Segment(env.from_string(part).render, names) for part, names in _split(env, tree)
+            _Segment(env.from_string(part).render, names, persona_fields(part))
+            for part, names in _split(env, tree)
         ]
 
     def render(self, context: Mapping[str, Any], keys: Mapping[str, Hashable]) -> str:
@@ -115,9 +126,18 @@ class CompiledTemplate:
         if cache is None:
             return segment.render({n: context[n] for n in segment.names})
         single = segment.single
-        key = keys[single] if single is not None else tuple([keys[n] for n in segment.names])
+        fields = segment.fields
+        if fields is not None:
+            persona = context["persona"]
+            values = tuple([persona.get(f, _ABSENT) for f in fields])
+            key = values if single is not None else tuple(
+                [values if n == "persona" else keys[n] for n in segment.names])
+        else:
+            key = keys[single] if single is not None else tuple([keys[n] for n in segment.names])
         text = cache.get(key)
         if text is None:
+            if len(cache) >= CACHE_LIMIT:
+                cache.clear()
             text = cache[key] = segment.render({n: context[n] for n in segment.names})
         return text
 
@@ -147,6 +167,33 @@ def _split(
     if len(parts) <= 1:
         return whole
     return [(_template(env, body), names) for body, names in parts]
+
+
+_ABSENT = object()  # a field the persona lacks: renders an error, never shares a key with a value
+
+
+def persona_fields(template: nodes.Template) -> tuple[str, ...] | None:
+    """The persona fields ``template`` reads, when it reads the persona only as
+    ``persona.NAME`` / ``persona["NAME"]``; None when it uses the persona any other way (whole,
+    through a filter, a loop, a dict method such as ``persona.items()``)."""
+    fields: set[str] = set()
+
+    def visit(node: nodes.Node, parent: nodes.Node | None) -> bool:
+        if isinstance(node, nodes.Name) and node.name == "persona":
+            if isinstance(parent, nodes.Getattr) and parent.node is node:
+                name = parent.attr
+            elif isinstance(parent, nodes.Getitem) and parent.node is node \
+                    and isinstance(parent.arg, nodes.Const) and isinstance(parent.arg.value, str):
+                name = parent.arg.value
+            else:
+                return False
+            if hasattr(dict, name) or name.startswith("_"):
+                return False  # a dict method or attribute, not a field
+            fields.add(name)
+            return True
+        return all(visit(child, node) for child in node.iter_child_nodes())
+
+    return tuple(sorted(fields)) if visit(template, None) else None
 
 
 def _output(env: SandboxedEnvironment, children: list[nodes.Node]) -> nodes.Output:

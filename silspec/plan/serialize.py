@@ -15,18 +15,24 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from json.encoder import encode_basestring as encode_string  # = json.dumps(str, ensure_ascii=False)
 from typing import IO, Iterable, Iterator, Literal, Union
 
+import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from silspec.plan.errors import PlanError
-from silspec.plan.hashing import PlanHasher, plan_hash as hash_ids
-from silspec.plan.model import Plan, PlanHeader, PlanModel, Request
+from silspec.plan.hashing import PlanHasher
+from silspec.plan.hashing import plan_hash as hash_ids
+from silspec.plan.model import Persona, Plan, PlanHeader, PlanModel, Request
+from silspec.plan.persona_table import iter_personas
 from silspec.plan.redact import mask_url_credentials
 
 
 FORMAT = "silspec-plan/1"
+WRITE_BATCH = 256
 _HEAD = '{"format":"%s","header":' % FORMAT
 _OPEN = ',"requests":[\n'
 
@@ -79,17 +85,80 @@ def write_plan_json(plan: PlanSource, fp: IO[str]) -> str:
         header, requests = plan
     unstructure = converter.get_unstructure_hook(Request)
     hasher = PlanHasher()
-    fp.write(_HEAD + _dumps(converter.unstructure(header)) + _OPEN)
+    fp.write(_HEAD)
+    write_header_json(header, fp)
+    fp.write(_OPEN)
     first = True
-    for request in requests:
-        if not first:
-            fp.write(",\n")
-        fp.write(_dumps(unstructure(request)))
+    batch: list[str] = []  # one write per WRITE_BATCH requests: a write per request costs more
+    for request in requests:  # than the request's JSON on an unbuffered (write-through) stream
+        batch.append(_dumps(unstructure(request)))
         hasher.add(request.id)
+        if len(batch) >= WRITE_BATCH:
+            fp.write(("" if first else ",\n") + ",\n".join(batch))
+            batch, first = [], False
+    if batch:
+        fp.write(("" if first else ",\n") + ",\n".join(batch))
         first = False
     digest = hasher.hexdigest()
     fp.write(("\n" if not first else "") + '],"plan_hash":"' + digest + '"}\n')
     return digest
+
+
+def write_header_json(header: PlanHeader, fp: IO[str]) -> None:
+    """Write ``header`` as ``_dumps(converter.unstructure(header))`` would, byte for byte, but
+    with the personas and each condition's persona ids streamed rather than built as one dict:
+    a million personas are written a chunk at a time, never held as a million dicts.
+
+    The header is dumped with markers in their places (``json.dumps`` puts every key where
+    ``sort_keys`` wants it) and the streams are written between the pieces.
+    """
+    names = list(header.conditions)
+    light = attrs.evolve(
+        header,
+        personas={},
+        conditions={n: attrs.evolve(c, persona_ids=()) for n, c in header.conditions.items()},
+    )
+    data = converter.unstructure(light)
+    data["personas"] = _MARK + "p"
+    for number, name in enumerate(names):
+        data["conditions"][name]["persona_ids"] = _MARK + str(number)
+    pieces = _MARKED.split(_dumps(data))
+    fp.write(pieces[0])
+    for index in range(1, len(pieces), 2):
+        mark = pieces[index]
+        if mark == "p":
+            _write_personas(header, fp)
+        else:
+            _write_ids(header.conditions[names[int(mark)]].persona_ids, fp)
+        fp.write(pieces[index + 1])
+
+
+_MARK = "\x00silspec-stream\x00"  # no real header string holds a NUL: it marks where a stream goes
+_MARKED = re.compile(re.escape(_dumps(_MARK))[:-1] + r'(p|\d+)"')
+
+
+def _write_personas(header: PlanHeader, fp: IO[str]) -> None:
+    unstructure = converter.get_unstructure_hook(Persona)
+    fp.write("{")
+    first = True
+    for persona_id, persona in iter_personas(header):
+        fp.write(("" if first else ",") + encode_string(persona_id) + ":" + _dumps(unstructure(persona)))
+        first = False
+    fp.write("}")
+
+
+def _write_ids(persona_ids: Iterable[str], fp: IO[str]) -> None:
+    fp.write("[")
+    batch: list[str] = []
+    first = True
+    for persona_id in persona_ids:
+        batch.append(encode_string(persona_id))
+        if len(batch) == 4096:
+            fp.write(("" if first else ",") + ",".join(batch))
+            batch, first = [], False
+    if batch:
+        fp.write(("" if first else ",") + ",".join(batch))
+    fp.write("]")
 
 
 def plan_to_json(plan: PlanSource) -> str:

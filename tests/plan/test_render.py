@@ -44,13 +44,28 @@ def test_korean_text_is_preserved():
 
 
 def test_persona_segment_is_rendered_once_per_persona_key():
+    """A segment that reads the persona only by field is cached by those fields' values (a
+    million personas drawn from a few hundred combinations render a few hundred times); one
+    that reads the persona any other way is cached by the persona's key."""
     template = CompiledTemplate(make_environment(), "t", "{{ persona.age }}|{{ item.text }}")
     assert [s.names for s in template._segments] == [("persona",), ("item",)]
+    assert template._segments[0].fields == ("age",)
     first = template.render(CONTEXT, KEYS)
     changed = {**CONTEXT, "persona": {**CONTEXT["persona"], "age": "99대"}}
+    assert template.render(changed, KEYS).startswith("99대|")  # the value is the key
+    calls = []
+    segment = template._segments[0]
+    render = segment.render
+    segment.render = lambda ctx: calls.append(1) or render(ctx)
+    other = {**CONTEXT, "persona": {**CONTEXT["persona"], "id": "P777"}}
+    assert template.render(other, {**KEYS, "persona": "P777"}) == first and not calls  # shared
+    whole = CompiledTemplate(make_environment(), "t", "{{ persona | length }}|{{ item.text }}")
+    assert whole._segments[0].fields is None
+    once = whole.render(CONTEXT, KEYS)
+    bigger = {**CONTEXT, "persona": {**CONTEXT["persona"], "extra": "x"}}
     # Same key => cached output: the key is the contract for "same persona".
-    assert template.render(changed, KEYS) == first
-    assert template.render(changed, {**KEYS, "persona": "P002"}).startswith("99대|")
+    assert whole.render(bigger, KEYS) == once
+    assert whole.render(bigger, {**KEYS, "persona": "P002"}) != once
 
 
 def test_templates_that_set_names_are_not_split():
