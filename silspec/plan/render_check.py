@@ -35,7 +35,7 @@ def render_diagnostics(spec: Spec) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for cond in spec.conditions.values():
         try:
-            personas = _shapes(sampler.personas_for(cond))
+            personas = _shapes([p for group in sampler.personas_for(cond) for p in group.personas()])
         except PlanError as exc:
             pop = spec.populations.get(cond.population or "")
             if pop is not None and getattr(pop, "external", None) is not None:
