@@ -6,12 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from silspec.cli import lint as _lint
-from silspec.prereg.lock_check import check_lock
-
-# Lint learns about lock files here, so the lint module needs no import of prereg.
-if check_lock not in _lint.EXTRA_CHECKS:
-    _lint.EXTRA_CHECKS.append(check_lock)
 
 
 def add_parser(subparsers: Any) -> None:

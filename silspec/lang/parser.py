@@ -19,7 +19,7 @@ from attrs import evolve, frozen
 
 from silspec.lang import ast
 from silspec.lang.diagnostics import Diagnostic, error
-from silspec.spec.model import Span
+from silspec.lang.span import Span
 
 __all__ = ["ParseResult", "parse", "parse_expression"]
 

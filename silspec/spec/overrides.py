@@ -16,7 +16,7 @@ from attrs import evolve
 
 from silspec.lang import ast
 from silspec.lang.diagnostics import Diagnostic, did_you_mean, error
-from silspec.spec.model import Span
+from silspec.lang.span import Span
 
 OVERRIDE_FILE = "<--set>"
 # A value starting like a list, map, call or quoted string was meant as a literal: a syntax

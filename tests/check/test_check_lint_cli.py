@@ -55,16 +55,13 @@ def test_set_and_frozen_are_accepted(capsys):
     assert "SIL203" in capsys.readouterr().out
 
 
-def test_extra_checks_hook(monkeypatch, capsys):
-    seen = []
-
-    def lock_check(result, args):
-        seen.append((result.ok, args.frozen))
-        return [Diagnostic("SIL990", "error", "lock file is stale", None, "run silspec freeze")]
-
-    monkeypatch.setattr(lint, "EXTRA_CHECKS", [lock_check])
-    assert main(["lint", "--frozen", VALID]) == 1
-    assert seen == [(True, True)] and "lock file is stale" in capsys.readouterr().out
+def test_frozen_without_a_lock_is_an_error_through_lint_alone(capsys):
+    """lint calls the lock check itself (it once worked only after cli/freeze.py registered it)."""
+    assert main(["lint", VALID]) == 0
+    capsys.readouterr()
+    assert main(["lint", "--frozen", "--format", "json", VALID]) == 1
+    out = capsys.readouterr().out
+    assert '"SIL961"' in out and "no lock file" in out
 
 
 def test_shipped_specs_lint_without_errors(capsys):
