@@ -1,4 +1,4 @@
-"""`silspec lint`: exit codes, output formats, several files, extension hook."""
+"""`silspec lint`: exit codes, output formats, several files, the lock check, internal errors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-from silspec.cli import lint
 from silspec.cli.main import main
-from silspec.lang.diagnostics import Diagnostic
 
 from .golden import FIXTURES
 
@@ -71,3 +69,53 @@ def test_shipped_specs_lint_without_errors(capsys):
     if not specs:
         pytest.skip("no shipped specs yet")
     assert main(["lint", "-q", *specs]) == 0, capsys.readouterr().out
+
+
+def _copy_valid(tmp_path):
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "valid", tree)
+    (tree / "silspec.toml").write_text("", encoding="utf-8")
+    return tree / "kgss_like.sil"
+
+
+def test_an_unreadable_lock_is_sil962_and_an_error_with_frozen(tmp_path, capsys):
+    spec = _copy_valid(tmp_path)
+    spec.with_name(spec.name + ".lock").write_text("{not json", encoding="utf-8")
+    assert main(["lint", "--format", "json", str(spec)]) == 0
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    assert [(d["code"], d["severity"]) for d in found if d["code"].startswith("SIL96")] == [("SIL962", "warning")]
+    assert main(["lint", "--frozen", "--format", "json", str(spec)]) == 1
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    assert [(d["code"], d["severity"]) for d in found if d["code"].startswith("SIL96")] == [("SIL962", "error")]
+
+
+def test_a_lock_that_cannot_be_compared_is_sil963(tmp_path, capsys, monkeypatch):
+    from silspec.prereg import lock_check
+
+    spec = _copy_valid(tmp_path)
+    assert main(["freeze", str(spec)]) == 0
+
+    def broken(spec):
+        raise RuntimeError("the plan does not compile")
+
+    monkeypatch.setattr(lock_check, "compute_lock", broken)
+    capsys.readouterr()
+    assert main(["lint", "--frozen", "--format", "json", str(spec)]) == 1
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    sil963 = [d for d in found if d["code"] == "SIL963"]
+    assert len(sil963) == 1 and "the plan does not compile" in sil963[0]["message"]
+
+
+def test_a_crashing_rule_is_sil000_not_a_traceback(monkeypatch, capsys):
+    from silspec.check import rules
+
+    def crash(spec, ctx):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(rules, "RULES", (crash,))
+    assert main(["lint", "--format", "json", VALID]) == 1
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    assert [(d["code"], d["line"]) for d in found if d["code"] == "SIL000"] == [("SIL000", 1)]
+    assert "KeyError" in found[0]["message"] and "bug in silspec" in found[0]["hint"]

@@ -15,11 +15,14 @@ def check(spec: Spec, ctx: Context) -> None:
     # A table already reported as broken (SIL414 duplicate codes, SIL704 bad rows) leaves its
     # benchmarks unbuilt; "item has no benchmark NAME" would only echo that first error.
     table_broken = any(d.code in ("SIL414", "SIL704") for d in ctx.diagnostics)
+    written = {path[:5] for path in ctx.spans} | {path[:3] for path in ctx.spans}  # block paths, cut to a benchmark's depth
     for survey in spec.surveys.values():
         for item in survey.items:
             span = item.span
-            declared = ctx.span("survey", item.survey, "item", item.code, "benchmark") is not None
-            if not item.benchmarks and not declared and not ctx.span("survey", item.survey, "benchmark"):
+            # ctx.spans, not ctx.span: the latter falls back to the item's own span, so "declared"
+            # was always true and SIL412 never fired. A named block indexes as (..., "benchmark", NAME).
+            declared = ("survey", item.survey, "item", item.code, "benchmark") in written
+            if not item.benchmarks and not declared and ("survey", item.survey, "benchmark") not in written:
                 ctx.warning("SIL412", f"item `{item.code}` has no benchmark", span,
                             "metrics cannot be computed for it; add `benchmark = [...]` or a named benchmark")
             for b in item.benchmarks:
