@@ -18,7 +18,7 @@ from hashlib import sha256
 from json.encoder import encode_basestring as encode_string  # = json.dumps(str, ensure_ascii=False)
 from typing import Any, Iterator, Sequence
 
-from silspec.check.template_context import country_name
+from silspec.templating.context import country_name
 from silspec.plan import options as opt
 from silspec.plan.errors import PlanError
 from silspec.plan.hashing import canonical_json, plan_hash, sha256_text

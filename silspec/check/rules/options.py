@@ -24,7 +24,7 @@ from typing import Any
 
 from silspec.check.context import Context
 from silspec.check.rules.templates import _sample_persona
-from silspec.check.template_context import country_name, item_context, make_environment
+from silspec.templating.context import country_name, item_context, make_environment
 from silspec.spec.model import Condition, Item, Spec
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+
 from silspec.check.context import Context
-from silspec.check.template_context import TOP_LEVEL, country_name, item_context, make_environment
 from silspec.spec.model import Condition, Spec, Template
+from silspec.templating.context import TOP_LEVEL, country_name, item_context, make_environment
+from silspec.templating.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
 
 
 def check(spec: Spec, ctx: Context) -> None:
@@ -50,8 +54,6 @@ def check(spec: Spec, ctx: Context) -> None:
 
 
 def _compile(ctx: Context, env: Any, template: Template, compiled: dict, span) -> Any:
-    from jinja2 import TemplateSyntaxError, meta, nodes
-
     key = template.source
     if key in compiled:
         return compiled[key]
@@ -86,8 +88,6 @@ def _check_country_names(ctx: Context, spec: Spec, cond: Condition, role: str, t
     """SIL605: a template shows ``country_name`` but some countries have no declared name."""
     if "country_name" not in template.source:
         return
-    from jinja2 import meta
-
     if "country_name" not in meta.find_undeclared_variables(make_environment().parse(template.source)):
         return
     names = spec.study.countries
@@ -106,8 +106,6 @@ def _check_country_names(ctx: Context, spec: Spec, cond: Condition, role: str, t
 
 def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, role: str, span, persona, spec: Spec) -> bool:
     """Static: ``persona.X`` must be an attribute, ``item.X`` an item field (precise message)."""
-    from jinja2 import nodes
-
     env = make_environment()
     parsed = env.parse(template.source)
     items = [spec.item(i) for i in cond.items]
@@ -134,10 +132,6 @@ def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, r
 
 
 def _render(ctx: Context, tpl: Any, variables: dict, cond: Condition, role: str, span, persona) -> bool:
-    from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-
-    from silspec.check.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
-
     try:
         tpl.render(variables)
         return True
