@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from silspec.check.context import Context
 from silspec.lang.diagnostics import did_you_mean
+from silspec.spec import backends as catalogue
 from silspec.spec.model import Spec
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -27,9 +28,7 @@ def option_tokens(codes: tuple[int, ...], labels: str) -> tuple[str, ...] | None
 
 
 def check(spec: Spec, ctx: Context) -> None:
-    from silspec.run.backends import registry
-
-    known = registry.known_backends()
+    known = catalogue.known_backends()
     for model in spec.models.values():
         if model.backend not in known:
             ctx.error("SIL802", f"unknown backend `{model.backend}`", ctx.span("model", model.name, "backend"),
@@ -39,7 +38,7 @@ def check(spec: Spec, ctx: Context) -> None:
         model = spec.models.get(cond.model)
         span = ctx.span("condition", cond.name, "answers") or cond.span
         if model is not None and model.backend in known:
-            modes = registry.answer_modes(model.backend)
+            modes = catalogue.answer_modes(model.backend)
             if modes is not None and cond.answers not in modes:
                 ctx.error("SIL803", f"backend `{model.backend}` (model `{model.name}`) cannot serve `answers = {cond.answers}`",
                           span, f"it serves: {', '.join(sorted(modes))}")
