@@ -14,7 +14,9 @@ from typing import Any
 
 from silspec.check.context import Context
 from silspec.check.limits import MAX_TEXT_FILE_BYTES
-from silspec.spec.model import ExternalRef, FileRef, Span
+from silspec.spec.hashing import sha256_file
+from silspec.lang.span import Span
+from silspec.spec.model import ExternalRef, FileRef
 
 ROOT_MARKER = "silspec.toml"
 
@@ -45,8 +47,6 @@ def _inside(path: str, root: str) -> bool:
 
 def resolve(ctx: Context, raw: str, span: Span | None, *, what: str = "file", must_exist: bool = True) -> FileRef | None:
     """A ``FileRef`` for ``raw``, or None after reporting SIL701 (missing) / SIL702 (outside)."""
-    from silspec.plan.hashing import sha256_file
-
     if raw in ctx.files:
         return ctx.files[raw]
     if not raw or "\x00" in raw:

@@ -163,7 +163,7 @@ def plan_model(model: Model, spec: Spec | None = None) -> PlanModel:
     options = dict(model.options)
     adapter = options.get("adapter")
     if isinstance(adapter, dict) and adapter.get("config_hash"):
-        from silspec.finetune.config import adapter_dir, adapter_model_id
+        from silspec.spec.finetune import adapter_dir, adapter_model_id
 
         model_id = adapter_model_id(model.model_id, adapter["finetune"], adapter["config_hash"])
         if spec is not None:

@@ -13,6 +13,7 @@ from silspec.check import files, limits, schema, values as v
 from silspec.check.build.common import assignments, blocks, build_each, named_values
 from silspec.check.context import Context
 from silspec.lang import ast
+from silspec.spec.finetune import config_hash
 from silspec.spec.model import Backoff, Condition, Model, Parser, Template
 
 # `api_key = env("PATH")` would send the PATH to a remote server as a bearer token
@@ -231,7 +232,6 @@ def link_adapters(ctx: Context, models: dict[str, Model], finetunes: dict, study
     mean), must not itself start from an adapter model (SIL811), and its config hash goes into
     ``options["adapter"]`` so that retraining with another config changes request ids."""
     from silspec.check.build.common import blocks as all_blocks
-    from silspec.finetune.config import config_hash
 
     declared = {b.name for b in all_blocks(ctx.document.entries, "finetune") if b.name}
     out = dict(models)
