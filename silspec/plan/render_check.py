@@ -4,7 +4,7 @@ The checker renders templates with a sample persona (SIL60x), but it cannot impo
 option tokens and item context, and a template that the checker accepts must never fail at
 ``plan`` (``{% for c, l in item.options %}`` did: options are tokens in a plan). So ``silspec
 lint`` ends with this pass: for every condition, role, item and distinct persona shape (its
-attribute names, descriptor text or not, country), the plan's ``_Renderer`` renders once. A
+attribute names, descriptor text or not, country), the plan's ``Renderer`` renders once. A
 template shared by conditions renders once per distinct (template, item view, persona shape).
 
 Personas come from the plan's sampler on a population capped at ``SAMPLE_CAP`` personas (the
@@ -19,7 +19,8 @@ from attrs import evolve
 
 from silspec.lang.diagnostics import Diagnostic, error
 from silspec.plan import options as opt
-from silspec.plan.compile import _PersonaSampler, _Renderer, build_plan_item
+from silspec.plan import PersonaSampler, Renderer
+from silspec.plan.compile import build_plan_item
 from silspec.plan.errors import PlanError
 from silspec.plan.model import Persona
 from silspec.spec.model import Condition, Spec, Template
@@ -29,8 +30,8 @@ SAMPLE_CAP = 200  # personas sampled per population to find their shapes
 
 def render_diagnostics(spec: Spec) -> list[Diagnostic]:
     """SIL604 for each (condition, role) whose template fails to render in the plan's context."""
-    renderer = _Renderer(spec)
-    sampler = _PersonaSampler(_capped(spec))
+    renderer = Renderer(spec)
+    sampler = PersonaSampler(_capped(spec))
     rendered: set[Hashable] = set()
     out: list[Diagnostic] = []
     for cond in spec.conditions.values():
@@ -51,7 +52,7 @@ def render_diagnostics(spec: Spec) -> list[Diagnostic]:
     return out
 
 
-def _render_all(spec: Spec, renderer: _Renderer, cond: Condition, role: str, template: Template,
+def _render_all(spec: Spec, renderer: Renderer, cond: Condition, role: str, template: Template,
                 personas: list[Persona], rendered: set) -> Diagnostic | None:
     span = template.span or cond.span
     try:
