@@ -15,6 +15,7 @@ from typing import Any
 from silspec.check.context import Context
 from silspec.check.limits import MAX_TEXT_FILE_BYTES
 from silspec.spec.hashing import sha256_file
+from silspec.lang import ast
 from silspec.lang.span import Span
 from silspec.spec.model import ExternalRef, FileRef
 
@@ -151,8 +152,6 @@ def read_text(ctx: Context, ref: FileRef, span: Span | None, *, limit: int = MAX
 
 def call_path(node: Any) -> str | None:
     """The path string of ``file("...")`` / ``table("...")``."""
-    from silspec.lang import ast
-
     if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.String):
         return node.args[0].value
     return None

@@ -15,6 +15,7 @@ from silspec.check import files
 from silspec.check.context import Context
 from silspec.check.limits import MAX_TABLE_BYTES, MAX_TABLE_ROWS
 from silspec.lang import ast
+from silspec.lang.diagnostics import did_you_mean
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
 
@@ -160,8 +161,6 @@ def filters(ctx: Context, node: ast.Call, table: Table, placeholders: dict[str, 
     out = {}
     for kw in node.kwargs:
         if kw.name not in table.column:
-            from silspec.lang.diagnostics import did_you_mean
-
             ctx.error("SIL704", f"table `{table.path}` has no column `{kw.name}`", kw.span,
                       did_you_mean(kw.name, table.header) or f"columns: {', '.join(table.header)}")
             return None

@@ -12,9 +12,12 @@ from typing import Any, Mapping, Sequence
 
 from attrs import evolve, frozen
 
+from silspec.check import check
 from silspec.lang.diagnostics import Diagnostic, error
-from silspec.lang.parser import MAX_SPEC_CHARS
-from silspec.spec.model import Span, Spec
+from silspec.lang.parser import MAX_SPEC_CHARS, parse
+from silspec.lang.span import Span
+from silspec.spec.model import Spec
+from silspec.spec.overrides import OVERRIDE_FILE, apply_overrides
 
 __all__ = ["LoadResult", "load_spec", "load_text"]
 
@@ -35,8 +38,6 @@ class LoadResult:
 
     def sources(self) -> dict[str, str]:
         """File name -> text, for ``render_text``."""
-        from silspec.spec.overrides import OVERRIDE_FILE
-
         out = {self.path: mask_spans(self.source, self._secrets_in(self.path))}
         if self.overrides_source:
             out[OVERRIDE_FILE] = mask_spans(self.overrides_source, self._secrets_in(OVERRIDE_FILE))
@@ -51,8 +52,6 @@ SECRET_MASK = '"***"'
 
 def _override_secrets(overrides: Sequence[str]) -> tuple[Span, ...]:
     """The value of every ``--set ...api_key=VALUE`` other than ``env(...)``: shown masked."""
-    from silspec.spec.overrides import OVERRIDE_FILE
-
     out = []
     for line, text in enumerate(overrides, start=1):
         key, sep, raw = text.partition("=")
@@ -142,10 +141,6 @@ def load_text(
     root: str | None = None,
 ) -> LoadResult:
     """Like ``load_spec`` for text already in memory; ``path`` still anchors the spec tree."""
-    from silspec.check import check
-    from silspec.lang.parser import parse
-    from silspec.spec.overrides import OVERRIDE_FILE, apply_overrides
-
     display = path
     try:
         parsed = parse(text, display)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import attrs
 from attrs import evolve
 
 from silspec.lang import ast
 from silspec.lang.diagnostics import Diagnostic, did_you_mean, error
+from silspec.lang.parser import parse_expression
 from silspec.lang.span import Span
 
 OVERRIDE_FILE = "<--set>"
@@ -26,8 +28,6 @@ _LITERAL_STARTS = frozenset('[{("')
 
 def _shift(node, line: int, offset: int):
     """Move the spans of a parsed value onto line ``line`` of ``<--set>``, ``offset`` columns right."""
-    import attrs
-
     if isinstance(node, Span):
         return Span(OVERRIDE_FILE, line, node.col + offset, line, node.end_col + offset)
     if attrs.has(type(node)):
@@ -43,7 +43,6 @@ def _shift(node, line: int, offset: int):
 
 
 def parse_override(text: str, line: int) -> tuple[list[str], ast.Expr | None, list[Diagnostic]]:
-    from silspec.lang.parser import parse_expression
 
     whole = Span(OVERRIDE_FILE, line, 1, line, len(text) + 1)
     key, sep, raw = text.partition("=")

@@ -8,6 +8,7 @@ from silspec.check import files, limits, tables, values as v
 from silspec.check.build.common import assignments, blocks
 from silspec.check.context import Context
 from silspec.lang import ast
+from silspec.lang.diagnostics import did_you_mean
 from silspec.spec.model import Attribute, Descriptors, PersonaSchema, Population
 
 SAMPLINGS = ("stratified", "random", "quota", "rows")
@@ -277,8 +278,6 @@ def _check_row_columns(ctx, a, rows, id_col, columns, where, country_column, wei
         return
     wanted = [(c, "columns") for c in columns] + [(c, "where") for c in where]
     wanted += [(c, k) for c, k in ((id_col, "id"), (country_column, "country_column"), (weight, "weight")) if c]
-    from silspec.lang.diagnostics import did_you_mean
-
     for col, key in wanted:
         if col not in table.column:
             ctx.error("SIL704", f"rows table `{table.path}` has no column `{col}` (from `{key}`)",

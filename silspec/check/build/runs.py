@@ -13,6 +13,7 @@ from silspec.check import files, limits, schema, values as v
 from silspec.check.build.common import assignments, blocks, build_each, named_values
 from silspec.check.context import Context
 from silspec.lang import ast
+from silspec.lang.diagnostics import did_you_mean
 from silspec.spec.finetune import config_hash
 from silspec.spec.model import Backoff, Condition, Model, Parser, Template
 
@@ -231,9 +232,7 @@ def link_adapters(ctx: Context, models: dict[str, Model], finetunes: dict, study
     """Resolve each model's ``adapter = finetune.NAME``: the finetune must exist (SIL301, did you
     mean), must not itself start from an adapter model (SIL811), and its config hash goes into
     ``options["adapter"]`` so that retraining with another config changes request ids."""
-    from silspec.check.build.common import blocks as all_blocks
-
-    declared = {b.name for b in all_blocks(ctx.document.entries, "finetune") if b.name}
+    declared = {b.name for b in blocks(ctx.document.entries, "finetune") if b.name}
     out = dict(models)
     for name, model in models.items():
         adapter = model.options.get("adapter")
@@ -386,8 +385,6 @@ def _item_params(ctx: Context, cond: Condition, lineage: list[ast.Block]) -> dic
             ids = by_code.get(code)
             if ids is None:
                 if own:
-                    from silspec.lang.diagnostics import did_you_mean
-
                     ctx.error("SIL301", f"`params {code}`: `{code}` is not an item of condition `{cond.name}`",
                               sub.name_span, did_you_mean(code, sorted(by_code)) or f"its items: {', '.join(by_code)}")
                 continue

@@ -9,6 +9,7 @@ from silspec.check.build.common import assignments, blocks, named_values
 from silspec.check.build.runs import _names_or_group, template_from
 from silspec.check.context import Context
 from silspec.lang import ast
+from silspec.lang.diagnostics import did_you_mean
 from silspec.spec.model import (
     Analysis, Bootstrap, Calibration, CalibrationUse, Comparison, Finetune, Metric, Split,
 )
@@ -133,8 +134,6 @@ def build_analysis(ctx: Context) -> Analysis:
         if m.name is None:
             continue
         if m.name not in schema.METRICS:
-            from silspec.lang.diagnostics import did_you_mean
-
             ctx.error("SIL904", f"unknown metric `{m.name}`", m.name_span,
                       did_you_mean(m.name, schema.METRICS) or f"metrics: {', '.join(schema.METRICS)}")
             continue
@@ -145,8 +144,6 @@ def build_analysis(ctx: Context) -> Analysis:
         allowed = schema.METRIC_OPTIONS[m.name]
         for key, x in assignments(m).items():
             if key not in allowed:
-                from silspec.lang.diagnostics import did_you_mean
-
                 accepts = (f"`{m.name}` accepts {', '.join(f'`{k}`' for k in allowed)}" if allowed
                            else f"`{m.name}` takes no options")
                 ctx.error("SIL102", f"metric `{m.name}` has no option `{key}` (the analysis would ignore it); {accepts}",

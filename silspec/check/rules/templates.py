@@ -13,6 +13,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from silspec.check.context import Context
+from silspec.lang.diagnostics import did_you_mean
 from silspec.spec.model import Condition, Spec, Template
 from silspec.templating.context import TOP_LEVEL, country_name, item_context, make_environment
 from silspec.templating.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
@@ -117,14 +118,10 @@ def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, r
             continue
         base, attr = node.node.name, node.attr
         if base == "persona" and persona is not None and attr not in persona:
-            from silspec.lang.diagnostics import did_you_mean
-
             ctx.error("SIL601", f"`persona.{attr}` in the `{role}` of condition `{cond.name}` is not a persona attribute",
                       span, did_you_mean(attr, persona) or f"persona attributes: {', '.join(persona)}")
             return False
         if base == "item" and items and attr not in item_keys:
-            from silspec.lang.diagnostics import did_you_mean
-
             ctx.error("SIL601", f"`item.{attr}` in the `{role}` of condition `{cond.name}` is not an item field",
                       span, did_you_mean(attr, sorted(item_keys)) or f"item fields: {', '.join(sorted(item_keys))}")
             return False
