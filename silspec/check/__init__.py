@@ -11,7 +11,7 @@ import os
 from typing import Mapping
 
 from silspec.check import files
-from silspec.check.build import build
+from silspec.check.blocks import build
 from silspec.check.context import Context, index_spans
 from silspec.check.rules import RULES, structure
 from silspec.lang import ast

@@ -1,4 +1,4 @@
-"""Small helpers shared by the block builders."""
+"""Small helpers shared by the block modules: blocks of a kind, their assignments, named values."""
 
 from __future__ import annotations
 

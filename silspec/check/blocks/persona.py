@@ -1,17 +1,14 @@
-"""persona schemas, populations and descriptor tables."""
+"""`persona NAME { attribute = ... }`: shares, counts, choices, `by(...)` and attribute tables."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from silspec.check import files, limits, tables, values as v
-from silspec.check.build.common import assignments, blocks
+from silspec.check import tables, values as v
+from silspec.check.blocks.common import assignments, blocks
 from silspec.check.context import Context
 from silspec.lang import ast
-from silspec.lang.diagnostics import did_you_mean
-from silspec.spec.model import Attribute, Descriptors, PersonaSchema, Population
-
-SAMPLINGS = ("stratified", "random", "quota", "rows")
+from silspec.spec.model import Attribute, PersonaSchema
 
 
 def build_personas(ctx: Context) -> dict[str, PersonaSchema]:
@@ -198,127 +195,3 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
         return None
     table_ = {k: tuple(d.get(x, 0.0) for x in values) for k, d in dists.items()}
     return Attribute(name, tuple(values), used_given, table_, kinds.pop())
-
-
-# --------------------------------------------------------------------------------- populations
-
-
-def build_populations(ctx: Context, personas: dict[str, PersonaSchema], descriptor_names: set[str]) -> dict[str, Population]:
-    out = {}
-    for block in blocks(ctx.document.entries, "population"):
-        a = assignments(block)
-        sampling = v.as_enum(ctx, a["sampling"].value, SAMPLINGS, "sampling") if "sampling" in a else None
-        if sampling is None:
-            sampling = "rows" if "rows" in a else "stratified"
-        size = v.as_int(ctx, a["size"].value, "size", minimum=1, maximum=limits.MAX_POPULATION_SIZE) if "size" in a else None
-        seed = v.as_int(ctx, a["seed"].value, "seed", minimum=0) if "seed" in a else None
-        schema = None
-        if "persona" in a:
-            node = a["persona"].value
-            if isinstance(node, ast.Call) and node.name == "descriptors" and len(node.args) == 1:
-                name = v.as_name(ctx, node.args[0], "persona")
-                if name and name not in descriptor_names:
-                    ctx.undefined("descriptors", name, node.args[0].span, descriptor_names)
-            else:
-                schema = v.as_name(ctx, node, "persona")
-                if schema is not None and schema not in personas:
-                    ctx.undefined("persona", schema, node.span, personas)
-                    schema = None
-        descriptors = None
-        if "descriptors" in a:
-            descriptors = v.as_name(ctx, a["descriptors"].value, "descriptors")
-            if descriptors is not None and descriptors not in descriptor_names:
-                ctx.undefined("descriptors", descriptors, a["descriptors"].value.span, descriptor_names)
-        rows = external = None
-        if "rows" in a:
-            node = a["rows"].value
-            if isinstance(node, ast.Call) and node.name == "table":
-                rows = files.resolve_call(ctx, node, what="rows table")
-            elif isinstance(node, ast.Call) and node.name == "microdata" and node.args:
-                var = v.env_var(ctx, node.args[0], "rows")
-                sha = node.kwarg("sha256")
-                sha_s = v.as_str(ctx, sha, "sha256") if sha is not None else None
-                if var:
-                    external = files.external(ctx, var, node.args[0].span, sha_s)
-            else:
-                v.type_error(ctx, node, '`table("rows.csv")` or `microdata(env("VAR"))`', "rows")
-        if sampling == "rows" and rows is None and external is None and "rows" not in a:
-            ctx.error("SIL105", f"population `{block.name}` samples `rows` but has no `rows`", block.name_span,
-                      'add `rows = table("data/people.csv")` or `microdata(env("VAR"))`')
-        if sampling != "rows" and schema is None and "persona" not in a:
-            ctx.error("SIL105", f"population `{block.name}` has no `persona` schema", block.name_span,
-                      "name a `persona` block, or use `sampling = rows` with `rows = ...`")
-        if sampling != "rows" and size is None and "size" not in a:
-            ctx.error("SIL105", f"population `{block.name}` has no `size`", block.name_span, "how many personas: `size = 100`")
-        id_col = v.as_str(ctx, a["id"].value, "id") if "id" in a else None
-        columns = v.as_str_list(ctx, a["columns"].value, "columns") if "columns" in a else ()
-        where: dict[str, str] = {}
-        if "where" in a:
-            node = a["where"].value
-            if isinstance(node, ast.MapExpr):
-                where = {str(p.key_value): str(v.plain(p.value)) for p in node.pairs}
-            else:
-                v.type_error(ctx, node, "a map of column filters", "where")
-        country_column = v.as_str(ctx, a["country_column"].value, "country_column") if "country_column" in a else None
-        weight = v.as_str(ctx, a["weight"].value, "weight") if "weight" in a else None
-        if rows is not None:
-            _check_row_columns(ctx, a, rows, id_col, columns or (), where, country_column, weight)
-        out[block.name] = Population(
-            block.name, sampling, size=size, seed=seed, schema=schema, rows=rows, external=external,
-            id_column=id_col, columns=tuple(columns or ()), where=where, country_column=country_column,
-            weight=weight, descriptors=descriptors,
-        )
-    return out
-
-
-def _check_row_columns(ctx, a, rows, id_col, columns, where, country_column, weight) -> None:
-    node = a["rows"].value
-    table = tables.load(ctx, node)
-    if table is None:
-        return
-    wanted = [(c, "columns") for c in columns] + [(c, "where") for c in where]
-    wanted += [(c, k) for c, k in ((id_col, "id"), (country_column, "country_column"), (weight, "weight")) if c]
-    for col, key in wanted:
-        if col not in table.column:
-            ctx.error("SIL704", f"rows table `{table.path}` has no column `{col}` (from `{key}`)",
-                      a[key].value.span, did_you_mean(col, table.header) or f"columns: {', '.join(table.header)}")
-    ctx.cache[("row_header", table.path)] = table.header
-
-
-# --------------------------------------------------------------------------------- descriptors
-
-
-def build_descriptors(ctx: Context) -> dict[str, Descriptors]:
-    out = {}
-    for block in blocks(ctx.document.entries, "descriptors"):
-        sentences: dict[str, dict[int, str]] = {}
-        for item in blocks(block.entries, "item"):
-            per_code = {}
-            for key, a in assignments(item).items():
-                if isinstance(key, int):
-                    text = v.as_str(ctx, a.value, key)
-                    if text is not None:
-                        per_code[key] = text
-            sentences[item.name or ""] = per_code
-        a = assignments(block)
-        if "values" in a:
-            node = a["values"].value
-            if isinstance(node, ast.Call) and node.name == "table":
-                table = tables.load(ctx, node)
-                if table is not None:
-                    if not {"item", "code", "text"} <= set(table.column):
-                        ctx.error("SIL704", f"descriptor table `{table.path}` needs columns item, code, text", node.span)
-                    else:
-                        for row in table.rows:
-                            r = dict(zip(table.header, row))
-                            try:
-                                sentences.setdefault(r["item"], {})[int(r["code"])] = r["text"]
-                            except ValueError:
-                                ctx.error("SIL704", f"bad code {r['code']!r} in `{table.path}`", node.span)
-                                break
-            else:
-                v.type_error(ctx, node, '`table("descriptors.csv")`', "values")
-        if not sentences:
-            ctx.warning("SIL105", f"descriptors `{block.name}` define no sentences", block.name_span)
-        out[block.name] = Descriptors(block.name, sentences)
-    return out
