@@ -18,8 +18,8 @@ FIXTURES = REPO / "tests" / "fixtures" / "sil"
 # Codes no .sil file can produce through `load_spec`, and the test that produces each instead.
 EXEMPT = {
     "SIL000": ("an internal error (a crashing rule)", "tests/check/test_check_lint_cli.py::test_a_crashing_rule_is_sil000_not_a_traceback"),
-    "SIL951": ("a `--set` override, not spec text", "tests/check/test_check_overrides.py"),
-    "SIL952": ("a `--set` override, not spec text", "tests/check/test_check_overrides.py"),
+    "SIL951": ("a `--set` override, not spec text", "tests/spec/test_overrides.py"),
+    "SIL952": ("a `--set` override, not spec text", "tests/spec/test_overrides.py"),
     "SIL960": ("a lock file beside the spec", "tests/prereg/test_freeze_verify.py::test_lint_warns_on_a_stale_lock_and_frozen_makes_it_an_error"),
     "SIL961": ("`lint --frozen` without a lock", "tests/check/test_check_lint_cli.py::test_frozen_without_a_lock_is_an_error_through_lint_alone"),
     "SIL962": ("an unreadable lock file", "tests/check/test_check_lint_cli.py::test_an_unreadable_lock_is_sil962_and_an_error_with_frozen"),
