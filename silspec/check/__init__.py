@@ -37,7 +37,7 @@ def check(
         for rule in RULES:
             rule(spec, ctx)
     except Exception as exc:  # last resort: never a traceback for the user
-        ctx.error("SIL000", f"internal error: {type(exc).__name__}: {exc}", document.span,
+        ctx.report("SIL000", f"internal error: {type(exc).__name__}: {exc}", document.span,
                   "this is a bug in silspec; please report it with the spec")
     diagnostics = tuple(sorted(_dedupe(ctx.diagnostics), key=sort_key))
     if any(d.severity == "error" for d in diagnostics):

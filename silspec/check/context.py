@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from attrs import define, field
 
 from silspec.lang import ast
-from silspec.lang.codes import default_hint
+from silspec.lang.codes import default_hint, lookup
 from silspec.lang.diagnostics import Diagnostic, did_you_mean
 from silspec.lang.span import Span
 from silspec.spec.model import ExternalRef, FileRef
@@ -48,6 +48,11 @@ class Context:
     cache: dict[Any, Any] = field(factory=dict)  # tables read once per check
 
     # --- reporting
+    def report(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        """A finding at its code's registered severity; ``error``/``warning``/``info`` choose one
+        for the codes that take several (``SIL105``: a missing seed warns, a missing key errs)."""
+        {"error": self.error, "warning": self.warning, "info": self.info}[lookup(code).severity](code, message, span, hint)
+
     def error(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
         hint = hint or default_hint(code) or "see docs/language.md"  # every error gets a hint
         self.diagnostics.append(Diagnostic(code, "error", _short(message), span or self.document.span, _short(hint)))
@@ -64,7 +69,7 @@ class Context:
         hint = did_you_mean(name, candidates)
         if hint is None:
             hint = f"defined {kind}s: {shown_names(candidates)}" if candidates else f"define a `{kind} {name} {{ ... }}` block"
-        self.error("SIL301", f"undefined {kind} `{name}`", span, hint)
+        self.report("SIL301", f"undefined {kind} `{name}`", span, hint)
 
     @property
     def has_errors(self) -> bool:

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from silspec.cli.common import make_console
-from silspec.lang.diagnostics import Diagnostic, error, render_github, render_text, sort_key, to_json
+from silspec.lang.diagnostics import Diagnostic, diagnostic, render_github, render_text, sort_key, to_json
 from silspec.plan.render_check import render_diagnostics
 from silspec.prereg.lock_check import check_lock
 from silspec.spec.load import load_spec
@@ -59,7 +59,7 @@ def _plan_renders(spec: Any) -> list[Diagnostic]:
     try:
         return render_diagnostics(spec)
     except Exception as exc:  # never a traceback
-        return [error("SIL000", f"internal error while rendering templates: {type(exc).__name__}: {exc}")]
+        return [diagnostic("SIL000", f"internal error while rendering templates: {type(exc).__name__}: {exc}")]
 
 
 def _lock(result: Any, args: argparse.Namespace) -> list[Diagnostic]:
@@ -67,7 +67,7 @@ def _lock(result: Any, args: argparse.Namespace) -> list[Diagnostic]:
     try:
         return check_lock(result, args)
     except Exception as exc:  # never a traceback
-        return [error("SIL000", f"internal error while checking the lock file: {type(exc).__name__}: {exc}")]
+        return [diagnostic("SIL000", f"internal error while checking the lock file: {type(exc).__name__}: {exc}")]
 
 
 def _emit(fmt: str, results: list) -> None:

@@ -44,6 +44,11 @@ class Diagnostic:
         return f"{s.file}:{s.line}:{s.col}" if s else "<spec>"
 
 
+def diagnostic(code: str, message: str, span: Span | None = None, hint: str | None = None) -> Diagnostic:
+    """A finding at its code's registered severity (``silspec.lang.codes``)."""
+    return Diagnostic(code, lookup(code).severity, message, span, hint)
+
+
 def error(code: str, message: str, span: Span | None = None, hint: str | None = None) -> Diagnostic:
     return Diagnostic(code, "error", message, span, hint)
 

@@ -17,7 +17,7 @@ from typing import Any, Hashable
 
 from attrs import evolve
 
-from silspec.lang.diagnostics import Diagnostic, error
+from silspec.lang.diagnostics import Diagnostic, diagnostic
 from silspec.plan import options as opt
 from silspec.plan import PersonaSampler, Renderer
 from silspec.plan.compile import build_plan_item
@@ -41,7 +41,7 @@ def render_diagnostics(spec: Spec) -> list[Diagnostic]:
             pop = spec.populations.get(cond.population or "")
             if pop is not None and getattr(pop, "external", None) is not None:
                 continue  # microdata not provided: SIL703 already says so; the checker's sample render stands
-            out.append(error("SIL604", f"condition `{cond.name}`: its personas cannot be sampled: {exc}", cond.span))
+            out.append(diagnostic("SIL604", f"condition `{cond.name}`: its personas cannot be sampled: {exc}", cond.span))
             continue
         for role in ("system", "prompt"):
             template: Template | None = getattr(cond, role)
@@ -58,7 +58,7 @@ def _render_all(spec: Spec, renderer: Renderer, cond: Condition, role: str, temp
     try:
         compiled = renderer.template(cond, role, template)
     except PlanError as exc:
-        return error("SIL604", f"`{role}` of condition `{cond.name}`: {exc}", span)
+        return diagnostic("SIL604", f"`{role}` of condition `{cond.name}`: {exc}", span)
     for item_id in cond.items:
         item = spec.item(item_id)
         plan_item = build_plan_item(item)
@@ -68,7 +68,7 @@ def _render_all(spec: Spec, renderer: Renderer, cond: Condition, role: str, temp
         try:
             item_ctx, _ = renderer.item_context(item, plan_item, presented, letters, cond.answers)
         except PlanError as exc:
-            return error("SIL604", f"`{role}` of condition `{cond.name}`, item `{item_id}`: {exc}", span)
+            return diagnostic("SIL604", f"`{role}` of condition `{cond.name}`, item `{item_id}`: {exc}", span)
         for persona in personas:
             key = (template.source, item_id, presented, letters, cond.answers, _shape(persona), cond.name
                    if "condition" in compiled.names else "")
@@ -81,7 +81,7 @@ def _render_all(spec: Spec, renderer: Renderer, cond: Condition, role: str, temp
             except PlanError as exc:
                 who = f", persona `{persona.id}`" if cond.population is not None else ""
                 where = f", country `{persona.country}`" if persona.country else ""
-                return error("SIL604", f"`{role}` of condition `{cond.name}` fails to render for item "
+                return diagnostic("SIL604", f"`{role}` of condition `{cond.name}` fails to render for item "
                                        f"`{item_id}`{who}{where}: {exc}", span,
                              "lint renders every item as `plan` will; item.options are the answer tokens "
                              "shown (\"1\", \"2\" or \"A\", \"B\"), item.labels their labels")

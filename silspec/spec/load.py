@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 from attrs import evolve, frozen
 
 from silspec.check import check
-from silspec.lang.diagnostics import Diagnostic, error
+from silspec.lang.diagnostics import Diagnostic, diagnostic
 from silspec.lang.parser import MAX_SPEC_CHARS, parse
 from silspec.lang.span import Span
 from silspec.spec.model import Spec
@@ -89,13 +89,13 @@ def load_spec(
 ) -> LoadResult:
     data, problem = read_source(path)
     if data is None:
-        return LoadResult(None, (error("SIL008", problem, Span(path, 1, 1, 1, 1),
+        return LoadResult(None, (diagnostic("SIL008", problem, Span(path, 1, 1, 1, 1),
                                        "a spec is a regular UTF-8 text file"),), "", None, path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line, col = _byte_position(data, exc.start)
-        return LoadResult(None, (error("SIL008", f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
+        return LoadResult(None, (diagnostic("SIL008", f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
                                                  f"column {col})", Span(path, line, col, line, col + 1),
                                        "a spec is a UTF-8 text file; is this a binary file or another encoding?"),),
                           "", None, path)
@@ -164,6 +164,6 @@ def load_text(
             spec = None
         return LoadResult(spec, tuple(diagnostics), text, document, display, "\n".join(overrides), secrets)
     except Exception as exc:  # last resort: never a traceback
-        return LoadResult(None, (error("SIL000", f"internal error: {type(exc).__name__}: {exc}",
+        return LoadResult(None, (diagnostic("SIL000", f"internal error: {type(exc).__name__}: {exc}",
                                        Span(display, 1, 1, 1, 2), "this is a bug in silspec; please report it"),),
                           text, None, display)

@@ -24,7 +24,7 @@ def build_analysis(ctx: Context) -> Analysis:
         if m.name is None:
             continue
         if m.name not in schema.METRICS:
-            ctx.error("SIL904", f"unknown metric `{m.name}`", m.name_span,
+            ctx.report("SIL904", f"unknown metric `{m.name}`", m.name_span,
                       did_you_mean(m.name, schema.METRICS) or f"metrics: {', '.join(schema.METRICS)}")
             continue
         if m.name in seen_metrics:
@@ -36,7 +36,7 @@ def build_analysis(ctx: Context) -> Analysis:
             if key not in allowed:
                 accepts = (f"`{m.name}` accepts {', '.join(f'`{k}`' for k in allowed)}" if allowed
                            else f"`{m.name}` takes no options")
-                ctx.error("SIL102", f"metric `{m.name}` has no option `{key}` (the analysis would ignore it); {accepts}",
+                ctx.report("SIL102", f"metric `{m.name}` has no option `{key}` (the analysis would ignore it); {accepts}",
                           x.key_span, did_you_mean(str(key), allowed) or accepts)
                 continue
             options[str(key)] = _metric_option(ctx, m.name, str(key), x.value)
@@ -74,11 +74,11 @@ def _metric_option(ctx: Context, metric: str, key: str, node: Any) -> Any:
             return "e"
         if isinstance(node, ast.Number) and node.value in (2, 10):
             return node.value
-        ctx.error("SIL202", "`log` is `e`, `2` or `10`", node.span)
+        ctx.report("SIL202", "`log` is `e`, `2` or `10`", node.span)
         return "e"
     if key == "form":
         if isinstance(node, ast.Ref) and node.parts == ("similarity",):
-            ctx.error("SIL202", "`form = similarity` is ambiguous", node.span,
+            ctx.report("SIL202", "`form = similarity` is ambiguous", node.span,
                       "ambiguous: `one_minus_divergence` with `log = 2` is the old value; the first-token "
                       "paper's 1−JSD is `one_minus_distance`")
             return None
@@ -88,13 +88,13 @@ def _metric_option(ctx: Context, metric: str, key: str, node: Any) -> Any:
         if x is not None and not 0 < x < 1:
             ctx.error("SIL203", f"alpha {x} must be between 0 and 1", node.span)
         elif x is not None:
-            ctx.error("SIL910", f"`{metric} {{ alpha }}` is not used: the report gives the p-value itself and "
+            ctx.report("SIL910", f"`{metric} {{ alpha }}` is not used: the report gives the p-value itself and "
                                 "marks no threshold", node.span, "remove `alpha`: a setting nothing reads is an error")
         return x
     if key == "normalise":
         value = v.as_enum(ctx, node, ("range", "max", "none"), "normalise")
         if value is not None and value != "range":
-            ctx.error("SIL202", f"`{metric}` is always divided by the scale's range; `normalise = {value}` "
+            ctx.report("SIL202", f"`{metric}` is always divided by the scale's range; `normalise = {value}` "
                                 "would be ignored", node.span, "write `normalise = range` or leave it out")
         return value
     return v.plain(node)

@@ -59,7 +59,7 @@ def benchmark_values(ctx: Context, node: Any, scale: Scale, code: str, country: 
                 return None
             vals.append(float(x))
         if len(vals) != len(codes):
-            ctx.error("SIL401", f"benchmark of `{code}` has {len(vals)} values but scale `{scale.name}` has {len(codes)} substantive codes",
+            ctx.report("SIL401", f"benchmark of `{code}` has {len(vals)} values but scale `{scale.name}` has {len(codes)} substantive codes",
                       node.span, f"one value per code {list(codes)}, in scale order (non-substantive shares go in `missing`)")
             return None
         unit = "percent" if any(isinstance(e, ast.Number) and e.unit == "%" for e in node.elements) else _guess_unit(tuple(vals))
@@ -69,7 +69,7 @@ def benchmark_values(ctx: Context, node: Any, scale: Scale, code: str, country: 
         for pair in node.pairs:
             k = pair.key_value
             if not isinstance(k, int):
-                ctx.error("SIL201", f"benchmark map keys are integer codes, got `{k}`", pair.key.span)
+                ctx.report("SIL201", f"benchmark map keys are integer codes, got `{k}`", pair.key.span)
                 return None
             x = v.as_number(ctx, pair.value, "values", unit_ok=True)
             if x is None:
@@ -82,7 +82,7 @@ def benchmark_values(ctx: Context, node: Any, scale: Scale, code: str, country: 
             return None
         for col in ("code", "value"):
             if col not in table.column:
-                ctx.error("SIL704", f"benchmark table `{table.path}` has no `{col}` column", node.span,
+                ctx.report("SIL704", f"benchmark table `{table.path}` has no `{col}` column", node.span,
                           "benchmark tables have columns `code`, `value` and filter columns")
                 return None
         placeholders = {"item": code}
@@ -118,14 +118,14 @@ def _rows_to_values(ctx: Context, rows: list, path: str, scale: Scale, code: str
         try:
             by_code[int(raw_code)] = float(raw_value)
         except (TypeError, ValueError):
-            ctx.error("SIL704", f"bad row in `{path}`: code {raw_code!r}, value {raw_value!r}", span,
+            ctx.report("SIL704", f"bad row in `{path}`: code {raw_code!r}, value {raw_value!r}", span,
                       "codes are integers and values numbers")
             return None
         lines.append((int(raw_code), line))
     duplicates = tables.duplicate_codes(lines)
     if duplicates:
         dup, found = duplicates[0]
-        ctx.error("SIL414", f"benchmark table `{path}` gives code {dup} of `{code}` {len(found)} times "
+        ctx.report("SIL414", f"benchmark table `{path}` gives code {dup} of `{code}` {len(found)} times "
                             f"(lines {', '.join(map(str, found[:-1]))} and {found[-1]}); the last row would silently win",
                   span, "keep one row per code (check the filter columns)")
         return None
@@ -136,12 +136,12 @@ def _align(ctx: Context, by_code: dict[int, float], scale: Scale, code: str, spa
     codes = scale.codes
     unknown = [c for c in by_code if c not in codes and c not in scale.missing_codes]
     if unknown:
-        ctx.error("SIL405", f"benchmark of `{code}` has codes {unknown} that scale `{scale.name}` does not have", span,
+        ctx.report("SIL405", f"benchmark of `{code}` has codes {unknown} that scale `{scale.name}` does not have", span,
                   f"scale codes: {list(codes)}")
         return None
     absent = [c for c in codes if c not in by_code]
     if absent:
-        ctx.error("SIL401", f"benchmark of `{code}` lacks codes {absent} of scale `{scale.name}`", span,
+        ctx.report("SIL401", f"benchmark of `{code}` lacks codes {absent} of scale `{scale.name}`", span,
                   "give a value (possibly 0) for every substantive code")
         return None
     vals = tuple(by_code[c] for c in codes)
@@ -159,7 +159,7 @@ def survey_table_benchmarks(ctx: Context, node: ast.Call, scale: Scale, code: st
         return []
     for col in ("code", "value"):
         if col not in table.column:
-            ctx.error("SIL704", f"benchmark table `{table.path}` has no `{col}` column", node.span,
+            ctx.report("SIL704", f"benchmark table `{table.path}` has no `{col}` column", node.span,
                       "benchmark tables have columns `code`, `value` and filter columns")
             return []
     country_col = tables.placeholder_column(node, "country")
@@ -175,11 +175,11 @@ def survey_table_benchmarks(ctx: Context, node: ast.Call, scale: Scale, code: st
         if ("duplicate_codes_reported", table.path) in ctx.cache:
             return []  # one report per table, not one per item
         ctx.cache[("duplicate_codes_reported", table.path)] = True
-        ctx.error("SIL414", f"benchmark table `{table.path}`: {exc}; the last row would silently win", node.span,
+        ctx.report("SIL414", f"benchmark table `{table.path}`: {exc}; the last row would silently win", node.span,
                   "keep one row per code and filter values")
         return []
     except ValueError as exc:
-        ctx.error("SIL704", f"`{table.path}`: {exc}", node.span, "codes are integers and values numbers")
+        ctx.report("SIL704", f"`{table.path}`: {exc}", node.span, "codes are integers and values numbers")
         return []
     codes = scale.codes
     allowed = set(codes) | set(scale.missing_codes)

@@ -20,7 +20,7 @@ def build_calibrations(ctx: Context) -> dict[str, Calibration]:
             if isinstance(node, ast.Call) and node.name == "fit":
                 fit = v.as_enum(ctx, node.args[0], ("leave_one_out", "fixed"), "fit") if node.args else None
                 if not node.args:
-                    ctx.error("SIL201", "`fit(...)` needs a method: fit(leave_one_out, target = benchmark_variance)", node.span)
+                    ctx.report("SIL201", "`fit(...)` needs a method: fit(leave_one_out, target = benchmark_variance)", node.span)
                 t = node.kwarg("target")
                 if t is not None:
                     target = v.as_enum(ctx, t, ("benchmark_variance", "js"), "target") or target

@@ -40,7 +40,7 @@ def effective_conditions(ctx: Context) -> dict[str, tuple[ast.Block, dict[str | 
             return own
         if block.extends in trail or block.extends == name:
             cycle = " -> ".join(trail + (name, block.extends))
-            ctx.error("SIL302", f"`extends` cycle: {cycle}", block.extends_span, "a condition cannot inherit from itself")
+            ctx.report("SIL302", f"`extends` cycle: {cycle}", block.extends_span, "a condition cannot inherit from itself")
             broken.add(name)
             merged[name] = own
             return own
@@ -100,7 +100,7 @@ def _item_params(ctx: Context, cond: Condition, lineage: list[ast.Block]) -> dic
             ids = by_code.get(code)
             if ids is None:
                 if own:
-                    ctx.error("SIL301", f"`params {code}`: `{code}` is not an item of condition `{cond.name}`",
+                    ctx.report("SIL301", f"`params {code}`: `{code}` is not an item of condition `{cond.name}`",
                               sub.name_span, did_you_mean(code, sorted(by_code)) or f"its items: {', '.join(by_code)}")
                 continue
             params = model_params(ctx, assignments(sub))
@@ -182,7 +182,7 @@ def _items(ctx: Context, a: dict, surveys: dict, groups: dict, block: ast.Block)
             return None
         for parts in refs_:
             if len(parts) != 2:
-                ctx.error("SIL201", f"`{'.'.join(parts)}` is not an item reference", ref.span,
+                ctx.report("SIL201", f"`{'.'.join(parts)}` is not an item reference", ref.span,
                           "write `survey.ITEM` or `survey.*`")
                 continue
             survey_name, code = parts

@@ -31,14 +31,14 @@ def build_descriptors(ctx: Context) -> dict[str, Descriptors]:
                 table = tables.load(ctx, node)
                 if table is not None:
                     if not {"item", "code", "text"} <= set(table.column):
-                        ctx.error("SIL704", f"descriptor table `{table.path}` needs columns item, code, text", node.span)
+                        ctx.report("SIL704", f"descriptor table `{table.path}` needs columns item, code, text", node.span)
                     else:
                         for row in table.rows:
                             r = dict(zip(table.header, row))
                             try:
                                 sentences.setdefault(r["item"], {})[int(r["code"])] = r["text"]
                             except ValueError:
-                                ctx.error("SIL704", f"bad code {r['code']!r} in `{table.path}`", node.span)
+                                ctx.report("SIL704", f"bad code {r['code']!r} in `{table.path}`", node.span)
                                 break
             else:
                 v.type_error(ctx, node, '`table("descriptors.csv")`', "values")

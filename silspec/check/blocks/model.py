@@ -47,12 +47,12 @@ def _model(ctx: Context, block: ast.Block) -> Model | None:
         node = a["api_key"].value
         if isinstance(node, (ast.String, ast.Concat, ast.Ref, ast.Number)):  # anything that could be a key
             # never echo the value: it may be a real key
-            ctx.error("SIL801", "`api_key` is a literal value; keys never go into a spec", node.span,
+            ctx.report("SIL801", "`api_key` is a literal value; keys never go into a spec", node.span,
                       'name an environment variable instead: `api_key = env("OPENAI_API_KEY")` (and rotate that key)')
         else:
             api_key_env = v.env_var(ctx, node, "api_key")
             if api_key_env is not None and not _KEY_VARIABLE.search(api_key_env):
-                ctx.error("SIL801", f"`api_key` reads `{api_key_env}`, which does not name a key variable", node.span,
+                ctx.report("SIL801", f"`api_key` reads `{api_key_env}`, which does not name a key variable", node.span,
                           "the variable's value is sent to the server as a credential; name one that holds a key "
                           '(its name contains KEY, TOKEN, SECRET, PASSWORD or AUTH), e.g. env("OPENAI_API_KEY")')
                 api_key_env = None
@@ -112,7 +112,7 @@ def _adapter_options(ctx: Context, a: dict, name: str, backend: str | None, opti
         if isinstance(node, ast.Ref) and len(node.parts) == 2 and node.parts[0] == "finetune":
             options["adapter"] = {"finetune": node.parts[1]}
             if backend is not None and backend != "hf":
-                ctx.error("SIL810", f"model `{name}`: `adapter` needs `backend = hf`, not `{backend}`", node.span,
+                ctx.report("SIL810", f"model `{name}`: `adapter` needs `backend = hf`, not `{backend}`", node.span,
                           "only the local transformers backend can load a LoRA adapter")
         else:
             v.type_error(ctx, node, "`finetune.NAME` (a finetune block of this spec)", "adapter")
@@ -127,7 +127,7 @@ def _adapter_options(ctx: Context, a: dict, name: str, backend: str | None, opti
             base = raw if os.path.isabs(raw) else os.path.join(root, raw)
             real = os.path.realpath(base)
             if not files._inside(real, root):
-                ctx.error("SIL702", f"adapter folder `{raw}` is outside the spec tree ({root})", node.span,
+                ctx.report("SIL702", f"adapter folder `{raw}` is outside the spec tree ({root})", node.span,
                           "trained adapters are read from inside the project (default runs/<study>/finetune/NAME/adapter)")
             elif "adapter" in options:
                 options["adapter"]["dir"] = os.path.relpath(real, root).replace(os.sep, "/")
@@ -154,11 +154,11 @@ def link_adapters(ctx: Context, models: dict[str, Model], finetunes: dict, study
         if base is None:
             continue
         if isinstance(base.options.get("adapter"), dict):
-            ctx.error("SIL811", f"finetune `{ft_name}` starts from model `{base.name}`, which itself loads an adapter",
+            ctx.report("SIL811", f"finetune `{ft_name}` starts from model `{base.name}`, which itself loads an adapter",
                       ctx.span("finetune", ft_name, "base") or span, "train from the plain base model")
             continue
         if (base.model_id, base.path, base.package, base.external) != (model.model_id, model.path, model.package, model.external):
-            ctx.warning("SIL812", f"model `{name}` loads the adapter of `{ft_name}`, which was trained on `{base.name}` "
+            ctx.report("SIL812", f"model `{name}` loads the adapter of `{ft_name}`, which was trained on `{base.name}` "
                                   f"({base.model_id}), on other weights ({model.model_id})", span,
                         "repeat the base model's `name`, `path`/`package` in the adapter model")
         linked = {**adapter, "config_hash": config_hash(finetune, base, study_seed)}

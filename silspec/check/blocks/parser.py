@@ -29,7 +29,7 @@ def build_parsers(ctx: Context) -> dict[str, Parser]:
                 extract = node.name
                 pattern = v.as_str(ctx, node.args[0], "extract") if len(node.args) == 1 else None
                 if pattern is None and len(node.args) != 1:
-                    ctx.error("SIL201", f"`{node.name}(...)` takes one string", node.span)
+                    ctx.report("SIL201", f"`{node.name}(...)` takes one string", node.span)
                 if extract == "regex" and pattern is not None:
                     try:
                         with warnings.catch_warnings():  # Python's FutureWarnings about a stranger's regex
@@ -40,7 +40,7 @@ def build_parsers(ctx: Context) -> dict[str, Parser]:
             else:
                 extract = v.as_enum(ctx, node, EXTRACTS, "extract") or "first_integer"
                 if extract in ("regex", "json"):
-                    ctx.error("SIL201", f"`{extract}` needs an argument", node.span,
+                    ctx.report("SIL201", f"`{extract}` needs an argument", node.span,
                               'regex("([0-9]+)") or json("answer")')
         valid: Any = "scale"
         if "valid" in a:
@@ -57,7 +57,7 @@ def build_parsers(ctx: Context) -> dict[str, Parser]:
                 on_invalid = "reask"
                 reask = (v.as_int(ctx, node.args[0], "reask", minimum=1) or 1) if len(node.args) == 1 else 0
                 if len(node.args) != 1:
-                    ctx.error("SIL201", "`reask(N)` takes the number of re-asks", node.span)
+                    ctx.report("SIL201", "`reask(N)` takes the number of re-asks", node.span)
             else:
                 on_invalid = v.as_enum(ctx, node, ("none", "midpoint", "drop", "reask"), "on_invalid") or "none"
                 if on_invalid == "reask":

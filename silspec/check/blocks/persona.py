@@ -75,14 +75,14 @@ def _shares(ctx: Context, node: Any, name: str, kind: str = "shares"):
         values.append(str(pair.key_value))
         weights.append(float(x))
     if not values:
-        ctx.error("SIL501", f"attribute `{name}` has no values", node.span)
+        ctx.report("SIL501", f"attribute `{name}` has no values", node.span)
         return None
     return tuple(values), tuple(weights), kind
 
 
 def _conditional(ctx: Context, name: str, node: ast.Call, earlier: list[str]) -> Attribute | None:
     if len(node.args) != 2:
-        ctx.error("SIL201", "`by(...)` takes the conditioning attribute(s) and a map", node.span,
+        ctx.report("SIL201", "`by(...)` takes the conditioning attribute(s) and a map", node.span,
                   'by(age_group, { "20대": { ... }, ... }) or by([a, b], { "x/y": ... })')
         return None
     given_node, table_node = node.args
@@ -95,7 +95,7 @@ def _conditional(ctx: Context, name: str, node: ast.Call, earlier: list[str]) ->
         return None
     for g in given:
         if g not in earlier:
-            ctx.error("SIL502", f"`{name}` is conditioned on `{g}`, which is not an earlier attribute", given_node.span,
+            ctx.report("SIL502", f"`{name}` is conditioned on `{g}`, which is not an earlier attribute", given_node.span,
                       "define the conditioning attribute above this one" if g else None)
             return None
     if not isinstance(table_node, ast.MapExpr):
@@ -147,7 +147,7 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
     if flt is None:
         return None
     if "value" not in table.column or not ({"share", "count"} & set(table.column)):
-        ctx.error("SIL704", f"attribute table `{table.path}` needs a `value` column and `share` or `count`", node.span)
+        ctx.report("SIL704", f"attribute table `{table.path}` needs a `value` column and `share` or `count`", node.span)
         return None
     given = tuple(c[len("given:"):] for c in table.header if c.startswith("given:"))
     raw_rows = table.select_rows(flt)
@@ -158,7 +158,7 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
     used_given = tuple(g for g in given if any(r.get(f"given:{g}") for r in rows))
     for g in used_given:
         if g not in earlier:
-            ctx.error("SIL502", f"`{name}` is conditioned on `{g}`, which is not an earlier attribute", node.span,
+            ctx.report("SIL502", f"`{name}` is conditioned on `{g}`, which is not an earlier attribute", node.span,
                       "define the conditioning attribute above this one")
             return None
     values: list[str] = []
@@ -173,16 +173,16 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
             elif share:
                 weight, kinds_ = float(share), "shares"
             else:
-                ctx.error("SIL704", f"row for `{r['value']}` in `{table.path}` has neither share nor count", node.span)
+                ctx.report("SIL704", f"row for `{r['value']}` in `{table.path}` has neither share nor count", node.span)
                 return None
         except ValueError:
-            ctx.error("SIL704", f"bad number in `{table.path}` for `{r['value']}`", node.span)
+            ctx.report("SIL704", f"bad number in `{table.path}` for `{r['value']}`", node.span)
             return None
         kinds.add(kinds_)
         key = tuple(r.get(f"given:{g}", "") for g in used_given)
         if (key, r["value"]) in seen:
             under = f" under {', '.join(f'{g} = {k!r}' for g, k in zip(used_given, key))}" if used_given else ""
-            ctx.error("SIL505", f"attribute `{name}`: value {r['value']!r}{under} appears twice in `{table.path}` "
+            ctx.report("SIL505", f"attribute `{name}`: value {r['value']!r}{under} appears twice in `{table.path}` "
                                 f"(lines {seen[key, r['value']]} and {table.line_of(raw)}); the last row would silently win",
                       node.span, "keep one row per value and conditioning values")
             return None
@@ -191,7 +191,7 @@ def _table_attribute(ctx: Context, name: str, node: ast.Call, earlier: list[str]
             values.append(r["value"])
         dists.setdefault(key, {})[r["value"]] = weight
     if len(kinds) > 1:
-        ctx.error("SIL704", f"attribute `{name}` mixes counts and shares in `{table.path}`", node.span)
+        ctx.report("SIL704", f"attribute `{name}` mixes counts and shares in `{table.path}`", node.span)
         return None
     table_ = {k: tuple(d.get(x, 0.0) for x in values) for k, d in dists.items()}
     return Attribute(name, tuple(values), used_given, table_, kinds.pop())

@@ -93,6 +93,6 @@ def _check_row_columns(ctx, a, rows, id_col, columns, where, country_column, wei
     wanted += [(c, k) for c, k in ((id_col, "id"), (country_column, "country_column"), (weight, "weight")) if c]
     for col, key in wanted:
         if col not in table.column:
-            ctx.error("SIL704", f"rows table `{table.path}` has no column `{col}` (from `{key}`)",
+            ctx.report("SIL704", f"rows table `{table.path}` has no column `{col}` (from `{key}`)",
                       a[key].value.span, did_you_mean(col, table.header) or f"columns: {', '.join(table.header)}")
     ctx.cache[("row_header", table.path)] = table.header

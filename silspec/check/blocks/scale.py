@@ -47,7 +47,7 @@ def _scale(ctx: Context, block: ast.Block) -> Scale | None:
             codes.append((m, ""))
     categories = tuple(Category(c, label, c in missing) for c, label in codes)
     if not any(not c.missing for c in categories):
-        ctx.error("SIL411", f"scale `{block.name}` has no substantive codes", block.name_span,
+        ctx.report("SIL411", f"scale `{block.name}` has no substantive codes", block.name_span,
                   'add categories (`1 = "..."`) or `range = 1..N`')
         return None
     return Scale(block.name, categories, ordered=bool(ordered), low_label=low, high_label=high)

@@ -51,7 +51,7 @@ def _country_names(ctx: Context, node: Any) -> dict[str, str] | None:
         code_col = next((c for c in CODE_COLUMNS if c in table.column), None)
         if code_col is None or "name" not in table.column:
             missing = "name" if code_col else "code"
-            ctx.error("SIL704", f"country table `{table.path}` has no `{missing}` column", node.span,
+            ctx.report("SIL704", f"country table `{table.path}` has no `{missing}` column", node.span,
                       f"country tables have columns `code` (or `iso3`) and `name`; it has: {', '.join(table.header)}")
             return None
         flt = tables.filters(ctx, node, table, {})

@@ -93,7 +93,7 @@ def _int_map(ctx: Context, node: Any, key: str) -> dict[int, str] | None:
     for pair in node.pairs:
         k = pair.key_value
         if not isinstance(k, int):
-            ctx.error("SIL201", f"`{key}` keys are integer codes, got `{k}`", pair.key.span)
+            ctx.report("SIL201", f"`{key}` keys are integer codes, got `{k}`", pair.key.span)
             continue
         label = v.as_str(ctx, pair.value, key)
         if label is not None:
