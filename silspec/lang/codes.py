@@ -8,6 +8,8 @@ heading in ``docs/diagnostics.md``. A leaf: it imports nothing from silspec but 
 ``severity`` is the code's usual severity; ``also`` lists the others an emitter may choose
 (``SIL105`` is a warning for a missing ``study.seed``, an error for any other missing key).
 ``hint`` is the fallback the checker shows when the emitter has nothing more specific to say.
+Emitters take the severity from here (``ctx.report``, ``lang.diagnostics.diagnostic``) unless
+the code takes several (``ctx.error`` / ``ctx.warning`` / ``ctx.info`` then choose).
 """
 
 from __future__ import annotations
