@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+from silspec.check import files
+from silspec.check.blocks import build
+from silspec.check.context import Context, index_spans
+from silspec.check.rules import RULES, structure
 from silspec.lang import ast
 from silspec.lang.diagnostics import Diagnostic, sort_key
 from silspec.spec.model import Spec
@@ -21,11 +25,6 @@ def check(
     document: ast.Document, *, path: str, root: str | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[Spec | None, tuple[Diagnostic, ...]]:
     """Check a parsed document. ``path`` is the spec file; ``root`` defaults to its spec tree."""
-    from silspec.check import files
-    from silspec.check.build import build
-    from silspec.check.context import Context, index_spans
-    from silspec.check.rules import RULES
-    from silspec.check.rules import structure
 
     path = os.path.abspath(path)
     root = os.path.realpath(root) if root else files.find_root(path)
@@ -38,7 +37,7 @@ def check(
         for rule in RULES:
             rule(spec, ctx)
     except Exception as exc:  # last resort: never a traceback for the user
-        ctx.error("SIL000", f"internal error: {type(exc).__name__}: {exc}", document.span,
+        ctx.report("SIL000", f"internal error: {type(exc).__name__}: {exc}", document.span,
                   "this is a bug in silspec; please report it with the spec")
     diagnostics = tuple(sorted(_dedupe(ctx.diagnostics), key=sort_key))
     if any(d.severity == "error" for d in diagnostics):

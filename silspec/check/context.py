@@ -13,24 +13,10 @@ from typing import Any, Mapping
 from attrs import define, field
 
 from silspec.lang import ast
+from silspec.lang.codes import default_hint, lookup
 from silspec.lang.diagnostics import Diagnostic, did_you_mean
-from silspec.spec.model import ExternalRef, FileRef, Span
-
-
-# Hints for findings whose reporter had nothing more specific to say: every error gets one.
-DEFAULT_HINTS = {
-    "SIL101": "see docs/language.md for the blocks of a spec",
-    "SIL105": "add the missing key or block (docs/language.md lists what each block needs)",
-    "SIL201": "see docs/language.md for the type of this key",
-    "SIL202": "see docs/language.md for the allowed values",
-    "SIL203": "change the value to one inside the allowed range",
-    "SIL408": "shares cannot be negative",
-    "SIL501": "give at least one value with a positive share",
-    "SIL604": "render the template by hand with a sample persona to see what fails",
-    "SIL701": "check the path",
-    "SIL704": "fix the table file (UTF-8 CSV with a header row)",
-    "SIL902": "compare two different conditions",
-}
+from silspec.lang.span import Span
+from silspec.spec.model import ExternalRef, FileRef
 
 
 MAX_MESSAGE_CHARS = 1_000  # 2,000 findings that each list 2,000 names printed 24 MB
@@ -62,8 +48,13 @@ class Context:
     cache: dict[Any, Any] = field(factory=dict)  # tables read once per check
 
     # --- reporting
+    def report(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        """A finding at its code's registered severity; ``error``/``warning``/``info`` choose one
+        for the codes that take several (``SIL105``: a missing seed warns, a missing key errs)."""
+        {"error": self.error, "warning": self.warning, "info": self.info}[lookup(code).severity](code, message, span, hint)
+
     def error(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
-        hint = hint or DEFAULT_HINTS.get(code) or "see docs/language.md"
+        hint = hint or default_hint(code) or "see docs/language.md"  # every error gets a hint
         self.diagnostics.append(Diagnostic(code, "error", _short(message), span or self.document.span, _short(hint)))
 
     def warning(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
@@ -78,7 +69,7 @@ class Context:
         hint = did_you_mean(name, candidates)
         if hint is None:
             hint = f"defined {kind}s: {shown_names(candidates)}" if candidates else f"define a `{kind} {name} {{ ... }}` block"
-        self.error("SIL301", f"undefined {kind} `{name}`", span, hint)
+        self.report("SIL301", f"undefined {kind} `{name}`", span, hint)
 
     @property
     def has_errors(self) -> bool:

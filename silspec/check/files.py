@@ -14,7 +14,10 @@ from typing import Any
 
 from silspec.check.context import Context
 from silspec.check.limits import MAX_TEXT_FILE_BYTES
-from silspec.spec.model import ExternalRef, FileRef, Span
+from silspec.spec.hashing import sha256_file
+from silspec.lang import ast
+from silspec.lang.span import Span
+from silspec.spec.model import ExternalRef, FileRef
 
 ROOT_MARKER = "silspec.toml"
 
@@ -45,12 +48,10 @@ def _inside(path: str, root: str) -> bool:
 
 def resolve(ctx: Context, raw: str, span: Span | None, *, what: str = "file", must_exist: bool = True) -> FileRef | None:
     """A ``FileRef`` for ``raw``, or None after reporting SIL701 (missing) / SIL702 (outside)."""
-    from silspec.plan.hashing import sha256_file
-
     if raw in ctx.files:
         return ctx.files[raw]
     if not raw or "\x00" in raw:
-        ctx.error("SIL701", f"empty or invalid {what} path", span)
+        ctx.report("SIL701", f"empty or invalid {what} path", span)
         return None
     root = os.path.realpath(ctx.root)
     spec_dir = os.path.dirname(ctx.path)
@@ -59,7 +60,7 @@ def resolve(ctx: Context, raw: str, span: Span | None, *, what: str = "file", mu
     for candidate in candidates:
         real = os.path.realpath(candidate)
         if not _inside(real, root):
-            ctx.error(
+            ctx.report(
                 "SIL702", f"{what} `{raw}` is outside the spec tree ({root})", span,
                 "specs may only read files inside their project (the folder with silspec.toml); "
                 "copy the file in, or declare it external with env(\"VAR\")",
@@ -70,7 +71,7 @@ def resolve(ctx: Context, raw: str, span: Span | None, *, what: str = "file", mu
             break
     if chosen is None:
         if must_exist:
-            ctx.error("SIL701", f"{what} `{raw}` does not exist", span,
+            ctx.report("SIL701", f"{what} `{raw}` does not exist", span,
                       f"looked next to the spec and at the tree root {root}")
         return None
     rel = os.path.relpath(chosen, root).replace(os.sep, "/")
@@ -84,10 +85,10 @@ def external(ctx: Context, var: str, span: Span | None, sha256: str | None = Non
     """An input from an environment variable; unset is a warning (shipped specs lint clean)."""
     path = ctx.env.get(var) or None
     if path is None:
-        ctx.warning("SIL703", f"provide {var} to run this spec", span,
+        ctx.report("SIL703", f"provide {var} to run this spec", span,
                     f"set the environment variable {var} to the file's path (it cannot ship with the spec)")
     elif not os.path.exists(path):
-        ctx.warning("SIL703", f"{var} points to `{path}`, which does not exist", span,
+        ctx.report("SIL703", f"{var} points to `{path}`, which does not exist", span,
                     f"fix the path in {var} before running")
     ref = ExternalRef(var, path, sha256)
     ctx.externals[var] = ref
@@ -122,37 +123,35 @@ def read_text(ctx: Context, ref: FileRef, span: Span | None, *, limit: int = MAX
     """The UTF-8 text of a regular file of at most ``limit`` bytes, else None after SIL704."""
     problem = regular_file_problem(ref.absolute, limit)
     if problem is not None:
-        ctx.error("SIL704", f"cannot read {what} `{ref.path}`: {problem}", span,
+        ctx.report("SIL704", f"cannot read {what} `{ref.path}`: {problem}", span,
                   "spec inputs are regular UTF-8 text files inside the spec tree")
         return None
     try:
         with open(ref.absolute, "rb") as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
-        ctx.error("SIL704", f"cannot read {what} `{ref.path}`: {exc.strerror or type(exc).__name__}", span,
+        ctx.report("SIL704", f"cannot read {what} `{ref.path}`: {exc.strerror or type(exc).__name__}", span,
                   "check the file's permissions")
         return None
     if len(data) > limit:  # it grew since the stat
-        ctx.error("SIL704", f"cannot read {what} `{ref.path}`: it is over {limit:,} bytes", span)
+        ctx.report("SIL704", f"cannot read {what} `{ref.path}`: it is over {limit:,} bytes", span)
         return None
     if b"\x00" in data:
         line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        ctx.error("SIL704", f"{what} `{ref.path}` is a binary file (a NUL byte on its line {line})", span,
+        ctx.report("SIL704", f"{what} `{ref.path}` is a binary file (a NUL byte on its line {line})", span,
                   "spec inputs are UTF-8 text files")
         return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        ctx.error("SIL704", f"{what} `{ref.path}` is not UTF-8 text (byte 0x{data[exc.start]:02x} on its line {line})",
+        ctx.report("SIL704", f"{what} `{ref.path}` is not UTF-8 text (byte 0x{data[exc.start]:02x} on its line {line})",
                   span, "save the file as UTF-8")
         return None
 
 
 def call_path(node: Any) -> str | None:
     """The path string of ``file("...")`` / ``table("...")``."""
-    from silspec.lang import ast
-
     if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.String):
         return node.args[0].value
     return None

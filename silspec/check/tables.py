@@ -15,6 +15,7 @@ from silspec.check import files
 from silspec.check.context import Context
 from silspec.check.limits import MAX_TABLE_BYTES, MAX_TABLE_ROWS
 from silspec.lang import ast
+from silspec.lang.diagnostics import did_you_mean
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}|\{(\w+)\}")
 
@@ -101,7 +102,7 @@ def load(ctx: Context, node: ast.Call) -> Table | None:
     """Read the CSV a ``table(...)`` call names (cached), reporting SIL70x on failure."""
     raw = files.call_path(node)
     if raw is None:
-        ctx.error("SIL201", 'expected `table("path.csv", column = "value", ...)`', node.span)
+        ctx.report("SIL201", 'expected `table("path.csv", column = "value", ...)`', node.span)
         return None
     ref = files.resolve(ctx, raw, node.args[0].span, what="table")
     if ref is None:
@@ -131,26 +132,26 @@ def _parse(ctx: Context, path: str, text: str, span: Any) -> Table | None:
         for row in reader:
             if row:
                 if len(row) != len(header):
-                    ctx.error("SIL704", f"table `{path}` line {start}: {len(row)} field(s) where the header has "
+                    ctx.report("SIL704", f"table `{path}` line {start}: {len(row)} field(s) where the header has "
                                         f"{len(header)}", span, "every row needs one value per column (quote commas)")
                     return None
                 rows.append(tuple(row))
                 lines.append(start)
                 if len(rows) > MAX_TABLE_ROWS:
-                    ctx.error("SIL704", f"table `{path}` has over {MAX_TABLE_ROWS:,} rows", span,
+                    ctx.report("SIL704", f"table `{path}` has over {MAX_TABLE_ROWS:,} rows", span,
                               "split the table, or filter it before it enters the spec tree")
                     return None
             start = reader.line_num + 1
     except csv.Error as exc:
-        ctx.error("SIL704", f"table `{path}` is not valid CSV (line {start}): {exc}", span,
+        ctx.report("SIL704", f"table `{path}` is not valid CSV (line {start}): {exc}", span,
                   'a quoted field needs its closing `"`; a `"` inside one is written `""`')
         return None
     if not header:
-        ctx.error("SIL704", f"table `{path}` is empty", span)
+        ctx.report("SIL704", f"table `{path}` is empty", span)
         return None
     if len(set(header)) != len(header):
         twice = sorted({h for h in header if header.count(h) > 1})
-        ctx.error("SIL704", f"table `{path}` names column(s) {', '.join(twice)} twice in its header", span)
+        ctx.report("SIL704", f"table `{path}` names column(s) {', '.join(twice)} twice in its header", span)
         return None
     return Table(path, header, rows, lines)
 
@@ -160,9 +161,7 @@ def filters(ctx: Context, node: ast.Call, table: Table, placeholders: dict[str, 
     out = {}
     for kw in node.kwargs:
         if kw.name not in table.column:
-            from silspec.lang.diagnostics import did_you_mean
-
-            ctx.error("SIL704", f"table `{table.path}` has no column `{kw.name}`", kw.span,
+            ctx.report("SIL704", f"table `{table.path}` has no column `{kw.name}`", kw.span,
                       did_you_mean(kw.name, table.header) or f"columns: {', '.join(table.header)}")
             return None
         if isinstance(kw.value, ast.String):
@@ -170,7 +169,7 @@ def filters(ctx: Context, node: ast.Call, table: Table, placeholders: dict[str, 
         elif isinstance(kw.value, (ast.Number, ast.Ref)):
             value = str(kw.value.value if isinstance(kw.value, ast.Number) else kw.value.dotted)
         else:
-            ctx.error("SIL201", "table filters are strings", kw.value.span)
+            ctx.report("SIL201", "table filters are strings", kw.value.span)
             return None
 
         def fill(m: re.Match[str]) -> str:

@@ -38,7 +38,7 @@ def type_error(ctx: Context, node: Any, expected: str, key: Any = None, hint: st
     if hint is None:
         example = _EXAMPLES.get(expected)
         hint = f"e.g. `{key} = {example}`" if example and key is not None else f"write {expected}"
-    ctx.error("SIL201", f"expected {expected}{where}, got {describe(node)}", node.span, hint)
+    ctx.report("SIL201", f"expected {expected}{where}, got {describe(node)}", node.span, hint)
 
 
 def as_str(ctx: Context, node: Any, key: Any = None) -> str | None:
@@ -74,7 +74,7 @@ def as_enum(ctx: Context, node: Any, choices: Iterable[str], key: Any = None) ->
         return word
     hint = did_you_mean(word, choices) or f"one of: {', '.join(choices)}"
     where = f" for `{key}`" if key is not None else ""
-    ctx.error("SIL202", f"`{word}` is not a valid value{where}", node.span, hint)
+    ctx.report("SIL202", f"`{word}` is not a valid value{where}", node.span, hint)
     return None
 
 
@@ -82,7 +82,7 @@ def as_number(ctx: Context, node: Any, key: Any = None, *, unit_ok: bool = False
     if isinstance(node, ast.Number) and (unit_ok or node.unit is None):
         return node.value
     if isinstance(node, ast.Number):
-        ctx.error("SIL204", f"`{node.text}` has a unit where a plain number is expected", node.span,
+        ctx.report("SIL204", f"`{node.text}` has a unit where a plain number is expected", node.span,
                   "write the number without a unit")
         return None
     type_error(ctx, node, "a number", key)
@@ -113,7 +113,7 @@ def as_duration(ctx: Context, node: Any, key: Any = None, *, positive: bool = Fa
     ``positive``: zero is refused too (``timeout = 0s`` would fail every request).
     """
     if isinstance(node, ast.Number) and node.unit is None:
-        ctx.error("SIL204", f"`{node.text}` needs a unit for `{key}`", node.span,
+        ctx.report("SIL204", f"`{node.text}` needs a unit for `{key}`", node.span,
                   f"write {node.text}s, {node.text}ms or {node.text}m")
         return None
     if isinstance(node, ast.Number) and node.unit == "s":

@@ -134,7 +134,7 @@ def _emit(fmt: str, records: list) -> None:
 
 def _read(path: str) -> str | None:
     from silspec.lang.parser import MAX_SPEC_CHARS
-    from silspec.spec.load import read_source
+    from silspec.lang.source import read_source
 
     try:
         if path == STDIN:

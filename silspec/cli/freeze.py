@@ -6,15 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-
-from silspec.cli import lint as _lint
-from silspec.cli.common import make_console, load_or_report
+from silspec.cli.common import load_or_report, make_console
 from silspec.prereg.lock import LockError, compute_lock, diff_locks, lock_path_for, read_lock, write_lock
-from silspec.prereg.lock_check import check_lock
-
-# Lint learns about lock files here, so the lint module needs no import of prereg.
-if check_lock not in _lint.EXTRA_CHECKS:
-    _lint.EXTRA_CHECKS.append(check_lock)
 
 
 def add_parser(subparsers: Any) -> None:

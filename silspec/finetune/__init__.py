@@ -2,10 +2,10 @@
 
 ``examples`` turns a spec's ``finetune`` block into (prompt, option tokens, target shares)
 examples, ``loss`` holds the first-token losses, ``train`` runs the LoRA training and saves
-the adapter that a model's ``adapter = finetune.NAME`` loads. ``config`` is the light part
-the checker needs (the config hash): it imports neither torch nor transformers.
+the adapter that a model's ``adapter = finetune.NAME`` loads. The light part the checker
+and the plan need (the config hash, adapter folders) is ``silspec.spec.finetune``.
 """
 
-from silspec.finetune.config import adapter_dir, config_hash, finetune_config
+from silspec.spec.finetune import adapter_dir, config_hash, finetune_config
 
 __all__ = ["adapter_dir", "config_hash", "finetune_config"]

@@ -37,7 +37,7 @@ from typing import Any, Callable, Sequence
 import attrs
 from attrs import frozen
 
-from silspec.finetune.config import (
+from silspec.spec.finetune import (
     ADAPTER_FOLDER,
     adapter_model_id,
     config_hash,

@@ -12,7 +12,7 @@ from typing import Union
 
 from attrs import field, frozen
 
-from silspec.spec.model import Span
+from silspec.lang.span import Span
 
 __all__ = [
     "Span", "Comment", "String", "Number", "Bool", "NoneLit", "Ref", "ListExpr", "MapPair",

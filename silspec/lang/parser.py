@@ -18,8 +18,8 @@ from typing import Any
 from attrs import evolve, frozen
 
 from silspec.lang import ast
-from silspec.lang.diagnostics import Diagnostic, error
-from silspec.spec.model import Span
+from silspec.lang.diagnostics import Diagnostic, diagnostic, error
+from silspec.lang.span import Span
 
 __all__ = ["ParseResult", "parse", "parse_expression"]
 
@@ -261,7 +261,7 @@ class _Builder:
             if esc.startswith("u") and len(esc) == 5:
                 return chr(int(esc[1:], 16))
             self.problems.append(
-                error(
+                diagnostic(
                     "SIL006",
                     f"unknown escape `\\{esc}` in string",
                     _tok_span(self.file, tok),
@@ -361,7 +361,7 @@ def _expected(expected: Any) -> str:
 
 def _unknown_unit(file: str, unit: re.Match[str], line: int, col: int) -> Diagnostic:
     width = unit.end() - unit.start()
-    return error("SIL002", f"unknown unit `{unit.group(1)}` after a number", Span(file, line, col, line, col + width),
+    return diagnostic("SIL002", f"unknown unit `{unit.group(1)}` after a number", Span(file, line, col, line, col + width),
                  f"units are {', '.join(_UNITS)} (durations) and % (percent); anything else needs a string")
 
 
@@ -388,7 +388,7 @@ def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnosti
         if tok.type == "$END":
             line = max(len(lines), 1)
             col = len(lines[-1]) + 1 if lines else 1
-            return error(
+            return diagnostic(
                 "SIL003", "unexpected end of file", Span(file, line, col, line, col + 1),
                 "a block or list is not closed: check for a missing `}`, `]` or `)`",
             )
@@ -409,7 +409,7 @@ def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnosti
         elif value == "}" and "EQUAL" in exc.expected:
             hint = "every key needs a value: `key = value`"
         shown = value if len(value) <= 30 else value[:27] + "..."
-        return error("SIL001", f"unexpected `{shown}`", span, hint)
+        return diagnostic("SIL001", f"unexpected `{shown}`", span, hint)
     if isinstance(exc, UnexpectedCharacters):
         line, col = exc.line, exc.column
         char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
@@ -417,7 +417,7 @@ def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnosti
         if unit:
             return _unknown_unit(file, unit, line, col)
         if char.isalpha() and not char.isascii():
-            return error("SIL002", f"unexpected character `{char}`: names are ASCII", Span(file, line, col, line, col + 1),
+            return diagnostic("SIL002", f"unexpected character `{char}`: names are ASCII", Span(file, line, col, line, col + 1),
                          "names (blocks, keys, references) are ASCII `[A-Za-z_][A-Za-z0-9_]*`; "
                          'labels and text go in strings: `1 = "매우 신뢰"`, `title = "척도"`')
         hint = None
@@ -431,14 +431,14 @@ def _lark_error_to_diagnostic(exc: Exception, text: str, file: str) -> Diagnosti
             hint = 'strings use double quotes: "..."'
         elif exc.allowed:
             hint = f"expected {_expected(exc.allowed)}"
-        return error(
+        return diagnostic(
             "SIL002", f"unexpected character `{char}`", Span(file, line, col, line, col + 1), hint
         )
     if isinstance(exc, UnexpectedEOF):
         line = max(len(lines), 1)
-        return error("SIL003", "unexpected end of file", Span(file, line, 1, line, 2),
+        return diagnostic("SIL003", "unexpected end of file", Span(file, line, 1, line, 2),
                      "a block or list is not closed: check for a missing `}`, `]` or `)`")
-    return error("SIL000", f"internal error while parsing: {type(exc).__name__}",
+    return diagnostic("SIL000", f"internal error while parsing: {type(exc).__name__}",
                  Span(file, 1, 1, 1, 2), "please report this with the spec that caused it")
 
 
@@ -506,11 +506,11 @@ def parse(text: str, file: str) -> ParseResult:
     try:
         p = _parser()
     except Exception as exc:  # the grammar itself failed to load: a packaging bug
-        return ParseResult(None, (error("SIL000", f"internal error: grammar failed to load ({exc})"),))
+        return ParseResult(None, (diagnostic("SIL000", f"internal error: grammar failed to load ({exc})"),))
     if text.startswith("\ufeff"):
         text = text[1:]
     if len(text) > MAX_SPEC_CHARS:
-        return ParseResult(None, (error("SIL008", f"the spec is {len(text):,} characters long (limit {MAX_SPEC_CHARS:,})",
+        return ParseResult(None, (diagnostic("SIL008", f"the spec is {len(text):,} characters long (limit {MAX_SPEC_CHARS:,})",
                                         Span(file, 1, 1, 1, 2),
                                         "a spec describes a study; put long texts and data in files and tables"),))
     with p.lock:
@@ -519,12 +519,12 @@ def parse(text: str, file: str) -> ParseResult:
         try:
             version, version_span, version_text, entries = p.transformer.transform(p.lark.parse(text))
         except VisitError as exc:
-            return ParseResult(None, (error("SIL000", f"internal error while parsing: {exc.orig_exc!r}",
+            return ParseResult(None, (diagnostic("SIL000", f"internal error while parsing: {exc.orig_exc!r}",
                                             Span(file, 1, 1, 1, 2)),))
         except LarkError as exc:
             return ParseResult(None, (_lark_error_to_diagnostic(exc, text, file),))
         except RecursionError:
-            return ParseResult(None, (error("SIL007", "the spec nests too deeply", Span(file, 1, 1, 1, 2),
+            return ParseResult(None, (diagnostic("SIL007", "the spec nests too deeply", Span(file, 1, 1, 1, 2),
                                             "flatten nested lists or maps"),))
         comments = [ast.Comment(str(t), _tok_span(file, t)) for t in b.comments]
         problems = tuple(b.problems)
@@ -553,6 +553,6 @@ def parse_expression(text: str, file: str = "<override>") -> tuple[ast.Expr | No
     """Parse one value (for ``--set KEY=VALUE``) by parsing ``__value__ = TEXT``."""
     result = parse("__value__ = " + text, file)
     if result.ast is None or len(result.ast.entries) != 1 or not isinstance(result.ast.entries[0], ast.Assignment):
-        diags = result.diagnostics or (error("SIL001", f"not a single value: {text!r}"),)
+        diags = result.diagnostics or (diagnostic("SIL001", f"not a single value: {text!r}"),)
         return None, tuple(diags)
     return result.ast.entries[0].value, result.diagnostics

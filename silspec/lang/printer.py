@@ -17,6 +17,7 @@ from attrs import field, frozen
 
 from silspec.lang import ast
 from silspec.lang.diagnostics import Diagnostic, has_errors
+from silspec.lang.parser import parse, parse_expression
 
 __all__ = ["MAX_WIDTH", "INDENT", "FormatResult", "format_document", "format_text"]
 
@@ -43,8 +44,6 @@ class FormatResult:
 def format_text(text: str, file: str = "<stdin>") -> FormatResult:
     """Parse and print; a file with syntax errors is never printed (it would lose text).
     Line endings become ``\\n`` first (also inside triple-quoted strings), as in the output."""
-    from silspec.lang.parser import parse
-
     result = parse(text.replace("\r\n", "\n"), file)
     if result.ast is None or has_errors(result.diagnostics):
         return FormatResult(None, result.diagnostics)
@@ -118,8 +117,6 @@ def _long_literal(value: str, level: int) -> str | None:
 @lru_cache(maxsize=4096)
 def _parses_back(literal: str, value: str) -> bool:
     """Checked by the parser itself, so the printer cannot drift from it."""
-    from silspec.lang.parser import parse_expression
-
     node, diagnostics = parse_expression(literal)
     return not diagnostics and isinstance(node, ast.String) and node.long and node.value == value
 

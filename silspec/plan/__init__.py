@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {
+_EXPORTS: dict[str, str | tuple[str, str]] = {
     "compile_plan": "silspec.plan.compile",
     "compile_header": "silspec.plan.compile",
     "iter_requests": "silspec.plan.compile",
@@ -34,13 +34,18 @@ _EXPORTS = {
     "write_header_json": "silspec.plan.serialize",
     "write_plan_json": "silspec.plan.serialize",
     "spec_hash": "silspec.plan.spec_hash",
+    # The compiler's persona sampler and renderer, public for lint's render pass
+    # (silspec.plan.render_check); compile.py still names them with a leading underscore.
+    "PersonaSampler": ("silspec.plan.compile", "_PersonaSampler"),
+    "Renderer": ("silspec.plan.compile", "_Renderer"),
 }
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'silspec.plan' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    module, attribute = target if isinstance(target, tuple) else (target, name)
+    return getattr(importlib.import_module(module), attribute)

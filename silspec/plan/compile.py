@@ -18,7 +18,7 @@ from hashlib import sha256
 from json.encoder import encode_basestring as encode_string  # = json.dumps(str, ensure_ascii=False)
 from typing import Any, Iterator, Sequence
 
-from silspec.check.template_context import country_name
+from silspec.templating.context import country_name
 from silspec.plan import options as opt
 from silspec.plan.errors import PlanError
 from silspec.plan.hashing import canonical_json, plan_hash, sha256_text
@@ -167,7 +167,7 @@ def plan_model(model: Model, spec: Spec | None = None) -> PlanModel:
     options = dict(model.options)
     adapter = options.get("adapter")
     if isinstance(adapter, dict) and adapter.get("config_hash"):
-        from silspec.finetune.config import adapter_dir, adapter_model_id
+        from silspec.spec.finetune import adapter_dir, adapter_model_id
 
         model_id = adapter_model_id(model.model_id, adapter["finetune"], adapter["config_hash"])
         if spec is not None:

@@ -1,30 +1,15 @@
-"""Canonical JSON and content hashes, defined once for plans, stores and lock files.
+"""Request ids and plan hashes, over the canonical JSON of ``silspec.spec.hashing``.
 
-Canonical JSON: UTF-8, keys sorted, no whitespace, ``ensure_ascii=False`` (Korean stays
-readable and hashes the same everywhere), floats as Python's shortest repr.
+``canonical_json``, ``sha256_text`` and ``sha256_file`` live in ``silspec.spec.hashing`` (the
+checker hashes files and finetune configs below the plan) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Iterable
 
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from silspec.spec.hashing import canonical_json, sha256_file, sha256_text  # noqa: F401  (re-exported)
 
 
 def messages_hash(messages: Iterable[Any]) -> str:

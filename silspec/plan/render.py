@@ -19,9 +19,10 @@ from jinja2 import TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from silspec.check.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
-from silspec.check.template_context import TOP_LEVEL as CONTEXT_NAMES  # one list for lint and plan
 from silspec.plan.errors import PlanError
+from silspec.templating.context import TOP_LEVEL as CONTEXT_NAMES  # one list for lint and plan
+from silspec.templating.context import make_environment as bounded
+from silspec.templating.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
 
 # Top-level statements that define names later nodes can see: splitting would break scoping.
 _NAME_DEFINING = (
@@ -46,9 +47,7 @@ CACHE_LIMIT = 65_536
 
 def make_environment() -> SandboxedEnvironment:
     """The only Jinja environment silspec renders spec templates with: the checker's bounded
-    sandbox (``silspec.check.sandbox``), without keeping a template's trailing newline."""
-    from silspec.check.template_context import make_environment as bounded
-
+    sandbox (``silspec.templating.sandbox``), without keeping a template's trailing newline."""
     return bounded(keep_trailing_newline=False)
 
 

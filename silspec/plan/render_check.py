@@ -4,7 +4,7 @@ The checker renders templates with a sample persona (SIL60x), but it cannot impo
 option tokens and item context, and a template that the checker accepts must never fail at
 ``plan`` (``{% for c, l in item.options %}`` did: options are tokens in a plan). So ``silspec
 lint`` ends with this pass: for every condition, role, item and distinct persona shape (its
-attribute names, descriptor text or not, country), the plan's ``_Renderer`` renders once. A
+attribute names, descriptor text or not, country), the plan's ``Renderer`` renders once. A
 template shared by conditions renders once per distinct (template, item view, persona shape).
 
 Personas come from the plan's sampler on a population capped at ``SAMPLE_CAP`` personas (the
@@ -17,9 +17,10 @@ from typing import Any, Hashable
 
 from attrs import evolve
 
-from silspec.lang.diagnostics import Diagnostic, error
+from silspec.lang.diagnostics import Diagnostic, diagnostic
 from silspec.plan import options as opt
-from silspec.plan.compile import _PersonaSampler, _Renderer, build_plan_item
+from silspec.plan import PersonaSampler, Renderer
+from silspec.plan.compile import build_plan_item
 from silspec.plan.errors import PlanError
 from silspec.plan.model import Persona
 from silspec.spec.model import Condition, Spec, Template
@@ -29,8 +30,8 @@ SAMPLE_CAP = 200  # personas sampled per population to find their shapes
 
 def render_diagnostics(spec: Spec) -> list[Diagnostic]:
     """SIL604 for each (condition, role) whose template fails to render in the plan's context."""
-    renderer = _Renderer(spec)
-    sampler = _PersonaSampler(_capped(spec))
+    renderer = Renderer(spec)
+    sampler = PersonaSampler(_capped(spec))
     rendered: set[Hashable] = set()
     out: list[Diagnostic] = []
     for cond in spec.conditions.values():
@@ -40,7 +41,7 @@ def render_diagnostics(spec: Spec) -> list[Diagnostic]:
             pop = spec.populations.get(cond.population or "")
             if pop is not None and getattr(pop, "external", None) is not None:
                 continue  # microdata not provided: SIL703 already says so; the checker's sample render stands
-            out.append(error("SIL604", f"condition `{cond.name}`: its personas cannot be sampled: {exc}", cond.span))
+            out.append(diagnostic("SIL604", f"condition `{cond.name}`: its personas cannot be sampled: {exc}", cond.span))
             continue
         for role in ("system", "prompt"):
             template: Template | None = getattr(cond, role)
@@ -51,13 +52,13 @@ def render_diagnostics(spec: Spec) -> list[Diagnostic]:
     return out
 
 
-def _render_all(spec: Spec, renderer: _Renderer, cond: Condition, role: str, template: Template,
+def _render_all(spec: Spec, renderer: Renderer, cond: Condition, role: str, template: Template,
                 personas: list[Persona], rendered: set) -> Diagnostic | None:
     span = template.span or cond.span
     try:
         compiled = renderer.template(cond, role, template)
     except PlanError as exc:
-        return error("SIL604", f"`{role}` of condition `{cond.name}`: {exc}", span)
+        return diagnostic("SIL604", f"`{role}` of condition `{cond.name}`: {exc}", span)
     for item_id in cond.items:
         item = spec.item(item_id)
         plan_item = build_plan_item(item)
@@ -67,7 +68,7 @@ def _render_all(spec: Spec, renderer: _Renderer, cond: Condition, role: str, tem
         try:
             item_ctx, _ = renderer.item_context(item, plan_item, presented, letters, cond.answers)
         except PlanError as exc:
-            return error("SIL604", f"`{role}` of condition `{cond.name}`, item `{item_id}`: {exc}", span)
+            return diagnostic("SIL604", f"`{role}` of condition `{cond.name}`, item `{item_id}`: {exc}", span)
         for persona in personas:
             key = (template.source, item_id, presented, letters, cond.answers, _shape(persona), cond.name
                    if "condition" in compiled.names else "")
@@ -80,7 +81,7 @@ def _render_all(spec: Spec, renderer: _Renderer, cond: Condition, role: str, tem
             except PlanError as exc:
                 who = f", persona `{persona.id}`" if cond.population is not None else ""
                 where = f", country `{persona.country}`" if persona.country else ""
-                return error("SIL604", f"`{role}` of condition `{cond.name}` fails to render for item "
+                return diagnostic("SIL604", f"`{role}` of condition `{cond.name}` fails to render for item "
                                        f"`{item_id}`{who}{where}: {exc}", span,
                              "lint renders every item as `plan` will; item.options are the answer tokens "
                              "shown (\"1\", \"2\" or \"A\", \"B\"), item.labels their labels")

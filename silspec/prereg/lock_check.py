@@ -1,6 +1,6 @@
 """The lint rule for frozen specs: a lock beside the spec must still match it.
 
-Registered into ``silspec lint`` through its ``EXTRA_CHECKS`` hook (see ``silspec.cli.freeze``):
+Called by ``silspec lint`` for every spec it checks (``silspec.cli.lint``):
 a stale lock is a warning (SIL960) — or an error with ``--frozen``, which also makes a missing
 lock an error (SIL961), so CI can hold a preregistered spec to its lock.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from silspec.lang.diagnostics import Diagnostic
 from silspec.prereg.lock import LockError, compute_lock, diff_locks, lock_path_for, read_lock
-from silspec.spec.model import Span
+from silspec.lang.span import Span
 
 
 def check_lock(result: Any, args: Any) -> list[Diagnostic]:

@@ -7,14 +7,17 @@ a bad spec: every problem, including an unreadable file, is a diagnostic.
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any, Mapping, Sequence
 
 from attrs import evolve, frozen
 
-from silspec.lang.diagnostics import Diagnostic, error
-from silspec.lang.parser import MAX_SPEC_CHARS
-from silspec.spec.model import Span, Spec
+from silspec.check import check
+from silspec.lang.diagnostics import Diagnostic, diagnostic
+from silspec.lang.parser import parse
+from silspec.lang.source import read_source
+from silspec.lang.span import Span
+from silspec.spec.model import Spec
+from silspec.spec.overrides import OVERRIDE_FILE, apply_overrides
 
 __all__ = ["LoadResult", "load_spec", "load_text"]
 
@@ -35,8 +38,6 @@ class LoadResult:
 
     def sources(self) -> dict[str, str]:
         """File name -> text, for ``render_text``."""
-        from silspec.spec.overrides import OVERRIDE_FILE
-
         out = {self.path: mask_spans(self.source, self._secrets_in(self.path))}
         if self.overrides_source:
             out[OVERRIDE_FILE] = mask_spans(self.overrides_source, self._secrets_in(OVERRIDE_FILE))
@@ -51,8 +52,6 @@ SECRET_MASK = '"***"'
 
 def _override_secrets(overrides: Sequence[str]) -> tuple[Span, ...]:
     """The value of every ``--set ...api_key=VALUE`` other than ``env(...)``: shown masked."""
-    from silspec.spec.overrides import OVERRIDE_FILE
-
     out = []
     for line, text in enumerate(overrides, start=1):
         key, sep, raw = text.partition("=")
@@ -90,40 +89,17 @@ def load_spec(
 ) -> LoadResult:
     data, problem = read_source(path)
     if data is None:
-        return LoadResult(None, (error("SIL008", problem, Span(path, 1, 1, 1, 1),
+        return LoadResult(None, (diagnostic("SIL008", problem, Span(path, 1, 1, 1, 1),
                                        "a spec is a regular UTF-8 text file"),), "", None, path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line, col = _byte_position(data, exc.start)
-        return LoadResult(None, (error("SIL008", f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
+        return LoadResult(None, (diagnostic("SIL008", f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
                                                  f"column {col})", Span(path, line, col, line, col + 1),
                                        "a spec is a UTF-8 text file; is this a binary file or another encoding?"),),
                           "", None, path)
     return load_text(text, path, overrides, env=env, root=root)
-
-
-def read_source(path: str) -> tuple[bytes | None, str]:
-    """A spec file's bytes, or None and why not: checked with ``os.stat`` before opening (a
-    FIFO would block forever, ``/dev/zero`` never ends) and read only up to the size limit."""
-    limit = MAX_SPEC_CHARS * 4  # UTF-8: at most 4 bytes per character
-    try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            return None, f"{path} is a directory, not a spec file"
-        if not stat.S_ISREG(info.st_mode):
-            return None, f"{path} is not a regular file (a pipe or a device)"
-        if info.st_size > limit:
-            return None, f"{path} is {info.st_size:,} bytes (a spec is at most {MAX_SPEC_CHARS:,} characters)"
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except FileNotFoundError:
-        return None, f"no such file: {path}"
-    except OSError as exc:
-        return None, f"cannot read {path}: {exc.strerror or type(exc).__name__}"
-    if len(data) > limit:
-        return None, f"{path} is over {limit:,} bytes (a spec is at most {MAX_SPEC_CHARS:,} characters)"
-    return data, ""
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
@@ -142,10 +118,6 @@ def load_text(
     root: str | None = None,
 ) -> LoadResult:
     """Like ``load_spec`` for text already in memory; ``path`` still anchors the spec tree."""
-    from silspec.check import check
-    from silspec.lang.parser import parse
-    from silspec.spec.overrides import OVERRIDE_FILE, apply_overrides
-
     display = path
     try:
         parsed = parse(text, display)
@@ -169,6 +141,6 @@ def load_text(
             spec = None
         return LoadResult(spec, tuple(diagnostics), text, document, display, "\n".join(overrides), secrets)
     except Exception as exc:  # last resort: never a traceback
-        return LoadResult(None, (error("SIL000", f"internal error: {type(exc).__name__}: {exc}",
+        return LoadResult(None, (diagnostic("SIL000", f"internal error: {type(exc).__name__}: {exc}",
                                        Span(display, 1, 1, 1, 2), "this is a bug in silspec; please report it"),),
                           text, None, display)

@@ -19,19 +19,9 @@ from typing import Any, Literal
 import attrs
 from attrs import field, frozen
 
+from silspec.lang.span import Severity, Span  # noqa: F401  (re-exported: the spec's objects carry spans)
+
 AnswerMode = Literal["sampled", "option_probs", "verbalised"]
-Severity = Literal["error", "warning", "info"]
-
-
-@frozen(order=True)
-class Span:
-    """Where something was written: 1-based line and column, end exclusive."""
-
-    file: str
-    line: int
-    col: int
-    end_line: int = 0
-    end_col: int = 0
 
 
 @frozen

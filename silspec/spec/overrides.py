@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import attrs
 from attrs import evolve
 
 from silspec.lang import ast
-from silspec.lang.diagnostics import Diagnostic, did_you_mean, error
-from silspec.spec.model import Span
+from silspec.lang.diagnostics import Diagnostic, diagnostic, did_you_mean
+from silspec.lang.parser import parse_expression
+from silspec.lang.span import Span
 
 OVERRIDE_FILE = "<--set>"
 # A value starting like a list, map, call or quoted string was meant as a literal: a syntax
@@ -26,8 +28,6 @@ _LITERAL_STARTS = frozenset('[{("')
 
 def _shift(node, line: int, offset: int):
     """Move the spans of a parsed value onto line ``line`` of ``<--set>``, ``offset`` columns right."""
-    import attrs
-
     if isinstance(node, Span):
         return Span(OVERRIDE_FILE, line, node.col + offset, line, node.end_col + offset)
     if attrs.has(type(node)):
@@ -43,17 +43,16 @@ def _shift(node, line: int, offset: int):
 
 
 def parse_override(text: str, line: int) -> tuple[list[str], ast.Expr | None, list[Diagnostic]]:
-    from silspec.lang.parser import parse_expression
 
     whole = Span(OVERRIDE_FILE, line, 1, line, len(text) + 1)
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        return [], None, [error("SIL951", f"override `{text}` is not KEY=VALUE", whole,
+        return [], None, [diagnostic("SIL951", f"override `{text}` is not KEY=VALUE", whole,
                                 "e.g. --set model.gpt52.temperature=1.0")]
     path = key.split(".")
     if any(not p for p in path) or len(path) < 2:
-        return [], None, [error("SIL951", f"override key `{key}` is not a dotted path", whole,
+        return [], None, [diagnostic("SIL951", f"override key `{key}` is not a dotted path", whole,
                                 "<block kind>.<name>.<key>, e.g. model.gpt52.temperature")]
     value, diags = parse_expression(raw)
     offset = len(key) + 1 - len("__value__ = ")
@@ -63,7 +62,7 @@ def parse_override(text: str, line: int) -> tuple[list[str], ast.Expr | None, li
         return path, ast.String(raw.strip(), value_span), []
     if value is None:
         shown = "(hidden: it may be a key)" if path[-1] == "api_key" else f"`{raw}`"
-        out = [error("SIL952", f"override value {shown} is not a spec literal", Span(OVERRIDE_FILE, line, len(key) + 2, line, len(text) + 1),
+        out = [diagnostic("SIL952", f"override value {shown} is not a spec literal", Span(OVERRIDE_FILE, line, len(key) + 2, line, len(text) + 1),
                      'strings need quotes: --set survey.s.item.Q.text=\'"..."\'; numbers, true/false, names and lists are literals')]
         return path, None, out
     # the parser's own findings (a 5,000-digit number, an unknown escape) count as in a spec
@@ -124,4 +123,4 @@ def _set(entries: tuple, path: list[str], value, span: Span, walked: str = "") -
     names = [f"{b.kind}.{b.name}" if b.name else b.kind for b in kinds]
     wanted = f"{head}.{path[1]}" if len(path) > 2 else head
     hint = did_you_mean(wanted, names) or (f"blocks here: {', '.join(names)}" if names else "nothing to set here")
-    return entries, error("SIL951", f"override `{walked}{'.'.join(path)}`: no block `{walked}{wanted}` in the spec", span, hint)
+    return entries, diagnostic("SIL951", f"override `{walked}{'.'.join(path)}`: no block `{walked}{wanted}` in the spec", span, hint)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from silspec.check import sandbox
+from silspec.templating import sandbox
 from silspec.cli.common import make_console
 from silspec.cli.main import main
 from silspec.lang.parser import MAX_SPEC_CHARS, MAX_STRING_CHARS

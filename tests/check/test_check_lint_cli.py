@@ -1,4 +1,4 @@
-"""`silspec lint`: exit codes, output formats, several files, extension hook."""
+"""`silspec lint`: exit codes, output formats, several files, the lock check, internal errors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-from silspec.cli import lint
 from silspec.cli.main import main
-from silspec.lang.diagnostics import Diagnostic
 
 from .golden import FIXTURES
 
@@ -55,16 +53,13 @@ def test_set_and_frozen_are_accepted(capsys):
     assert "SIL203" in capsys.readouterr().out
 
 
-def test_extra_checks_hook(monkeypatch, capsys):
-    seen = []
-
-    def lock_check(result, args):
-        seen.append((result.ok, args.frozen))
-        return [Diagnostic("SIL990", "error", "lock file is stale", None, "run silspec freeze")]
-
-    monkeypatch.setattr(lint, "EXTRA_CHECKS", [lock_check])
-    assert main(["lint", "--frozen", VALID]) == 1
-    assert seen == [(True, True)] and "lock file is stale" in capsys.readouterr().out
+def test_frozen_without_a_lock_is_an_error_through_lint_alone(capsys):
+    """lint calls the lock check itself (it once worked only after cli/freeze.py registered it)."""
+    assert main(["lint", VALID]) == 0
+    capsys.readouterr()
+    assert main(["lint", "--frozen", "--format", "json", VALID]) == 1
+    out = capsys.readouterr().out
+    assert '"SIL961"' in out and "no lock file" in out
 
 
 def test_shipped_specs_lint_without_errors(capsys):
@@ -74,3 +69,53 @@ def test_shipped_specs_lint_without_errors(capsys):
     if not specs:
         pytest.skip("no shipped specs yet")
     assert main(["lint", "-q", *specs]) == 0, capsys.readouterr().out
+
+
+def _copy_valid(tmp_path):
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "valid", tree)
+    (tree / "silspec.toml").write_text("", encoding="utf-8")
+    return tree / "kgss_like.sil"
+
+
+def test_an_unreadable_lock_is_sil962_and_an_error_with_frozen(tmp_path, capsys):
+    spec = _copy_valid(tmp_path)
+    spec.with_name(spec.name + ".lock").write_text("{not json", encoding="utf-8")
+    assert main(["lint", "--format", "json", str(spec)]) == 0
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    assert [(d["code"], d["severity"]) for d in found if d["code"].startswith("SIL96")] == [("SIL962", "warning")]
+    assert main(["lint", "--frozen", "--format", "json", str(spec)]) == 1
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    assert [(d["code"], d["severity"]) for d in found if d["code"].startswith("SIL96")] == [("SIL962", "error")]
+
+
+def test_a_lock_that_cannot_be_compared_is_sil963(tmp_path, capsys, monkeypatch):
+    from silspec.prereg import lock_check
+
+    spec = _copy_valid(tmp_path)
+    assert main(["freeze", str(spec)]) == 0
+
+    def broken(spec):
+        raise RuntimeError("the plan does not compile")
+
+    monkeypatch.setattr(lock_check, "compute_lock", broken)
+    capsys.readouterr()
+    assert main(["lint", "--frozen", "--format", "json", str(spec)]) == 1
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    sil963 = [d for d in found if d["code"] == "SIL963"]
+    assert len(sil963) == 1 and "the plan does not compile" in sil963[0]["message"]
+
+
+def test_a_crashing_rule_is_sil000_not_a_traceback(monkeypatch, capsys):
+    import silspec.check
+
+    def crash(spec, ctx):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(silspec.check, "RULES", (crash,))
+    assert main(["lint", "--format", "json", VALID]) == 1
+    found = json.loads(capsys.readouterr().out)[0]["diagnostics"]
+    assert [(d["code"], d["line"]) for d in found if d["code"] == "SIL000"] == [("SIL000", 1)]
+    assert "KeyError" in found[0]["message"] and "bug in silspec" in found[0]["hint"]

@@ -92,7 +92,7 @@ def test_lint_errors_print_diagnostics_and_exit_1(monkeypatch, capsys, spec_file
 
 
 def test_warnings_do_not_stop_planning(monkeypatch, capsys, spec_file):
-    _install_loader(monkeypatch, diagnostics=[warning("SIL900", "labels differ")])
+    _install_loader(monkeypatch, diagnostics=[warning("SIL406", "labels differ")])
     assert main(["plan", str(spec_file), "--limit", "1"]) == 0
     assert "1 lint warning(s)" in capsys.readouterr().err
 

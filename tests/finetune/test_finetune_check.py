@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from silspec.finetune.config import config_hash
+from silspec.spec.finetune import config_hash
 from tests.finetune.conftest import SPEC, load, write_project
 
 

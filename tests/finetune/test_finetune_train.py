@@ -180,7 +180,7 @@ def test_base_and_adapter_models_load_concurrently(trained):
 def test_a_pilot_never_lands_where_adapter_models_look(tiny_project):
     from pathlib import Path
 
-    from silspec.finetune.config import adapter_dir, default_pilot_root
+    from silspec.spec.finetune import adapter_dir, default_pilot_root
 
     spec = load(tiny_project)
     result = train_finetune(spec, "align", max_steps=1)

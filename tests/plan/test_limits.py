@@ -35,8 +35,8 @@ def test_prompt_made_of_segments_is_bounded_as_a_whole():
 
 
 def test_plan_uses_the_checkers_bounded_sandbox():
-    from silspec.check.sandbox import BoundedSandbox
-    from silspec.check.template_context import make_environment as checker_environment
+    from silspec.templating.sandbox import BoundedSandbox
+    from silspec.templating.context import make_environment as checker_environment
 
     assert isinstance(make_environment(), BoundedSandbox)
     assert make_environment() is checker_environment(keep_trailing_newline=False)

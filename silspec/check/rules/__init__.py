@@ -6,9 +6,9 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 | codes   | family                                    | module        |
 | ------- | ----------------------------------------- | ------------- |
 | SIL0xx  | syntax, header                            | lang.parser, structure |
-| SIL1xx  | unknown/duplicate/missing blocks and keys | structure (+ builders) |
+| SIL1xx  | unknown/duplicate/missing blocks and keys | structure (+ check.blocks) |
 | SIL2xx  | types, values, units; design size (SIL205)| check.values, limits |
-| SIL3xx  | references, `extends`                     | builders, coverage |
+| SIL3xx  | references, `extends`                     | check.blocks, coverage |
 | SIL4xx  | scales and benchmarks                     | benchmarks, coverage (SIL413) |
 | SIL5xx  | persona marginals                         | marginals     |
 | SIL6xx  | templates                                 | templates     |

@@ -25,7 +25,7 @@ def _compare_same_items(ctx: Context, baseline, challenger, st: ast.Compare) -> 
     what = "; ".join(only[:5]) + (f" (+{len(only) - 5} more)" if len(only) > 5 else "")
     if countries:
         what += ("; " if what else "") + f"countries differ: {', '.join(sorted(countries)[:5])}"
-    ctx.warning("SIL908", f"`compare {st.challenger} vs {st.baseline}` averages over different cells ({what})",
+    ctx.report("SIL908", f"`compare {st.challenger} vs {st.baseline}` averages over different cells ({what})",
                 st.span, "compare conditions that ask the same items and countries, or leave the extra items "
                          "out with `without ITEM`")
 
@@ -37,7 +37,7 @@ def _compare_by_country(ctx: Context, baseline, challenger, st: ast.Compare) -> 
     if len(countries) <= 1 or st.by == "country":
         return
     shown = ", ".join(countries[:5]) + (f" (+{len(countries) - 5} more)" if len(countries) > 5 else "")
-    ctx.error("SIL909", f"`compare {st.challenger} vs {st.baseline}` covers {len(countries)} countries ({shown}) "
+    ctx.report("SIL909", f"`compare {st.challenger} vs {st.baseline}` covers {len(countries)} countries ({shown}) "
                         f"but does not compare them `by country`", st.span,
               f"write `compare {st.challenger} vs {st.baseline} on {', '.join(st.metrics) or 'js'} by country`: "
               "each country is then compared with itself")
@@ -58,19 +58,19 @@ def check(spec: Spec, ctx: Context) -> None:
                 if name not in condition_names:
                     ctx.undefined("condition", name, spans.get(name, st.span), condition_names)
             if st.challenger == st.baseline:
-                ctx.error("SIL902", f"`compare {st.challenger} vs {st.baseline}` compares a condition with itself", st.span)
+                ctx.report("SIL902", f"`compare {st.challenger} vs {st.baseline}` compares a condition with itself", st.span)
             for m in st.metrics:
                 if m not in schema.METRICS:
-                    ctx.error("SIL904", f"unknown metric `{m}`", spans.get(m, st.span),
+                    ctx.report("SIL904", f"unknown metric `{m}`", spans.get(m, st.span),
                               did_you_mean(m, schema.METRICS) or f"metrics: {', '.join(schema.METRICS)}")
                 elif m not in declared:
-                    ctx.error("SIL903", f"`compare` uses metric `{m}`, which the analysis does not declare", spans.get(m, st.span),
+                    ctx.report("SIL903", f"`compare` uses metric `{m}`, which the analysis does not declare", spans.get(m, st.span),
                               f"add `metric {m} {{}}` to the analysis block")
             for code in st.without:
                 if code not in item_codes:
                     ctx.undefined("item", code, spans.get(code, st.span), item_codes)
             if st.by is not None and st.by not in ("country", "item"):
-                ctx.error("SIL202", f"`by {st.by}`: comparisons group by `country` or `item`", spans.get(st.by, st.span))
+                ctx.report("SIL202", f"`by {st.by}`: comparisons group by `country` or `item`", spans.get(st.by, st.span))
         else:
             if st.condition not in condition_names:
                 ctx.undefined("condition", st.condition, spans.get(st.condition, st.span), condition_names)
@@ -81,13 +81,13 @@ def check(spec: Spec, ctx: Context) -> None:
             _compare_same_items(ctx, conditions[st.baseline], conditions[st.challenger], st)
             _compare_by_country(ctx, conditions[st.baseline], conditions[st.challenger], st)
     if analysis.bootstrap is not None and analysis.bootstrap.resamples < MIN_RESAMPLES:
-        ctx.warning("SIL907", f"bootstrap with {analysis.bootstrap.resamples} resamples: the interval ends are "
+        ctx.report("SIL907", f"bootstrap with {analysis.bootstrap.resamples} resamples: the interval ends are "
                               f"too noisy to report", ctx.span("analysis", "bootstrap", "resamples"),
                     f"use at least {MIN_RESAMPLES} (1,000 or more for 95 % intervals)")
     if analysis.bootstrap is not None:
         for m in analysis.bootstrap.metrics:
             if m not in declared:
-                ctx.error("SIL903", f"bootstrap names metric `{m}`, which the analysis does not declare",
+                ctx.report("SIL903", f"bootstrap names metric `{m}`, which the analysis does not declare",
                           ctx.span("analysis", "bootstrap", "metrics"))
     ordinal = declared & schema.ORDINAL_METRICS
     if ordinal:
@@ -95,10 +95,10 @@ def check(spec: Spec, ctx: Context) -> None:
         for item_id in sorted(used):
             item = spec.item(item_id)
             if not item.scale.ordered:
-                ctx.error("SIL901", f"metric(s) {', '.join(sorted(ordinal))} need an ordered scale, but `{item.code}` uses unordered `{item.scale.name}`",
+                ctx.report("SIL901", f"metric(s) {', '.join(sorted(ordinal))} need an ordered scale, but `{item.code}` uses unordered `{item.scale.name}`",
                           ctx.span("analysis", "metric", sorted(ordinal)[0]),
                           "drop them or restrict them to ordered items; JS and chi2 suit unordered scales")
                 break
     if conditions and block is None:
-        ctx.info("SIL906", "no `analysis` block: runs will be recorded but nothing is scored", None,
+        ctx.report("SIL906", "no `analysis` block: runs will be recorded but nothing is scored", None,
                  "add `analysis { metric js { log = e } }`")

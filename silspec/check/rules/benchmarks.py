@@ -15,12 +15,15 @@ def check(spec: Spec, ctx: Context) -> None:
     # A table already reported as broken (SIL414 duplicate codes, SIL704 bad rows) leaves its
     # benchmarks unbuilt; "item has no benchmark NAME" would only echo that first error.
     table_broken = any(d.code in ("SIL414", "SIL704") for d in ctx.diagnostics)
+    written = {path[:5] for path in ctx.spans} | {path[:3] for path in ctx.spans}  # block paths, cut to a benchmark's depth
     for survey in spec.surveys.values():
         for item in survey.items:
             span = item.span
-            declared = ctx.span("survey", item.survey, "item", item.code, "benchmark") is not None
-            if not item.benchmarks and not declared and not ctx.span("survey", item.survey, "benchmark"):
-                ctx.warning("SIL412", f"item `{item.code}` has no benchmark", span,
+            # ctx.spans, not ctx.span: the latter falls back to the item's own span, so "declared"
+            # was always true and SIL412 never fired. A named block indexes as (..., "benchmark", NAME).
+            declared = ("survey", item.survey, "item", item.code, "benchmark") in written
+            if not item.benchmarks and not declared and ("survey", item.survey, "benchmark") not in written:
+                ctx.report("SIL412", f"item `{item.code}` has no benchmark", span,
                             "metrics cannot be computed for it; add `benchmark = [...]` or a named benchmark")
             for b in item.benchmarks:
                 _check_sum(ctx, item, b)
@@ -44,42 +47,42 @@ def _check_sum(ctx: Context, item: Item, b: Benchmark) -> None:
     where = f"benchmark `{b.name}` of `{item.code}`" + (f" ({b.country})" if b.country else "")
     negative = [x for x in b.values if x < 0]
     if negative:
-        ctx.error("SIL408", f"{where} has negative shares {negative}", span)
+        ctx.report("SIL408", f"{where} has negative shares {negative}", span)
         return
     unit = b.unit
     target, tol = TARGET[unit], TOLERANCE[unit]
     total = b.total
     if total <= 0:
-        ctx.error("SIL404", f"{where} sums to 0", span, "a benchmark needs positive shares")
+        ctx.report("SIL404", f"{where} sums to 0", span, "a benchmark needs positive shares")
         return
     if unit == "proportion" and total > 1.5:
-        ctx.error("SIL402", f"{where} sums to {total:g} as proportions", span, "did you mean `unit = percent`?")
+        ctx.report("SIL402", f"{where} sums to {total:g} as proportions", span, "did you mean `unit = percent`?")
         return
     missing = b.missing_share or 0.0
     with_missing = total + missing
     if total > target + tol:
         if b.renormalise:
-            ctx.info("SIL410", f"{where} sums to {_fmt(total, unit)}; renormalised over its codes as declared", span)
+            ctx.report("SIL410", f"{where} sums to {_fmt(total, unit)}; renormalised over its codes as declared", span)
         else:
-            ctx.error("SIL402", f"{where} sums to {_fmt(total, unit)}, more than {_fmt(target, unit)}", span,
+            ctx.report("SIL402", f"{where} sums to {_fmt(total, unit)}, more than {_fmt(target, unit)}", span,
                       "fix the values, or acknowledge it with `renormalise = true`")
         return
     if abs(with_missing - target) <= tol and missing > 0:
-        ctx.warning("SIL403", f"{where} sums to {_fmt(total, unit)} (+ {_fmt(missing, unit)} missing): "
+        ctx.report("SIL403", f"{where} sums to {_fmt(total, unit)} (+ {_fmt(missing, unit)} missing): "
                               "renormalised over substantive codes", span)
         return
     if abs(total - target) <= tol and not missing:
         return
     if with_missing > target + tol:
-        ctx.error("SIL402", f"{where} sums to {_fmt(total, unit)} + {_fmt(missing, unit)} missing = "
+        ctx.report("SIL402", f"{where} sums to {_fmt(total, unit)} + {_fmt(missing, unit)} missing = "
                             f"{_fmt(with_missing, unit)}, more than {_fmt(target, unit)}", span,
                   "check the values and the `missing` share")
         return
     if b.renormalise:
-        ctx.info("SIL410", f"{where} sums to {_fmt(with_missing, unit)}; renormalised over its codes as declared", span)
+        ctx.report("SIL410", f"{where} sums to {_fmt(with_missing, unit)}; renormalised over its codes as declared", span)
         return
     gap = target - with_missing
-    ctx.error("SIL404", f"{where} sums to {_fmt(with_missing, unit)}, short of {_fmt(target, unit)}", span,
+    ctx.report("SIL404", f"{where} sums to {_fmt(with_missing, unit)}, short of {_fmt(target, unit)}", span,
               f"declare the non-substantive share (`missing = {gap:.3g}`) or acknowledge with `renormalise = true`")
 
 
@@ -90,11 +93,11 @@ def _check_labels(ctx: Context, item: Item) -> None:
     codes = {c.code for c in item.scale.categories}
     unknown = [c for c in item.benchmark_labels if c not in codes]
     if unknown:
-        ctx.error("SIL405", f"`benchmark_labels` of `{item.code}` name codes {unknown} that scale `{item.scale.name}` lacks",
+        ctx.report("SIL405", f"`benchmark_labels` of `{item.code}` name codes {unknown} that scale `{item.scale.name}` lacks",
                   span, f"scale codes: {sorted(codes)}")
         return
     differ = [c for c, label in item.benchmark_labels.items() if item.scale.label(c) != label]
     if differ:
         shown = "; ".join(f"{c}: shown \"{item.scale.label(c)}\" vs source \"{item.benchmark_labels[c]}\"" for c in differ)
-        ctx.warning("SIL406", f"labels shown to the model differ from the benchmark's for `{item.code}` ({shown})", span,
+        ctx.report("SIL406", f"labels shown to the model differ from the benchmark's for `{item.code}` ({shown})", span,
                     "intended when the prompt recodes the source's wording; say why in a comment")

@@ -87,7 +87,7 @@ def _missing_cells(spec: Spec, cond: Condition, ctx: Context, cache: dict) -> No
     if cond.countries and all(b.country is None for c, code in cells for b in _item_by_code(spec, cond, code).benchmarks):
         hint = ("benchmarks are matched by country and these carry none: give them `country = \"...\"`, "
                 "or a table filtered by `{{ country }}`")
-    ctx.warning("SIL413", f"condition `{cond.name}`: {len(cells)} of {total} country × item cells have no {what}: "
+    ctx.report("SIL413", f"condition `{cond.name}`: {len(cells)} of {total} country × item cells have no {what}: "
                           f"{shown}{more}", span, hint)
 
 
@@ -103,7 +103,7 @@ def _unknown_countries(spec: Spec, cond: Condition, ctx: Context) -> None:
     if not unknown:
         return
     hint = did_you_mean(unknown[0], names) or "add it to the study's `countries` (or fix the code)"
-    ctx.warning("SIL303", f"condition `{cond.name}` lists countries not in the study's `countries`: "
+    ctx.report("SIL303", f"condition `{cond.name}` lists countries not in the study's `countries`: "
                           f"{', '.join(unknown[:SHOWN])}{' and more' if len(unknown) > SHOWN else ''} "
                           "(templates would show the code as `country_name`)",
                 ctx.span("condition", cond.name, "countries") or cond.span, hint)

@@ -40,7 +40,7 @@ def check(spec: Spec, ctx: Context) -> None:
     if largest is None or total <= MAX_TOTAL_REQUESTS:
         return
     count, cond = largest
-    ctx.error("SIL205", f"the design asks for about {total:,} requests (limit {MAX_TOTAL_REQUESTS:,}); "
+    ctx.report("SIL205", f"the design asks for about {total:,} requests (limit {MAX_TOTAL_REQUESTS:,}); "
                         f"condition `{cond.name}` alone asks for {count:,}",
               ctx.span("condition", cond.name, "samples") or ctx.span("condition", cond.name, "population") or cond.span,
               "personas x countries x items x samples per condition; shrink the population, items or samples, "

@@ -21,20 +21,20 @@ def check(spec: Spec, ctx: Context) -> None:
                     total = sum(weights)
                     if abs(total - 1.0) > TOLERANCE:
                         where = f" given {'/'.join(key)}" if key else ""
-                        ctx.error("SIL501", f"shares of `{attr.name}`{where} sum to {total:.4g}, not 1", span,
+                        ctx.report("SIL501", f"shares of `{attr.name}`{where} sum to {total:.4g}, not 1", span,
                                   "shares are probabilities; use counts(...) for exact quotas")
             if attr.given:
                 known = [values_of.get(g, ()) for g in attr.given]
                 for key in attr.table:
                     for g, val, vals in zip(attr.given, key, known):
                         if vals and val not in vals:
-                            ctx.error("SIL503", f"`{attr.name}` has a row for `{g}` = `{val}`, which `{g}` never takes",
+                            ctx.report("SIL503", f"`{attr.name}` has a row for `{g}` = `{val}`, which `{g}` never takes",
                                       span, f"values of `{g}`: {', '.join(vals)}")
                 if all(known):
                     absent = [k for k in itertools.product(*known) if k not in attr.table]
                     if absent:
                         shown = ", ".join("/".join(k) for k in absent[:5]) + (" ..." if len(absent) > 5 else "")
-                        ctx.error("SIL503", f"`{attr.name}` has no distribution for {shown}", span,
+                        ctx.report("SIL503", f"`{attr.name}` has no distribution for {shown}", span,
                                   "every combination of the conditioning values needs one")
     for pop in spec.populations.values():
         schema = spec.personas.get(pop.schema or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from silspec.check.context import Context
 from silspec.lang.diagnostics import did_you_mean
+from silspec.spec import backends as catalogue
 from silspec.spec.model import Spec
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -27,21 +28,19 @@ def option_tokens(codes: tuple[int, ...], labels: str) -> tuple[str, ...] | None
 
 
 def check(spec: Spec, ctx: Context) -> None:
-    from silspec.run.backends import registry
-
-    known = registry.known_backends()
+    known = catalogue.known_backends()
     for model in spec.models.values():
         if model.backend not in known:
-            ctx.error("SIL802", f"unknown backend `{model.backend}`", ctx.span("model", model.name, "backend"),
+            ctx.report("SIL802", f"unknown backend `{model.backend}`", ctx.span("model", model.name, "backend"),
                       did_you_mean(model.backend, known) or f"known backends: {', '.join(known)}")
     midpoint_parsers = set()
     for cond in spec.conditions.values():
         model = spec.models.get(cond.model)
         span = ctx.span("condition", cond.name, "answers") or cond.span
         if model is not None and model.backend in known:
-            modes = registry.answer_modes(model.backend)
+            modes = catalogue.answer_modes(model.backend)
             if modes is not None and cond.answers not in modes:
-                ctx.error("SIL803", f"backend `{model.backend}` (model `{model.name}`) cannot serve `answers = {cond.answers}`",
+                ctx.report("SIL803", f"backend `{model.backend}` (model `{model.name}`) cannot serve `answers = {cond.answers}`",
                           span, f"it serves: {', '.join(sorted(modes))}")
         if cond.answers == "option_probs":
             for item_id in cond.items:
@@ -49,13 +48,13 @@ def check(spec: Spec, ctx: Context) -> None:
                 # `codes` that share a first character are scored as full strings (SIL821 in
                 # rules/options.py refuses the backends that cannot)
                 if option_tokens(item.scale.codes, cond.option_labels) is None and cond.option_labels != "codes":
-                    ctx.error("SIL804", f"option tokens of `{item.code}` collide under `option_labels = {cond.option_labels}` "
+                    ctx.report("SIL804", f"option tokens of `{item.code}` collide under `option_labels = {cond.option_labels}` "
                                         f"(codes {list(item.scale.codes)} share first characters)",
                               ctx.span("condition", cond.name, "option_labels") or span,
                               "use `option_labels = auto` (letters A-J when codes collide) or `letters`")
                     break
             if cond.samples > 1:
-                ctx.warning("SIL808", f"condition `{cond.name}`: option probabilities are exact; `samples = {cond.samples}` repeats identical calls",
+                ctx.report("SIL808", f"condition `{cond.name}`: option probabilities are exact; `samples = {cond.samples}` repeats identical calls",
                             ctx.span("condition", cond.name, "samples"), "use `samples = 1` with `answers = option_probs`")
         if model is not None and cond.answers == "verbalised":
             _verbalised_budget(ctx, spec, cond, model)
@@ -73,10 +72,10 @@ def check(spec: Spec, ctx: Context) -> None:
                     scales[s.name] = s
         shown = ", ".join(f"{s.name}: {s.midpoint}" for s in scales.values())
         if parser.on_invalid == "midpoint":
-            ctx.info("SIL805", f"parser `{name}`: invalid answers default to the scale midpoint codes[len // 2] ({shown})",
+            ctx.report("SIL805", f"parser `{name}`: invalid answers default to the scale midpoint codes[len // 2] ({shown})",
                      ctx.span("parser", name, "on_invalid"), "the defaults are recorded and counted in the report")
         if parser.on_error == "midpoint":
-            ctx.warning("SIL806", f"parser `{name}`: failed requests (no answer at all) are filled with the midpoint ({shown})",
+            ctx.report("SIL806", f"parser `{name}`: failed requests (no answer at all) are filled with the midpoint ({shown})",
                         ctx.span("parser", name, "on_error"),
                         "this invents answers for errors; use `on_error = none` unless reproducing a study that did it")
 
@@ -90,7 +89,7 @@ def _verbalised_budget(ctx: Context, spec: Spec, cond, model) -> None:
     short = sorted({b for b in budgets.values() if b is not None and b < needed})
     if not short:
         return
-    ctx.warning("SIL809", f"condition `{cond.name}` asks for verbalised distributions over up to {widest} codes, "
+    ctx.report("SIL809", f"condition `{cond.name}` asks for verbalised distributions over up to {widest} codes, "
                           f"but model `{model.name}` allows only {key} = {short[0]}",
                 ctx.span("model", model.name, key) or ctx.span("condition", cond.name, "answers") or cond.span,
                 f"allow at least {needed} tokens ({VERBALISED_TOKENS_PER_CODE} per code + {VERBALISED_OVERHEAD_TOKENS}), "

@@ -24,7 +24,7 @@ from typing import Any
 
 from silspec.check.context import Context
 from silspec.check.rules.templates import _sample_persona
-from silspec.check.template_context import country_name, item_context, make_environment
+from silspec.templating.context import country_name, item_context, make_environment
 from silspec.spec.model import Condition, Item, Spec
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -80,10 +80,10 @@ def _prompt_logprobs_settings(spec: Spec, ctx: Context) -> None:
         value = model.options["prompt_logprobs"]
         span = ctx.span("model", model.name, "prompt_logprobs") or model.span
         if not isinstance(value, bool):
-            ctx.error("SIL822", f"model `{model.name}`: `prompt_logprobs` is true or false, got {value!r}", span,
+            ctx.report("SIL822", f"model `{model.name}`: `prompt_logprobs` is true or false, got {value!r}", span,
                       "write `prompt_logprobs = true` for a vLLM server that returns prompt log-probabilities")
         elif model.backend not in PROMPT_LOGPROBS_BACKENDS:
-            ctx.error("SIL822", f"model `{model.name}`: `prompt_logprobs` is an `openai` backend setting; "
+            ctx.report("SIL822", f"model `{model.name}`: `prompt_logprobs` is an `openai` backend setting; "
                                 f"backend `{model.backend}` would ignore it", span,
                       "remove it (the hf backend scores full option strings itself)")
 
@@ -133,7 +133,7 @@ def _labels_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
         "`option_labels = codes` (the hf backend scores multi-token codes such as 10 as full strings; docs/backends.md)"
         if letters else "show every option label in the prompt (`{{ item.scale_labels }}`), or choose labels it shows"
     )
-    ctx.error(
+    ctx.report(
         "SIL820",
         f"condition `{cond.name}` reads the probabilities of option labels its prompt never shows, on "
         f"{len(unshown)} of {len(cond.items)} items ({names}); `{item.code}` scores {', '.join(missing)} "
@@ -167,7 +167,7 @@ def _backend_can_score(spec: Spec, ctx: Context, cond: Condition) -> None:
     if not items:
         return
     shown = ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "")
-    ctx.error(
+    ctx.report(
         "SIL821",
         f"condition `{cond.name}`: option labels of {shown} share a prefix (1 and 10), and model `{model.name}` "
         "reads first-token log-probabilities only, so `1` would take the mass of `10`",

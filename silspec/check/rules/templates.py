@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+
 from silspec.check.context import Context
-from silspec.check.template_context import TOP_LEVEL, country_name, item_context, make_environment
+from silspec.lang.diagnostics import did_you_mean
 from silspec.spec.model import Condition, Spec, Template
+from silspec.templating.context import TOP_LEVEL, country_name, item_context, make_environment
+from silspec.templating.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
 
 
 def check(spec: Spec, ctx: Context) -> None:
@@ -50,8 +55,6 @@ def check(spec: Spec, ctx: Context) -> None:
 
 
 def _compile(ctx: Context, env: Any, template: Template, compiled: dict, span) -> Any:
-    from jinja2 import TemplateSyntaxError, meta, nodes
-
     key = template.source
     if key in compiled:
         return compiled[key]
@@ -59,7 +62,7 @@ def _compile(ctx: Context, env: Any, template: Template, compiled: dict, span) -
     try:
         parsed = env.parse(template.source)
     except TemplateSyntaxError as exc:
-        ctx.error("SIL602", f"{where}: Jinja syntax error on its line {exc.lineno}: {exc.message}", span,
+        ctx.report("SIL602", f"{where}: Jinja syntax error on its line {exc.lineno}: {exc.message}", span,
                   "check {{ }} and {% %} pairs")
         compiled[key] = None
         return None
@@ -67,13 +70,13 @@ def _compile(ctx: Context, env: Any, template: Template, compiled: dict, span) -
                     | {n.arg.value for n in parsed.find_all(nodes.Getitem)
                        if isinstance(n.arg, nodes.Const) and isinstance(n.arg.value, str) and n.arg.value.startswith("_")})
     if unsafe:
-        ctx.error("SIL603", f"{where} reaches Python internals ({', '.join(unsafe)})", span,
+        ctx.report("SIL603", f"{where} reaches Python internals ({', '.join(unsafe)})", span,
                   "templates may use persona, item, country, study and condition fields only")
         compiled[key] = None
         return None
     unknown = sorted(meta.find_undeclared_variables(parsed) - set(TOP_LEVEL) - set(env.globals))
     if unknown:
-        ctx.error("SIL601", f"{where} uses undefined variable(s) {', '.join(unknown)}", span,
+        ctx.report("SIL601", f"{where} uses undefined variable(s) {', '.join(unknown)}", span,
                   f"templates see: {', '.join(TOP_LEVEL)} (e.g. persona.age_group, item.text)")
         compiled[key] = None
         return None
@@ -86,8 +89,6 @@ def _check_country_names(ctx: Context, spec: Spec, cond: Condition, role: str, t
     """SIL605: a template shows ``country_name`` but some countries have no declared name."""
     if "country_name" not in template.source:
         return
-    from jinja2 import meta
-
     if "country_name" not in meta.find_undeclared_variables(make_environment().parse(template.source)):
         return
     names = spec.study.countries
@@ -100,14 +101,12 @@ def _check_country_names(ctx: Context, spec: Spec, cond: Condition, role: str, t
             '(columns code or iso3, and name) or `countries = { "JPN": "Japan" }`')
     if names:
         hint = "give them a name in the study's `countries`"
-    ctx.warning("SIL605", f"the `{role}` of condition `{cond.name}` shows `country_name`, but {len(unnamed)} of its "
+    ctx.report("SIL605", f"the `{role}` of condition `{cond.name}` shows `country_name`, but {len(unnamed)} of its "
                           f"countries have no name and will show their code: {shown}", span, hint)
 
 
 def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, role: str, span, persona, spec: Spec) -> bool:
     """Static: ``persona.X`` must be an attribute, ``item.X`` an item field (precise message)."""
-    from jinja2 import nodes
-
     env = make_environment()
     parsed = env.parse(template.source)
     items = [spec.item(i) for i in cond.items]
@@ -119,41 +118,33 @@ def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, r
             continue
         base, attr = node.node.name, node.attr
         if base == "persona" and persona is not None and attr not in persona:
-            from silspec.lang.diagnostics import did_you_mean
-
-            ctx.error("SIL601", f"`persona.{attr}` in the `{role}` of condition `{cond.name}` is not a persona attribute",
+            ctx.report("SIL601", f"`persona.{attr}` in the `{role}` of condition `{cond.name}` is not a persona attribute",
                       span, did_you_mean(attr, persona) or f"persona attributes: {', '.join(persona)}")
             return False
         if base == "item" and items and attr not in item_keys:
-            from silspec.lang.diagnostics import did_you_mean
-
-            ctx.error("SIL601", f"`item.{attr}` in the `{role}` of condition `{cond.name}` is not an item field",
+            ctx.report("SIL601", f"`item.{attr}` in the `{role}` of condition `{cond.name}` is not an item field",
                       span, did_you_mean(attr, sorted(item_keys)) or f"item fields: {', '.join(sorted(item_keys))}")
             return False
     return True
 
 
 def _render(ctx: Context, tpl: Any, variables: dict, cond: Condition, role: str, span, persona) -> bool:
-    from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-
-    from silspec.check.sandbox import MAX_RENDERED_CHARS, TemplateLimitError
-
     try:
         tpl.render(variables)
         return True
     except TemplateLimitError as exc:
-        ctx.error("SIL606", f"`{role}` of condition `{cond.name}` exceeds a resource limit: {exc}", span,
+        ctx.report("SIL606", f"`{role}` of condition `{cond.name}` exceeds a resource limit: {exc}", span,
                   f"a prompt is at most {MAX_RENDERED_CHARS:,} characters; widths, counts and repeats are bounded")
     except MemoryError:
-        ctx.error("SIL606", f"`{role}` of condition `{cond.name}` runs out of memory while rendering", span,
+        ctx.report("SIL606", f"`{role}` of condition `{cond.name}` runs out of memory while rendering", span,
                   f"a prompt is at most {MAX_RENDERED_CHARS:,} characters; widths, counts and repeats are bounded")
     except SecurityError as exc:
-        ctx.error("SIL603", f"`{role}` of condition `{cond.name}` reaches Python internals: {exc}", span,
+        ctx.report("SIL603", f"`{role}` of condition `{cond.name}` reaches Python internals: {exc}", span,
                   "templates may use persona, item, country, study and condition fields only")
     except UndefinedError as exc:
         msg = str(exc)
         if "unsafe" in msg:
-            ctx.error("SIL603", f"`{role}` of condition `{cond.name}` reaches Python internals: {msg}", span,
+            ctx.report("SIL603", f"`{role}` of condition `{cond.name}` reaches Python internals: {msg}", span,
                       "templates may use persona, item, country, study and condition fields only")
             return False
         hint = "item fields: id, code, text, codes, labels, min, max, scale_labels, options (+ the item's own keys)"
@@ -163,11 +154,11 @@ def _render(ctx: Context, tpl: Any, variables: dict, cond: Condition, role: str,
             hint = "this condition has no population, so there is no persona; " + hint
         if "'country' is undefined" in msg or "'country_name' is undefined" in msg:
             hint = "this condition lists no `countries`"
-        ctx.error("SIL601", f"`{role}` of condition `{cond.name}` does not render: {msg}", span, hint)
+        ctx.report("SIL601", f"`{role}` of condition `{cond.name}` does not render: {msg}", span, hint)
     except TemplateError as exc:
-        ctx.error("SIL604", f"`{role}` of condition `{cond.name}` fails to render: {exc}", span)
+        ctx.report("SIL604", f"`{role}` of condition `{cond.name}` fails to render: {exc}", span)
     except Exception as exc:  # a filter raising ValueError, a huge range, ...
-        ctx.error("SIL604", f"`{role}` of condition `{cond.name}` fails to render: {type(exc).__name__}: {exc}", span)
+        ctx.report("SIL604", f"`{role}` of condition `{cond.name}` fails to render: {type(exc).__name__}: {exc}", span)
     return False
 
 

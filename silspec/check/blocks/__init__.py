@@ -1,16 +1,35 @@
-"""Build the whole ``Spec`` in dependency order (scales before items, models before conditions)."""
+"""AST -> ``Spec``, one module per `.sil` block keyword, built in dependency order by ``build``.
+
+Each module reads the blocks of its keyword (``scale.py`` reads ``scale NAME { ... }``) into
+the spec model's objects and reports what it finds wrong through the ``Context``; rules that
+look across blocks (benchmark coverage, template rendering, answer modes) are in
+``silspec.check.rules``. ``benchmark.py`` holds what ``survey`` items use to read benchmarks.
+"""
 
 from __future__ import annotations
 
 import os
 
-from silspec.check.build.core import build_scales, build_study, build_surveys
-from silspec.check.build.pilot import build_pilot
-from silspec.check.build.people import build_descriptors, build_personas, build_populations
-from silspec.check.build.runs import build_conditions, build_models, build_parsers, build_templates, link_adapters
-from silspec.check.build.study_design import build_analysis, build_calibrations, build_finetunes, build_groups
+from silspec.check.blocks.analysis import build_analysis
+from silspec.check.blocks.calibration import build_calibrations
+from silspec.check.blocks.condition import build_conditions
+from silspec.check.blocks.descriptors import build_descriptors
+from silspec.check.blocks.finetune import build_finetunes
+from silspec.check.blocks.group import build_groups
+from silspec.check.blocks.model import build_models, link_adapters
+from silspec.check.blocks.parser import build_parsers
+from silspec.check.blocks.persona import build_personas
+from silspec.check.blocks.pilot import build_pilot
+from silspec.check.blocks.population import build_populations
+from silspec.check.blocks.scale import build_scales
+from silspec.check.blocks.study import build_study
+from silspec.check.blocks.survey import build_surveys
+from silspec.check.blocks.template import build_templates
 from silspec.check.context import Context
 from silspec.spec.model import Spec
+
+
+__all__ = ["build"]
 
 
 def build(ctx: Context) -> Spec:

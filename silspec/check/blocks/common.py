@@ -1,9 +1,10 @@
-"""Small helpers shared by the block builders."""
+"""Small helpers shared by the block modules: blocks of a kind, their assignments, named values."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
+from silspec.check.schema import UNNAMED
 from silspec.lang import ast
 
 if TYPE_CHECKING:
@@ -16,8 +17,6 @@ def blocks(entries: tuple[ast.Entry, ...], kind: str) -> Iterator[ast.Block]:
     """Blocks of one kind, first definition per name only (duplicates are reported elsewhere).
 
     A block that needs a name but has none is skipped (SIL107 is reported by the structure rule)."""
-    from silspec.check.schema import UNNAMED
-
     seen: set = set()
     for e in entries:
         if isinstance(e, ast.Block) and e.kind == kind:

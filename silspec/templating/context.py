@@ -2,7 +2,7 @@
 
 Templates are user input: they run in ``SandboxedEnvironment`` with ``StrictUndefined`` so that
 a typo is an error (not an empty string) and ``''.__class__.__mro__`` is refused; the sandbox
-also bounds sizes and work (``silspec.check.sandbox``), since templates come from strangers.
+also bounds sizes and work (``silspec.templating.sandbox``), since templates come from strangers.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from silspec.spec.model import Item
+from silspec.templating.sandbox import make_sandbox
 
 TOP_LEVEL = ("persona", "item", "country", "country_name", "study", "condition")
 
@@ -21,8 +22,6 @@ def make_environment(*, keep_trailing_newline: bool = True) -> Any:
 
     Plans render with ``keep_trailing_newline=False`` (request ids depend on that choice).
     """
-    from silspec.check.sandbox import make_sandbox
-
     return make_sandbox(keep_trailing_newline=keep_trailing_newline)
 
 

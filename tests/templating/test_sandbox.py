@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError
 
-from silspec.check.sandbox import MAX_ITEMS, MAX_RENDERED_CHARS, TemplateLimitError, deep_size
-from silspec.check.template_context import make_environment
+from silspec.templating.sandbox import MAX_ITEMS, MAX_RENDERED_CHARS, TemplateLimitError, deep_size
+from silspec.templating.context import make_environment
 
 VECTORS = {
     "string repeat": "{{ 'a' * 10**10 }}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from silspec.check import limits, values as v
-from silspec.check.build.common import assignments, blocks
+from silspec.check.blocks.common import assignments, blocks
 from silspec.check.context import Context
 from silspec.spec.model import Condition, Pilot, Population
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from silspec.plan.hashing import canonical_json, sha256_text
+from silspec.spec.hashing import canonical_json, sha256_text
 from silspec.spec.model import Finetune, Model, Template
 
 # /2: the losses became the authors' forms (kl / n, hard-label ce, their js and "WA"); an adapter

@@ -6,7 +6,7 @@ import pytest
 
 from silspec.spec.load import load_spec
 
-from .golden import ENV, FIXTURES
+from tests.check.golden import ENV, FIXTURES
 
 SPEC = str(FIXTURES / "valid" / "kgss_like.sil")
 

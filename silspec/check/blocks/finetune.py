@@ -1,0 +1,80 @@
+"""`finetune NAME { base = ...  train { ... } ... }`: LoRA fine-tuning configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from silspec.check import values as v
+from silspec.check.blocks.common import assignments, blocks
+from silspec.check.blocks.condition import names_or_group
+from silspec.check.blocks.template import template_from
+from silspec.check.context import Context
+from silspec.spec.model import Finetune, Split
+
+
+def build_finetunes(ctx: Context, models: dict, templates: dict, groups: dict) -> dict[str, Finetune]:
+    out = {}
+    for block in blocks(ctx.document.entries, "finetune"):
+        a = assignments(block)
+        base = v.as_name(ctx, a["base"].value, "base") if "base" in a else None
+        if "base" not in a:
+            ctx.error("SIL105", f"finetune `{block.name}` has no `base` model", block.name_span)
+        elif base is not None and base not in models:
+            ctx.undefined("model", base, a["base"].value.span, models)
+            base = None
+        prompt = template_from(ctx, a["prompt"].value, templates) if "prompt" in a else None
+        if "prompt" not in a:
+            ctx.error("SIL105", f"finetune `{block.name}` has no `prompt`", block.name_span)
+        splits: dict[str, Split] = {}
+        for kind in ("train", "valid", "test"):
+            sub = next(iter(block.blocks(kind)), None)
+            if sub is None:
+                continue
+            sa = assignments(sub)
+            countries = names_or_group(ctx, sa["countries"].value, groups, "countries") if "countries" in sa else ()
+            items = names_or_group(ctx, sa["items"].value, groups, "items") if "items" in sa else ()
+            splits[kind] = Split(tuple(countries or ()), tuple(items or ()))
+        for kind in ("train", "valid"):
+            if kind not in splits:
+                ctx.error("SIL105", f"finetune `{block.name}` has no `{kind} {{ ... }}` split", block.name_span)
+        if "train" in splits and "test" in splits:
+            overlap = (set(splits["train"].countries) & set(splits["test"].countries)) if splits["train"].countries else set()
+            overlap_items = set(splits["train"].items) & set(splits["test"].items)
+            if overlap and overlap_items:
+                ctx.report("SIL905", "train and test share countries and items: the test set leaks", block.name_span)
+        loss = v.as_enum(ctx, a["loss"].value, ("kl", "ce", "js", "wasserstein"), "loss") if "loss" in a else "kl"
+        kw: dict[str, Any] = {}
+        lora = next(iter(block.blocks("lora")), None)
+        if lora is not None:
+            la = assignments(lora)
+            if "rank" in la:
+                kw["lora_rank"] = v.as_int(ctx, la["rank"].value, "rank", minimum=1) or 8
+            if "alpha" in la:
+                kw["lora_alpha"] = v.as_int(ctx, la["alpha"].value, "alpha", minimum=1) or 32
+            if "dropout" in la:
+                kw["lora_dropout"] = v.as_number(ctx, la["dropout"].value, "dropout") or 0.0
+        opt = next(iter(block.blocks("optimiser")), None)
+        options: dict[str, Any] = {}
+        if opt is not None:
+            kw["optimiser"] = opt.name or "adamw"
+            oa = assignments(opt)
+            if "lr" in oa:
+                kw["learning_rate"] = v.as_number(ctx, oa["lr"].value, "lr") or 1e-4
+            options.update({str(k): v.plain(x.value) for k, x in oa.items() if k != "lr"})
+        if lora is not None and "targets" in assignments(lora):
+            kw["lora_targets"] = v.as_str_list(ctx, assignments(lora)["targets"].value, "targets") or ()
+        if "system" in a:
+            kw["system"] = template_from(ctx, a["system"].value, templates)
+        if "option_labels" in a:
+            kw["option_labels"] = v.as_enum(ctx, a["option_labels"].value, ("auto", "codes", "letters"), "option_labels") or "auto"
+        if "seed" in a:
+            kw["seed"] = v.as_int(ctx, a["seed"].value, "seed", minimum=0)
+        if "batch" in a:
+            kw["batch_size"] = v.as_int(ctx, a["batch"].value, "batch", minimum=1) or 16
+        if "epochs" in a:
+            kw["epochs"] = v.as_int(ctx, a["epochs"].value, "epochs", minimum=1) or 3
+        if base is None or prompt is None or "train" not in splits or "valid" not in splits:
+            continue
+        out[block.name] = Finetune(block.name, base, prompt, splits["train"], splits["valid"], splits.get("test"),
+                                   loss=loss or "kl", options=options, **kw)
+    return out
