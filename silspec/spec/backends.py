@@ -19,6 +19,7 @@ BUILTIN_ANSWER_MODES: dict[str, frozenset[str]] = {
     "clova": frozenset({"sampled", "verbalised"}),
     "hf": frozenset({"sampled", "option_probs", "verbalised"}),
     "replay": frozenset({"sampled", "option_probs", "verbalised"}),
+    "vllm": frozenset({"sampled", "option_probs", "verbalised"}),  # optional extra: silspec[vllm]
 }
 
 _declared: dict[str, frozenset[str]] = {}  # registered in-process (tests, notebooks)

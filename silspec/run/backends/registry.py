@@ -20,14 +20,8 @@ BUILTIN: dict[str, str] = {
     "vllm": "silspec.run.backends.vllm_engine:VLLMBackend",  # optional extra: silspec[vllm]
 }
 
-# What each built-in can answer, known without importing it (lint uses this).
-BUILTIN_ANSWER_MODES: dict[str, frozenset[str]] = {
-    "openai": frozenset({"sampled", "option_probs", "verbalised"}),
-    "clova": frozenset({"sampled", "verbalised"}),
-    "hf": frozenset({"sampled", "option_probs", "verbalised"}),
-    "replay": frozenset({"sampled", "option_probs", "verbalised"}),
-    "vllm": frozenset({"sampled", "option_probs", "verbalised"}),
-}
+# What each built-in can answer: the catalogue's table (lint reads it without importing run/).
+BUILTIN_ANSWER_MODES = catalogue.BUILTIN_ANSWER_MODES
 
 _extra: dict[str, Any] = {}
 
