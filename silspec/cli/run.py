@@ -31,7 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a pilot: per condition, at most N requests in persona-major order (persona 1 x"
                         " every item, then persona 2, ...), so every condition, model and item is"
                         " touched when N >= the number of items; recorded in the run manifest")
-    p.add_argument("--dry-run", action="store_true", help="show what would be asked and an estimate")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show what would be asked and an estimate, and check key variables and base_url"
+                        " endpoints (exit 1 when one would stop the run); asks nothing")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<study>/)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--fresh", action="store_true", help="move the old store aside and start again")
@@ -82,7 +84,7 @@ def handle(args: argparse.Namespace) -> int:
         if args.dry_run:
             rows = api.dry_run(plan, run_dir, retry_errors=args.retry_errors)
             print_dry_run(rows, console, str(run_dir), costs=dry_run_costs(plan, rows))
-            return 0
+            return _print_env_check(plan.header.models.values(), console, errors)
         listener = QuietListener(errors) if args.quiet else RichProgress(console)
         summary = api.run_plan(
             plan, run_dir, spec=spec, fresh=args.fresh, retry_errors=args.retry_errors,
@@ -105,6 +107,23 @@ def handle(args: argparse.Namespace) -> int:
     if not args.no_report and not summary.interrupted and not summary.store_failure:
         _report(api, run_dir, console)
     return summary.exit_code
+
+
+def _print_env_check(models, console, errors) -> int:
+    """Key variables and endpoints, before anything is paid: 1 when a run would fail on them."""
+    import os
+
+    from silspec.run.envcheck import check_models
+
+    report = check_models(models, os.environ)
+    for line in report.checked:
+        console.print(f"[green]ok[/]: {line}", highlight=False)
+    for line in report.not_probed:
+        console.print(f"note: {line}", highlight=False)
+    for problem in report.problems:
+        errors.print(f"[bold red]error[/]: {problem.message}", highlight=False)
+        errors.print(f"  hint: {problem.hint}", highlight=False, markup=False)
+    return 1 if report.problems else 0
 
 
 def _report(api, run_dir: Path, console) -> None:
