@@ -41,6 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--durable", action="store_true",
                    help="commit every answer with SQLite synchronous=FULL: it survives a power loss, not"
                         " only a killed process (slower on some disks; recorded in the manifest)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="a results cache shared across run directories: requests it holds (same request"
+                        " id) are taken from it, not asked, and marked as cached; this run's answers (never"
+                        " errors) are added to it")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
@@ -89,7 +93,7 @@ def handle(args: argparse.Namespace) -> int:
         summary = api.run_plan(
             plan, run_dir, spec=spec, fresh=args.fresh, retry_errors=args.retry_errors,
             conditions=tuple(args.conditions), limit=args.limit, listener=listener,
-            durable=args.durable,
+            durable=args.durable, cache=args.cache,
         )
     except api.RunSetupError as exc:
         if exc.diagnostics:
@@ -100,6 +104,9 @@ def handle(args: argparse.Namespace) -> int:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
     print_summary(summary, console)
+    if summary.cache_dir is not None:
+        console.print(f"{summary.cached:,} answers from the cache {summary.cache_dir} (not asked);"
+                      f" {summary.cache_added:,} added to it", highlight=False)
     if summary.preflight:
         print_preflight(summary, errors)
     if summary.store_failure:

@@ -89,9 +89,28 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
             "mixes runs if the spec or a --set changed between them",
         )
         results = evolve(results, warnings=(mixed, *results.warnings))
+    cached = _cached_note(answers, plan_ids)
+    if cached is not None:
+        notes.append(cached)
     if notes:
         results = evolve(results, warnings=(*results.warnings, *notes))
     return results
+
+
+def _cached_note(answers: Sequence[AnswerRecord], plan_ids) -> Warning | None:
+    """"N answers from the cache": answers `silspec run --cache` reused rather than asked."""
+    sources: dict[str, int] = {}
+    for answer in answers:
+        origin = (answer.meta or {}).get("cached_from")
+        if origin and (plan_ids is None or answer.request_id in plan_ids):
+            run = str(origin.get("run", "?")) if isinstance(origin, dict) else str(origin)
+            sources[run] = sources.get(run, 0) + 1
+    if not sources:
+        return None
+    total = sum(sources.values())
+    where = "; ".join(f"{n} from {run}" for run, n in sorted(sources.items()))
+    return Warning(kind="cached_answers", severity="info",
+                   message=f"{total} answers from the cache (asked in earlier runs, not in this one: {where})")
 
 
 def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str | None = None) -> RunsAggregate:
