@@ -5,13 +5,16 @@ Exit codes: 0 every request answered (valid or not), 1 some errored or are still
 failed mid-run (disk full, read-only, deleted: every model stops at once, what was stored is
 kept) or the spec has errors (as `silspec plan`), 2 usage errors (bad flags, a missing file, an
 unknown condition, a busy run folder, a store.sqlite that is empty, not a silspec store, damaged
-or not writable: nothing is asked), 130 interrupted (everything received so far is kept; rerun
-to resume).
+or not writable, a --cache path that is not a usable folder: nothing is asked), 130 interrupted
+(everything received so far is kept; rerun to resume). --dry-run asks nothing and exits 1 when
+a run would stop before paying: an unset key variable, an unreachable base_url, a missing
+weights package (silspec.run.envcheck).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -118,8 +121,6 @@ def handle(args: argparse.Namespace) -> int:
 
 def _print_env_check(models, console, errors) -> int:
     """Key variables and endpoints, before anything is paid: 1 when a run would fail on them."""
-    import os
-
     from silspec.run.envcheck import check_models
 
     report = check_models(models, os.environ)
