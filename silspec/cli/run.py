@@ -91,6 +91,8 @@ def handle(args: argparse.Namespace) -> int:
         if args.dry_run:
             rows = api.dry_run(plan, run_dir, retry_errors=args.retry_errors)
             print_dry_run(rows, console, str(run_dir), costs=dry_run_costs(plan, rows))
+            if args.cache:
+                _print_cache_hits(plan, run_dir, Path(args.cache), console)
             return _print_env_check(plan.header.models.values(), console, errors)
         listener = QuietListener(errors) if args.quiet else RichProgress(console)
         summary = api.run_plan(
@@ -117,6 +119,31 @@ def handle(args: argparse.Namespace) -> int:
     if not args.no_report and not summary.interrupted and not summary.store_failure:
         _report(api, run_dir, console)
     return summary.exit_code
+
+
+def _print_cache_hits(plan, run_dir: Path, cache_dir: Path, console) -> None:
+    """How many of the requests a dry run counts as "to ask" the cache would answer (read only)."""
+    from silspec.run.cache import CACHE_FILE, CacheError, ResultsCache
+    from silspec.run.runner import unique_requests
+    from silspec.run.rundir import RunDirectory
+
+    if not (cache_dir / CACHE_FILE).is_file():
+        console.print(f"note: no results cache in {cache_dir} yet: every request above would be asked",
+                      highlight=False)
+        return
+    stored: set[str] = set()
+    if RunDirectory.at(run_dir).store_path.exists():
+        with RunDirectory.at(run_dir).open_store() as store:
+            stored = store.answered_ids()
+    ids = [r.id for r in unique_requests(plan.requests) if r.id not in stored]
+    try:
+        with ResultsCache(cache_dir) as cache:
+            hits = len(cache.lookup(ids))
+    except CacheError as exc:
+        console.print(f"note: {exc}", highlight=False)
+        return
+    console.print(f"{hits:,} of the {len(ids):,} requests to ask are in the cache {cache_dir}: they would"
+                  " not be asked", highlight=False)
 
 
 def _print_env_check(models, console, errors) -> int:

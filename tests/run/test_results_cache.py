@@ -85,6 +85,9 @@ def test_a_second_run_elsewhere_asks_only_what_the_cache_lacks(setup, tmp_path, 
     manifest = api.open_run(tmp_path / "b").manifests()[-1]
     assert manifest["cache"] == str(cache)
 
+    assert main(["run", str(spec), "--out", str(tmp_path / "c"), "--cache", str(cache), "--dry-run"]) == 0
+    assert "8 of the 8 requests to ask are in the cache" in capsys.readouterr().out
+    assert not (tmp_path / "c").exists()
     code, out = run(spec, tmp_path / "c", cache, capsys)
     assert code == 0 and len(server.requests()) == asked_a + 4  # run C asked the server nothing
     assert "8 answers from the cache" in out and "0 added to it" in out
