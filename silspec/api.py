@@ -65,14 +65,17 @@ def run_plan(
     durable: bool = False,
     conditions: Sequence[str] = (),
     limit: int | None = None,
+    cache: PathLike | None = None,
 ) -> RunSummary:
     """Ask what ``plan`` still lacks into the run directory ``out`` (resumes; see ``RunSummary``).
 
     Pass the ``spec`` the plan came from so the directory gets its bundle (``silspec report``
-    needs it); ``conditions``/``limit`` are recorded in the manifest.
+    needs it); ``conditions``/``limit`` are recorded in the manifest. ``cache``: a results-cache
+    folder shared across run directories (``silspec run --cache``).
     """
     return runner.run_plan(plan, out, spec=spec, fresh=fresh, retry_errors=retry_errors,
-                             conditions=conditions, limit=limit, listener=listener, env=env, durable=durable)
+                             conditions=conditions, limit=limit, listener=listener, env=env, durable=durable,
+                             cache=cache)
 
 
 def run_spec(

@@ -12,7 +12,8 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("lint", "plan", "run", "pilot", "report", "view", "fmt", "freeze", "verify", "models", "finetune")
+COMMANDS = ("init", "lint", "plan", "run", "pilot", "report", "view", "fmt", "freeze", "verify", "models",
+            "finetune", "completion")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,13 +5,16 @@ Exit codes: 0 every request answered (valid or not), 1 some errored or are still
 failed mid-run (disk full, read-only, deleted: every model stops at once, what was stored is
 kept) or the spec has errors (as `silspec plan`), 2 usage errors (bad flags, a missing file, an
 unknown condition, a busy run folder, a store.sqlite that is empty, not a silspec store, damaged
-or not writable: nothing is asked), 130 interrupted (everything received so far is kept; rerun
-to resume).
+or not writable, a --cache path that is not a usable folder: nothing is asked), 130 interrupted
+(everything received so far is kept; rerun to resume). --dry-run asks nothing and exits 1 when
+a run would stop before paying: an unset key variable, an unreachable base_url, a missing
+weights package (silspec.run.envcheck).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,7 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--only-passed", default=None, metavar="PILOT_DIR",
                    help="ask only the items `silspec pilot` called go (its pilot.json in PILOT_DIR); lists"
                         " every item left out and why; refused for a pilot of another spec hash or criteria")
-    p.add_argument("--dry-run", action="store_true", help="show what would be asked and an estimate")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show what would be asked and an estimate, and check key variables and base_url"
+                        " endpoints (exit 1 when one would stop the run); asks nothing")
     p.add_argument("--status", action="store_true",
                    help="show where each Batch API batch of the run stands (batch = true models), asking"
                         " the provider about running ones; asks no model")
@@ -45,6 +50,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--durable", action="store_true",
                    help="commit every answer with SQLite synchronous=FULL: it survives a power loss, not"
                         " only a killed process (slower on some disks; recorded in the manifest)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="a results cache shared across run directories: requests it holds (same request"
+                        " id) are taken from it, not asked, and marked as cached; this run's answers (never"
+                        " errors) are added to it")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
@@ -92,12 +101,14 @@ def handle(args: argparse.Namespace) -> int:
         if args.dry_run:
             rows = api.dry_run(plan, run_dir, retry_errors=args.retry_errors)
             print_dry_run(rows, console, str(run_dir), costs=dry_run_costs(plan, rows))
-            return 0
+            if args.cache:
+                _print_cache_hits(plan, run_dir, Path(args.cache), console)
+            return _print_env_check(plan.header.models.values(), console, errors)
         listener = QuietListener(errors) if args.quiet else RichProgress(console)
         summary = api.run_plan(
             plan, run_dir, spec=spec, fresh=args.fresh, retry_errors=args.retry_errors,
             conditions=tuple(args.conditions), limit=args.limit, listener=listener,
-            durable=args.durable,
+            durable=args.durable, cache=args.cache,
         )
     except api.RunSetupError as exc:
         if exc.diagnostics:
@@ -108,6 +119,9 @@ def handle(args: argparse.Namespace) -> int:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
     print_summary(summary, console)
+    if summary.cache_dir is not None:
+        console.print(f"{summary.cached:,} answers from the cache {summary.cache_dir} (not asked);"
+                      f" {summary.cache_added:,} added to it", highlight=False)
     if summary.preflight:
         print_preflight(summary, errors)
     if summary.store_failure:

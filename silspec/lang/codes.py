@@ -89,6 +89,7 @@ _ALL = (
     _c("SIL412", "warning", "an item without a benchmark"),
     _c("SIL413", "warning", "condition x country x item cells with no benchmark under the analysis' name"),
     _c("SIL414", "error", "a benchmark table gives one code twice under the same filter values"),
+    _c("SIL415", "info", "a benchmark whose declared `missing` share closes the gap: renormalised as declared"),
     # ------------------------------------------------------------------ SIL5xx: personas and populations
     _c("SIL501", "error", "attribute shares do not sum to 1", "give at least one value with a positive share"),
     _c("SIL502", "error", "a conditioning attribute is undefined or declared later"),
@@ -143,6 +144,9 @@ _ALL = (
     _c("SIL961", "error", "`--frozen` and no lock file beside the spec"),
     _c("SIL962", "warning", "the lock file cannot be read", also=("error",)),
     _c("SIL963", "warning", "the plan cannot be compiled to compare with the lock", also=("error",)),
+    _c("SIL970", "error", "`lint --check-env`: an API key variable is not set"),
+    _c("SIL971", "error", "`lint --check-env`: a model's base URL does not accept a connection"),
+    _c("SIL972", "error", "`lint --check-env`: a model's weights package is not installed"),
 )
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

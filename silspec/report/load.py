@@ -94,6 +94,9 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
     gated = _pilot_gate_warning(rundir, results)
     if gated is not None:  # first: it changes how every row below is read
         results = evolve(results, warnings=(gated, *results.warnings))
+    cached = _cached_note(answers, plan_ids)
+    if cached is not None:
+        notes.append(cached)
     if notes:
         results = evolve(results, warnings=(*results.warnings, *notes))
     return results
@@ -121,6 +124,22 @@ def _pilot_gate_warning(rundir: RunDirectory, results: Results) -> Warning | Non
         f" only the pilot's answers (at most {pilot.criteria.personas} personas each; a run with --only-passed"
         " does not ask them), so their rows are pilot numbers, not the study's (see pilot.json)",
     )
+
+
+def _cached_note(answers: Sequence[AnswerRecord], plan_ids) -> Warning | None:
+    """"N answers from the cache": answers `silspec run --cache` reused rather than asked."""
+    sources: dict[str, int] = {}
+    for answer in answers:
+        origin = (answer.meta or {}).get("cached_from")
+        if origin and (plan_ids is None or answer.request_id in plan_ids):
+            run = str(origin.get("run", "?")) if isinstance(origin, dict) else str(origin)
+            sources[run] = sources.get(run, 0) + 1
+    if not sources:
+        return None
+    total = sum(sources.values())
+    where = "; ".join(f"{n} from {run}" for run, n in sorted(sources.items()))
+    return Warning(kind="cached_answers", severity="info",
+                   message=f"{total} answers from the cache (asked in earlier runs, not in this one: {where})")
 
 
 def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str | None = None) -> RunsAggregate:

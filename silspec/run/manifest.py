@@ -47,6 +47,7 @@ class Manifest:
     # SQLite synchronous mode of this invocation: NORMAL (survives a killed process) or FULL
     # (`silspec run --durable`: also a power loss); docs/design/store.md
     synchronous: str = "NORMAL"
+    cache: str | None = None  # `silspec run --cache DIR`: the results cache used (silspec.run.cache)
 
 
 def now_iso() -> str:
@@ -105,6 +106,7 @@ def collect_manifest(
     project_root: str | Path | None = None,
     argv: tuple[str, ...] = (),
     synchronous: str = "NORMAL",
+    cache: str | None = None,
 ) -> Manifest:
     revision, dirty = git_revision(project_root) if project_root else (None, None)
     return Manifest(
@@ -124,4 +126,5 @@ def collect_manifest(
         git_dirty=dirty,
         argv=tuple(mask_url_credentials(arg) or "" for arg in argv),
         synchronous=synchronous,
+        cache=cache,
     )

@@ -27,6 +27,7 @@ from silspec.plan.pilot import compile_pilot_plan
 from silspec.plan.redact import url_secrets
 from silspec.run.backends.registry import get_backend
 from silspec.run.batch import batch_backend_factory, executor_models
+from silspec.run.cache import CacheError, ResultsCache, cacheable, reuse, split_cached
 from silspec.run.costs import ModelCost, completion_budget, estimate_cost, per_model
 from silspec.run.error_groups import TOP_MESSAGES, ErrorGroup, group_errors
 from silspec.run.errors import RunSetupError
@@ -60,6 +61,7 @@ class ConditionSummary:
     stored_errors: int  # error rows in the store for this condition after the run
     missing: int  # requests with no stored row after the run (skipped, interrupted)
     recorded_errors: int = 0  # of stored_errors: failures replayed from recorded data
+    cached: int = 0  # stored in this invocation from the results cache (`--cache`), not asked
 
 
 @frozen
@@ -78,6 +80,13 @@ class RunSummary:
     error_groups: tuple[ErrorGroup, ...] = ()
     # why the store stopped the run (disk full, read-only, deleted); every model stopped with it
     store_failure: str | None = None
+    cache_dir: str | None = None  # `--cache DIR`: answers reused from and added to it
+    cache_added: int = 0  # answers this invocation added to the cache
+
+    @property
+    def cached(self) -> int:
+        """Answers filled from the results cache in this invocation (not asked)."""
+        return sum(c.cached for c in self.conditions)
 
     @property
     def retry_may_help(self) -> bool:
@@ -253,24 +262,44 @@ def run_plan(
     env: Mapping[str, str] | None = None,
     backend_factory: Any = None,
     durable: bool = False,
+    cache: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
     """Ask what ``plan`` still lacks in ``run_dir``'s store; always leaves the store consistent.
+
+    ``cache``: a results-cache folder (``silspec.run.cache``) shared across run directories:
+    requests it holds are stored from it (marked ``meta.cached_from``) instead of asked, and this
+    run's answers (never its errors) are added to it afterwards.
 
     ``durable``: SQLite ``synchronous=FULL`` (each answer survives a power loss, not only a
     killed process; slower), recorded in the manifest. ``StoreError`` when the store cannot be
     opened or written at the start (empty, foreign, damaged, read-only): nothing is asked.
     """
     run_dir = Path(run_dir)
+    results_cache = _open_cache(cache)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with RunDirectory.at(run_dir).exclusive():
-        return _run_locked(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
-                           conditions=conditions, limit=limit, listener=listener, env=env,
-                           backend_factory=backend_factory, durable=durable)
+    try:
+        with RunDirectory.at(run_dir).exclusive():
+            return _run_locked(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
+                               conditions=conditions, limit=limit, listener=listener, env=env,
+                               backend_factory=backend_factory, durable=durable, cache=results_cache)
+    finally:
+        if results_cache is not None:
+            results_cache.close()
+
+
+def _open_cache(cache: str | os.PathLike[str] | None) -> ResultsCache | None:
+    if cache is None:
+        return None
+    try:
+        return ResultsCache(cache)
+    except CacheError as exc:
+        raise RunSetupError(f"{exc}; nothing was asked") from exc
 
 
 def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_errors: bool,
                 conditions: Sequence[str], limit: int | None, listener: RunListener | None,
-                env: Mapping[str, str] | None, backend_factory: Any, durable: bool = False) -> RunSummary:
+                env: Mapping[str, str] | None, backend_factory: Any, durable: bool = False,
+                cache: ResultsCache | None = None) -> RunSummary:
     backup = move_aside(run_dir) if fresh else None
     env = os.environ if env is None else env
     synchronous = "FULL" if durable else "NORMAL"
@@ -283,6 +312,7 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
             n_requests=len(plan.requests), overrides=plan.header.overrides, conditions=tuple(conditions),
             limit=limit if limit is not None else plan.header.limit, retry_errors=retry_errors, project_root=getattr(spec, "root", None),
             argv=tuple(sys.argv[1:]), synchronous=synchronous,
+            cache=str(cache.directory) if cache is not None else None,
         )
         try:  # the first writes: a read-only or full store stops here, before anything is asked
             invocation = store.begin_invocation(manifest)
@@ -299,6 +329,9 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 rundir.copy_bundle(spec)
             rundir.write_plan_header(plan)
             pending, _kept = pending_requests(plan, store, retry_errors=retry_errors)
+            to_ask, cached_ids = pending, frozenset()
+            if cache is not None:
+                to_ask, cached_ids = _store_cached(cache, store, plan, pending)
             totals: dict[str, int] = {}
             for request in unique_requests(plan.requests):
                 totals[request.condition] = totals.get(request.condition, 0) + 1
@@ -309,13 +342,15 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 store=store, env=env, listener=listener,
                 backend_factory=batch_backend_factory(backend_factory or get_backend, store=store),
             )
-            report = asyncio.run(_execute(executor, pending, totals))
+            report = asyncio.run(_execute(executor, to_ask, totals))
             try:
-                summary = _summarise(plan, run_dir, store, report, pending, backup)
+                summary = _summarise(plan, run_dir, store, report, pending, backup, cached_ids)
             except sqlite3.Error:
                 if not report.store_failure:
                     raise
                 summary = _summarise_without_store(plan, run_dir, report, pending, backup)
+            if cache is not None:
+                summary = _fill_cache(cache, store, plan, run_dir, summary)
             exposed = _credentials_in_bundle(plan, spec)
             if exposed:
                 summary = attrs.evolve(summary, warnings=(exposed, *summary.warnings))
@@ -336,6 +371,27 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 store.end_invocation(invocation, status)
             except (sqlite3.Error, OSError):
                 pass  # the store already failed: the summary says so; the manifest stays "running"
+
+
+def _store_cached(cache: ResultsCache, store: Store, plan: Plan,
+                  pending: list[Request]) -> tuple[list[Request], frozenset[str]]:
+    """Store the pending requests the cache answers; (requests still to ask, ids stored from it)."""
+    to_ask, hits = split_cached(cache, pending)
+    for request in pending:
+        hit = hits.get(request.id)
+        if hit is not None:
+            store.record_answer(reuse(hit, request, request.model))
+    return to_ask, frozenset(hits)
+
+
+def _fill_cache(cache: ResultsCache, store: Store, plan: Plan, run_dir: Path, summary: RunSummary) -> RunSummary:
+    """Add this plan's answers (not errors, not those taken from a cache) to the cache."""
+    try:
+        added = cache.add(cacheable(store.iter_answers(), {r.id for r in plan.requests}), str(run_dir.resolve()))
+    except (sqlite3.Error, OSError) as exc:
+        note = f"the results cache {cache.path} could not be updated ({exc}); this run's answers are in its store"
+        return attrs.evolve(summary, cache_dir=str(cache.directory), warnings=(*summary.warnings, note))
+    return attrs.evolve(summary, cache_dir=str(cache.directory), cache_added=added)
 
 
 def _credentials_in_bundle(plan: Plan, spec: Any) -> str | None:
@@ -372,7 +428,7 @@ async def _execute(executor: Executor, pending: list[Request], totals: dict[str,
 
 
 def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
-               pending: list[Request], backup: Path | None) -> RunSummary:
+               pending: list[Request], backup: Path | None, cached_ids: frozenset[str] = frozenset()) -> RunSummary:
     stored = store.outcomes()
     recorded = store.recorded_error_ids()
     plan_ids = {r.id for r in plan.requests}
@@ -389,7 +445,7 @@ def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
             errors=counts.errors, skipped=counts.skipped,
             stored_errors=sum(1 for i in ids if stored.get(i) == "error"),
             missing=sum(1 for i in ids if i not in stored),
-            recorded_errors=len(ids & recorded),
+            recorded_errors=len(ids & recorded), cached=len(ids & cached_ids),
         ))
     return RunSummary(
         run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,

@@ -24,6 +24,9 @@ EXEMPT = {
     "SIL961": ("`lint --frozen` without a lock", "tests/check/test_check_lint_cli.py::test_frozen_without_a_lock_is_an_error_through_lint_alone"),
     "SIL962": ("an unreadable lock file", "tests/check/test_check_lint_cli.py::test_an_unreadable_lock_is_sil962_and_an_error_with_frozen"),
     "SIL963": ("a lock that cannot be compared", "tests/check/test_check_lint_cli.py::test_a_lock_that_cannot_be_compared_is_sil963"),
+    "SIL970": ("the environment (`lint --check-env`), not spec text", "tests/run/test_envcheck.py"),
+    "SIL971": ("the environment (`lint --check-env`), not spec text", "tests/run/test_envcheck.py"),
+    "SIL972": ("the environment (`lint --check-env`), not spec text", "tests/run/test_envcheck.py"),
 }
 
 HEADER = """# Diagnostics
