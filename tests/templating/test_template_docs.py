@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from silspec import api
-from silspec.check.template_context import TOP_LEVEL, item_context
+from silspec.templating.context import TOP_LEVEL, item_context
 from silspec.plan import compile as plan_compile
 from silspec.plan import options as opt
 
