@@ -186,6 +186,46 @@ def _batch_status(run_dir: Path, console) -> int:
     return 0
 
 
+def _print_cache_hits(plan, run_dir: Path, cache_dir: Path, console) -> None:
+    """How many of the requests a dry run counts as "to ask" the cache would answer (read only)."""
+    from silspec.run.cache import CACHE_FILE, CacheError, ResultsCache
+    from silspec.run.runner import unique_requests
+    from silspec.run.rundir import RunDirectory
+
+    if not (cache_dir / CACHE_FILE).is_file():
+        console.print(f"note: no results cache in {cache_dir} yet: every request above would be asked",
+                      highlight=False)
+        return
+    stored: set[str] = set()
+    if RunDirectory.at(run_dir).store_path.exists():
+        with RunDirectory.at(run_dir).open_store() as store:
+            stored = store.answered_ids()
+    ids = [r.id for r in unique_requests(plan.requests) if r.id not in stored]
+    try:
+        with ResultsCache(cache_dir) as cache:
+            hits = len(cache.lookup(ids))
+    except CacheError as exc:
+        console.print(f"note: {exc}", highlight=False)
+        return
+    console.print(f"{hits:,} of the {len(ids):,} requests to ask are in the cache {cache_dir}: they would"
+                  " not be asked", highlight=False)
+
+
+def _print_env_check(models, console, errors) -> int:
+    """Key variables and endpoints, before anything is paid: 1 when a run would fail on them."""
+    from silspec.run.envcheck import check_models
+
+    report = check_models(models, os.environ)
+    for line in report.checked:
+        console.print(f"[green]ok[/]: {line}", highlight=False)
+    for line in report.not_probed:
+        console.print(f"note: {line}", highlight=False)
+    for problem in report.problems:
+        errors.print(f"[bold red]error[/]: {problem.message}", highlight=False)
+        errors.print(f"  hint: {problem.hint}", highlight=False, markup=False)
+    return 1 if report.problems else 0
+
+
 def _report(api, run_dir: Path, console) -> None:
     try:
         api.print_run_report(run_dir, console)
