@@ -15,7 +15,11 @@
   probability that the answer ends there (the next token does not start with a letter or digit),
   summed over variants; the continuations run as one batch on the prompt's key/value cache, so
   the prompt is encoded once. ``meta["option_rule"]`` says which rule scored the request.
-  ``valid_mass`` is the sum over options, which are then renormalised.
+  ``valid_mass`` is the sum over options, which are then renormalised. The LM head runs for the
+  last prompt position only (``logits_to_keep=1``). The key/value state of each prompt's
+  shareable prefix (every message but the last: the system prompt with the persona) is kept in
+  a byte-bounded LRU keyed by token ids (``hf_cache.py``, ``options.prefix_cache_mb``, default
+  512, 0 = off), so a persona's later items encode only their own tokens; exact within 1e-5.
 - ``sampled``/``verbalised``: ``generate`` with ``do_sample`` (greedy when temperature is 0),
   ``max_new_tokens`` from ``max_tokens`` (default 16), seeded per request (the request's seed,
   else the params' seed, else one derived from the request id) under the model lock.
