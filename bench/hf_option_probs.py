@@ -52,6 +52,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from silspec.plan.hashing import request_id  # noqa: E402
 from silspec.plan.model import Message, PlanModel, Request  # noqa: E402
+from silspec.run.backends.hf import HFBackend, option_first_ids  # noqa: E402
 
 TARGET_SE = 0.01
 ITEMS = [
@@ -119,15 +120,18 @@ def persona_paragraph(p: int) -> str:
     )
 
 
-def persona_prompts(personas: int, items: int) -> list[Request]:
-    """Realistic persona prompts in plan order: item by item, every persona within an item."""
+def persona_prompts(personas: int, items: int, *, short: bool = False) -> list[Request]:
+    """Realistic persona prompts in plan order: item by item, every persona within an item.
+    ``short``: for the tiny model (512 positions, a tokenizer that spells unknown words by byte)."""
     scale = ", ".join(f"{c} = {label}" for c, label in zip(
         CODES, ["a great deal", "quite a lot", "some", "not much", "none at all"]))
     tokens = tuple(str(c) for c in CODES)
     out = []
     for code, text in ITEMS[:items]:
         for p in range(personas):
-            messages = (Message("system", GUIDANCE + "\n" + persona_paragraph(p)),
+            system = (f"You are a survey respondent. I am a {20 + p} year old woman with a college degree."
+                      if short else GUIDANCE + "\n" + persona_paragraph(p))
+            messages = (Message("system", system),
                         Message("user", f"{text}\n{scale}\n\nRespond with ONLY the single integer (1-5):"))
             rid = request_id(backend="hf", model_id="bench", params={}, answers="option_probs",
                              option_codes=CODES, option_tokens=tokens, messages=messages,
@@ -140,7 +144,9 @@ def persona_prompts(personas: int, items: int) -> list[Request]:
 
 def bare_loop(torch, tokenizer, lm, requests: list[Request], batch_size: int) -> list[dict[int, float]]:
     """What one writes by hand: chat template, left-padded batches, last-position softmax."""
-    option_ids = [tokenizer.encode(t, add_special_tokens=False)[0] for t in requests[0].option_tokens]
+    # the same token rule as the backend (a pure function, computed once): the first token of
+    # "3" and of " 3", less a first token every option shares (SmolLM2 spells " 3" as " ", "3")
+    per_option = option_first_ids(tokenizer, requests[0].option_tokens)
     out = []
     for start in range(0, len(requests), batch_size):
         chunk = requests[start:start + batch_size]
@@ -148,23 +154,24 @@ def bare_loop(torch, tokenizer, lm, requests: list[Request], batch_size: int) ->
                                                tokenize=False, add_generation_prompt=True) for r in chunk]
         enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
         with torch.inference_mode():
-            logits = lm(**enc).logits[:, -1, :]
-            probs = torch.softmax(logits.float(), dim=-1)[:, option_ids]
+            positions = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # GPT-2: absolute positions
+            logits = lm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                        position_ids=positions).logits[:, -1, :]
+            probs = torch.softmax(logits.float(), dim=-1)
+            mass = torch.stack([probs[:, ids].sum(-1) for ids in per_option], dim=-1)
         for row, r in enumerate(chunk):
-            mass = probs[row] / probs[row].sum()
-            out.append({c: float(m) for c, m in zip(r.option_codes, mass)})
+            shares = mass[row] / mass[row].sum()
+            out.append({c: float(m) for c, m in zip(r.option_codes, shares)})
     return out
 
 
 def vs_bare(args: argparse.Namespace, personas: int) -> int:
     """The backend's option_probs against the bare loop, interleaved; prints the ratio."""
-    from silspec.run.backends.hf import HFBackend
-
     with tempfile.TemporaryDirectory() as workdir:
         model = model_for(args, Path(workdir))
         backend = HFBackend(model, env={})
         torch, tokenizer, lm = backend._load()
-        requests = persona_prompts(personas, args.items)
+        requests = persona_prompts(personas, args.items, short=not args.smollm2)
         lengths = [len(tokenizer.apply_chat_template(
             [{"role": m.role, "content": m.content} for m in r.messages], add_generation_prompt=True,
             tokenize=True, return_dict=False)) for r in requests]
@@ -255,8 +262,6 @@ def main() -> int:
     personas = args.personas or (8 if args.smollm2 else 16)
     if args.vs_bare:
         return vs_bare(args, personas)
-
-    from silspec.run.backends.hf import HFBackend
 
     with tempfile.TemporaryDirectory() as workdir:
         model = model_for(args, Path(workdir))

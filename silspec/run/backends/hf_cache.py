@@ -84,9 +84,10 @@ class PrefixKVCache:
             del self._lengths[len(key)]
 
     def clear(self) -> None:
+        """Drop every state and zero the counters."""
         self._entries.clear()
         self._lengths.clear()
-        self.bytes = 0
+        self.bytes = self.hits = self.misses = self.stored = self.evicted = 0
 
     def stats(self) -> dict[str, int]:
         return {"entries": len(self._entries), "bytes": self.bytes, "hits": self.hits,
