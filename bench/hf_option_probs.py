@@ -203,6 +203,9 @@ def vs_bare(args: argparse.Namespace, personas: int) -> int:
     for name in ("bare", "silspec"):
         print(f"  {name:8s}: median {med[name] / n * 1e3:8.2f} ms / prompt  ({n / med[name]:6.1f} prompts/s)"
               f"   rounds: {', '.join(f'{t:.2f}' for t in times[name])} s")
+    pairs = [b / o for b, o in zip(times["bare"], times["silspec"])]  # each A B pair ran back to back
+    print(f"  per-pair ratios (bare time / silspec time): {', '.join(f'{r:.2f}' for r in pairs)};"
+          f" median {statistics.median(pairs):.2f}×")
     print(f"  silspec / bare throughput = {med['bare'] / med['silspec']:.2f}×"
           f"   max |Δ option prob| = {diff:.2e}   load average (1 min) during: "
           f"{min(loads):.2f}–{max(loads):.2f}")
