@@ -33,7 +33,7 @@ MODEL_PARAMS = (
     "top_logprobs", "presence_penalty", "frequency_penalty", "reasoning_effort",
 )
 MODEL_TRANSPORT = ("concurrency", "delay", "rpm", "tpm", "retries", "backoff", "timeout")
-MODEL_OPTIONS = ("dtype", "device", "batch_size", "prompt_logprobs", "batch")
+MODEL_OPTIONS = ("dtype", "device", "batch_size", "prompt_logprobs", "batch", "prefix_cache_mb")
 # USD per million tokens, for `run --dry-run` cost estimates: transport-only (not in request ids,
 # not in the spec hash), carried in `Model.options` / `PlanModel.options`
 MODEL_PRICES = ("price_input_per_mtok", "price_output_per_mtok")

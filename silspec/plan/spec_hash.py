@@ -39,7 +39,7 @@ _DROPPED_SPEC_FIELDS = frozenset({"path"})
 TRANSPORT_MODEL_FIELDS = frozenset({
     "base_url", "api_key_env", "concurrency", "delay_s", "rpm", "tpm", "retries", "backoff", "timeout_s",
 })
-TRANSPORT_MODEL_OPTIONS = frozenset({"price_input_per_mtok", "price_output_per_mtok"})
+TRANSPORT_MODEL_OPTIONS = frozenset({"price_input_per_mtok", "price_output_per_mtok", "prefix_cache_mb"})  # + a cache size: changes speed, not answers
 
 
 def spec_hash(spec: Spec, canonical_text: str | None = None) -> str:
