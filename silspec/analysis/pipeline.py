@@ -23,13 +23,13 @@ from silspec import __version__
 from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
-from silspec.analysis.compliance import compliance_table
-from silspec.analysis.distributions import VARIANTS, BenchmarkShares, build_distributions
+from silspec.analysis.compliance import Compliance, compliance_table
+from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings
 from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
-from silspec.analysis.scoring import Seen, StoredEntry, row_of, score_rows
+from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
 
@@ -98,17 +98,13 @@ def analyse_stream(
     """
     check_benchmark_name(spec, benchmark)
     warnings: list[Warning] = []
-    scored, seen = score_rows(spec, entries, warnings, fetch)
+    cells, seen = score_rows(spec, entries, warnings, fetch)
     counts = plan_counts() if plan_counts is not None else None
     n_superseded = sum(n for _, n in counts.superseded) if counts else 0
     plan_warnings = _plan_warnings(seen.n_answers, counts) if counts else []
     codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
-    compliance = compliance_table(scored)
-    distributions = build_distributions(scored, codes_by_item)
+    compliance, distributions, by_replicate = _tables(cells, codes_by_item)
     metric_specs = spec_metrics(spec)
-
-    by_replicate = replicate_distributions(scored, codes_by_item)
-    del scored  # the distributions hold what the metrics read; the answers can go
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
@@ -140,6 +136,22 @@ def analyse_stream(
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
     )
+
+
+def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]]) -> tuple[
+    list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]]
+]:
+    """Compliance rows, distributions and per-replicate distributions, one cell at a time: only
+    one cell's answers are ever objects, and each cell's columns go once its tables are built."""
+    compliance: list[Compliance] = []
+    distributions: dict[CellKey, dict[Variant, SimDistribution]] = {}
+    by_replicate: dict[CellKey, dict[int, dict[str, SimDistribution]]] = {}
+    for key in list(cells):
+        answers = list(cells.pop(key))
+        compliance.extend(compliance_table(answers))
+        distributions.update(build_distributions(answers, codes_by_item))
+        by_replicate.update(replicate_distributions(answers, codes_by_item))
+    return compliance, distributions, by_replicate
 
 
 def known_benchmarks(spec: Spec) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Sequence
+from array import array
+from typing import Any, Callable, Iterable, Iterator
 
 from attrs import define, field
 
@@ -26,6 +27,65 @@ from silspec.spec.model import Parser, Spec
 
 # (lean row, the whole record when the caller already holds it; None: ``fetch`` reads it)
 StoredEntry = tuple[AnswerRow, "AnswerRecord | None"]
+
+
+CellKey = tuple[str, str, "str | None"]  # (condition, item, country)
+
+
+class CellAnswers:
+    """One cell's scored answers as columns (~30 bytes an answer, not a ~150-byte object each):
+    persona and code as shared references, replicate and flags packed, and the columns that are
+    mostly empty (probabilities, valid mass) or constant (answer mode) kept only once they vary.
+    Iterating gives the ``ScoredAnswer`` objects back, in order, one cell at a time."""
+
+    __slots__ = ("key", "personas", "codes", "outcomes", "replicates", "flags", "n",
+                 "probs", "valid_mass", "modes", "mode")
+
+    def __init__(self, key: CellKey, mode: str):
+        self.key = key
+        self.personas: list[str] = []
+        self.codes: list[int | None] = []
+        self.outcomes: list[str] = []
+        self.replicates = array("q")
+        self.flags = bytearray()  # bit 0: defaulted, bit 1: dropped
+        self.n = 0
+        self.probs: list[Any] | None = None
+        self.valid_mass: list[float | None] | None = None
+        self.modes: list[str] | None = None
+        self.mode = mode
+
+    def append(self, persona: str, replicate: int, mode: str, outcome: str, code: int | None, defaulted: bool,
+               dropped: bool, probs: dict[int, float] | None, valid_mass: float | None) -> None:
+        self.personas.append(persona)
+        self.replicates.append(replicate)
+        self.outcomes.append(outcome)
+        self.codes.append(code)
+        self.flags.append(bool(defaulted) | bool(dropped) << 1)
+        if probs is not None or self.probs is not None:
+            self.probs = self.probs if self.probs is not None else [None] * self.n
+            self.probs.append(probs)
+        if valid_mass is not None or self.valid_mass is not None:
+            self.valid_mass = self.valid_mass if self.valid_mass is not None else [None] * self.n
+            self.valid_mass.append(valid_mass)
+        if mode != self.mode or self.modes is not None:
+            self.modes = self.modes if self.modes is not None else [self.mode] * self.n
+            self.modes.append(mode)
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[ScoredAnswer]:
+        condition, item, country = self.key
+        for i in range(self.n):
+            flags = self.flags[i]
+            yield ScoredAnswer(
+                condition=condition, item=item, persona=self.personas[i], replicate=self.replicates[i],
+                answers=self.modes[i] if self.modes is not None else self.mode, outcome=self.outcomes[i],
+                code=self.codes[i], defaulted=bool(flags & 1), dropped=bool(flags & 2),
+                option_probs=self.probs[i] if self.probs is not None else None,
+                valid_mass=self.valid_mass[i] if self.valid_mass is not None else None, country=country,
+            )
 
 
 @define
@@ -57,10 +117,11 @@ def score_rows(
     entries: Iterable[StoredEntry],
     warnings: list[Warning],
     fetch: Callable[[str], AnswerRecord | None] | None = None,
-) -> tuple[list[ScoredAnswer], Seen]:
-    """Every stored answer's verdict in one pass: as stored (read from the row), or scored again
-    from the whole record where the definition changed (``fetch`` reads it by request id)."""
-    scored: list[ScoredAnswer] = []
+) -> tuple[dict[CellKey, CellAnswers], Seen]:
+    """Every stored answer's verdict in one pass, grouped by cell in first-seen order: as stored
+    (read from the row), or scored again from the whole record where the definition changed
+    (``fetch`` reads it by request id)."""
+    cells: dict[CellKey, CellAnswers] = {}
     seen = Seen(provider_models=defaultdict(dict), fingerprints=defaultdict(dict))
     unknown: dict[str, int] = defaultdict(int)
     items: dict[str, tuple[Any, PlanItem] | None] = {}
@@ -120,23 +181,17 @@ def score_rows(
             probs = dict(verdict.probs) if verdict.probs else None
         if row.answers == "option_probs" and outcome == "error" and parser.on_error == "midpoint":
             unfilled[row.condition] += 1
-        scored.append(ScoredAnswer(
-            condition=shared.setdefault(row.condition, row.condition),
-            item=shared.setdefault(row.item, row.item),
-            persona=shared.setdefault(row.persona, row.persona),
-            replicate=row.replicate,
-            answers=shared.setdefault(row.answers, row.answers),
-            outcome=shared.setdefault(outcome, outcome),
-            code=code,
-            defaulted=defaulted,
-            dropped=dropped,
-            option_probs=probs,
-            valid_mass=row.valid_mass,
-            country=shared.setdefault(row.country, row.country),
-        ))
+        key = (row.condition, row.item, row.country)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = CellAnswers(key, row.answers)
+        cell.append(
+            shared.setdefault(row.persona, row.persona), row.replicate, shared.setdefault(row.answers, row.answers),
+            shared.setdefault(outcome, outcome), code, defaulted, dropped, probs, row.valid_mass,
+        )
     seen.n_answers = n
     _scoring_warnings(warnings, unknown, rescored, unfilled)
-    return scored, seen
+    return cells, seen
 
 
 def _probs(value: str | dict[Any, Any] | None) -> dict[int, float] | None:
