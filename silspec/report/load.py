@@ -78,32 +78,31 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
         check_benchmark_name(spec, benchmark)
     except UnknownBenchmarkError as error:
         raise ReportUsageError(str(error)) from error
-    try:
-        with rundir.open_store() as store:
-            n_answers = store.count_answers()
-    except StoreError as error:
-        raise ReportError(str(error)) from error
-    if not n_answers:
-        raise ReportError(f"{run_dir}: the store holds no answers yet")
-    plans = rundir.plans_run()
     notes: list[Warning] = []
     current = CurrentPlan(None)
-    if not rundir.holds_one_complete_plan(spec, n_answers):
-        # nothing can be superseded or missing in one complete plan: no need to look it up
-        current = rundir.current_plan(spec, with_ids=False)
-        if current.legacy and current.ids is not None:
-            notes.append(Warning(
-                kind="plan_membership_recompiled",
-                severity="info",
-                message="this store was made before silspec recorded which requests belong to which plan: "
-                "the current plan's requests were found by compiling the bundled spec again",
-            ))
     try:
+        # opened once (each open runs SQLite's integrity check: seconds on a 1M-answer store)
         with rundir.open_store() as store:
+            n_answers = store.count_answers()
+            if not n_answers:
+                raise ReportError(f"{run_dir}: the store holds no answers yet")
+            complete = rundir.holds_one_complete_plan(spec, n_answers)
+            if not complete:
+                # nothing can be superseded or missing in one complete plan: no need to look it up
+                current = rundir.current_plan(spec, with_ids=False)
+                if current.legacy and current.ids is not None:
+                    notes.append(Warning(
+                        kind="plan_membership_recompiled",
+                        severity="info",
+                        message="this store was made before silspec recorded which requests belong to which "
+                        "plan: the current plan's requests were found by compiling the bundled spec again",
+                    ))
             results = _analyse_store(store, spec, current, benchmark)
     except StoreError as error:
         raise ReportError(str(error)) from error
-    if current.source != "store" and current.ids is None and len(plans) > 1:
+    looked_up = not complete and current.source != "store" and current.ids is None
+    plans = rundir.plans_run() if looked_up else set()  # one complete plan is one plan
+    if len(plans) > 1:
         mixed = Warning(
             kind="plans_mixed",
             severity="high",
