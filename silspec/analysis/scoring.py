@@ -38,18 +38,20 @@ class CellAnswers:
     mostly empty (probabilities, valid mass) or constant (answer mode) kept only once they vary.
     Iterating gives the ``ScoredAnswer`` objects back, in order, one cell at a time."""
 
-    __slots__ = ("key", "personas", "codes", "outcomes", "replicates", "flags", "n",
-                 "probs", "valid_mass", "modes", "mode")
+    __slots__ = ("key", "scale", "personas", "codes", "outcomes", "replicates", "flags", "n",
+                 "probs", "has_probs", "valid_mass", "modes", "mode")
 
-    def __init__(self, key: CellKey, mode: str):
+    def __init__(self, key: CellKey, mode: str, scale: tuple[int, ...]):
         self.key = key
+        self.scale = scale  # the item's codes: a distribution is kept as one float per code
         self.personas: list[str] = []
         self.codes: list[int | None] = []
         self.outcomes: list[str] = []
         self.replicates = array("q")
         self.flags = bytearray()  # bit 0: defaulted, bit 1: dropped
         self.n = 0
-        self.probs: list[Any] | None = None
+        self.probs: array[float] | None = None  # flat, len(scale) values per answer
+        self.has_probs: bytearray | None = None
         self.valid_mass: list[float | None] | None = None
         self.modes: list[str] | None = None
         self.mode = mode
@@ -61,9 +63,16 @@ class CellAnswers:
         self.outcomes.append(outcome)
         self.codes.append(code)
         self.flags.append(bool(defaulted) | bool(dropped) << 1)
-        if probs is not None or self.probs is not None:
-            self.probs = self.probs if self.probs is not None else [None] * self.n
-            self.probs.append(probs)
+        if probs or self.probs is not None:
+            if self.probs is None or self.has_probs is None:
+                self.probs, self.has_probs = array("d", bytes(8 * len(self.scale) * self.n)), bytearray(self.n)
+            # only the scale's codes are ever read (``distributions._contribution``); a non-empty
+            # distribution stays non-empty, so its answer still counts as a probability vector
+            if probs:
+                self.probs.extend(float(probs.get(code, 0.0)) for code in self.scale)
+            else:
+                self.probs.extend(0.0 for _ in self.scale)
+            self.has_probs.append(1 if probs else 0)
         if valid_mass is not None or self.valid_mass is not None:
             self.valid_mass = self.valid_mass if self.valid_mass is not None else [None] * self.n
             self.valid_mass.append(valid_mass)
@@ -75,6 +84,12 @@ class CellAnswers:
     def __len__(self) -> int:
         return self.n
 
+    def _probs(self, i: int) -> dict[int, float] | None:
+        if self.probs is None or self.has_probs is None or not self.has_probs[i]:
+            return None
+        k = len(self.scale)
+        return dict(zip(self.scale, self.probs[i * k:(i + 1) * k]))
+
     def __iter__(self) -> Iterator[ScoredAnswer]:
         condition, item, country = self.key
         for i in range(self.n):
@@ -83,7 +98,7 @@ class CellAnswers:
                 condition=condition, item=item, persona=self.personas[i], replicate=self.replicates[i],
                 answers=self.modes[i] if self.modes is not None else self.mode, outcome=self.outcomes[i],
                 code=self.codes[i], defaulted=bool(flags & 1), dropped=bool(flags & 2),
-                option_probs=self.probs[i] if self.probs is not None else None,
+                option_probs=self._probs(i),
                 valid_mass=self.valid_mass[i] if self.valid_mass is not None else None, country=country,
             )
 
@@ -184,7 +199,7 @@ def score_rows(
         key = (row.condition, row.item, row.country)
         cell = cells.get(key)
         if cell is None:
-            cell = cells[key] = CellAnswers(key, row.answers)
+            cell = cells[key] = CellAnswers(key, row.answers, tuple(item.scale.codes))
         cell.append(
             shared.setdefault(row.persona, row.persona), row.replicate, shared.setdefault(row.answers, row.answers),
             shared.setdefault(outcome, outcome), code, defaulted, dropped, probs, row.valid_mass,
