@@ -9,7 +9,9 @@ re-drawn codes, until the store holds N answers. The rows are written through th
 row mapping (``answer_to_row``) in large transactions; the plan membership tables and
 ``plan_header.json`` are grown to match, so the report sees one complete plan of N requests.
 ``--partial`` leaves 1 % of the plan unanswered, so the report must look the current plan up
-(the ``plan_requests`` path) instead of trusting a complete one.
+(the ``plan_requests`` path) instead of trusting a complete one. ``--probs`` stores every answer
+as a probability vector (``option_probs`` rows with the current definition's scorer hash), the
+heavier kind of row for the analysis.
 
 Then ``silspec report RUN --format json > /dev/null`` runs in a child process and the bench
 prints its peak RSS (``getrusage(RUSAGE_CHILDREN).ru_maxrss``) and CPU (user + sys).
@@ -45,12 +47,25 @@ def silspec(*args: str, stdout=subprocess.DEVNULL) -> subprocess.CompletedProces
                           stdout=stdout, stderr=subprocess.PIPE, text=True, check=True)
 
 
-def build(run_dir: Path, n: int, *, partial: bool) -> None:
+def option_probs_scorers(run_dir: Path) -> dict[tuple[str, str], str]:
+    """(condition, item) -> the scorer hash an option_probs verdict gets under the bundled spec."""
+    from silspec.answers import scorer_hash
+    from silspec.plan.compile import build_plan_item
+    from silspec.spec.load import load_spec
+
+    spec = load_spec(str(SPEC)).spec
+    return {(c.name, item.id): scorer_hash(answers="option_probs", parser=spec.parsers[c.parser],
+                                           item=build_plan_item(item))
+            for c in spec.conditions.values() for item in spec.all_items()}
+
+
+def build(run_dir: Path, n: int, *, partial: bool, probs: bool = False) -> None:
     """A run directory holding ``n`` answers of one plan (``partial``: the plan has 1 % more)."""
     if run_dir.exists():
         shutil.rmtree(run_dir)
     silspec("run", str(SPEC), "--out", str(run_dir))
     rng = random.Random(0)
+    scorers = option_probs_scorers(run_dir) if probs else {}
     with Store.open(run_dir, create=False) as store:
         seeds = list(store.iter_answers())
         db = store._db  # bulk load: one transaction per chunk, not one commit per answer
@@ -72,6 +87,12 @@ def build(run_dir: Path, n: int, *, partial: bool) -> None:
                                invocation=1)
                     if row["outcome"] == "answered":
                         row["parsed_code"] = rng.randint(1, 4)
+                    if probs:
+                        weights = [rng.random() for _ in range(4)]
+                        shares = {str(code): w / sum(weights) for code, w in zip(range(1, 5), weights)}
+                        row.update(answers="option_probs", outcome="answered", parsed_code=None, defaulted=0,
+                                   probs=json.dumps(shares), option_probs=json.dumps(shares), valid_mass=0.9,
+                                   scorer=scorers[(seed.condition, seed.item)])
                     rows.append(row)
                 written += 1
             db.execute("BEGIN")
@@ -113,15 +134,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--partial", action="store_true", help="leave 1 %% of the plan unanswered")
+    parser.add_argument("--probs", action="store_true", help="store option_probs rows (a vector each)")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the run directories here")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="silspec_report_mem_"))
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     for n in args.sizes:
-        run_dir = base / f"run_{n}{'_partial' if args.partial else ''}"
+        run_dir = base / f"run_{n}{'_partial' if args.partial else ''}{'_probs' if args.probs else ''}"
         if not (run_dir / "store.sqlite").is_file():
             started = time.perf_counter()
-            build(run_dir, n, partial=args.partial)
+            build(run_dir, n, partial=args.partial, probs=args.probs)
             print(f"built {n:,} answers in {time.perf_counter() - started:.0f} s: {run_dir}")
         rss, cpu, wall = measure(run_dir)
         target = " (target: < 500 MB, < 60 s CPU)" if n >= 1_000_000 else ""
