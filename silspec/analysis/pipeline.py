@@ -7,9 +7,10 @@ normalise the benchmarks explicitly (``benchmarks``), compute metrics and bootst
 (``item_metrics``, ``replicates``), compare conditions (``compare``), calibrate
 (``calibration``), and collect the warnings a reader must not miss (``report_warnings``).
 
-The stored answers are read once, as a stream (``analyse_stream``): each becomes a small
-``ScoredAnswer`` and what the header and warnings need (answer counts, provider models) is
-counted on the way, so a million stored answers never sit in memory as records.
+The stored answers are read once, as a stream (``analyse_stream``): each verdict goes into its
+cell's columns (``scoring.CellAnswers``, ~30 bytes an answer) and what the header and warnings
+need (answer counts, provider models) is counted on the way; the tables are then built one cell
+at a time. A million stored answers never sit in memory as records or objects.
 """
 
 from __future__ import annotations

@@ -86,9 +86,9 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
             n_answers = store.count_answers()
             if not n_answers:
                 raise ReportError(f"{run_dir}: the store holds no answers yet")
+            # nothing can be superseded or missing in one complete plan: no need to look it up
             complete = rundir.holds_one_complete_plan(spec, n_answers)
             if not complete:
-                # nothing can be superseded or missing in one complete plan: no need to look it up
                 current = rundir.current_plan(spec, with_ids=False)
                 if current.legacy and current.ids is not None:
                     notes.append(Warning(
@@ -100,8 +100,8 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
             results = _analyse_store(store, spec, current, benchmark)
     except StoreError as error:
         raise ReportError(str(error)) from error
-    looked_up = not complete and current.source != "store" and current.ids is None
-    plans = rundir.plans_run() if looked_up else set()  # one complete plan is one plan
+    plan_unknown = not complete and current.source != "store" and current.ids is None
+    plans = rundir.plans_run() if plan_unknown else set()  # one complete plan is one plan
     if len(plans) > 1:
         mixed = Warning(
             kind="plans_mixed",
