@@ -17,6 +17,7 @@ the rest renormalised; ``BenchmarkShares`` records the original total so the rep
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from typing import Iterable, Literal, Mapping, Sequence
@@ -184,7 +185,7 @@ def build_distributions(
     }
 
 
-def _contribution(answer: ScoredAnswer, codes: tuple[int, ...], variant: Variant) -> list[float] | None:
+def _contribution(answer: ScoredAnswer, codes: tuple[int, ...], variant: Variant) -> Sequence[float] | None:
     """This answer's share vector over codes, or None when it does not count in ``variant``."""
     if answer.dropped:
         return None
@@ -198,7 +199,13 @@ def _contribution(answer: ScoredAnswer, codes: tuple[int, ...], variant: Variant
         return [v / mass for v in raw]
     if answer.code is None or answer.code not in codes:
         return None
-    return [1.0 if c == answer.code else 0.0 for c in codes]
+    return _one_hot(codes, answer.code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_hot(codes: tuple[int, ...], code: int) -> tuple[float, ...]:
+    """One shared vector per (scale, code): a sampled answer's share vector is read, never changed."""
+    return tuple(1.0 if c == code else 0.0 for c in codes)
 
 
 def _distribution(
@@ -209,7 +216,7 @@ def _distribution(
 ) -> SimDistribution:
     condition, item, country = key
     counts = [0.0] * len(codes)
-    per_persona: dict[str, list[list[float]]] = {}
+    per_persona: dict[str, list[Sequence[float]]] = {}
     n = 0
     one_hot = probability = 0
     for answer in cell:
@@ -231,8 +238,12 @@ def _distribution(
             f"option probabilities and {one_hot} are single codes; an option_probs item never mixes "
             "probability vectors with one-hot answers (the scorer leaves failed ones unfilled)"
         )
+    # one copy of each distinct share vector: with single sampled answers they are the few
+    # one-hot vectors, and 100,000 personas need not hold 100,000 equal tuples
+    distinct: dict[tuple[float, ...], tuple[float, ...]] = {}
     persona_shares = tuple(
-        tuple(sum(column) / len(rows) for column in zip(*rows)) for rows in per_persona.values()
+        distinct.setdefault(shares, shares)
+        for shares in (tuple(sum(column) / len(rows) for column in zip(*rows)) for rows in per_persona.values())
     )
     return SimDistribution(
         condition=condition,

@@ -6,30 +6,46 @@ count compliance, build the simulated distributions (with defaults and on valid 
 normalise the benchmarks explicitly (``benchmarks``), compute metrics and bootstrap intervals
 (``item_metrics``, ``replicates``), compare conditions (``compare``), calibrate
 (``calibration``), and collect the warnings a reader must not miss (``report_warnings``).
+
+The stored answers are read once, as a stream (``analyse_stream``): each verdict goes into its
+cell's columns (``scoring.CellAnswers``, ~30 bytes an answer) and what the header and warnings
+need (answer counts, provider models) is counted on the way; the tables are then built one cell
+at a time. A million stored answers never sit in memory as records or objects.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Collection, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
+
+from attrs import frozen
 
 from silspec import __version__
 from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
-from silspec.analysis.compliance import compliance_table
-from silspec.analysis.distributions import VARIANTS, BenchmarkShares, build_distributions
+from silspec.analysis.compliance import Compliance, compliance_table
+from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings
 from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
-from silspec.analysis.scoring import score_answers
+from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
 
 
 class UnknownBenchmarkError(ValueError):
     """``benchmark=`` names a benchmark that no item of the spec has (a usage error)."""
+
+
+@frozen
+class PlanCounts:
+    """The current plan's size and the stored answers of superseded plans left out of it,
+    per condition in storage order (read after the stream of current answers is consumed)."""
+
+    n_plan: int
+    superseded: tuple[tuple[str, int], ...] = ()
 
 
 def analyse(
@@ -50,21 +66,46 @@ def analyse(
     left out, loudly. ``None`` scores every answer given.
     """
     check_benchmark_name(spec, benchmark)
-    warnings: list[Warning] = []
-    records = list(answers)
-    n_superseded = 0
-    plan_warnings: list[Warning] = []
-    if plan_ids is not None:
-        records, superseded = _split_by_plan(records, plan_ids)
-        n_superseded = len(superseded)
-        plan_warnings = _plan_warnings(records, superseded, plan_ids)
-    scored = score_answers(spec, records, warnings)
-    codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
-    compliance = compliance_table(scored)
-    distributions = build_distributions(scored, codes_by_item)
-    metric_specs = spec_metrics(spec)
+    entries: Iterator[StoredEntry] = ((row_of(record), record) for record in answers)
+    if plan_ids is None:
+        return analyse_stream(spec, entries, benchmark=benchmark)
+    ids = plan_ids if isinstance(plan_ids, (set, frozenset)) else frozenset(plan_ids)
+    superseded: dict[str, int] = defaultdict(int)
 
-    by_replicate = replicate_distributions(scored, codes_by_item)
+    def current() -> Iterator[StoredEntry]:
+        for entry in entries:
+            if entry[0].request_id in ids:
+                yield entry
+            else:
+                superseded[entry[0].condition] += 1
+
+    return analyse_stream(spec, current(), benchmark=benchmark,
+                          plan_counts=lambda: PlanCounts(len(ids), tuple(superseded.items())))
+
+
+def analyse_stream(
+    spec: Spec,
+    entries: Iterable[StoredEntry],
+    *,
+    benchmark: str | None = None,
+    plan_counts: Callable[[], PlanCounts] | None = None,
+    fetch: Callable[[str], AnswerRecord | None] | None = None,
+) -> Results:
+    """``analyse`` over a stream of the current plan's stored answers, read once.
+
+    ``plan_counts`` (called once the stream is consumed) gives the plan's size and the
+    superseded answers left out before the stream; ``fetch`` reads a whole record by request id
+    for an answer whose verdict must be scored again (``scoring.score_rows``).
+    """
+    check_benchmark_name(spec, benchmark)
+    warnings: list[Warning] = []
+    cells, seen = score_rows(spec, entries, warnings, fetch)
+    counts = plan_counts() if plan_counts is not None else None
+    n_superseded = sum(n for _, n in counts.superseded) if counts else 0
+    plan_warnings = _plan_warnings(seen.n_answers, counts) if counts else []
+    codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
+    compliance, distributions, by_replicate = _tables(cells, codes_by_item)
+    metric_specs = spec_metrics(spec)
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
@@ -84,11 +125,11 @@ def analyse(
 
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
-    warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), records) + warnings
+    warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
     # loud ones first in every report format
     warnings = loud_first(warnings)
     return Results(
-        study=_header(spec, records, benchmark, metric_specs, n_superseded),
+        study=_header(spec, seen, benchmark, metric_specs, n_superseded),
         compliance=tuple(compliance),
         benchmarks=tuple(benchmark_info(b) for b in benchmarks.values()),
         items=tuple(item_rows),
@@ -96,6 +137,22 @@ def analyse(
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
     )
+
+
+def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]]) -> tuple[
+    list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]]
+]:
+    """Compliance rows, distributions and per-replicate distributions, one cell at a time: only
+    one cell's answers are ever objects, and each cell's columns go once its tables are built."""
+    compliance: list[Compliance] = []
+    distributions: dict[CellKey, dict[Variant, SimDistribution]] = {}
+    by_replicate: dict[CellKey, dict[int, dict[str, SimDistribution]]] = {}
+    for key in list(cells):
+        answers = list(cells.pop(key))
+        compliance.extend(compliance_table(answers))
+        distributions.update(build_distributions(answers, codes_by_item))
+        by_replicate.update(replicate_distributions(answers, codes_by_item))
+    return compliance, distributions, by_replicate
 
 
 def known_benchmarks(spec: Spec) -> tuple[str, ...]:
@@ -122,45 +179,30 @@ def check_benchmark_name(spec: Spec, benchmark: str | None) -> None:
 # ---------------------------------------------------------------------------- current plan
 
 
-def _split_by_plan(
-    records: Sequence[AnswerRecord], plan_ids: Collection[str]
-) -> tuple[list[AnswerRecord], list[AnswerRecord]]:
-    """(answers of the current plan, answers of a superseded one)."""
-    ids = plan_ids if isinstance(plan_ids, (set, frozenset)) else frozenset(plan_ids)
-    current, superseded = [], []
-    for record in records:
-        (current if record.request_id in ids else superseded).append(record)
-    return current, superseded
-
-
-def _plan_warnings(
-    current: Sequence[AnswerRecord], superseded: Sequence[AnswerRecord], plan_ids: Collection[str]
-) -> list[Warning]:
+def _plan_warnings(n_current: int, counts: PlanCounts) -> list[Warning]:
     """Loud: answers left out because a later run changed the spec or a ``--set``."""
     warnings = []
-    if superseded:
-        by_condition: dict[str, int] = defaultdict(int)
-        for record in superseded:
-            by_condition[record.condition] += 1
-        where = ", ".join(f"{name} {count}" for name, count in by_condition.items())
-        total = len(current) + len(superseded)
+    n_superseded = sum(n for _, n in counts.superseded)
+    if n_superseded:
+        where = ", ".join(f"{name} {count}" for name, count in counts.superseded)
+        total = n_current + n_superseded
         warnings.append(
             Warning(
                 kind="superseded_answers",
                 severity="high",
-                message=f"{len(superseded)} of {total} stored answers belong to a superseded plan "
+                message=f"{n_superseded} of {total} stored answers belong to a superseded plan "
                 f"(an earlier run into this directory with another spec or --set) and were left out "
-                f"({where}); scored: the {len(current)} answers of the current plan. "
+                f"({where}); scored: the {n_current} answers of the current plan. "
                 "Use --fresh or another --out to keep runs apart",
             )
         )
-    missing = len(plan_ids) - len(current)
+    missing = counts.n_plan - n_current
     if missing > 0:
         warnings.append(
             Warning(
                 kind="plan_incomplete",
                 severity="medium",
-                message=f"{missing} of the current plan's {len(plan_ids)} requests have no stored "
+                message=f"{missing} of the current plan's {counts.n_plan} requests have no stored "
                 "answer yet (an interrupted run, --limit or --condition); run again to complete them",
             )
         )
@@ -173,15 +215,12 @@ def _plan_warnings(
 
 def _header(
     spec: Spec,
-    records: Sequence[AnswerRecord],
+    seen: Seen,
     benchmark: str | None,
     metric_specs: Sequence[tuple[str, dict[str, Any]]],
     n_superseded: int = 0,
 ) -> StudyHeader:
-    provider: dict[str, dict[str, None]] = defaultdict(dict)
-    for record in records:
-        if record.provider_model:
-            provider[record.condition].setdefault(record.provider_model, None)
+    provider = seen.provider_models
     conditions = []
     for condition in spec.conditions.values():
         model = spec.models.get(condition.model)
@@ -214,7 +253,7 @@ def _header(
             else None
         ),
         conditions=tuple(conditions),
-        n_answers=len(records),
+        n_answers=seen.n_answers,
         n_superseded=n_superseded,
         silspec_version=__version__,
         seed=spec.study.seed,

@@ -11,7 +11,7 @@ from silspec.analysis.cells import cell_label
 from silspec.analysis.compliance import Compliance
 from silspec.analysis.distributions import BenchmarkShares
 from silspec.analysis.results import ItemMetrics, Warning
-from silspec.run.records import AnswerRecord
+from silspec.analysis.scoring import Seen
 from silspec.spec.model import Spec
 
 DEFAULT_RATE_WARNING = 0.10
@@ -194,14 +194,9 @@ def _degenerate_warnings(rows: Sequence[ItemMetrics]) -> list[Warning]:
     return warnings
 
 
-def _provider_warnings(records: Sequence[AnswerRecord]) -> list[Warning]:
-    models: dict[str, set[str]] = defaultdict(set)
-    prints: dict[str, set[str]] = defaultdict(set)
-    for record in records:
-        if record.provider_model:
-            models[record.condition].add(record.provider_model)
-        if record.system_fingerprint:
-            prints[record.condition].add(record.system_fingerprint)
+def _provider_warnings(seen: Seen) -> list[Warning]:
+    """Loud: the provider answered with more than one model (or fingerprint) within a condition."""
+    models, prints = seen.provider_models, seen.fingerprints
     warnings = []
     for condition, seen in models.items():
         if len(seen) > 1:
@@ -262,7 +257,7 @@ def reader_warnings(
     compliance: Sequence[Compliance],
     item_rows: Sequence[ItemMetrics],
     benchmarks: Iterable[BenchmarkShares],
-    records: Sequence[AnswerRecord],
+    seen: Seen,
 ) -> list[Warning]:
     """The findings computed from the finished tables, in the report's order."""
     return (
@@ -272,7 +267,7 @@ def reader_warnings(
         + _few_answers_warnings(item_rows)
         + _benchmark_warnings(benchmarks)
         + _degenerate_warnings(item_rows)
-        + _provider_warnings(records)
+        + _provider_warnings(seen)
     )
 
 

@@ -5,19 +5,21 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections import defaultdict
+from typing import Iterator, Sequence
 
 import cattrs
 from attrs import evolve
 
 from silspec.analysis.across_runs import aggregate_runs
 from silspec.analysis.pilot import PilotResult
-from silspec.analysis.pipeline import UnknownBenchmarkError, analyse, check_benchmark_name
+from silspec.analysis.pipeline import PlanCounts, UnknownBenchmarkError, analyse_stream, check_benchmark_name
+from silspec.analysis.scoring import StoredEntry
 from silspec.analysis.results import Results, RunsAggregate, Warning
 from silspec.run.errors import RunSetupError
 from silspec.run.records import AnswerRecord
-from silspec.run.rundir import RunDirectory
-from silspec.run.store import StoreError
+from silspec.run.rundir import CurrentPlan, RunDirectory
+from silspec.run.store import Store, StoreError
 from silspec.spec.load import load_spec
 from silspec.spec.model import Spec
 
@@ -31,7 +33,19 @@ class ReportUsageError(ReportError):
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> tuple[Spec, list[AnswerRecord]]:
-    """(checked spec, stored answers) of a run directory."""
+    """(checked spec, stored answers) of a run directory (every record in memory: for small runs
+    and the Python API; ``analyse_run`` streams instead)."""
+    spec, rundir = load_run_spec(run_dir)
+    try:
+        with rundir.open_store() as store:
+            answers = list(store.iter_answers())
+    except StoreError as error:
+        raise ReportError(str(error)) from error
+    return spec, answers
+
+
+def load_run_spec(run_dir: str | os.PathLike[str]) -> tuple[Spec, RunDirectory]:
+    """(checked bundled spec, run directory); ``ReportError`` when either cannot be read."""
     rundir = RunDirectory.at(run_dir)
     if not rundir.path.is_dir():
         raise ReportError(f"{run_dir} is not a directory")
@@ -49,45 +63,51 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[Spec, list[AnswerRecord]]
         errors = [d for d in loaded.diagnostics if getattr(d, "severity", "error") == "error"]
         first = "; ".join(str(getattr(d, "message", d)) for d in errors[:3])
         raise ReportError(f"the bundled spec {spec_path} does not check: {first}")
-    try:
-        with rundir.open_store() as store:
-            answers = list(store.iter_answers())
-    except StoreError as error:
-        raise ReportError(str(error)) from error
-    return loaded.spec, answers
+    return loaded.spec, rundir
 
 
 def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None) -> Results:
-    """Analyse the answers of the run directory's current plan (``RunDirectory.current_plan``)."""
-    spec, answers = load_run(run_dir)
+    """Analyse the answers of the run directory's current plan (``RunDirectory.current_plan``).
+
+    The answers stream from the store as lean rows (``Store.iter_answer_rows``), read once; when
+    the store records the current plan's membership, which answers belong to it is a join in
+    SQLite, not a set of request ids in memory.
+    """
+    spec, rundir = load_run_spec(run_dir)
     try:
         check_benchmark_name(spec, benchmark)
     except UnknownBenchmarkError as error:
         raise ReportUsageError(str(error)) from error
-    if not answers:
-        raise ReportError(f"{run_dir}: the store holds no answers yet")
-    rundir = RunDirectory.at(run_dir)
-    plans = rundir.plans_run()
     notes: list[Warning] = []
-    if rundir.holds_one_complete_plan(spec, len(answers)):
-        plan_ids, why = None, ""  # nothing can be superseded or missing: no need to look them up
-    else:
-        current = rundir.current_plan(spec)
-        plan_ids, why = current.ids, current.why
-        if current.legacy and current.ids is not None:
-            notes.append(Warning(
-                kind="plan_membership_recompiled",
-                severity="info",
-                message="this store was made before silspec recorded which requests belong to which plan: "
-                "the current plan's requests were found by compiling the bundled spec again",
-            ))
-    results = analyse(spec, answers, benchmark=benchmark, plan_ids=plan_ids)
-    if plan_ids is None and len(plans) > 1:
+    current = CurrentPlan(None)
+    try:
+        # opened once (each open runs SQLite's integrity check: seconds on a 1M-answer store)
+        with rundir.open_store() as store:
+            n_answers = store.count_answers()
+            if not n_answers:
+                raise ReportError(f"{run_dir}: the store holds no answers yet")
+            # nothing can be superseded or missing in one complete plan: no need to look it up
+            complete = rundir.holds_one_complete_plan(spec, n_answers)
+            if not complete:
+                current = rundir.current_plan(spec, with_ids=False)
+                if current.legacy and current.ids is not None:
+                    notes.append(Warning(
+                        kind="plan_membership_recompiled",
+                        severity="info",
+                        message="this store was made before silspec recorded which requests belong to which "
+                        "plan: the current plan's requests were found by compiling the bundled spec again",
+                    ))
+            results = _analyse_store(store, spec, current, benchmark)
+    except StoreError as error:
+        raise ReportError(str(error)) from error
+    plan_unknown = not complete and current.source != "store" and current.ids is None
+    plans = rundir.plans_run() if plan_unknown else set()  # one complete plan is one plan
+    if len(plans) > 1:
         mixed = Warning(
             kind="plans_mixed",
             severity="high",
             message=f"this run directory was run with {len(plans)} different plans and the current one "
-            f"cannot be told apart: {why}; all {len(answers)} stored answers are scored together, which "
+            f"cannot be told apart: {current.why}; all {n_answers} stored answers are scored together, which "
             "mixes runs if the spec or a --set changed between them",
         )
         results = evolve(results, warnings=(mixed, *results.warnings))
@@ -100,6 +120,31 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
     if notes:
         results = evolve(results, warnings=(*results.warnings, *notes))
     return results
+
+
+def _analyse_store(store: Store, spec: Spec, current: CurrentPlan, benchmark: str | None) -> Results:
+    """One pass over the store's answers of the current plan (all of them when it is unknown)."""
+    if current.source == "store":  # membership recorded: the current answers are a join
+        hashes = current.plan_hashes
+        entries = ((row, None) for row in store.iter_answer_rows(plan_hashes=hashes))
+        counts = PlanCounts(store.count_plan_requests(hashes), tuple(store.answers_outside_plans(hashes)))
+        return analyse_stream(spec, entries, benchmark=benchmark, plan_counts=lambda: counts,
+                              fetch=store.get_answer)
+    entries = ((row, None) for row in store.iter_answer_rows())
+    if current.ids is None:
+        return analyse_stream(spec, entries, benchmark=benchmark, fetch=store.get_answer)
+    ids = current.ids  # recompiled from the bundled spec: a set in memory
+    superseded: dict[str, int] = defaultdict(int)
+
+    def in_plan() -> Iterator[StoredEntry]:
+        for entry in entries:
+            if entry[0].request_id in ids:
+                yield entry
+            else:
+                superseded[entry[0].condition] += 1
+
+    return analyse_stream(spec, in_plan(), benchmark=benchmark, fetch=store.get_answer,
+                          plan_counts=lambda: PlanCounts(len(ids), tuple(superseded.items())))
 
 
 def _pilot_gate_warning(rundir: RunDirectory, results: Results) -> Warning | None:

@@ -63,6 +63,7 @@ class CurrentPlan:
     why: str = ""
     source: str = "unknown"
     legacy: bool = False
+    plan_hashes: tuple[str, ...] = ()  # source ``store``: the recorded plans whose requests are current
 
 
 @frozen
@@ -287,13 +288,14 @@ class RunDirectory:
             return False
         return recorded.n_requests is not None and n_answers == recorded.n_requests
 
-    def current_plan(self, spec: Any) -> CurrentPlan:
+    def current_plan(self, spec: Any, *, with_ids: bool = True) -> CurrentPlan:
         """The request ids of the current plan: every condition of the latest plan's spec (and
         overrides), without ``--limit``, so runs that did one condition at a time all count.
 
         A query when the store's plan membership covers that whole plan (every condition run
         without a limit under the same spec hash and overrides); otherwise the bundled spec is
-        compiled again, trusted only when it reproduces the recorded plan hash.
+        compiled again, trusted only when it reproduces the recorded plan hash. ``with_ids=False``
+        leaves ``ids`` None when the store answers (``plan_hashes`` name the plans instead).
         """
         recorded = self.recorded_plan()
         if recorded is None:
@@ -308,7 +310,9 @@ class RunDirectory:
                 latest_known = any(p["plan_hash"] == recorded.plan_hash for p in plans)
                 whole = {c for p in plans if p["plan_hash"] in family and p["limit"] is None for c in p["conditions"]}
                 if latest_known and whole >= set(spec.conditions):
-                    return CurrentPlan(store.plan_request_ids(family), source="store")
+                    # without ids: the caller joins against plan_requests (a million ids never in a set)
+                    ids = store.plan_request_ids(family) if with_ids else None
+                    return CurrentPlan(ids, source="store", plan_hashes=tuple(family))
         except StoreError as error:
             return CurrentPlan(None, str(error))
         ids, why = self._recompiled_plan_ids(spec, recorded)
