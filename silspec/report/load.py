@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import cattrs
 from attrs import evolve
@@ -98,6 +98,7 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
                         "plan: the current plan's requests were found by compiling the bundled spec again",
                     ))
             results = _analyse_store(store, spec, current, benchmark)
+            cached = _cached_note(store, current)
     except StoreError as error:
         raise ReportError(str(error)) from error
     plan_unknown = not complete and current.source != "store" and current.ids is None
@@ -114,7 +115,6 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
     gated = _pilot_gate_warning(rundir, results)
     if gated is not None:  # first: it changes how every row below is read
         results = evolve(results, warnings=(gated, *results.warnings))
-    cached = _cached_note(answers, plan_ids)
     if cached is not None:
         notes.append(cached)
     if notes:
@@ -171,12 +171,18 @@ def _pilot_gate_warning(rundir: RunDirectory, results: Results) -> Warning | Non
     )
 
 
-def _cached_note(answers: Sequence[AnswerRecord], plan_ids) -> Warning | None:
-    """"N answers from the cache": answers `silspec run --cache` reused rather than asked."""
+def _cached_note(store: Store, current: CurrentPlan) -> Warning | None:
+    """"N answers from the cache": answers `silspec run --cache` reused rather than asked, of the
+    current plan (the plan's recorded membership, or its recompiled ids; every answer if unknown)."""
+    members: Callable[[str], bool] = lambda request_id: True  # noqa: E731 - the plan is unknown
+    if current.source == "store":
+        wanted = set(store.plan_members([rid for rid, _ in store.cached_answers()], current.plan_hashes))
+        members = wanted.__contains__
+    elif current.ids is not None:
+        members = current.ids.__contains__
     sources: dict[str, int] = {}
-    for answer in answers:
-        origin = (answer.meta or {}).get("cached_from")
-        if origin and (plan_ids is None or answer.request_id in plan_ids):
+    for request_id, origin in store.cached_answers():
+        if members(request_id):
             run = str(origin.get("run", "?")) if isinstance(origin, dict) else str(origin)
             sources[run] = sources.get(run, 0) + 1
     if not sources:

@@ -423,6 +423,28 @@ class Store:
             " GROUP BY condition ORDER BY min(rowid)", hashes)
         return [(row[0], int(row[1])) for row in rows]
 
+    def cached_answers(self) -> list[tuple[str, Any]]:
+        """(request id, ``meta.cached_from``) of every answer ``silspec run --cache`` reused: few rows,
+        found by a LIKE prefilter on the meta text so no other row's JSON is decoded."""
+        rows = self._db.execute("SELECT request_id, meta FROM answers WHERE meta LIKE '%\"cached_from\"%'")
+        found: list[tuple[str, Any]] = []
+        for request_id, meta in rows:
+            origin = (json.loads(meta) if meta else {}).get("cached_from")
+            if origin:
+                found.append((request_id, origin))
+        return found
+
+    def plan_members(self, request_ids: Iterable[str], plan_hashes: Iterable[str]) -> list[str]:
+        """Those of ``request_ids`` that belong to one of the recorded ``plan_hashes``."""
+        hashes, ids, found = list(plan_hashes), list(request_ids), []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT DISTINCT request_id FROM plan_requests WHERE plan_hash IN ({', '.join('?' * len(hashes))})"
+                f" AND request_id IN ({', '.join('?' * len(chunk))})", [*hashes, *chunk]) if hashes else ()
+            found.extend(row[0] for row in rows)
+        return found
+
     def count_plan_requests(self, plan_hashes: Iterable[str]) -> int:
         """Distinct request ids of the given recorded plans together."""
         hashes = list(plan_hashes)
