@@ -176,24 +176,9 @@ def plan_model(model: Model, spec: Spec | None = None) -> PlanModel:
                 else adapter_dir(spec.root, spec.study.name, adapter["finetune"])
             )
             options["adapter"] = {**adapter, "dir": os.path.abspath(folder)}
-    return PlanModel(
-        name=model.name,
-        backend=model.backend,
-        model_id=model_id,
-        params=dict(model.params),
-        base_url=model.base_url,
-        api_key_env=model.api_key_env,
-        path=path,
-        package=model.package,
-        concurrency=model.concurrency,
-        delay_s=model.delay_s,
-        rpm=model.rpm,
-        tpm=model.tpm,
-        retries=model.retries,
-        backoff=model.backoff,
-        timeout_s=model.timeout_s,
-        options=options,
-    )
+    shared = model.endpoint_fields()
+    shared.update(model_id=model_id, params=dict(model.params), options=options)
+    return PlanModel(**shared, path=path)
 
 
 def _select(spec: Spec, names: Sequence[str] | None) -> list[Condition]:

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from attrs import field, frozen
 
-from silspec.spec.model import Backoff, Parser
+from silspec.spec.model import Endpoint, Parser
 
 AnswerMode = Literal["sampled", "option_probs", "verbalised"]
 
@@ -25,25 +25,11 @@ class Message:
 
 
 @frozen
-class PlanModel:
-    """A model as the runner sees it. No secrets: ``api_key_env`` is a variable *name*."""
+class PlanModel(Endpoint):
+    """A model as the runner sees it: the spec's ``Endpoint`` with its local path made absolute.
+    No secrets: ``api_key_env`` is a variable *name*."""
 
-    name: str
-    backend: str
-    model_id: str
-    params: dict[str, Any] = field(factory=dict)  # answer-changing: temperature, max_tokens, seed...
-    base_url: str | None = None
-    api_key_env: str | None = None
     path: str | None = None  # absolute path of a local folder/file (hf weights, replay CSV)
-    package: str | None = None
-    concurrency: int = 4
-    delay_s: float = 0.0
-    rpm: int | None = None
-    tpm: int | None = None
-    retries: int = 3
-    backoff: Backoff = Backoff()
-    timeout_s: float = 60.0
-    options: dict[str, Any] = field(factory=dict)
 
 
 @frozen

