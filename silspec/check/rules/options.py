@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from silspec.check.context import Context
-from silspec.check.rules.templates import _sample_persona
+from silspec.check.rules.templates import sample_persona
 from silspec.templating.context import country_name, item_context, make_environment
 from silspec.spec.model import Condition, Item, Spec
 
@@ -88,6 +88,18 @@ def _prompt_logprobs_settings(spec: Spec, ctx: Context) -> None:
                       "remove it (the hf backend scores full option strings itself)")
 
 
+def _unchecked(ctx: Context, cond: Condition, item: Item | None, exc: Exception) -> None:
+    """A prompt that does not render cannot be searched for its labels. The templates rule has
+    usually reported why (SIL60x, an error); if it has not, say it here, so the label check is
+    never skipped without a word."""
+    if any(d.code.startswith("SIL60") and d.severity == "error" for d in ctx.diagnostics):
+        return
+    where = f" for item `{item.code}`" if item is not None else ""
+    ctx.report("SIL604", f"condition `{cond.name}`: its prompt does not render{where} "
+                         f"({type(exc).__name__}: {exc}), so its scored option labels cannot be checked",
+               cond.prompt.span if cond.prompt is not None else cond.span)
+
+
 def _labels_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
     """SIL820: render system + prompt per item and look for every scored label."""
     templates = []
@@ -97,9 +109,10 @@ def _labels_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
             continue
         try:
             templates.append(env.from_string(template.source))
-        except Exception:  # noqa: BLE001 - a broken template is SIL602, reported by the templates rule
+        except Exception as exc:  # noqa: BLE001 - shown: SIL602 from the templates rule, else SIL604 here
+            _unchecked(ctx, cond, None, exc)
             return
-    persona = _sample_persona(spec, cond, ctx)
+    persona = sample_persona(spec, cond, ctx)
     country = cond.countries[0] if cond.countries else None
     variables: dict[str, Any] = {
         "study": {"name": spec.study.name, "title": spec.study.title, "language": spec.study.language},
@@ -117,7 +130,8 @@ def _labels_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
         variables["item"] = _plan_item_context(item, labels)
         try:
             text = "\n".join(template.render(variables) for template in templates)
-        except Exception:  # noqa: BLE001 - render failures are SIL60x, reported by the templates rule
+        except Exception as exc:  # noqa: BLE001 - shown: SIL60x from the templates rule, else SIL604 here
+            _unchecked(ctx, cond, item, exc)
             return
         missing = tuple(label for label in labels if not label_shown(label, text))
         if missing:

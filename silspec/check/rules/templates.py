@@ -26,7 +26,7 @@ def check(spec: Spec, ctx: Context) -> None:
         _compile(ctx, env, template, compiled, ctx.span("template", name, "value") or template.span)
     study = {"name": spec.study.name, "title": spec.study.title, "language": spec.study.language}
     for cond in spec.conditions.values():
-        persona = _sample_persona(spec, cond, ctx)
+        persona = sample_persona(spec, cond, ctx)
         for role in ("system", "prompt"):
             template: Template | None = getattr(cond, role)
             if template is None:
@@ -172,7 +172,7 @@ class _AnyColumns(dict):
         return "x"
 
 
-def _sample_persona(spec: Spec, cond: Condition, ctx: Context) -> dict[str, Any] | None:
+def sample_persona(spec: Spec, cond: Condition, ctx: Context) -> dict[str, Any] | None:
     if cond.population is None:
         return None
     pop = spec.populations.get(cond.population)
