@@ -160,8 +160,11 @@ def _batch_status(run_dir: Path, console) -> int:
         return 0
     try:
         models = rundir.read_plan_header()[0].models
-    except Exception:  # noqa: BLE001 - no header: show the stored statuses only
+    except Exception as exc:  # noqa: BLE001 - no usable header: the stored statuses, said so below
         models = None
+        console.print(f"note: {rundir.plan_header_path} cannot be read ({type(exc).__name__}: {exc}): the"
+                      " statuses below are the stored ones, not refreshed from the provider",
+                      highlight=False, soft_wrap=True)
     with rundir.open_store() as store:
         rows = batch_status(store, models=models, env=os.environ)
     if not rows:
