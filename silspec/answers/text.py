@@ -18,6 +18,12 @@ _INTEGER = re.compile(r"-?\d+")
 _JSON_OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
 
 
+def is_refusal(text: str, phrases: Sequence[str]) -> bool:
+    """Case-insensitive: does ``text`` contain one of the parser's refusal phrases?"""
+    lowered = text.casefold()
+    return any(phrase.casefold() in lowered for phrase in phrases if phrase)
+
+
 def extract_code(
     text: str,
     parser: Parser,
@@ -27,23 +33,6 @@ def extract_code(
     option_tokens: Sequence[str] | None,
 ) -> int | None:
     """The code the parser reads in ``text`` (not yet checked against ``valid_codes``)."""
-    return _extract(text, parser, valid_codes, codes, labels, option_tokens)
-
-
-def is_refusal(text: str, phrases: Sequence[str]) -> bool:
-    """Case-insensitive: does ``text`` contain one of the parser's refusal phrases?"""
-    lowered = text.casefold()
-    return any(phrase.casefold() in lowered for phrase in phrases if phrase)
-
-
-def _extract(
-    text: str,
-    parser: Parser,
-    valid_codes: Sequence[int],
-    codes: Sequence[int],
-    labels: Sequence[str],
-    option_tokens: Sequence[str] | None,
-) -> int | None:
     if parser.extract == "first_integer":
         if option_tokens is not None and not _tokens_are_codes(option_tokens, codes):
             return _first_token(text, option_tokens, codes)
