@@ -54,3 +54,10 @@ def make_console(*, stderr: bool = False, **options: Any) -> Any:
             super().print(*objects, soft_wrap=soft_wrap, **kwargs)
 
     return MessageConsole(stderr=stderr, **options)
+
+
+def add_set_option(parser: Any, example: str | None = None) -> None:
+    """``--set KEY=VALUE`` (repeatable), declared the same way by every command that loads a spec."""
+    shown = f", e.g. {example}" if example else " before checking"
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a spec value{shown} (repeatable)")

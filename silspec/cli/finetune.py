@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from silspec.cli.common import load_or_report, spec_usage_problem
+from silspec.cli.common import add_set_option, load_or_report, spec_usage_problem
 
 
 def add_parser(subparsers) -> None:
@@ -30,10 +30,7 @@ def add_parser(subparsers) -> None:
                         "(default 1 on a CPU, the whole batch on an accelerator)")
     p.add_argument("--fresh", action="store_true",
                    help="start from epoch 1 even when a checkpoint of an interrupted run exists")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a spec value, e.g. finetune.first_token_kl.epochs=1 (repeatable)",
-    )
+    add_set_option(p, "finetune.first_token_kl.epochs=1")
     p.set_defaults(handler=run_finetune)
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from silspec.cli.common import make_console
+from silspec.cli.common import add_set_option, make_console
 from silspec.lang.diagnostics import Diagnostic, diagnostic, render_github, render_text, sort_key, to_json
 
 # load_spec, the plan's render pass and the lock check are imported where they run: cli/main
@@ -25,8 +25,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("lint", help="check .sil specs (syntax and meaning)", description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="+", metavar="FILE", help=".sil files to check")
     p.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec value before checking (repeatable)")
+    add_set_option(p)
     p.add_argument("--root", default=None, help="spec tree root (default: nearest silspec.toml / git top)")
     p.add_argument("--frozen", action="store_true", help="also check the spec against its lock file")
     p.add_argument("--quiet", "-q", action="store_true", help="errors and warnings only (no info)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from silspec.cli.common import make_console
+from silspec.cli.common import add_set_option, make_console
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,8 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__.splitlines()[0],
                               epilog=" ".join(__doc__.split("\n\n")[1].split()))
     p.add_argument("spec", help="the .sil file (it declares `pilot { ... }`)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec value (e.g. pilot.personas=30); repeatable")
+    add_set_option(p, "pilot.personas=30")
     p.add_argument("--condition", dest="conditions", action="append", default=[], metavar="NAME",
                    help="pilot only this condition; repeatable")
     p.add_argument("--out", default=None, metavar="DIR",

@@ -16,7 +16,7 @@ from typing import Iterator
 from rich.panel import Panel
 from rich.table import Table
 
-from silspec.cli.common import make_console, load_or_report, spec_usage_problem
+from silspec.cli.common import add_set_option, load_or_report, make_console, spec_usage_problem
 from silspec.plan.redact import mask_url_credentials
 
 
@@ -27,10 +27,7 @@ def add_parser(subparsers) -> None:
         description=__doc__.splitlines()[0],
     )
     p.add_argument("file", metavar="FILE", help="the .sil spec")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a spec value, e.g. model.gpt52.temperature=1.0 (repeatable)",
-    )
+    add_set_option(p, "model.gpt52.temperature=1.0")
     p.add_argument(
         "--condition", dest="conditions", action="append", default=[], metavar="NAME",
         help="plan only this condition (repeatable; default: all)",

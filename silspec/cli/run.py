@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from silspec.cli.common import make_console
+from silspec.cli.common import add_set_option, make_console
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__.splitlines()[0],
                               epilog=" ".join(__doc__.split("\n\n")[1].split()))
     p.add_argument("spec", help="the .sil file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec value (e.g. model.gpt52.temperature=0.7); repeatable")
+    add_set_option(p, "model.gpt52.temperature=0.7")
     p.add_argument("--condition", dest="conditions", action="append", default=[], metavar="NAME",
                    help="run only this condition; repeatable")
     p.add_argument("--limit", type=int, default=None, metavar="N",
