@@ -279,9 +279,15 @@ class Executor:
             self._lanes = lanes
             if self._workers:
                 results = await asyncio.gather(*self._workers, return_exceptions=True)
+                crashed = ""
                 for result in results:  # _work catches everything; anything here is a bug to show
                     if isinstance(result, Exception):
-                        self._warn(f"a worker ended with {type(result).__name__}: {self._redact(str(result))}")
+                        crashed = f"a worker ended with {type(result).__name__}: {self._redact(str(result))}"
+                        self._warn(crashed)
+                if crashed:  # what no worker was left to ask is named, not left as a silent gap
+                    for lane in lanes.values():
+                        while lane.queue:
+                            self._skip(lane.queue.popleft(), crashed)
                 if self._store_failure:
                     for lane in lanes.values():
                         while lane.queue:
