@@ -42,7 +42,7 @@ import sqlite3
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 
 from attrs import define, field, frozen
 
@@ -179,12 +179,56 @@ class Redactor:
         return text
 
 
+_END = object()
+
+
+class _Feed:
+    """A lane's queue: requests pulled one at a time from an iterable (a tuple, or a stream that
+    compiles them and checks the store as they are pulled), with the deque operations the
+    workers use. ``len`` is the count the caller gave less what was taken (an estimate: it sizes
+    the worker pool); emptiness is exact (one request looked ahead)."""
+
+    def __init__(self, requests: Iterable[Request], count: int):
+        self._iter: Iterator[Request] = iter(requests)
+        self._next: Any = _END
+        self._left = count
+
+    def __bool__(self) -> bool:
+        if self._next is _END:
+            try:
+                self._next = next(self._iter, _END)
+            except sqlite3.Error as exc:  # the stream's look-up of stored answers failed
+                self.clear()
+                raise StoreFailure(f"the results store cannot be read: {describe_sqlite_error(exc)}") from exc
+        return self._next is not _END
+
+    def __len__(self) -> int:
+        return max(self._left, 1) if self else 0
+
+    def popleft(self) -> Request:
+        if not self:
+            raise IndexError("pop from an empty queue")
+        request, self._next = self._next, _END
+        self._left -= 1
+        return request
+
+    def take(self, n: int) -> list[Request]:
+        """Up to ``n`` requests (fewer at the end)."""
+        batch = []
+        while len(batch) < n and self:
+            batch.append(self.popleft())
+        return batch
+
+    def clear(self) -> None:
+        self._iter, self._next, self._left = iter(()), _END, 0
+
+
 @define
 class _Lane:
     model: PlanModel
     backend: Any
     pacer: Pacer
-    queue: deque[Request]
+    queue: _Feed
     stopped: str | None = None
     consecutive_permanent: int = 0
     provider_seen: dict[str, set[str]] = field(factory=lambda: {"model": set(), "fp": set()})
@@ -196,6 +240,11 @@ class _Lane:
         """The per-call timeout: the backend's own choice when it has one (``hf``: none unless
         the spec sets ``timeout``), else the model's."""
         return getattr(self.backend, "call_timeout_s", self.model.timeout_s)
+
+    @property
+    def paced(self) -> bool:
+        """Whether the pacer can make a call wait (a start gap, rpm or tpm is set)."""
+        return bool(self.model.delay_s or self.model.rpm or self.model.tpm)
 
     @property
     def max_batch(self) -> int:
@@ -247,7 +296,7 @@ class Executor:
         self._warnings: list[str] = []
         self._workers: list[asyncio.Task[None]] = []
         self._interrupted = False
-        self._done: set[str] = set()  # ids stored during this invocation
+        self._done: set[str] = set()  # ids of the batches in hand stored during this invocation
         self._store_failure: str | None = None
         self._lanes: dict[str, _Lane] = {}
 
@@ -261,16 +310,33 @@ class Executor:
 
     async def execute(self, requests: Sequence[Request], totals: Mapping[str, int] | None = None) -> ExecutionReport:
         """Ask ``requests`` (already filtered to what is missing). ``totals`` feed progress only."""
-        lanes: dict[str, _Lane] = {}
         queues: dict[str, deque[Request]] = {}
+        pending: dict[str, int] = {}
         for request in requests:
             queues.setdefault(request.model, deque()).append(request)
-            self._pending[request.condition] = self._pending.get(request.condition, 0) + 1
-            self._tallies.setdefault(request.condition, _Tally())
+            pending[request.condition] = pending.get(request.condition, 0) + 1
+        sources = {model: (tuple(queue), len(queue)) for model, queue in queues.items()}
+        del queues
+        return await self.execute_streams(sources, pending, totals)
+
+    async def execute_streams(
+        self,
+        sources: Mapping[str, tuple[Iterable[Request], int]],
+        pending: Mapping[str, int],
+        totals: Mapping[str, int] | None = None,
+    ) -> ExecutionReport:
+        """Ask the requests of each model: ``sources`` maps a model to (its requests, how many),
+        the requests an iterable that each pass reads anew (a tuple, or a stream compiling them
+        as they are pulled: a million requests never sit in memory). ``pending``: requests per
+        condition (progress and the report's counts); ``totals`` feed progress only."""
+        lanes: dict[str, _Lane] = {}
+        for condition, count in pending.items():
+            self._pending[condition] = self._pending.get(condition, 0) + count
+            self._tallies.setdefault(condition, _Tally())
         self.listener.on_start(dict(totals or self._pending), dict(self._pending))
         try:
-            for model_name, queue in queues.items():
-                lane = await self._open_lane(model_name, queue)
+            for model_name, (source, count) in sources.items():
+                lane = await self._open_lane(model_name, source, count)
                 if lane is not None:
                     lanes[model_name] = lane
             for lane in lanes.values():
@@ -296,6 +362,10 @@ class Executor:
                     for lane in lanes.values():
                         lane.queue.clear()
         finally:
+            try:  # an attempt whose answer row could not be written (a bug) is still kept
+                self.store.flush_attempts()
+            except StoreFailure:
+                pass  # the store failed: the run already says so
             for lane in lanes.values():
                 await self._close(lane.model, lane.backend)
             self.listener.on_finish()
@@ -313,8 +383,9 @@ class Executor:
 
     # ------------------------------------------------------------------------- lanes
 
-    async def _open_lane(self, model_name: str, queue: deque[Request]) -> _Lane | None:
+    async def _open_lane(self, model_name: str, source: Iterable[Request], count: int) -> _Lane | None:
         model = self.models.get(model_name)
+        queue = _Feed(source, count)
         if model is None:
             self._stop_queue(model_name, queue, f"model {model_name!r} is not in the plan header")
             return None
@@ -324,7 +395,8 @@ class Executor:
         except Exception as exc:  # noqa: BLE001 - any construction failure stops this model only
             self._stop_queue(model_name, queue, self._stop_message(model, exc, "could not start"))
             return None
-        problems = [self._redact(p) or "" for p in await run_preflight(backend, list(queue))]
+        # the requests, not a copy: a stream compiles them again for the preflight's reading
+        problems = [self._redact(p) or "" for p in await run_preflight(backend, source)]
         if problems:
             self._preflight[model_name] = tuple(problems)
             lines = "\n".join(f"  - {p}" for p in problems)
@@ -347,7 +419,7 @@ class Executor:
                 text += f" — check the API key in the environment variable {model.api_key_env}"
         return text
 
-    def _stop_queue(self, model_name: str, queue: deque[Request], message: str) -> None:
+    def _stop_queue(self, model_name: str, queue: _Feed, message: str) -> None:
         if model_name not in self._stopped:
             self._stopped[model_name] = message
             self.listener.on_model_stopped(model_name, message)
@@ -386,13 +458,19 @@ class Executor:
                 task.cancel()
 
     async def _work(self, lane: _Lane) -> None:
-        while lane.queue:
+        while True:
             if self._store_failure:
                 return
             if lane.stopped:
                 self._stop_queue(lane.model.name, lane.queue, lane.stopped)
                 return
-            batch = [lane.queue.popleft() for _ in range(min(lane.max_batch, len(lane.queue)))]
+            try:  # a streamed queue reads the store (what is answered) as it is pulled
+                batch = lane.queue.take(lane.max_batch)
+            except StoreFailure as failure:
+                self._fail_store(failure)
+                return
+            if not batch:
+                return
             try:
                 self.store.check()  # never pay for an answer that could not be kept
                 if len(batch) == 1 and lane.max_batch == 1:
@@ -418,6 +496,8 @@ class Executor:
                 except StoreFailure as failure:
                     self._fail_store(failure)
                     return
+            finally:  # ``_done`` answers for the batch in hand only: it never grows with the plan
+                self._done.difference_update(r.id for r in batch)
 
     def _store_crash(self, lane: _Lane, batch: Sequence[Request], exc: Exception) -> None:
         """An unexpected exception while handling ``batch``: an error row for each request of it
@@ -447,9 +527,12 @@ class Executor:
     # ------------------------------------------------------------------------ asking
 
     async def _call(self, lane: _Lane, request: Request) -> BackendAnswer:
-        await lane.pacer.wait(tokens=estimated_tokens(request, lane.model.params) if lane.model.tpm else 0)
-        self.store.check()  # the pacer may have waited: check again right before paying
-        return await asyncio.wait_for(lane.backend.answer(request), lane.call_timeout_s)
+        if lane.paced:  # the pacer may wait: check the store again right before paying
+            await lane.pacer.wait(tokens=estimated_tokens(request, lane.model.params) if lane.model.tpm else 0)
+            self.store.check()
+        # asyncio.timeout, not wait_for: no extra task per call (the same TimeoutError)
+        async with asyncio.timeout(lane.call_timeout_s):
+            return await lane.backend.answer(request)
 
     async def _ask_batch(self, lane: _Lane, batch: list[Request]) -> None:
         tokens = sum(estimated_tokens(r, lane.model.params) for r in batch) if lane.model.tpm else 0
@@ -458,9 +541,8 @@ class Executor:
         started = _now()
         t0 = time.monotonic()
         try:
-            results: Sequence[BackendAnswer | BackendError] = await asyncio.wait_for(
-                lane.backend.answer_batch(batch), lane.call_timeout_s
-            )
+            async with asyncio.timeout(lane.call_timeout_s):
+                results: Sequence[BackendAnswer | BackendError] = await lane.backend.answer_batch(batch)
             if len(results) != len(batch):
                 raise PermanentError(f"backend returned {len(results)} answers for {len(batch)} requests")
         except (asyncio.CancelledError, ModelStopped, StoreFailure):
@@ -545,14 +627,17 @@ class Executor:
                 return
             assert answer is not None
             lane.consecutive_permanent = 0
-            self.store.record_attempt(
+            # committed with the answer row (one transaction), or alone before a re-ask
+            self.store.defer_attempt(
                 AttemptRecord(request.id, attempt, answer.text, None, None, latency, _now())
             )
             parsed = self._parse(request, item, parser, answer)
             if parsed is not None and wants_reask(parsed, parser) and reasks_used < parser.reask:
                 reasks_used += 1
+                self.store.flush_attempts()
                 continue
-            self._store(lane, request, started_at, attempt, total_latency, item, parser, answer=answer)
+            self._store(lane, request, started_at, attempt, total_latency, item, parser, answer=answer,
+                        verdict=parsed)
             return
 
     async def _wait_to_retry(self, lane: _Lane, request: Request, attempt: int, failure: BaseException,
@@ -599,7 +684,9 @@ class Executor:
         error: str | None = None,
         status: int | None = None,
         meta: dict[str, Any] | None = None,
+        verdict: Verdict | None = None,
     ) -> None:
+        """Store the row of ``request`` (``verdict``: the answer's, when already scored)."""
         model = lane.model
         tokens = _aligned_tokens(request, item) if item is not None else None
         if answer is None:
@@ -609,7 +696,8 @@ class Executor:
                 if item is not None else Verdict("error", error or "the request failed")
             )
         else:
-            verdict = self._parse(request, item, parser, answer) or Verdict("error", "the item is not in the plan")
+            verdict = verdict or self._parse(request, item, parser, answer) \
+                or Verdict("error", "the item is not in the plan")
             self._watch_provider(lane, answer)
         meta = {**(dict(answer.meta) if answer is not None else {}), **(meta or {})}
         if answer is not None and answer.reasoning:
@@ -727,6 +815,20 @@ class _GuardedStore:
 
     def record_attempt(self, attempt: AttemptRecord) -> None:
         self._guard(self._store.record_attempt, attempt)
+
+    def defer_attempt(self, attempt: AttemptRecord) -> None:
+        """The attempt goes into the next answer's transaction where the store can do that
+        (``Store.defer_attempt``), else it is written now."""
+        defer = getattr(self._store, "defer_attempt", None)
+        if defer is None:
+            self.record_attempt(attempt)
+        else:
+            defer(attempt)
+
+    def flush_attempts(self) -> None:
+        flush = getattr(self._store, "flush_attempts", None)
+        if flush is not None:
+            self._guard(flush)
 
     @staticmethod
     def _guard(write: Callable[..., Any], *args: Any) -> Any:

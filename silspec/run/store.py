@@ -140,6 +140,14 @@ _ANSWER_ROW_SQL = ", ".join(
     # json_quote: the value as JSON text whatever its type ('null' when absent)
     "json_quote(json_extract(meta, '$.option_tokens'))" if name == "option_tokens" else name for name in AnswerRow._fields
 )
+_INSERT_ATTEMPT_SQL = (
+    "INSERT INTO attempts (request_id, attempt, raw_text, error, error_status, latency_s, at,"
+    " invocation) VALUES (:request_id, :attempt, :raw_text, :error, :error_status, :latency_s, :at, :invocation)"
+)
+_INSERT_ANSWER_SQL = (
+    f"INSERT OR REPLACE INTO answers ({', '.join((*_ANSWER_FIELDS, 'invocation'))})"
+    f" VALUES ({', '.join(f':{name}' for name in (*_ANSWER_FIELDS, 'invocation'))})"
+)
 ROW_CHUNK = 5_000  # rows fetched per cursor.fetchmany: the analysis never holds a result set
 
 
@@ -252,6 +260,7 @@ class Store:
         self._invocation: int | None = None
         self.synchronous = synchronous
         self._identity = _identity(path)
+        self._deferred: list[dict[str, Any]] = []  # attempt rows waiting for their answer's commit
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -367,22 +376,57 @@ class Store:
         return dict(self._db.execute("SELECT request_id, outcome FROM answers").fetchall())
 
     def record_answer(self, record: AnswerRecord) -> None:
-        """Insert or replace the row for ``record.request_id`` and commit at once."""
+        """Insert or replace the row for ``record.request_id`` and commit at once, together with
+        the attempts deferred to it (``defer_attempt``): one transaction, one commit."""
         row = answer_to_row(record)
         row["invocation"] = self._invocation
-        columns = ", ".join(row)
-        placeholders = ", ".join(f":{name}" for name in row)
-        self._db.execute(f"INSERT OR REPLACE INTO answers ({columns}) VALUES ({placeholders})", row)
+        sql = _INSERT_ANSWER_SQL
+        if not self._deferred:
+            self._db.execute(sql, row)  # autocommit: one statement, committed at once
+            return
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(_INSERT_ATTEMPT_SQL, self._deferred)
+            self._db.execute(sql, row)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise  # the deferred attempts stay deferred: the next answer (an error row) takes them
+        self._deferred.clear()
 
     def record_attempt(self, attempt: AttemptRecord) -> None:
+        """Append an attempt row and commit at once."""
+        self._db.execute(_INSERT_ATTEMPT_SQL, self._attempt_row(attempt))
+
+    def defer_attempt(self, attempt: AttemptRecord) -> None:
+        """Keep ``attempt`` for the next ``record_answer`` (the answer it led to), committed in the
+        same transaction: one commit per answer instead of two. Until then it is in memory only;
+        ``flush_attempts`` commits what no answer took (a re-ask, the end of a run)."""
+        self._deferred.append(self._attempt_row(attempt))
+
+    def flush_attempts(self) -> None:
+        """Commit the deferred attempts now (one transaction)."""
+        if not self._deferred:
+            return
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(_INSERT_ATTEMPT_SQL, self._deferred)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._deferred.clear()
+
+    def _rollback(self) -> None:
+        """Roll back an open transaction; SQLite has already rolled back some failed ones
+        (``SQLITE_FULL``), and a second error must not hide the first."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _attempt_row(self, attempt: AttemptRecord) -> dict[str, Any]:
         row = _converter.unstructure(attempt)
         row["invocation"] = self._invocation
-        self._db.execute(
-            "INSERT INTO attempts (request_id, attempt, raw_text, error, error_status, latency_s, at,"
-            " invocation) VALUES (:request_id, :attempt, :raw_text, :error, :error_status,"
-            " :latency_s, :at, :invocation)",
-            row,
-        )
+        return row
 
     def get_answer(self, request_id: str) -> AnswerRecord | None:
         row = self._db.execute("SELECT * FROM answers WHERE request_id=?", (request_id,)).fetchone()
