@@ -48,9 +48,12 @@ def load_spec(path: PathLike, *, overrides: Sequence[tuple[str, str]] | Mapping[
     return load_checked_spec(path, _pairs(overrides))
 
 
-def make_plan(spec: Spec, *, conditions: Sequence[str] | None = None, limit: int | None = None) -> Plan:
-    """The spec's plan; ``limit`` cuts the same pilot as ``silspec run --limit``."""
-    return compile_spec_plan(spec, conditions, limit)
+def make_plan(spec: Spec, *, conditions: Sequence[str] | None = None, limit: int | None = None,
+              stream: bool = False) -> Plan:
+    """The spec's plan; ``limit`` cuts the same pilot as ``silspec run --limit``. ``stream``: the
+    requests are compiled again on each pass instead of held (``silspec.plan.stream``; no
+    indexing), for plans too large for memory."""
+    return compile_spec_plan(spec, conditions, limit, stream=stream)
 
 
 def run_plan(

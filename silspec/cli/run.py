@@ -93,7 +93,9 @@ def handle(args: argparse.Namespace) -> int:
         spec = api.load_spec(args.spec, overrides=overrides)
         if args.status:
             return _batch_status(Path(args.out) if args.out else api.default_run_dir(spec), console)
-        plan = api.make_plan(spec, conditions=args.conditions, limit=args.limit)
+        # streamed (compiled again on each pass, never held) unless a pilot gate needs the whole plan
+        plan = api.make_plan(spec, conditions=args.conditions, limit=args.limit,
+                             stream=args.only_passed is None)
         if args.only_passed is not None:
             plan = _gate(spec, plan, args.only_passed, console)
         run_dir = Path(args.out) if args.out else api.default_run_dir(spec)

@@ -15,7 +15,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 from attrs import field, frozen
@@ -25,6 +25,7 @@ from silspec.plan.errors import PlanError
 from silspec.plan.model import Plan, PlanHeader, Request
 from silspec.plan.pilot import compile_pilot_plan
 from silspec.plan.redact import url_secrets
+from silspec.plan.stream import compile_streamed_plan, requests_of
 from silspec.run.backends.registry import get_backend
 from silspec.run.batch import batch_backend_factory, executor_models
 from silspec.run.cache import CacheError, ResultsCache, cacheable, reuse, split_cached
@@ -34,6 +35,9 @@ from silspec.run.errors import RunSetupError
 from silspec.run.executor import ConditionCounts, ExecutionReport, Executor, RunListener
 from silspec.run.manifest import collect_manifest
 from silspec.run.rundir import BUNDLE_DIR, LOCK_FILE, NOT_BUNDLED_NOTE, PLAN_HEADER_FILE, RunDirectory
+from silspec.run.pending import (
+    ConditionOutcome, ConditionScan, PlanScan, chunks, id_key, outcomes, pending_stream, scan,
+)
 from silspec.run.store import Store, StoreError, StoreFailure, describe_sqlite_error, move_aside
 from silspec.spec.load import load_spec
 
@@ -170,14 +174,20 @@ def _read_sources(path: Path, diagnostics: Sequence[Any]) -> dict[str, str]:
     return sources
 
 
-def compile_spec_plan(spec: Any, conditions: Sequence[str] | None, limit: int | None) -> Plan:
-    """The full plan, cut to a pilot by ``limit`` (``silspec.plan.pilot``: every condition and item)."""
+def compile_spec_plan(spec: Any, conditions: Sequence[str] | None, limit: int | None, *,
+                      stream: bool = False) -> Plan:
+    """The full plan, cut to a pilot by ``limit`` (``silspec.plan.pilot``: every condition and item).
+
+    ``stream``: the full plan's requests as a ``RequestStream`` (compiled again on each pass,
+    never held: ``silspec run`` of a million requests); a pilot is always held."""
     unknown = [c for c in conditions or () if c not in spec.conditions]
     if unknown:
         raise RunSetupError(f"unknown condition {unknown[0]!r}; the spec has: {', '.join(spec.conditions)}")
     try:
         if limit is not None:
             return compile_pilot_plan(spec, conditions=list(conditions) if conditions else None, limit=limit)
+        if stream:
+            return compile_streamed_plan(spec, conditions=list(conditions) if conditions else None)
         return compile_plan(spec, conditions=list(conditions) if conditions else None, limit=None)
     except PlanError as exc:
         raise RunSetupError(str(exc), exit_code=1) from exc
@@ -328,13 +338,14 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
             if spec is not None:
                 rundir.copy_bundle(spec)
             rundir.write_plan_header(plan)
-            pending, _kept = pending_requests(plan, store, retry_errors=retry_errors)
-            to_ask, cached_ids = pending, frozenset()
+            # The plan is read in passes (a streamed plan compiles its requests again each time):
+            # count what it lacks, then each model's lane pulls what is still to ask.
+            scanned = scan(plan.requests, store, retry_errors=retry_errors)
+            to_ask = scanned.to_ask()
             if cache is not None:
-                to_ask, cached_ids = _store_cached(cache, store, plan, pending)
-            totals: dict[str, int] = {}
-            for request in unique_requests(plan.requests):
-                totals[request.condition] = totals.get(request.condition, 0) + 1
+                cached = _store_cached(cache, store, pending_stream(plan.requests, store, scanned,
+                                                                    retry_errors=retry_errors))
+                to_ask = {name: n - cached.get(name, 0) for name, n in to_ask.items() if n - cached.get(name, 0)}
             # batch = true models go through the Batch API engine (silspec.run.batch), bound to the store
             models, batch_notes = executor_models(plan.header.models)
             executor = Executor(
@@ -342,13 +353,14 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 store=store, env=env, listener=listener,
                 backend_factory=batch_backend_factory(backend_factory or get_backend, store=store),
             )
-            report = asyncio.run(_execute(executor, to_ask, totals))
+            sources = _model_sources(plan, store, scanned, to_ask, retry_errors=retry_errors)
+            report = asyncio.run(_execute(executor, sources, to_ask, scanned.totals()))
             try:
-                summary = _summarise(plan, run_dir, store, report, pending, backup, cached_ids)
+                summary = _summarise(plan, run_dir, store, report, scanned, backup, retry_errors=retry_errors)
             except sqlite3.Error:
                 if not report.store_failure:
                     raise
-                summary = _summarise_without_store(plan, run_dir, report, pending, backup)
+                summary = _summarise_without_store(plan, run_dir, report, scanned, backup)
             if cache is not None:
                 summary = _fill_cache(cache, store, plan, run_dir, summary)
             exposed = _credentials_in_bundle(plan, spec)
@@ -373,25 +385,65 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 pass  # the store already failed: the summary says so; the manifest stays "running"
 
 
-def _store_cached(cache: ResultsCache, store: Store, plan: Plan,
-                  pending: list[Request]) -> tuple[list[Request], frozenset[str]]:
-    """Store the pending requests the cache answers; (requests still to ask, ids stored from it)."""
-    to_ask, hits = split_cached(cache, pending)
-    for request in pending:
-        hit = hits.get(request.id)
-        if hit is not None:
-            store.record_answer(reuse(hit, request, request.model))
-    return to_ask, frozenset(hits)
+def _store_cached(cache: ResultsCache, store: Store, pending: Iterable[Request]) -> dict[str, int]:
+    """Store the pending requests the cache answers, a chunk at a time; how many per condition."""
+    stored: dict[str, int] = {}
+    for chunk in chunks(pending):
+        _, hits = split_cached(cache, chunk)
+        for request in chunk:
+            hit = hits.get(request.id)
+            if hit is not None:
+                store.record_answer(reuse(hit, request, request.model))
+                stored[request.condition] = stored.get(request.condition, 0) + 1
+    return stored
+
+
+class _Pass:
+    """An iterable that makes a new iterator each time it is read (a lane's preflight reads its
+    requests, then its workers do)."""
+
+    def __init__(self, make: Callable[[], Iterator[Request]]):
+        self._make = make
+
+    def __iter__(self) -> Iterator[Request]:
+        return self._make()
+
+
+def _model_sources(plan: Plan, store: Store, scanned: PlanScan, to_ask: Mapping[str, int], *,
+                   retry_errors: bool) -> dict[str, tuple[Iterable[Request], int]]:
+    """Per model with something to ask: (its pending requests, read anew on each pass; how many)."""
+    by_model: dict[str, list[str]] = {}
+    for name, condition in plan.header.conditions.items():
+        if to_ask.get(name):
+            by_model.setdefault(condition.model, []).append(name)
+    sources = {}
+    for model, names in by_model.items():
+        def make(names: list[str] = names) -> Iterator[Request]:
+            return pending_stream(requests_of(plan.requests, names), store, scanned, retry_errors=retry_errors)
+
+        sources[model] = (_Pass(make), sum(to_ask[name] for name in names))
+    return sources
 
 
 def _fill_cache(cache: ResultsCache, store: Store, plan: Plan, run_dir: Path, summary: RunSummary) -> RunSummary:
     """Add this plan's answers (not errors, not those taken from a cache) to the cache."""
     try:
-        added = cache.add(cacheable(store.iter_answers(), {r.id for r in plan.requests}), str(run_dir.resolve()))
+        added = cache.add(cacheable(store.iter_answers(), _IdSet(r.id for r in plan.requests)),
+                          str(run_dir.resolve()))
     except (sqlite3.Error, OSError) as exc:
         note = f"the results cache {cache.path} could not be updated ({exc}); this run's answers are in its store"
         return attrs.evolve(summary, cache_dir=str(cache.directory), warnings=(*summary.warnings, note))
     return attrs.evolve(summary, cache_dir=str(cache.directory), cache_added=added)
+
+
+class _IdSet:
+    """Membership of a plan's ids, kept as ``id_key``s (a third of the strings' memory)."""
+
+    def __init__(self, ids: Iterable[str]):
+        self._keys = {id_key(i) for i in ids}
+
+    def __contains__(self, request_id: object) -> bool:
+        return isinstance(request_id, str) and id_key(request_id) in self._keys
 
 
 def _credentials_in_bundle(plan: Plan, spec: Any) -> str | None:
@@ -412,7 +464,8 @@ def _credentials_in_bundle(plan: Plan, spec: Any) -> str | None:
             " them; pass the URL with --set instead, or use a proxy without credentials in the URL")
 
 
-async def _execute(executor: Executor, pending: list[Request], totals: dict[str, int]) -> ExecutionReport:
+async def _execute(executor: Executor, sources: Mapping[str, tuple[Iterable[Request], int]],
+                   pending: Mapping[str, int], totals: dict[str, int]) -> ExecutionReport:
     """Run the executor with Ctrl-C wired to a clean stop (not a traceback mid-write)."""
     loop = asyncio.get_running_loop()
     try:
@@ -421,31 +474,28 @@ async def _execute(executor: Executor, pending: list[Request], totals: dict[str,
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
         installed = False
     try:
-        return await executor.execute(pending, totals)
+        return await executor.execute_streams(sources, pending, totals)
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
 
 
-def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
-               pending: list[Request], backup: Path | None, cached_ids: frozenset[str] = frozenset()) -> RunSummary:
-    stored = store.outcomes()
-    recorded = store.recorded_error_ids()
-    plan_ids = {r.id for r in plan.requests}
-    groups = group_errors((error, status, was_recorded) for request_id, error, status, was_recorded
-                          in store.error_rows() if request_id in plan_ids)
-    pending_ids = {r.id for r in pending}
+def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport, scanned: PlanScan,
+               backup: Path | None, *, retry_errors: bool) -> RunSummary:
+    """Per condition, the plan's distinct ids as stored now (one more pass over the plan, the
+    store read a chunk at a time); the error groups from the plan's recorded membership."""
+    groups = group_errors((error, status, was_recorded) for _, error, status, was_recorded
+                          in store.plan_error_rows(plan.plan_hash))
+    stored = outcomes(plan.requests, store, scanned, invocation=store.invocation, retry_errors=retry_errors)
     rows = []
     for name, condition in plan.header.conditions.items():
-        ids = {r.id for r in plan.requests if r.condition == name}
         counts = report.counts.get(name, ConditionCounts(0, 0, 0, 0, 0))
+        c = stored.get(name, ConditionOutcome())
         rows.append(ConditionSummary(
-            condition=name, model=condition.model, total=len(ids),
-            already=len(ids - pending_ids), asked=counts.pending, ok=counts.ok, invalid=counts.invalid,
-            errors=counts.errors, skipped=counts.skipped,
-            stored_errors=sum(1 for i in ids if stored.get(i) == "error"),
-            missing=sum(1 for i in ids if i not in stored),
-            recorded_errors=len(ids & recorded), cached=len(ids & cached_ids),
+            condition=name, model=condition.model, total=c.distinct,
+            already=c.already, asked=counts.pending, ok=counts.ok, invalid=counts.invalid,
+            errors=counts.errors, skipped=counts.skipped, stored_errors=c.stored_errors,
+            missing=c.missing, recorded_errors=c.recorded_errors, cached=c.cached,
         ))
     return RunSummary(
         run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,
@@ -457,18 +507,17 @@ def _summarise(plan: Plan, run_dir: Path, store: Store, report: ExecutionReport,
 
 
 def _summarise_without_store(plan: Plan, run_dir: Path, report: ExecutionReport,
-                             pending: list[Request], backup: Path | None) -> RunSummary:
+                             scanned: PlanScan, backup: Path | None) -> RunSummary:
     """The summary from the executor's own counts, for a store that can no longer be read."""
-    pending_ids = {r.id for r in pending}
     rows = []
     for name, condition in plan.header.conditions.items():
-        ids = {r.id for r in plan.requests if r.condition == name}
+        c = scanned.conditions.get(name) or ConditionScan()
         counts = report.counts.get(name, ConditionCounts(0, 0, 0, 0, 0))
         rows.append(ConditionSummary(
-            condition=name, model=condition.model, total=len(ids), already=len(ids - pending_ids),
+            condition=name, model=condition.model, total=c.distinct, already=c.distinct - c.pending,
             asked=counts.pending, ok=counts.ok, invalid=counts.invalid, errors=counts.errors,
             skipped=counts.skipped, stored_errors=counts.errors,
-            missing=max(0, len(ids & pending_ids) - counts.ok - counts.errors),
+            missing=max(0, c.pending - counts.ok - counts.errors),
         ))
     return RunSummary(
         run_dir=str(run_dir), study=plan.header.study, plan_hash=plan.plan_hash,
@@ -493,7 +542,7 @@ def run_spec(
 ) -> RunSummary:
     """Load, plan and run a spec into its run directory; see ``run_plan``."""
     spec = load_checked_spec(spec_path, overrides)
-    plan = compile_spec_plan(spec, conditions, limit)
+    plan = compile_spec_plan(spec, conditions, limit, stream=True)
     run_dir = Path(out) if out is not None else default_run_dir(spec)
     return run_plan(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
                     conditions=conditions, limit=limit, listener=listener, env=env, durable=durable)

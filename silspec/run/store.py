@@ -23,7 +23,7 @@ import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import attrs
 import cattrs
@@ -370,6 +370,39 @@ class Store:
                 " coalesce(json_extract(meta, '$.recorded_error'), 0) FROM answers WHERE outcome='error'"
             )
         ]
+
+    def kept_ids(self, request_ids: Sequence[str], *, retry_errors: bool = False) -> set[str]:
+        """Those of ``request_ids`` with a stored row a plain rerun keeps (with ``retry_errors``,
+        error rows are not kept). One query for the whole chunk (the ids as one JSON array)."""
+        sql = ("SELECT a.request_id FROM json_each(?) j JOIN answers a ON a.request_id = j.value"
+               + (" WHERE a.outcome != 'error'" if retry_errors else ""))
+        return {row[0] for row in self._db.execute(sql, (json.dumps(list(request_ids)),))}
+
+    def row_states(self, request_ids: Sequence[str]) -> dict[str, tuple[str, int | None, bool, bool]]:
+        """request id -> (outcome, invocation that wrote it, replayed recorded error?, taken from a
+        results cache?) for those of ``request_ids`` with a row: what a run's summary counts."""
+        rows = self._db.execute(
+            "SELECT a.request_id, a.outcome, a.invocation,"
+            " a.outcome = 'error' AND coalesce(json_extract(a.meta, '$.recorded_error'), 0) = 1,"
+            " json_extract(a.meta, '$.cached_from') IS NOT NULL"
+            " FROM json_each(?) j JOIN answers a ON a.request_id = j.value",
+            (json.dumps(list(request_ids)),))
+        return {row[0]: (row[1], row[2], bool(row[3]), bool(row[4])) for row in rows}
+
+    def plan_error_rows(self, plan_hash: str) -> list[tuple[str, str | None, int | None, bool]]:
+        """``error_rows`` of the requests of one recorded plan (a join, not a set of ids)."""
+        return [
+            (row[0], row[1], row[2], bool(row[3])) for row in self._db.execute(
+                "SELECT request_id, error, error_status,"
+                " coalesce(json_extract(meta, '$.recorded_error'), 0) FROM answers WHERE outcome='error'"
+                " AND request_id IN (SELECT request_id FROM plan_requests WHERE plan_hash=?) ORDER BY rowid",
+                (plan_hash,))
+        ]
+
+    @property
+    def invocation(self) -> int | None:
+        """The manifest row of this invocation (``begin_invocation``), tagging every row written."""
+        return self._invocation
 
     def outcomes(self) -> dict[str, str]:
         """request id -> stored outcome, without building records (cheap for summaries)."""
