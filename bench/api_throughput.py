@@ -4,6 +4,10 @@ Ways to send the same N chat requests at concurrency C to the test server
 (``tests/servers/chat_server.py``, a real process):
 
 - **floor**:   bare asyncio streams, C keep-alive HTTP/1.1 connections, no client library;
+- **durable**: the floor plus what any client that keeps every answer must do: decode the reply's
+               JSON and commit an answer row with its attempt row to silspec's SQLite store (one
+               transaction per answer, WAL, ``synchronous=NORMAL``), as silspec does: the
+               floor of a durable client;
 - **plain**:   the official ``AsyncOpenAI`` client under an ``asyncio.Semaphore`` (how the KGSS
                study's scripts ask), no store;
 - **silspec**: ``run_plan`` — the executor, the ``openai`` backend, live parsing, and a SQLite
@@ -121,6 +125,50 @@ async def floor(port: int, conversations: list, concurrency: int) -> None:
     await asyncio.gather(*(connection() for _ in range(concurrency)))
 
 
+async def durable_floor(port: int, conversations: list, concurrency: int, run_dir: str) -> None:
+    """The floor's connections, each reply decoded and stored (answer + attempt, one commit)."""
+    from silspec.run.records import AnswerRecord, AttemptRecord
+    from silspec.run.store import Store
+
+    store = Store.open(run_dir)
+    queue = list(reversed(list(enumerate(conversations))))
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                n, messages = queue.pop()
+                started = time.time()
+                body = json.dumps({"model": "bench-model", "messages": messages}).encode()
+                writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Content-Type: application/json\r\nAuthorization: Bearer x\r\n"
+                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                await writer.drain()
+                length = 0
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                reply = json.loads(await reader.readexactly(length))
+                text = reply["choices"][0]["message"]["content"]
+                at = str(time.time())
+                store.defer_attempt(AttemptRecord(f"r{n}", 1, text, None, None, time.time() - started, at))
+                store.record_answer(AnswerRecord(
+                    request_id=f"r{n}", condition="c", model="bench", model_id="bench-model", item="s.Q",
+                    persona=f"P{n}", replicate=0, answers="sampled", params={}, prompt_hash="",
+                    outcome="answered", raw_text=text, parsed_code=None, attempts=1,
+                    latency_s=time.time() - started, started_at=str(started), finished_at=at, meta={}))
+        finally:
+            writer.close()
+
+    try:
+        await asyncio.gather(*(connection() for _ in range(concurrency)))
+    finally:
+        store.close()
+
+
 async def plain(base_url: str, conversations: list, concurrency: int) -> None:
     from openai import AsyncOpenAI
 
@@ -204,9 +252,16 @@ def measure(run: Callable[[], None], n: int) -> tuple[float, float, float]:
     return n / elapsed, used / n * 1000.0, load
 
 
+def _in_temp_dir(run: Callable[[str], None]) -> None:
+    with tempfile.TemporaryDirectory() as run_dir:
+        run(run_dir)
+
+
 def cell(server, n: int, concurrency: int, rounds: int, transports: bool) -> dict[str, list]:
     clients: dict[str, Callable[[list], None]] = {
         "floor": lambda convs: asyncio.run(floor(server.port, convs, concurrency)),
+        "durable": lambda convs: _in_temp_dir(
+            lambda d: asyncio.run(durable_floor(server.port, convs, concurrency, d))),
         "plain": lambda convs: asyncio.run(plain(server.url, convs, concurrency)),
         "silspec": lambda convs: silspec_run(server.url, convs, concurrency),
     }
@@ -232,12 +287,15 @@ def report(n: int, concurrency: int, latency_ms: float, results: dict[str, list]
         "cpu_ms_per_request": {name: round(cpu, 3) for name, (_, cpu) in median.items()},
         "silspec/plain": round(ours / median["plain"][0], 2),
         "silspec/floor": round(ours / median["floor"][0], 2),
+        "silspec/durable": round(ours / median["durable"][0], 2),
+        "durable/floor": round(median["durable"][0] / median["floor"][0], 2),
         "load": [round(min(loads), 2), round(max(loads), 2)],
         "rounds": len(next(iter(results.values()))),
     }
     rates = "  ".join(f"{name} {rate:7.1f}/s {cpu:5.2f}ms" for name, (rate, cpu) in median.items())
     print(f"n={n:5d} c={concurrency:3d} lat={latency_ms:3g}ms | {rates} | silspec/plain "
-          f"{row['silspec/plain']:.2f} silspec/floor {row['silspec/floor']:.2f} | load "
+          f"{row['silspec/plain']:.2f} silspec/floor {row['silspec/floor']:.2f} silspec/durable "
+          f"{row['silspec/durable']:.2f} durable/floor {row['durable/floor']:.2f} | load "
           f"{row['load'][0]:.1f}-{row['load'][1]:.1f}", flush=True)
     return row
 
@@ -253,6 +311,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from tests.servers.fixtures import start_chat_server
+
+    # every client's imports before the first round: no round pays for one (they stay cached)
+    import openai  # noqa: F401
+    import silspec.run.runner  # noqa: F401
+    import silspec.run.store  # noqa: F401
+    from silspec.run.backends import openai_chat  # noqa: F401
 
     rows = []
     print(f"medians of {args.rounds} interleaved rounds; rate, client CPU per request; load = 1-min average")

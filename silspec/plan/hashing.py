@@ -7,14 +7,25 @@ checker hashes files and finetune configs below the plan) and are re-exported he
 from __future__ import annotations
 
 import hashlib
+from json.encoder import encode_basestring as encode_string  # = json.dumps(str, ensure_ascii=False)
 from typing import Any, Iterable
 
 from silspec.spec.hashing import canonical_json, sha256_file, sha256_text  # noqa: F401  (re-exported)
 
 
 def messages_hash(messages: Iterable[Any]) -> str:
-    """Hash of the rendered prompt alone (role + content of each message)."""
-    return sha256_text(canonical_json([[m.role, m.content] for m in messages]))
+    """Hash of the rendered prompt alone (role + content of each message).
+
+    The canonical JSON of ``[[role, content], ...]`` is assembled from its strings (the bytes
+    ``canonical_json`` gives, a test holds them equal): the runner hashes every stored answer's
+    prompt, and ``json.dumps`` with ``sort_keys`` builds an encoder per call.
+    """
+    pairs = [(m.role, m.content) for m in messages]
+    if all(type(role) is str and type(content) is str for role, content in pairs):
+        text = "[" + ",".join("[" + encode_string(role) + "," + encode_string(content) + "]"
+                              for role, content in pairs) + "]"
+        return sha256_text(text)
+    return sha256_text(canonical_json([list(pair) for pair in pairs]))
 
 
 def request_id(

@@ -562,7 +562,7 @@ def dry_run(plan: Plan, run_dir: str | os.PathLike[str], *, retry_errors: bool =
     rows = []
     for name, condition in plan.header.conditions.items():
         model = plan.header.models[condition.model]
-        rows_of_condition = [r for r in plan.requests if r.condition == name]
+        rows_of_condition = list(requests_of(plan.requests, [name]))  # a stream compiles this condition only
         requests = unique_requests(rows_of_condition)
         to_ask = [r for r in requests if r.id not in answered or r.id in failed]
         tokens = sum(_prompt_tokens(r) for r in to_ask)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from silspec.plan.compile import compile_plan
 from silspec.plan.stream import RequestStream, compile_streamed_plan, requests_of
@@ -148,3 +150,13 @@ def test_a_streamed_lane_pulls_requests_as_it_asks(tmp_path):
         report = asyncio.run(executor.execute_streams({"m": (Once(), 50)}, {"c": 50}))
         assert report.counts["c"].ok == 50 and store.count_answers() == 50
     assert max(pulled) <= 3 + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(), st.text()), max_size=4))
+def test_the_prompt_hash_is_the_hash_of_the_canonical_json(pairs):
+    from silspec.plan.hashing import canonical_json, messages_hash, sha256_text
+    from silspec.plan.model import Message
+
+    messages = [Message(role, content) for role, content in pairs]
+    assert messages_hash(messages) == sha256_text(canonical_json([[r, c] for r, c in pairs]))
