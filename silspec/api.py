@@ -99,7 +99,7 @@ def run_spec(
         spec = load_spec(spec, overrides=overrides)
     elif overrides:
         raise ValueError("overrides apply when loading: pass them to load_spec, or pass a path")
-    plan = make_plan(spec, conditions=list(conditions) or None, limit=limit)
+    plan = make_plan(spec, conditions=list(conditions) or None, limit=limit, stream=True)
     return run_plan(plan, out if out is not None else default_run_dir(spec), spec=spec, fresh=fresh,
                     retry_errors=retry_errors, listener=listener, env=env, durable=durable,
                     conditions=tuple(conditions), limit=limit)

@@ -17,7 +17,7 @@ hook are assumed fine. ``run_preflight`` is the one place that calls it.
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from attrs import field, frozen
 
@@ -109,12 +109,14 @@ class BatchingBackend(Backend, Protocol):
 
 
 class PreflightingBackend(Backend, Protocol):
-    """Optional hook: problems found before asking anything (empty = fine)."""
+    """Optional hook: problems found before asking anything (empty = fine). ``requests`` can be
+    read more than once but is not a sequence: a large plan's requests are compiled again on each
+    reading (``silspec.plan.stream``), so keep what is needed, not the requests."""
 
-    def preflight(self, requests: Sequence[Request]) -> list[str]: ...
+    def preflight(self, requests: Iterable[Request]) -> list[str]: ...
 
 
-async def run_preflight(backend: Any, requests: Sequence[Request]) -> list[str]:
+async def run_preflight(backend: Any, requests: Iterable[Request]) -> list[str]:
     """The backend's preflight problems; [] when it has no hook. A crash in the hook is a problem."""
     hook = getattr(backend, "preflight", None)
     if hook is None:
