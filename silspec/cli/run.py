@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from rich.markup import escape
+
 from silspec.cli.common import add_set_option, make_console
 
 
@@ -128,7 +130,8 @@ def handle(args: argparse.Namespace) -> int:
     except api.RunSetupError as exc:
         if exc.diagnostics:
             render_text(exc.diagnostics, exc.sources, errors)
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        # escaped: a message may hold brackets ("pip install 'silspec[ray]'") that are not markup
+        errors.print(f"[bold red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except StoreError as exc:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
