@@ -223,15 +223,30 @@ class RayEngine:
         self.check(models)
         ray = import_ray()
         started = not ray.is_initialized()
-        if started:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=True)
+        if started:  # workers' own logs stay in Ray's session folder (/tmp/ray/session_latest/logs)
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
         try:
+            self._check_resources(ray, models, requests)
             driver = _Driver(self, ray, models=models, conditions=conditions, items=items, store=store,
                              listener=listener or RunListener(), backend_factory=backend_factory)
             return asyncio.run(_with_ctrl_c(driver, requests, totals))
         finally:
             if started:
                 ray.shutdown()
+
+
+    def _check_resources(self, ray: Any, models: Mapping[str, PlanModel], requests: Sequence[Request]) -> None:
+        """A worker asking for GPUs the cluster does not have would wait forever: refuse."""
+        asked = {r.model for r in requests}
+        in_process = [m for m in models.values() if m.name in asked and m.backend in MODEL_IN_PROCESS_BACKENDS]
+        if not in_process or self.gpus_per_worker <= 0:
+            return
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        if gpus < self.gpus_per_worker:
+            raise RunSetupError(
+                f"--gpus-per-worker {self.gpus_per_worker:g}, but the Ray cluster has {gpus:g} GPUs: its workers"
+                " would wait forever (nothing was asked); start the cluster on GPU machines or use"
+                " --gpus-per-worker 0")
 
 
 def import_ray() -> Any:
@@ -343,7 +358,13 @@ class _Driver:
     # ---------------------------------------------------------------------- workers
 
     def _start(self, shard: Shard) -> None:
-        model = self.models[shard.model]
+        model = self.models.get(shard.model)
+        if model is None:  # as the local executor: the model stops, its requests are skipped
+            message = f"model {shard.model!r} is not in the plan header"
+            self._stop(shard.model, message)
+            for request in shard.requests:
+                self._skip(request, message)
+            return
         in_process = model.backend in MODEL_IN_PROCESS_BACKENDS
         if self._actor_class is None:
             self._actor_class = self.ray.remote(ShardWorker)
@@ -384,13 +405,13 @@ class _Driver:
         """The shard again with what it left unanswered, or None when given up (or nothing left)."""
         left = tuple(r for r in shard.requests if r.id not in self._settled)
         losses = shard.losses + 1
-        why = _first_line(error)
+        why = _brief(error)
         if not left:
             return None
         if losses >= self.engine.max_losses:
-            reason = (f"{shard.name}: its Ray worker was lost {losses} times (last: {why}); given up, rerun"
-                      " to ask the rest")
-            self._warn(f"{reason}: {len(left)} requests not asked")
+            reason = (f"{shard.name}: its Ray worker was lost {losses} times (last: {why}); given up with"
+                      f" {len(left)} requests not asked (every answer that arrived is stored; rerun to ask them)")
+            self._stop(shard.model, reason)
             for request in left:
                 self._skip(request, reason)
             return None
@@ -427,9 +448,7 @@ class _Driver:
             if request is not None:
                 self.listener.on_retry(request, event[2], event[3], event[4])
         elif kind == "stopped":
-            if event[1] not in self._stopped:
-                self._stopped[event[1]] = event[2]
-                self.listener.on_model_stopped(event[1], event[2])
+            self._stop(event[1], event[2])
         elif kind == "warning":
             self._warn(event[1])
         elif kind == "status":
@@ -455,6 +474,15 @@ class _Driver:
         else:
             tally.ok += 1
         self.listener.on_answer(record)
+
+    def _stop(self, model: str, message: str) -> None:
+        """A model (or one of its shards) stopped: the first reason is the model's, later ones
+        (another shard's) are warnings."""
+        if model not in self._stopped:
+            self._stopped[model] = message
+            self.listener.on_model_stopped(model, message)
+        elif message != self._stopped[model]:
+            self._warn(message)
 
     def _skip(self, request: Request, reason: str) -> None:
         self._settled.add(request.id)
@@ -486,6 +514,12 @@ class _Driver:
             self._kill(actor)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+def _brief(error: BaseException, limit: int = 300) -> str:
+    """A Ray error in one line: its first line, and its last (a worker's traceback ends with the
+    exception that killed it, e.g. a node without silspec installed)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    text = lines[0] if len(lines) == 1 or lines[-1] == lines[0] else f"{lines[0]} … {lines[-1]}"
+    text = f"{type(error).__name__}: {text}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

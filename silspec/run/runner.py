@@ -269,7 +269,8 @@ def run_plan(
 
     ``engine``: None asks from this process (``Executor``); an engine such as
     ``silspec.run.ray_engine.RayEngine`` asks elsewhere and streams every record back to this
-    store (its ``check(models)`` refuses what it cannot run before anything is touched).
+    store (its ``check(models)`` refuses what it cannot run before anything is touched). Its
+    workers read API keys from their own environment: ``env`` is not sent anywhere.
 
     ``cache``: a results-cache folder (``silspec.run.cache``) shared across run directories:
     requests it holds are stored from it (marked ``meta.cached_from``) instead of asked, and this

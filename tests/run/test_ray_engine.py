@@ -192,8 +192,10 @@ def test_a_lane_whose_worker_is_lost_every_time_is_given_up_and_keeps_the_rest(t
     by_condition = {c.condition: c for c in summary.conditions}
     assert by_condition["ok"].missing == 0 and by_condition["ok"].ok == 3
     assert by_condition["bad"].missing == 4 and by_condition["bad"].skipped == 4
-    given_up = [w for w in summary.warnings if "given up" in w]
-    assert given_up and "lost 2 times" in given_up[0] and "4 requests not asked" in given_up[0]
+    stopped = summary.stopped_models["doomed"]
+    assert "doomed shard 1/1: its Ray worker was lost 2 times" in stopped and "4 requests not asked" in stopped
+    assert "ActorDiedError" in stopped
+    assert any("was lost" in w and "re-queued" in w and "loss 1 of at most 2" in w for w in summary.warnings)
     assert set(rows(tmp_path / "run")) == {r.id for r in good}  # nothing of the good lane lost
 
 
