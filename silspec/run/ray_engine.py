@@ -226,27 +226,36 @@ class RayEngine:
         if started:  # workers' own logs stay in Ray's session folder (/tmp/ray/session_latest/logs)
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
         try:
-            self._check_resources(ray, models, requests)
+            notes = self._check_resources(ray, models, requests)
             driver = _Driver(self, ray, models=models, conditions=conditions, items=items, store=store,
                              listener=listener or RunListener(), backend_factory=backend_factory)
+            for note in notes:
+                driver.warn(note)
             return asyncio.run(_with_ctrl_c(driver, requests, totals))
         finally:
             if started:
                 ray.shutdown()
 
 
-    def _check_resources(self, ray: Any, models: Mapping[str, PlanModel], requests: Sequence[Request]) -> None:
-        """A worker asking for GPUs the cluster does not have would wait forever: refuse."""
+    def _check_resources(self, ray: Any, models: Mapping[str, PlanModel], requests: Sequence[Request]) -> list[str]:
+        """A worker asking for GPUs the cluster does not have would wait forever: refuse. GPUs
+        nobody reserves are hidden from the workers by Ray: say so (warnings returned)."""
         asked = {r.model for r in requests}
-        in_process = [m for m in models.values() if m.name in asked and m.backend in MODEL_IN_PROCESS_BACKENDS]
-        if not in_process or self.gpus_per_worker <= 0:
-            return
+        in_process = [m.name for m in models.values() if m.name in asked and m.backend in MODEL_IN_PROCESS_BACKENDS]
+        if not in_process:
+            return []
         gpus = float(ray.cluster_resources().get("GPU", 0))
+        if self.gpus_per_worker <= 0:
+            if gpus > 0:
+                return [f"the Ray cluster has {gpus:g} GPUs but --gpus-per-worker is 0: Ray hides them from"
+                        f" the workers of {', '.join(in_process)}, which run on CPU"]
+            return []
         if gpus < self.gpus_per_worker:
             raise RunSetupError(
                 f"--gpus-per-worker {self.gpus_per_worker:g}, but the Ray cluster has {gpus:g} GPUs: its workers"
                 " would wait forever (nothing was asked); start the cluster on GPU machines or use"
                 " --gpus-per-worker 0")
+        return []
 
 
 def import_ray() -> Any:
@@ -498,6 +507,9 @@ class _Driver:
         for request in requests:
             if request.id not in self._settled:
                 self._skip(request, reason)
+
+    def warn(self, message: str) -> None:
+        self._warn(message)
 
     def _warn(self, message: str) -> None:
         if message in self._warnings:  # every shard of a model says the same things

@@ -88,3 +88,25 @@ def test_batch_models_are_refused_before_anything_is_asked(tmp_path):
     with pytest.raises(RunSetupError, match=r"does not run batch = true models \(gpt\)"):
         run_plan(plan, tmp_path / "run", env={}, engine=RayEngine())
     assert not (tmp_path / "run").exists()
+
+
+class FakeCluster:
+    """What ``_check_resources`` reads of Ray: the cluster's resources."""
+
+    def __init__(self, gpus: float):
+        self.gpus = gpus
+
+    def cluster_resources(self):
+        return {"CPU": 16.0, **({"GPU": self.gpus} if self.gpus else {})}
+
+
+def test_gpu_reservations_are_checked_against_the_cluster():
+    local = requests("tiny", "hf", personas=2)
+    models = {"tiny": fk.model("tiny", "hf"), "gpt": fk.model("gpt", "openai")}
+    with pytest.raises(RunSetupError, match=r"--gpus-per-worker 1, but the Ray cluster has 0 GPUs"):
+        RayEngine(gpus_per_worker=1)._check_resources(FakeCluster(0), models, local)
+    assert RayEngine(gpus_per_worker=1)._check_resources(FakeCluster(8), models, local) == []
+    (note,) = RayEngine()._check_resources(FakeCluster(8), models, local)
+    assert "8 GPUs but --gpus-per-worker is 0" in note and "tiny, which run on CPU" in note
+    # an API lane reserves no GPU: nothing to check or say
+    assert RayEngine(gpus_per_worker=1)._check_resources(FakeCluster(0), models, requests("gpt", "openai", 2)) == []
