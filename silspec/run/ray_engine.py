@@ -56,6 +56,7 @@ from silspec.run.store import StoreFailure
 MODEL_IN_PROCESS_BACKENDS = frozenset({"hf", "vllm"})
 DEFAULT_WORKERS = 2
 DEFAULT_MAX_LOSSES = 3
+STOP_GRACE_S = 10.0  # Ctrl-C: how long workers may take to send what they have before being killed
 RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'silspec[ray]'"
                " (nothing was asked)")
 
@@ -157,9 +158,19 @@ class ShardWorker:
         self._conditions = dict(conditions)
         self._items = dict(items)
         self._backend_factory = backend_factory
+        self._task: asyncio.Task[ExecutionReport] | None = None
+        self._stopping = False
 
     def pid(self) -> int:
         return os.getpid()
+
+    def stop(self) -> None:
+        """Ctrl-C on the driver: the run is cancelled (in-flight calls with it, as a local Ctrl-C
+        does, loading included); ``run`` then yields what is left and ends, so every answer
+        already made reaches the driver."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
 
     async def run(self, requests: Sequence[Request]) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Yield lists of events (whatever is ready at once), the executor's report last."""
@@ -168,7 +179,9 @@ class ShardWorker:
         executor = Executor(models={self._model.name: self._model}, conditions=self._conditions,
                             items=self._items, store=relay, env=dict(os.environ), listener=relay,
                             backend_factory=self._backend_factory)
-        task = asyncio.create_task(executor.execute(list(requests)))
+        if self._stopping:
+            return
+        task = self._task = asyncio.create_task(executor.execute(list(requests)))
         task.add_done_callback(lambda _: queue.put_nowait(("end",)))
         while True:
             events = [await queue.get()]
@@ -176,8 +189,8 @@ class ShardWorker:
                 events.append(queue.get_nowait())
             ended = events[-1] == ("end",)
             if ended:
-                events.pop()
-                events.append(("report", task.result()))  # a crash of the executor raises here
+                events.pop()  # a crash of the executor raises here; a stop has no report
+                events.append(("report", None if task.cancelled() else task.result()))
             yield events
             if ended:
                 return
@@ -315,14 +328,24 @@ class _Driver:
     _interrupted: bool = False
     _store_failure: str | None = None
     _actor_class: Any = None
+    _grace: asyncio.TimerHandle | None = None
 
     def __attrs_post_init__(self) -> None:
         self._guarded = GuardedStore(self.store)
 
     def stop(self) -> None:
-        """Ctrl-C: stop every worker; what arrived is stored."""
+        """Ctrl-C: every worker stops as a local run does and sends what it has, which is stored;
+        a worker that has not finished within ``STOP_GRACE_S`` (or a second Ctrl-C) is killed."""
+        if self._interrupted:
+            self._kill_all()
+            return
         self._interrupted = True
-        self._kill_all()
+        for actor in list(self._actors.values()):
+            try:
+                actor.stop.remote()
+            except Exception:  # noqa: BLE001 - a dead worker has nothing left to send
+                pass
+        self._grace = asyncio.get_running_loop().call_later(STOP_GRACE_S, self._kill_all)
 
     async def run(self, requests: Sequence[Request], totals: Mapping[str, int]) -> ExecutionReport:
         for request in requests:
@@ -350,6 +373,8 @@ class _Driver:
                             queue.append(again)
             self._skip_unsettled(requests)
         finally:
+            if self._grace is not None:
+                self._grace.cancel()
             self._kill_all()
             self.listener.on_finish()
         return ExecutionReport(
@@ -462,7 +487,7 @@ class _Driver:
             self._warn(event[1])
         elif kind == "status":
             self.listener.on_status(event[1], event[2], event[3])
-        elif kind == "report":
+        elif kind == "report" and event[1] is not None:
             report: ExecutionReport = event[1]
             for model, problems in report.preflight.items():
                 self._preflight.setdefault(model, problems)

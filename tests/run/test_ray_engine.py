@@ -27,7 +27,7 @@ from silspec.plan.model import Message, PlanModel, Request  # noqa: E402
 from silspec.run.executor import RunListener  # noqa: E402
 from silspec.run.ray_engine import RayEngine  # noqa: E402
 from silspec.run.runner import run_plan  # noqa: E402
-from silspec.run.store import Store  # noqa: E402
+from silspec.run.store import Store, StoreFailure  # noqa: E402
 from silspec.spec.model import Backoff, Parser  # noqa: E402
 from tests.run import _fakes as fk  # noqa: E402
 from tests.run._ray_backends import CountingFactory, DyingFactory, asked  # noqa: E402
@@ -237,3 +237,69 @@ def test_an_api_lane_runs_with_the_executors_retries_against_the_chat_server(cha
     assert local.exit_code == 0
     assert {k: (v["outcome"], v["text"], v["code"]) for k, v in rows(tmp_path / "run").items()} == \
            {k: (v["outcome"], v["text"], v["code"]) for k, v in rows(tmp_path / "local").items()}
+
+
+def api_plan(server, personas: int, concurrency: int = 2):
+    items = [fk.item("Q1"), fk.item("Q2", (1, 2, 3, 4))]
+    requests = fk.requests_for("c", "m", items, personas, backend="openai")
+    model = fk.model("m", "openai", base_url=server.url, api_key_env=KEY_ENV, concurrency=concurrency,
+                     timeout_s=10.0, backoff=FAST)
+    return fk.plan([model], {"c": ("m", PARSER)}, items, requests)
+
+
+def test_ctrl_c_stops_the_workers_keeps_what_arrived_and_a_rerun_asks_the_rest(chat_server_factory, tmp_path):
+    server = chat_server_factory(latency_ms=100)
+    plan = api_plan(server, personas=20)  # 40 requests, ~2 s at concurrency 2
+
+    class InterruptAtThird(Seen):
+        def on_answer(self, record):
+            super().on_answer(record)
+            if len(self.ids) == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # the engine's handler: a clean stop
+
+    summary = run_plan(plan, tmp_path / "run", env={}, listener=InterruptAtThird(), engine=RayEngine())
+    assert summary.interrupted and summary.exit_code == 130
+    stored = set(rows(tmp_path / "run"))
+    assert 3 <= len(stored) < 40 and answer_rows(tmp_path / "run") == len(stored)
+
+    again = run_plan(plan, tmp_path / "run", env={}, engine=RayEngine())
+    assert again.exit_code == 0 and again.missing == 0
+    assert sum(c.asked for c in again.conditions) == 40 - len(stored)
+    id_of = {r.messages[-1].content: r.id for r in plan.requests}
+    per_id = Counter(id_of[entry["body"]["messages"][-1]["content"]] for entry in server.requests())
+    assert set(per_id) == {r.id for r in plan.requests}
+    twice = {rid for rid, n in per_id.items() if n > 1}
+    assert len(twice) <= 2 and not twice & stored  # only calls in flight at the stop (concurrency 2)
+    assert max(per_id.values()) <= 2
+
+
+class FailingStore:
+    """A store that takes ``room`` answers, then fails as a full disk does."""
+
+    def __init__(self, room: int):
+        self.room = room
+        self.answers: list = []
+        self.attempts: list = []
+
+    def record_attempt(self, attempt):
+        self.attempts.append(attempt)
+
+    def record_answer(self, record):
+        if len(self.answers) >= self.room:
+            raise StoreFailure("the results store cannot be written: database or disk is full")
+        self.answers.append(record)
+
+
+def test_a_failing_store_stops_every_worker_and_names_what_was_not_kept(chat_server_factory):
+    server = chat_server_factory(latency_ms=20)
+    plan = api_plan(server, personas=15)  # 30 requests
+    store = FailingStore(room=5)
+    seen = Seen()
+    report = RayEngine().execute(models=plan.header.models, conditions=plan.header.conditions,
+                                 items=plan.header.items, store=store, listener=seen,
+                                 backend_factory=None, requests=list(plan.requests), totals={"c": 30})
+    assert report.store_failure and "disk is full" in report.store_failure
+    assert len(store.answers) == 5 and len(seen.ids) == 5
+    counts = report.counts["c"]
+    assert counts.ok + counts.invalid + counts.errors == 5 and counts.skipped == 25
+    assert len(server.requests()) < 30  # the workers were stopped, not left to ask the rest
