@@ -161,9 +161,6 @@ class ShardWorker:
         self._task: asyncio.Task[ExecutionReport] | None = None
         self._stopping = False
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def stop(self) -> None:
         """Ctrl-C on the driver: the run is cancelled (in-flight calls with it, as a local Ctrl-C
         does, loading included); ``run`` then yields what is left and ends, so every answer
@@ -299,10 +296,6 @@ class _Tally:
     invalid: int = 0
     errors: int = 0
     skipped: int = 0
-
-
-class WorkerLost(Exception):
-    """A shard's actor died (or its task failed) before the shard ended."""
 
 
 @define
