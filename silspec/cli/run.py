@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from rich.markup import escape
+
 from silspec.cli.common import add_set_option, make_console
 
 
@@ -53,6 +55,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a results cache shared across run directories: requests it holds (same request"
                         " id) are taken from it, not asked, and marked as cached; this run's answers (never"
                         " errors) are added to it")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where to ask: this process (local, the default) or a Ray cluster (ray: the pending"
+                        " requests split into shards by request id, one worker per shard holding the model"
+                        " or the API lane, every answer stored here as it arrives; needs silspec[ray];"
+                        " docs/scale.md)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --engine ray: the cluster to join (what `ray start --head` printed, or auto);"
+                        " default: RAY_ADDRESS, else a local cluster started for the run")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --engine ray: workers (model copies) per hf/vllm model (default 2); an API"
+                        " model is one lane, one worker")
+    p.add_argument("--gpus-per-worker", type=float, default=None, metavar="G",
+                   help="with --engine ray: GPUs each hf/vllm worker reserves (default 0; 1 on a GPU cluster)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
@@ -86,6 +101,7 @@ def handle(args: argparse.Namespace) -> int:
         overrides = parse_overrides(args.overrides)
         if args.limit is not None and args.limit < 0:
             raise ValueError("--limit must be zero or more")
+        engine = _engine(args)
     except ValueError as exc:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         return 2
@@ -100,6 +116,8 @@ def handle(args: argparse.Namespace) -> int:
             plan = _gate(spec, plan, args.only_passed, console)
         run_dir = Path(args.out) if args.out else api.default_run_dir(spec)
         if args.dry_run:
+            if engine is not None:  # what would stop the real run (Ray missing, batch models) stops this
+                engine.check(plan.header.models)
             rows = api.dry_run(plan, run_dir, retry_errors=args.retry_errors)
             print_dry_run(rows, console, str(run_dir), costs=dry_run_costs(plan, rows))
             if args.cache:
@@ -109,12 +127,13 @@ def handle(args: argparse.Namespace) -> int:
         summary = api.run_plan(
             plan, run_dir, spec=spec, fresh=args.fresh, retry_errors=args.retry_errors,
             conditions=tuple(args.conditions), limit=args.limit, listener=listener,
-            durable=args.durable, cache=args.cache,
+            durable=args.durable, cache=args.cache, engine=engine,
         )
     except api.RunSetupError as exc:
         if exc.diagnostics:
             render_text(exc.diagnostics, exc.sources, errors)
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        # escaped: a message may hold brackets ("pip install 'silspec[ray]'") that are not markup
+        errors.print(f"[bold red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except StoreError as exc:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
@@ -130,6 +149,27 @@ def handle(args: argparse.Namespace) -> int:
     if not args.no_report and not summary.interrupted and not summary.store_failure:
         _report(api, run_dir, console)
     return summary.exit_code
+
+
+def _engine(args: argparse.Namespace):
+    """The Ray engine for ``--engine ray`` (None: this process); Ray options without it are an
+    error, not ignored."""
+    ray_options = {"--ray-address": args.ray_address, "--workers": args.workers,
+                   "--gpus-per-worker": args.gpus_per_worker}
+    if args.engine != "ray":
+        given = [flag for flag, value in ray_options.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply with --engine ray")
+        return None
+    from silspec.run.ray_engine import DEFAULT_WORKERS, RayEngine
+
+    workers = DEFAULT_WORKERS if args.workers is None else args.workers
+    if workers < 1:
+        raise ValueError("--workers must be 1 or more")
+    gpus = 0.0 if args.gpus_per_worker is None else args.gpus_per_worker
+    if gpus < 0:
+        raise ValueError("--gpus-per-worker must be 0 or more")
+    return RayEngine(address=args.ray_address, workers=workers, gpus_per_worker=gpus)
 
 
 def _gate(spec, plan, pilot_dir: str, console):

@@ -844,6 +844,10 @@ class _GuardedStore:
             raise
 
 
+# the guard as other engines write the store with it (silspec.run.ray_engine)
+GuardedStore = _GuardedStore
+
+
 def reply_of(answer: BackendAnswer) -> Reply:
     """What the scorer reads of a backend's answer (the same fields the store keeps)."""
     note = answer.meta.get("note") if answer.meta else None

@@ -273,8 +273,14 @@ def run_plan(
     backend_factory: Any = None,
     durable: bool = False,
     cache: str | os.PathLike[str] | None = None,
+    engine: Any = None,
 ) -> RunSummary:
     """Ask what ``plan`` still lacks in ``run_dir``'s store; always leaves the store consistent.
+
+    ``engine``: None asks from this process (``Executor``); an engine such as
+    ``silspec.run.ray_engine.RayEngine`` asks elsewhere and streams every record back to this
+    store (its ``check(models)`` refuses what it cannot run before anything is touched). Its
+    workers read API keys from their own environment: ``env`` is not sent anywhere.
 
     ``cache``: a results-cache folder (``silspec.run.cache``) shared across run directories:
     requests it holds are stored from it (marked ``meta.cached_from``) instead of asked, and this
@@ -285,13 +291,16 @@ def run_plan(
     opened or written at the start (empty, foreign, damaged, read-only): nothing is asked.
     """
     run_dir = Path(run_dir)
+    if engine is not None:
+        engine.check(plan.header.models)
     results_cache = _open_cache(cache)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with RunDirectory.at(run_dir).exclusive():
             return _run_locked(plan, run_dir, spec=spec, fresh=fresh, retry_errors=retry_errors,
                                conditions=conditions, limit=limit, listener=listener, env=env,
-                               backend_factory=backend_factory, durable=durable, cache=results_cache)
+                               backend_factory=backend_factory, durable=durable, cache=results_cache,
+                               engine=engine)
     finally:
         if results_cache is not None:
             results_cache.close()
@@ -309,7 +318,7 @@ def _open_cache(cache: str | os.PathLike[str] | None) -> ResultsCache | None:
 def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_errors: bool,
                 conditions: Sequence[str], limit: int | None, listener: RunListener | None,
                 env: Mapping[str, str] | None, backend_factory: Any, durable: bool = False,
-                cache: ResultsCache | None = None) -> RunSummary:
+                cache: ResultsCache | None = None, engine: Any = None) -> RunSummary:
     backup = move_aside(run_dir) if fresh else None
     env = os.environ if env is None else env
     synchronous = "FULL" if durable else "NORMAL"
@@ -348,13 +357,22 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
                 to_ask = {name: n - cached.get(name, 0) for name, n in to_ask.items() if n - cached.get(name, 0)}
             # batch = true models go through the Batch API engine (silspec.run.batch), bound to the store
             models, batch_notes = executor_models(plan.header.models)
-            executor = Executor(
-                models=models, conditions=plan.header.conditions, items=plan.header.items,
-                store=store, env=env, listener=listener,
-                backend_factory=batch_backend_factory(backend_factory or get_backend, store=store),
-            )
             sources = _model_sources(plan, store, scanned, to_ask, retry_errors=retry_errors)
-            report = asyncio.run(_execute(executor, sources, to_ask, scanned.totals()))
+            if engine is not None:  # workers elsewhere read keys from their own environment
+                # the engine shards by request id, so it takes the pending ids as one list
+                # (ids and messages only: the plan itself is never held whole)
+                report = engine.execute(
+                    models=models, conditions=plan.header.conditions, items=plan.header.items,
+                    store=store, listener=listener, backend_factory=backend_factory or get_backend,
+                    requests=[r for source, _ in sources.values() for r in source], totals=scanned.totals(),
+                )
+            else:
+                executor = Executor(
+                    models=models, conditions=plan.header.conditions, items=plan.header.items,
+                    store=store, env=env, listener=listener,
+                    backend_factory=batch_backend_factory(backend_factory or get_backend, store=store),
+                )
+                report = asyncio.run(_execute(executor, sources, to_ask, scanned.totals()))
             try:
                 summary = _summarise(plan, run_dir, store, report, scanned, backup, retry_errors=retry_errors)
             except sqlite3.Error:

@@ -14,12 +14,14 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 | SIL6xx  | templates                                 | templates     |
 | SIL7xx  | files, tables, external inputs            | check.files, check.tables |
 | SIL8xx  | models, backends, answer modes, parsers   | models; options (SIL82x: option labels) |
-| SIL9xx  | analysis                                  | analysis      |
+| SIL9xx  | analysis; SIL93x: `batch = true`          | analysis, batch |
 """
 
 from __future__ import annotations
 
-from silspec.check.rules import analysis, benchmarks, coverage, limits, marginals, models, options, templates
+from silspec.check.rules import (
+    analysis, batch, benchmarks, coverage, limits, marginals, models, options, templates,
+)
 
 RULES = (
     benchmarks.check,
@@ -29,5 +31,6 @@ RULES = (
     limits.check,
     templates.check,
     options.check,
+    batch.check,
     analysis.check,
 )

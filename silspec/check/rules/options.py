@@ -170,6 +170,8 @@ def _backend_can_score(spec: Spec, ctx: Context, cond: Condition) -> None:
     model = spec.models.get(cond.model)
     if model is None or model.backend in FULL_STRING_BACKENDS:
         return
+    if model.options.get("batch") is True:
+        return  # the Batch API: SIL932 (rules/batch.py), where prompt_logprobs does not help
     if model.backend in PROMPT_LOGPROBS_BACKENDS and model.options.get("prompt_logprobs") is True:
         return
     if model.backend not in PROMPT_LOGPROBS_BACKENDS:
