@@ -30,6 +30,7 @@ from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings
 from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
+from silspec.analysis.report_warnings import usage_warnings
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
@@ -125,7 +126,9 @@ def analyse_stream(
 
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
+    usage = seen.usage.rows(spec)
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
+    warnings += usage_warnings(usage)
     # loud ones first in every report format
     warnings = loud_first(warnings)
     return Results(
@@ -136,6 +139,7 @@ def analyse_stream(
         comparisons=tuple(comparisons),
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
+        usage=tuple(usage),
     )
 
 

@@ -14,8 +14,9 @@ from typing import Any, Literal
 from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
+from silspec.analysis.usage import Usage
 
-SCHEMA_VERSION = 5  # 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 6  # 6: usage (tokens and cost per condition, the price's source), items[].reason; 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -214,6 +215,7 @@ class Results:
     comparisons: tuple[ComparisonResult, ...] = ()
     calibrations: tuple[CalibrationResult, ...] = ()
     warnings: tuple[Warning, ...] = ()
+    usage: tuple[Usage, ...] = ()  # tokens and cost per condition (silspec.analysis.usage)
     schema_version: int = SCHEMA_VERSION
 
     # ------------------------------------------------------------- lookups for the report writers

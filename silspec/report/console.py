@@ -23,6 +23,7 @@ from silspec.report.format import (
     item_label,
     number,
     percent,
+    price_sources,
     replicate_cell,
     replicate_key,
     replicate_test_text,
@@ -32,6 +33,8 @@ from silspec.report.format import (
     temperature_cell,
     uncovered_cells,
     uncovered_note,
+    usage_cells,
+    usage_columns,
     value_cell,
     with_interval,
 )
@@ -64,6 +67,8 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         console.print(comparison_table(comparison))
     for calibration in results.calibrations:
         console.print(calibration_table(calibration))
+    if results.usage:
+        console.print(usage_table(results))
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -142,6 +147,17 @@ def compliance_table(results: Results) -> Table:
             Text(percent(row.default_share), style="bold red" if loud else ""),
             *(cells[c] for c, shown in optional.items() if shown),
         )
+    return table
+
+
+def usage_table(results: Results) -> Table:
+    """Tokens and cost per condition, the price's source under it (never a silent 0)."""
+    table = Table(title="Tokens and cost (what this run paid)", title_justify="left",
+                  caption="price: " + "; ".join(price_sources(results)), caption_justify="left")
+    for column in usage_columns(results):
+        table.add_column(column, justify="left" if column in ("condition", "model", "price") else "right")
+    for cells in usage_cells(results):
+        table.add_row(*cells)
     return table
 
 

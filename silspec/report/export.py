@@ -27,6 +27,7 @@ from silspec.report.format import (
     js_matrix,
     number,
     percent,
+    price_sources,
     replicate_cell,
     replicate_key,
     replicate_test_text,
@@ -36,6 +37,8 @@ from silspec.report.format import (
     temperature_cell,
     uncovered_cells,
     uncovered_note,
+    usage_cells,
+    usage_columns,
     value_cell,
     with_interval,
 )
@@ -282,6 +285,15 @@ def md_calibration(results: Results) -> str:
     return "\n".join(parts)
 
 
+def md_usage(results: Results) -> str:
+    """Tokens and cost per condition, then where each price comes from."""
+    if not results.usage:
+        return ""
+    columns = usage_columns(results)
+    table = _table(columns, usage_cells(results), ["---", "---"] + ["---:"] * (len(columns) - 3) + ["---"])
+    return table + "\n" + "".join(f"- price: {line}\n" for line in price_sources(results))
+
+
 def md_warnings(results: Results) -> str:
     return "".join(
         f"- {'**' if w.severity == 'high' else ''}{w.message}{'**' if w.severity == 'high' else ''}\n"
@@ -300,6 +312,7 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "benchmarks": lambda: md_benchmarks(results),
         "calibration": lambda: md_calibration(results),
         "warnings": lambda: md_warnings(results),
+        "usage": lambda: md_usage(results),
     }
     blocks.update(
         _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
@@ -337,6 +350,8 @@ def to_markdown(results: Results) -> str:
             parts += [md_comparisons(results, "valid_only")]
     if results.calibrations:
         parts += ["## Calibration\n", md_calibration(results)]
+    if results.usage:
+        parts += ["## Tokens and cost\n", md_usage(results)]
     return "\n".join(parts)
 
 

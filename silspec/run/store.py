@@ -134,12 +134,21 @@ class AnswerRow(NamedTuple):
     system_fingerprint: str | None
     scorer: str | None
     option_tokens: str | None
+    # what the report's tokens and cost read (silspec.analysis.usage): the provider's counts, and
+    # whether the answer was reused from the results cache or came back from a Batch API job
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached: int = 0
+    batched: int = 0
 
 
-_ANSWER_ROW_SQL = ", ".join(
+_ROW_EXPRESSIONS = {
     # json_quote: the value as JSON text whatever its type ('null' when absent)
-    "json_quote(json_extract(meta, '$.option_tokens'))" if name == "option_tokens" else name for name in AnswerRow._fields
-)
+    "option_tokens": "json_quote(json_extract(meta, '$.option_tokens'))",
+    "cached": "coalesce(meta LIKE '%\"cached_from\"%' AND json_extract(meta, '$.cached_from') IS NOT NULL, 0)",
+    "batched": "coalesce(meta LIKE '%\"batch_id\"%' AND json_extract(meta, '$.batch_id') IS NOT NULL, 0)",
+}
+_ANSWER_ROW_SQL = ", ".join(_ROW_EXPRESSIONS.get(name, name) for name in AnswerRow._fields)
 ROW_CHUNK = 5_000  # rows fetched per cursor.fetchmany: the analysis never holds a result set
 
 
