@@ -115,6 +115,9 @@ class ItemMetrics:
     # bootstrap percentile interval of each code's simulated share over personas, aligned with
     # ``codes`` (the error bars of the HTML plots); () when there are no personas to resample
     share_intervals: tuple[tuple[float, float], ...] = ()
+    # why ``values`` is empty (no valid answers, no stored answers, no benchmark): the row is kept
+    # so that every planned condition x item is in every export, never a missing row
+    reason: str | None = None
 
 
 @frozen

@@ -62,6 +62,7 @@ CSV_COLUMNS = (
     "replicates",
     "replicate_ci_low",  # the across-seed percentile bootstrap of the replicate values (docs/report.md)
     "replicate_ci_high",
+    "reason",  # why a condition x item has no metric values (one row with an empty metric): never a missing row
 )
 
 
@@ -76,19 +77,25 @@ def _strict_json(report, indent: int | None) -> str:
 
 
 def to_csv(results: Results) -> str:
-    """Tidy: one row per condition × item × metric value × variant."""
+    """Tidy: one row per condition × item × metric value × variant; ``item`` is the qualified id
+    (as in the JSON and the answers export). A condition × item without values (no valid
+    answers, none stored, no benchmark) is one row with empty metric columns and its ``reason``."""
     metric_of_key = {}
     for name in results.study.metrics:
         metric_of_key[HEADLINE_KEY.get(name, name)] = name
     rows = []
     for row in results.items:
+        if not row.values:
+            rows.append([row.condition, row.item, row.country or "", row.variant, "", "", "", "", "", "",
+                         row.n, row.benchmark, "", "", "", "", "", row.reason or "no metric values"])
+            continue
         for key, value in row.values.items():
             interval = row.intervals.get(key)
             spread = row.across_replicates.get(key)
             rows.append(
                 [
                     row.condition,
-                    row.code,
+                    row.item,
                     row.country or "",
                     row.variant,
                     metric_of_key.get(key, key.partition("_")[0]),
@@ -103,6 +110,7 @@ def to_csv(results: Results) -> str:
                     _csv_number(spread.sd) if spread else "",
                     spread.n if spread else "",
                     *(_csv_interval(spread.seed_ci) if spread else ("", "")),
+                    "",
                 ]
             )
     return _csv_text(CSV_COLUMNS, rows)

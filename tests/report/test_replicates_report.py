@@ -40,7 +40,7 @@ def test_markdown_tables_carry_the_spread_and_the_per_item_test(results):
 
 def test_csv_rows_carry_replicate_mean_sd_and_count(results):
     rows = list(csv.DictReader(io.StringIO(to_csv(results))))
-    (js,) = [r for r in rows if (r["condition"], r["item"], r["variant"], r["key"]) == ("a", "Q1", "with_defaults", "js")]
+    (js,) = [r for r in rows if (r["condition"], r["item"], r["variant"], r["key"]) == ("a", "s.Q1", "with_defaults", "js")]
     spread = results.item_metrics("a")[0].across_replicates["js"]
     assert float(js["replicate_mean"]) == pytest.approx(spread.mean)
     assert float(js["replicate_sd"]) == pytest.approx(spread.sd) and js["replicates"] == "3"
