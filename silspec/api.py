@@ -20,6 +20,7 @@ from silspec.analysis.results import Results, RunsAggregate
 from silspec.plan.model import Plan, PlanHeader
 from silspec.prereg.lock import Lock, compute_lock, lock_path_for, write_lock
 from silspec.prereg.verify import Verification, verify_run
+from silspec.report.answers_table import answer_frame, write_answers
 from silspec.report.load import ReportError, analyse_run, analyse_runs, load_run
 from silspec.report.output import Format, print_run_report, report_text, write_report
 from silspec.run.errors import RunSetupError
@@ -134,18 +135,13 @@ class Run:
         return self.directory.read_plan_header()[0]
 
     def answers(self, *, frame: bool = False) -> Any:
-        """Every stored answer: ``AnswerRecord`` objects, or with ``frame=True`` a pandas
-        DataFrame (one row per answer, one column per field; pandas is not a dependency)."""
-        records = list(self._load()[1])
-        if not frame:
-            return records
-        try:
-            import pandas  # optional: only this method needs it
-        except ImportError:
-            raise ImportError("Run.answers(frame=True) needs pandas: pip install pandas") from None
-        from attrs import asdict
-
-        return pandas.DataFrame([asdict(record) for record in records])
+        """Every stored answer as ``AnswerRecord`` objects; with ``frame=True`` the per-answer tidy
+        table of the current plan as a pandas DataFrame: the same columns as ``silspec report
+        --answers --format csv|parquet`` (``silspec.report.answers_table``; pandas is the optional
+        extra ``silspec[data]``)."""
+        if frame:
+            return answer_frame(self.path)
+        return list(self._load()[1])
 
     def manifests(self) -> list[dict[str, Any]]:
         """Every invocation that wrote to this directory, oldest first."""
@@ -194,5 +190,5 @@ __all__ = [
     "DryRunRow", "Format", "Plan", "ReportError", "Results", "Run", "RunSetupError", "RunSummary",
     "RunsAggregate", "Spec", "Verification", "analyse", "default_run_dir", "dry_run", "freeze",
     "load_spec", "make_plan", "open_run", "print_run_report", "run_plan", "run_spec", "verify_run",
-    "write_report",
+    "write_answers", "write_report",
 ]

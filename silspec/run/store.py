@@ -397,13 +397,20 @@ class Store:
         row = self._db.execute("SELECT * FROM answers WHERE request_id=?", (request_id,)).fetchone()
         return None if row is None else row_to_answer(row)
 
-    def iter_answers(self, condition: str | None = None) -> Iterator[AnswerRecord]:
-        if condition is None:
-            cursor = self._db.execute("SELECT * FROM answers ORDER BY rowid")
-        else:
-            cursor = self._db.execute(
-                "SELECT * FROM answers WHERE condition=? ORDER BY rowid", (condition,)
-            )
+    def iter_answers(self, condition: str | None = None, *,
+                     plan_hashes: Iterable[str] | None = None) -> Iterator[AnswerRecord]:
+        """Stored answers in storage order, read a cursor batch at a time (never the whole table);
+        ``plan_hashes`` keeps those of the recorded plans (a join, like ``iter_answer_rows``)."""
+        clauses, args = [], []
+        if condition is not None:
+            clauses.append("condition=?")
+            args.append(condition)
+        if plan_hashes is not None:
+            hashes = list(plan_hashes)
+            clauses.append(f"request_id IN ({_plan_members_sql(hashes)})")
+            args += hashes
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        cursor = self._db.execute(f"SELECT * FROM answers{where} ORDER BY rowid", args)
         for row in cursor:
             yield row_to_answer(row)
 
