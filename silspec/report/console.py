@@ -166,7 +166,7 @@ def benchmark_table(results: Results) -> Table:
     for column in ("item", "benchmark", "values", "sum", "shares used", "n"):
         table.add_column(column)
     for b in results.benchmarks:
-        unit = " %" if b.unit == "percent" else ""
+        unit = {"percent": " %", "count": " respondents"}.get(b.unit, "")
         total_style = "bold red" if b.renormalised and b.total > (100 if b.unit == "percent" else 1) else ("yellow" if b.renormalised else "")
         table.add_row(
             b.item.rpartition(".")[2] + (f"/{b.country}" if b.country else ""),
