@@ -21,6 +21,13 @@ from silspec.plan.model import Plan, PlanHeader
 from silspec.prereg.lock import Lock, compute_lock, lock_path_for, write_lock
 from silspec.prereg.verify import Verification, verify_run
 from silspec.report.answers_table import answer_frame, write_answers
+from silspec.report.export import (
+    CSV_COLUMNS,
+    DISTRIBUTION_COLUMNS,
+    distribution_records,
+    metric_records,
+    usage_records,
+)
 from silspec.report.load import ReportError, analyse_run, analyse_runs, load_run
 from silspec.report.output import Format, print_run_report, report_text, write_report
 from silspec.run.errors import RunSetupError
@@ -151,6 +158,22 @@ class Run:
         """The analysis of the current plan's answers (what ``silspec report`` prints)."""
         return analyse_run(self.path, benchmark=benchmark)
 
+    def metrics(self, *, frame: bool = False, benchmark: str | None = None) -> Any:
+        """The per-item metric values, one row per condition × item × metric value × variant:
+        the rows and columns of ``silspec report --format csv`` (numbers as numbers); a cell
+        without values is one row with its ``reason``. A list of dicts, or a DataFrame."""
+        return _table(metric_records(self.results(benchmark=benchmark)), CSV_COLUMNS, frame)
+
+    def distributions(self, *, frame: bool = False, benchmark: str | None = None) -> Any:
+        """Simulated and benchmark shares per condition × item × variant × code, with the code's
+        label and the share's bootstrap interval (the JSON's ``items[].probs``, one row per code)."""
+        return _table(distribution_records(self.results(benchmark=benchmark)), DISTRIBUTION_COLUMNS, frame)
+
+    def usage(self, *, frame: bool = False) -> Any:
+        """Tokens and cost per condition, with the price's source (the JSON's ``usage``)."""
+        records = usage_records(self.results())
+        return _table(records, tuple(records[0]) if records else (), frame)
+
     def report(self, format: Format = "text", *, benchmark: str | None = None) -> str:
         """The report as text: ``text``, ``json``, ``csv``, ``md`` or ``html``."""
         return report_text(self.results(benchmark=benchmark), format)
@@ -160,8 +183,19 @@ class Run:
         return verify_run(self.path, lock)
 
 
+def _table(records: list[dict[str, Any]], columns: Sequence[str], frame: bool) -> Any:
+    if not frame:
+        return records
+    try:
+        import pandas  # optional: only the frames need it
+    except ImportError:
+        raise ImportError("a DataFrame needs pandas: pip install 'silspec[data]'") from None
+    return pandas.DataFrame.from_records(records, columns=list(columns))
+
+
 def open_run(path: PathLike) -> Run:
-    """A run directory, for reading: ``.answers()``, ``.results()``, ``.report()``, ``.verify()``."""
+    """A run directory, for reading: ``.answers()``, ``.metrics()``, ``.distributions()``,
+    ``.usage()``, ``.results()``, ``.report()``, ``.verify()``."""
     return Run(path)
 
 

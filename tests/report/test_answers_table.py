@@ -153,3 +153,39 @@ def test_parquet_without_pyarrow_says_how_to_install(replay, tmp_path, monkeypat
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
     with pytest.raises(silspec.ReportError, match=r"pip install 'silspec\[data\]'"):
         answers_table.write_answers(replay, format="parquet", out=tmp_path / "a.parquet")
+
+
+def test_metrics_and_distributions_frames_have_the_report_rows(replay, tmp_path):
+    pytest.importorskip("pandas")
+    run = silspec.open_run(replay)
+    main(["report", str(replay), "--format", "csv", "--out", str(tmp_path / "r.csv")])
+    rows = read_csv(tmp_path / "r.csv")
+    metrics = run.metrics(frame=True)
+    assert list(metrics.columns) == list(rows[0]) and len(metrics) == len(rows)
+    js = metrics[(metrics.key == "js") & (metrics.variant == "with_defaults") & (metrics.condition == "baseline")]
+    assert [round(v, 3) for v in js.value] == [0.062, 0.134, 0.113, 0.125, 0.267, 0.038]  # the paper's
+    shares = run.distributions(frame=True)
+    cells = shares.groupby(["condition", "item", "variant"])
+    assert len(cells) == 24 and all(abs(group.share.sum() - 1) < 1e-9 for _, group in cells)
+    unifi = shares[(shares["item"] == "kgss2023.UNIFI") & (shares.condition == "baseline")]
+    assert unifi.label.tolist()[:2] == ["매우 필요하다", "다소 필요하다"]
+    (usage,) = [u for u in run.usage() if u["condition"] == "baseline"]
+    assert usage["price_source"] == "replay" and usage["cost"] == 0.0
+
+
+def test_a_cell_without_valid_answers_keeps_its_rows_with_a_reason():
+    from silspec.analysis.pipeline import analyse
+    from silspec.report.export import distribution_records, metric_records
+    from silspec.spec.model import Parser
+    from tests.analysis.test_pipeline import answers_for, make_spec
+
+    spec = make_spec(parser=Parser(name="p"), conditions=("a",))  # on_error = none: errors stay missing
+    results = analyse(spec, answers_for("a", "Q1", [1, 2]) + answers_for("a", "Q2", [], errors=3))
+    q2 = [r for r in metric_records(results) if r["item"] == "s.Q2"]
+    assert [r["variant"] for r in q2] == ["with_defaults", "valid_only"]
+    assert all(r["value"] is None and r["metric"] is None for r in q2)
+    assert q2[1]["reason"] == "no valid answers: of 3 stored, 0 answered, 0 invalid, 0 refused, 3 errors, 0 dropped"
+    shares = [r for r in distribution_records(results) if r["item"] == "s.Q2"]
+    assert len(shares) == 8 and all(r["share"] is None and r["reason"] for r in shares)
+    q3 = [r for r in metric_records(results) if r["item"] == "s.Q3"]  # planned, never stored
+    assert len(q3) == 2 and q3[0]["reason"].startswith("no stored answers")
