@@ -13,7 +13,6 @@ from silspec.analysis.distributions import BenchmarkShares
 from silspec.analysis.results import ItemMetrics, Warning
 from silspec.analysis.scoring import Seen
 from silspec.analysis.usage import Usage
-from silspec.check.rules.benchmarks import CLOSED_BY_MISSING
 from silspec.spec.model import Spec
 
 DEFAULT_RATE_WARNING = 0.10
@@ -143,7 +142,7 @@ def _valid_mass_warnings(spec: Spec, compliance: Sequence[Compliance]) -> list[W
 def _benchmark_warnings(benchmarks: Iterable[BenchmarkShares]) -> list[Warning]:
     warnings = []
     for b in benchmarks:
-        if not b.renormalised or _closed_by_missing(b):
+        if not b.renormalised:
             continue
         where = f"{cell_label(b.item.rpartition('.')[2], b.country)} benchmark {b.name!r}"
         if b.total_percent > 100.0:
@@ -172,15 +171,6 @@ def _benchmark_warnings(benchmarks: Iterable[BenchmarkShares]) -> list[Warning]:
                 )
             )
     return warnings
-
-
-def _closed_by_missing(b: BenchmarkShares) -> bool:
-    """Values plus the declared ``missing`` share make 100 % within the rounding of printed tables
-    (lint's SIL415): the drop is what the spec says, not a gap to warn about."""
-    if not b.missing_share or b.unit not in CLOSED_BY_MISSING:
-        return False
-    target = 100.0 if b.unit == "percent" else 1.0
-    return abs(b.total + b.missing_share - target) <= CLOSED_BY_MISSING[b.unit] + 1e-9
 
 
 def _degenerate_warnings(rows: Sequence[ItemMetrics]) -> list[Warning]:
