@@ -171,8 +171,12 @@ def warnings_html(warnings) -> str:
         groups.setdefault(warning.kind, []).append(warning)
     out = ['<section id="warnings"><h2>Warnings</h2>']
     for kind, members in groups.items():
-        severity = min((w.severity for w in members), key=("high", "medium", "info").index)
-        title = f"{kind.replace('_', ' ')}: {len(members)} ({severity})"
+        order = ("high", "medium", "info")
+        severity = min((w.severity for w in members), key=order.index)
+        counts = {s: sum(w.severity == s for w in members) for s in order}
+        mixed = sum(1 for n in counts.values() if n) > 1
+        said = ", ".join(f"{n} {s}" for s, n in counts.items() if n) if mixed else severity
+        title = f"{kind.replace('_', ' ')}: {len(members)} ({said})"
         items = "".join(f"<li>{html.escape(w.message)}</li>" for w in members)
         out.append(f'<details class="warn-group {severity}" data-kind="{html.escape(kind)}">'
                    f"<summary>{html.escape(title)}</summary><ul>{items}</ul></details>")

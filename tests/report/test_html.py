@@ -147,3 +147,14 @@ def test_long_labels_wrap_on_two_lines_at_most():
 
     (label,) = tick_labels([1], ["strongly agree with the statement as written"])
     assert label.split("\n")[0] == "1" and len(label.split("\n")) == 3 and label.endswith("…")
+
+
+def test_a_group_of_several_severities_counts_each():
+    from silspec.analysis.results import Warning
+    from silspec.report.html import warnings_html
+
+    page = warnings_html([Warning("benchmark_renormalised", "high", "over 100"),
+                          Warning("benchmark_renormalised", "info", "short, dropped"),
+                          Warning("benchmark_renormalised", "info", "short, dropped too")])
+    assert '<details class="warn-group high"' in page
+    assert "<summary>benchmark renormalised: 3 (1 high, 2 info)</summary>" in page
