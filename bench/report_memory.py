@@ -1,6 +1,7 @@
 """Peak memory and CPU of ``silspec report`` on a large store (issue 11, "Flat memory").
 
     .venv/bin/python bench/report_memory.py [--sizes 100000 1000000] [--partial] [--keep DIR]
+                                            [--answers csv|parquet]
 
 Builds a synthetic run directory per size: the KGSS replay spec (``specs/kgss_paper_replay.sil``)
 is run once for real (100 personas x 6 items x 2 conditions, replayed from the paper's recorded
@@ -119,11 +120,12 @@ print(usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, wall)
 """
 
 
-def measure(run_dir: Path) -> tuple[float, float, float]:
-    """(peak RSS MB, CPU s, wall s) of one ``silspec report --format json``, run as the only
-    child of a fresh process (``ru_maxrss`` of children is the largest child ever waited for)."""
+def measure(run_dir: Path, export: tuple[str, ...] = ("--format", "json")) -> tuple[float, float, float]:
+    """(peak RSS MB, CPU s, wall s) of one ``silspec report --format json`` (or ``export``: the
+    answers table, ``--answers --format csv --out /dev/null``), run as the only child of a fresh
+    process (``ru_maxrss`` of children is the largest child ever waited for)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "silspec.cli.main", "report", str(run_dir), "--format", "json"]
+    command = [sys.executable, "-m", "silspec.cli.main", "report", str(run_dir), *export]
     out = subprocess.run([sys.executable, "-c", MEASURE, *command], cwd=ROOT, env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     rss, cpu, wall = (float(v) for v in out)
@@ -136,6 +138,8 @@ def main() -> None:
     parser.add_argument("--partial", action="store_true", help="leave 1 %% of the plan unanswered")
     parser.add_argument("--probs", action="store_true", help="store option_probs rows (a vector each)")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the run directories here")
+    parser.add_argument("--answers", choices=("csv", "parquet"),
+                        help="measure the answers table export (silspec report --answers) instead of the report")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="silspec_report_mem_"))
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
@@ -145,6 +149,13 @@ def main() -> None:
             started = time.perf_counter()
             build(run_dir, n, partial=args.partial, probs=args.probs)
             print(f"built {n:,} answers in {time.perf_counter() - started:.0f} s: {run_dir}")
+        if args.answers:
+            out = base / f"answers.{args.answers}"
+            rss, cpu, wall = measure(run_dir, ("--answers", "--format", args.answers, "--out", str(out)))
+            print(f"answers table ({args.answers}) of {n:>9,} answers: peak RSS {rss:7.0f} MB, CPU {cpu:6.1f} s, "
+                  f"wall {wall:6.1f} s, {out.stat().st_size / 1e6:.0f} MB written")
+            out.unlink()
+            continue
         rss, cpu, wall = measure(run_dir)
         target = " (target: < 500 MB, < 60 s CPU)" if n >= 1_000_000 else ""
         print(f"report of {n:>9,} answers: peak RSS {rss:7.0f} MB, CPU {cpu:6.1f} s, wall {wall:6.1f} s{target}")

@@ -15,7 +15,7 @@ _API = (
     "DryRunRow", "Format", "Plan", "ReportError", "Results", "Run", "RunSetupError", "RunSummary",
     "RunsAggregate", "Spec", "Verification", "analyse", "default_run_dir", "dry_run", "freeze",
     "load_spec", "make_plan", "open_run", "print_run_report", "run_plan", "run_spec", "verify_run",
-    "write_report",
+    "write_answers", "write_report",
 )
 
 __all__ = ["__version__", *_API]

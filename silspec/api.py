@@ -20,6 +20,14 @@ from silspec.analysis.results import Results, RunsAggregate
 from silspec.plan.model import Plan, PlanHeader
 from silspec.prereg.lock import Lock, compute_lock, lock_path_for, write_lock
 from silspec.prereg.verify import Verification, verify_run
+from silspec.report.answers_table import answer_frame, write_answers
+from silspec.report.export import (
+    CSV_COLUMNS,
+    DISTRIBUTION_COLUMNS,
+    distribution_records,
+    metric_records,
+    usage_records,
+)
 from silspec.report.load import ReportError, analyse_run, analyse_runs, load_run
 from silspec.report.output import Format, print_run_report, report_text, write_report
 from silspec.run.errors import RunSetupError
@@ -140,18 +148,13 @@ class Run:
         return self.directory.read_plan_header()[0]
 
     def answers(self, *, frame: bool = False) -> Any:
-        """Every stored answer: ``AnswerRecord`` objects, or with ``frame=True`` a pandas
-        DataFrame (one row per answer, one column per field; pandas is not a dependency)."""
-        records = list(self._load()[1])
-        if not frame:
-            return records
-        try:
-            import pandas  # optional: only this method needs it
-        except ImportError:
-            raise ImportError("Run.answers(frame=True) needs pandas: pip install pandas") from None
-        from attrs import asdict
-
-        return pandas.DataFrame([asdict(record) for record in records])
+        """Every stored answer as ``AnswerRecord`` objects; with ``frame=True`` the per-answer tidy
+        table of the current plan as a pandas DataFrame: the same columns as ``silspec report
+        --answers --format csv|parquet`` (``silspec.report.answers_table``; pandas is the optional
+        extra ``silspec[data]``)."""
+        if frame:
+            return answer_frame(self.path)
+        return list(self._load()[1])
 
     def manifests(self) -> list[dict[str, Any]]:
         """Every invocation that wrote to this directory, oldest first."""
@@ -160,6 +163,22 @@ class Run:
     def results(self, *, benchmark: str | None = None) -> Results:
         """The analysis of the current plan's answers (what ``silspec report`` prints)."""
         return analyse_run(self.path, benchmark=benchmark)
+
+    def metrics(self, *, frame: bool = False, benchmark: str | None = None) -> Any:
+        """The per-item metric values, one row per condition × item × metric value × variant:
+        the rows and columns of ``silspec report --format csv`` (numbers as numbers); a cell
+        without values is one row with its ``reason``. A list of dicts, or a DataFrame."""
+        return _table(metric_records(self.results(benchmark=benchmark)), CSV_COLUMNS, frame)
+
+    def distributions(self, *, frame: bool = False, benchmark: str | None = None) -> Any:
+        """Simulated and benchmark shares per condition × item × variant × code, with the code's
+        label and the share's bootstrap interval (the JSON's ``items[].probs``, one row per code)."""
+        return _table(distribution_records(self.results(benchmark=benchmark)), DISTRIBUTION_COLUMNS, frame)
+
+    def usage(self, *, frame: bool = False) -> Any:
+        """Tokens and cost per condition, with the price's source (the JSON's ``usage``)."""
+        records = usage_records(self.results())
+        return _table(records, tuple(records[0]) if records else (), frame)
 
     def report(self, format: Format = "text", *, benchmark: str | None = None) -> str:
         """The report as text: ``text``, ``json``, ``csv``, ``md`` or ``html``."""
@@ -170,8 +189,19 @@ class Run:
         return verify_run(self.path, lock)
 
 
+def _table(records: list[dict[str, Any]], columns: Sequence[str], frame: bool) -> Any:
+    if not frame:
+        return records
+    try:
+        import pandas  # optional: only the frames need it
+    except ImportError:
+        raise ImportError("a DataFrame needs pandas: pip install 'silspec[data]'") from None
+    return pandas.DataFrame.from_records(records, columns=list(columns))
+
+
 def open_run(path: PathLike) -> Run:
-    """A run directory, for reading: ``.answers()``, ``.results()``, ``.report()``, ``.verify()``."""
+    """A run directory, for reading: ``.answers()``, ``.metrics()``, ``.distributions()``,
+    ``.usage()``, ``.results()``, ``.report()``, ``.verify()``."""
     return Run(path)
 
 
@@ -200,5 +230,5 @@ __all__ = [
     "DryRunRow", "Format", "Plan", "ReportError", "Results", "Run", "RunSetupError", "RunSummary",
     "RunsAggregate", "Spec", "Verification", "analyse", "default_run_dir", "dry_run", "freeze",
     "load_spec", "make_plan", "open_run", "print_run_report", "run_plan", "run_spec", "verify_run",
-    "write_report",
+    "write_answers", "write_report",
 ]

@@ -330,6 +330,8 @@ def _uncovered_reason(
             reasons.append(f"not asked in {name}")
         elif row is None:
             reasons.append(f"{name} has no metrics (no scored answers or no benchmark)")
+        elif row.reason and not row.values:  # kept without metrics, with its reason
+            reasons.append(f"{name} has no metrics ({row.reason})")
         else:
             reasons.append(f"{name}: {key} undefined over {row.n} answers")
     return "; ".join(reasons)

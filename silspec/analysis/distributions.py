@@ -109,6 +109,8 @@ class BenchmarkShares:
 
     @property
     def total_percent(self) -> float:
+        if self.unit == "count":
+            return 100.0  # the counts are the whole table of substantive answers
         return self.total if self.unit == "percent" else self.total * 100.0
 
     @property
@@ -135,8 +137,11 @@ def benchmark_shares(
         raise ValueError(f"{item_id}: benchmark {benchmark.name!r} has a negative or non-finite value")
     if benchmark.total <= 0:
         raise ValueError(f"{item_id}: benchmark {benchmark.name!r} sums to zero")
-    full = 100.0 if benchmark.unit == "percent" else 1.0
-    renormalised = abs(benchmark.total - full) > tolerance_percent * full / 100.0
+    if benchmark.unit == "count":  # respondents per code: their own sum is the whole, nothing to renormalise
+        renormalised = False
+    else:
+        full = 100.0 if benchmark.unit == "percent" else 1.0
+        renormalised = abs(benchmark.total - full) > tolerance_percent * full / 100.0
     return BenchmarkShares(
         item=item_id,
         name=benchmark.name,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from silspec import __version__
 from silspec.analysis.benchmarks import benchmark_for, benchmark_info
@@ -28,7 +28,7 @@ from silspec.analysis.compliance import Compliance, compliance_table
 from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
-from silspec.analysis.report_warnings import loud_first, reader_warnings
+from silspec.analysis.report_warnings import loud_first, reader_warnings, usage_warnings
 from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
 from silspec.run.records import AnswerRecord
@@ -109,11 +109,14 @@ def analyse_stream(
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
+    compliance_of = {(c.condition, c.item, c.country): c for c in compliance}
     for cell, variants in distributions.items():
         condition_name, item_id, country = cell
         item = spec.item(item_id)
         shares = benchmark_for(spec, spec.conditions[condition_name], item, country, benchmark, warnings)
         if shares is None:
+            item_rows += [unscored_row(variants[v], item, "no benchmark to score against (see the warnings)")
+                          for v in VARIANTS]
             continue
         benchmarks.setdefault((item_id, shares.name, country), shares)
         replicates = by_replicate.get(cell, {})
@@ -121,11 +124,16 @@ def analyse_stream(
             row = item_metrics(spec, item, variants[variant], shares, metric_specs)
             if len(replicates) >= 2:
                 row = with_replicate_spreads(spec, item, row, replicates, variant, shares, metric_specs)
+            if row.probs is None:
+                row = evolve(row, reason=_no_answers_reason(variant, compliance_of.get(cell)))
             item_rows.append(row)
+    item_rows += _unasked_rows(spec, distributions, codes_by_item, benchmark)
 
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
+    usage = seen.usage.rows(spec)
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
+    warnings += usage_warnings(usage)
     # loud ones first in every report format
     warnings = loud_first(warnings)
     return Results(
@@ -136,6 +144,7 @@ def analyse_stream(
         comparisons=tuple(comparisons),
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
+        usage=tuple(usage),
     )
 
 
@@ -153,6 +162,42 @@ def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[in
         distributions.update(build_distributions(answers, codes_by_item))
         by_replicate.update(replicate_distributions(answers, codes_by_item))
     return compliance, distributions, by_replicate
+
+
+def unscored_row(dist: SimDistribution, item: Any, reason: str) -> ItemMetrics:
+    """A condition x item row without metrics, kept with its reason (never a missing row)."""
+    return ItemMetrics(condition=dist.condition, item=item.id, code=item.code, variant=dist.variant,
+                       answers=dist.answers, n=dist.n, codes=dist.codes, counts=dist.counts, probs=None,
+                       benchmark="", benchmark_probs=(), country=dist.country, reason=reason)
+
+
+def _no_answers_reason(variant: str, compliance: Compliance | None) -> str:
+    """Why a cell's distribution is empty, with its stored outcomes."""
+    if compliance is None or compliance.n == 0:
+        return "no answers counted"
+    what = "no valid answers" if variant == "valid_only" else "no answers counted (none coded, none filled in)"
+    return (f"{what}: of {compliance.n} stored, {compliance.answered} answered, {compliance.invalid} invalid, "
+            f"{compliance.refused} refused, {compliance.error} errors, {compliance.dropped} dropped")
+
+
+def _unasked_rows(spec: Spec, distributions: dict, codes_by_item: dict[str, tuple[int, ...]],
+                  benchmark: str | None) -> list[ItemMetrics]:
+    """Rows for the condition x item cells the spec plans but the store has no answer for."""
+    have = {(condition, item) for condition, item, _ in distributions}
+    rows = []
+    for name, condition in spec.conditions.items():
+        for item_id in condition.items:
+            if (name, item_id) in have:
+                continue
+            item = spec.item(item_id)
+            chosen = item.benchmark(benchmark or condition.benchmark or spec.analysis.benchmark, None) or item.benchmark(None, None)
+            codes = codes_by_item[item_id]
+            for variant in VARIANTS:
+                rows.append(ItemMetrics(
+                    condition=name, item=item_id, code=item.code, variant=variant, answers=condition.answers, n=0,
+                    codes=codes, counts=(0.0,) * len(codes), probs=None, benchmark=chosen.name if chosen else "",
+                    benchmark_probs=(), reason="no stored answers (planned, not asked or not stored yet)"))
+    return rows
 
 
 def known_benchmarks(spec: Spec) -> tuple[str, ...]:

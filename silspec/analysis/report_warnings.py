@@ -12,6 +12,7 @@ from silspec.analysis.compliance import Compliance
 from silspec.analysis.distributions import BenchmarkShares
 from silspec.analysis.results import ItemMetrics, Warning
 from silspec.analysis.scoring import Seen
+from silspec.analysis.usage import Usage
 from silspec.spec.model import Spec
 
 DEFAULT_RATE_WARNING = 0.10
@@ -275,4 +276,23 @@ def loud_first(warnings: list[Warning]) -> list[Warning]:
     """Repeats collapsed, then loud ones first (a stable sort keeps each severity's own order)."""
     warnings = collapse_repeats(warnings)
     warnings.sort(key=lambda w: SEVERITY_ORDER.get(w.severity, len(SEVERITY_ORDER)))
+    return warnings
+
+
+def usage_warnings(usage: Iterable[Usage]) -> list[Warning]:
+    """A cost that is unknown or a lower bound is said where the cost is shown, never a silent 0."""
+    warnings = []
+    for row in usage:
+        if row.price_source == "unknown":
+            warnings.append(Warning(
+                kind="price_unknown", severity="medium", condition=row.condition,
+                message=f"{row.condition}: cost unknown: {row.price_detail}; set `price_input_per_mtok` and "
+                "`price_output_per_mtok` in the model block (docs/report.md, tokens and cost)",
+            ))
+        elif row.cost_is_lower_bound:
+            warnings.append(Warning(
+                kind="tokens_missing", severity="medium", condition=row.condition,
+                message=f"{row.condition}: {row.without_tokens} of {row.answers} answers have no token counts "
+                "from the provider: their cost is not in the total, which is a lower bound",
+            ))
     return warnings

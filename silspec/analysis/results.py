@@ -14,8 +14,9 @@ from typing import Any, Literal
 from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
+from silspec.analysis.usage import Usage
 
-SCHEMA_VERSION = 5  # 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 6  # 6: usage (tokens and cost per condition, the price's source), items[].reason; 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -114,6 +115,9 @@ class ItemMetrics:
     # bootstrap percentile interval of each code's simulated share over personas, aligned with
     # ``codes`` (the error bars of the HTML plots); () when there are no personas to resample
     share_intervals: tuple[tuple[float, float], ...] = ()
+    # why ``values`` is empty (no valid answers, no stored answers, no benchmark): the row is kept
+    # so that every planned condition x item is in every export, never a missing row
+    reason: str | None = None
 
 
 @frozen
@@ -214,6 +218,7 @@ class Results:
     comparisons: tuple[ComparisonResult, ...] = ()
     calibrations: tuple[CalibrationResult, ...] = ()
     warnings: tuple[Warning, ...] = ()
+    usage: tuple[Usage, ...] = ()  # tokens and cost per condition (silspec.analysis.usage)
     schema_version: int = SCHEMA_VERSION
 
     # ------------------------------------------------------------- lookups for the report writers

@@ -22,7 +22,9 @@ from silspec.answers import Verdict, score, scorer_hash
 from silspec.plan.compile import build_plan_item
 from silspec.plan.model import PlanItem
 from silspec.run.records import AnswerRecord, stored_reply, stored_verdict
+from silspec.analysis.usage import UsageTally
 from silspec.run.store import AnswerRow
+
 from silspec.spec.model import Parser, Spec
 
 # (lean row, the whole record when the caller already holds it; None: ``fetch`` reads it)
@@ -112,6 +114,7 @@ class Seen:
     n_answers: int = 0
     provider_models: dict[str, dict[str, None]] = field(factory=dict)
     fingerprints: dict[str, dict[str, None]] = field(factory=dict)
+    usage: UsageTally = field(factory=UsageTally)  # tokens per condition, for the cost
 
 
 def row_of(record: AnswerRecord) -> AnswerRow:
@@ -124,6 +127,9 @@ def row_of(record: AnswerRecord) -> AnswerRow:
         probs=record.probs, valid_mass=record.valid_mass, country=record.country,
         provider_model=record.provider_model, system_fingerprint=record.system_fingerprint,
         scorer=record.scorer, option_tokens=json.dumps(tokens),
+        prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
+        cached=int(bool(record.meta and record.meta.get("cached_from"))),
+        batched=int(bool(record.meta and record.meta.get("batch_id"))),
     )
 
 
@@ -148,6 +154,7 @@ def score_rows(
     n = 0
     for row, record in entries:
         n += 1
+        seen.usage.add(row)
         if row.provider_model:
             seen.provider_models[row.condition].setdefault(row.provider_model, None)
         if row.system_fingerprint:

@@ -22,7 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a run directory (runs/<study>/); several runs of one spec with different study.seed "
         "are aggregated: each metric's mean, SD and n over runs",
     )
-    p.add_argument("--format", choices=("text", "json", "csv", "md", "html"), default="text")
+    p.add_argument("--format", choices=("text", "json", "csv", "md", "html", "parquet"), default=None,
+                   help="text (default), json, csv, md, html; with --answers: csv (default) or parquet (needs pyarrow: "
+                   "pip install 'silspec[data]')")
+    p.add_argument("--answers", action="store_true",
+                   help="export the per-answer table instead of the report (one row per request of the current "
+                   "plan), as --format csv or parquet")
     p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--update-doc", metavar="FILE.md", help="fill <!-- silspec:NAME --> blocks of a manuscript")
     p.add_argument("--benchmark", metavar="NAME", help="score every item against this named benchmark (a name no item has is an error, exit 2)")
@@ -44,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"silspec report: error: {run_dir} is not a silspec run directory (no store.sqlite)",
                   file=sys.stderr)
             return 2
+    if args.answers or args.format == "parquet":
+        return _answers(api, args)
+    args.format = args.format or "text"
     try:
         api.write_report(
             args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir,
@@ -65,4 +73,32 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.out:
         print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _answers(api, args: argparse.Namespace) -> int:
+    """``--answers``: the per-answer table, streamed (docs/report.md, "The answers table")."""
+    if not args.answers:
+        print("silspec report: error: --format parquet is for the per-answer table: add --answers", file=sys.stderr)
+        return 2
+    if len(args.run_dir) > 1:
+        print("silspec report: error: --answers exports one run directory at a time", file=sys.stderr)
+        return 2
+    args.format = args.format or "csv"
+    if args.format not in ("csv", "parquet"):
+        print(f"silspec report: error: --answers writes --format csv or parquet, not {args.format}", file=sys.stderr)
+        return 2
+    if args.format == "parquet" and not args.out:
+        print("silspec report: error: --format parquet writes a binary file: give --out FILE.parquet", file=sys.stderr)
+        return 2
+    try:
+        n, which = api.write_answers(args.run_dir[0], format=args.format, out=args.out)
+    except api.ReportError as error:
+        print(f"silspec report: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"silspec report: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    if args.out:
+        print(f"wrote {n} rows to {args.out}: {which}", file=sys.stderr)
     return 0

@@ -23,6 +23,7 @@ from silspec.report.format import (
     item_label,
     number,
     percent,
+    price_sources,
     replicate_cell,
     replicate_key,
     replicate_test_text,
@@ -32,6 +33,8 @@ from silspec.report.format import (
     temperature_cell,
     uncovered_cells,
     uncovered_note,
+    usage_cells,
+    usage_columns,
     value_cell,
     with_interval,
 )
@@ -64,6 +67,8 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         console.print(comparison_table(comparison))
     for calibration in results.calibrations:
         console.print(calibration_table(calibration))
+    if results.usage:
+        console.print(usage_table(results))
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -145,12 +150,23 @@ def compliance_table(results: Results) -> Table:
     return table
 
 
+def usage_table(results: Results) -> Table:
+    """Tokens and cost per condition, the price's source under it (never a silent 0)."""
+    table = Table(title="Tokens and cost (what this run paid)", title_justify="left",
+                  caption="price: " + "; ".join(price_sources(results)), caption_justify="left")
+    for column in usage_columns(results):
+        table.add_column(column, justify="left" if column in ("condition", "model", "price") else "right")
+    for cells in usage_cells(results):
+        table.add_row(*cells)
+    return table
+
+
 def benchmark_table(results: Results) -> Table:
     table = Table(title="Benchmarks (as written → shares used)", title_justify="left")
     for column in ("item", "benchmark", "values", "sum", "shares used", "n"):
         table.add_column(column)
     for b in results.benchmarks:
-        unit = " %" if b.unit == "percent" else ""
+        unit = {"percent": " %", "count": " respondents"}.get(b.unit, "")
         total_style = "bold red" if b.renormalised and b.total > (100 if b.unit == "percent" else 1) else ("yellow" if b.renormalised else "")
         table.add_row(
             b.item.rpartition(".")[2] + (f"/{b.country}" if b.country else ""),

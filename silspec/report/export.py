@@ -27,6 +27,7 @@ from silspec.report.format import (
     js_matrix,
     number,
     percent,
+    price_sources,
     replicate_cell,
     replicate_key,
     replicate_test_text,
@@ -36,6 +37,8 @@ from silspec.report.format import (
     temperature_cell,
     uncovered_cells,
     uncovered_note,
+    usage_cells,
+    usage_columns,
     value_cell,
     with_interval,
 )
@@ -59,6 +62,7 @@ CSV_COLUMNS = (
     "replicates",
     "replicate_ci_low",  # the across-seed percentile bootstrap of the replicate values (docs/report.md)
     "replicate_ci_high",
+    "reason",  # why a condition x item has no metric values (one row with an empty metric): never a missing row
 )
 
 
@@ -72,37 +76,87 @@ def _strict_json(report, indent: int | None) -> str:
     return json.dumps(report.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
 
 
-def to_csv(results: Results) -> str:
-    """Tidy: one row per condition × item × metric value × variant."""
+def metric_records(results: Results) -> list[dict[str, object]]:
+    """One dict per condition × item × metric value × variant (``CSV_COLUMNS``), values as numbers
+    or None; ``item`` is the qualified id (as in the JSON and the answers table). A condition ×
+    item without values (no valid answers, none stored, no benchmark) is one record with empty
+    metric columns and its ``reason``: never a missing row."""
     metric_of_key = {}
     for name in results.study.metrics:
         metric_of_key[HEADLINE_KEY.get(name, name)] = name
-    rows = []
+    out: list[dict[str, object]] = []
     for row in results.items:
+        base = {"condition": row.condition, "item": row.item, "country": row.country, "variant": row.variant,
+                "n": row.n, "benchmark": row.benchmark}
+        if not row.values:
+            out.append({**dict.fromkeys(CSV_COLUMNS), **base, "reason": row.reason or "no metric values"})
+            continue
         for key, value in row.values.items():
             interval = row.intervals.get(key)
             spread = row.across_replicates.get(key)
-            rows.append(
-                [
-                    row.condition,
-                    row.code,
-                    row.country or "",
-                    row.variant,
-                    metric_of_key.get(key, key.partition("_")[0]),
-                    key,
-                    _csv_number(value),
-                    _csv_number(interval.low) if interval else "",
-                    _csv_number(interval.high) if interval else "",
-                    interval.level if interval else "",
-                    row.n,
-                    row.benchmark,
-                    _csv_number(spread.mean) if spread else "",
-                    _csv_number(spread.sd) if spread else "",
-                    spread.n if spread else "",
-                    *(_csv_interval(spread.seed_ci) if spread else ("", "")),
-                ]
-            )
-    return _csv_text(CSV_COLUMNS, rows)
+            seed_ci = spread.seed_ci if spread else None
+            out.append({
+                **base,
+                "metric": metric_of_key.get(key, key.partition("_")[0]),
+                "key": key,
+                "value": value,
+                "ci_low": interval.low if interval else None,
+                "ci_high": interval.high if interval else None,
+                "ci_level": interval.level if interval else None,
+                "replicate_mean": spread.mean if spread else None,
+                "replicate_sd": spread.sd if spread else None,
+                "replicates": spread.n if spread else None,
+                "replicate_ci_low": seed_ci.low if seed_ci else None,
+                "replicate_ci_high": seed_ci.high if seed_ci else None,
+                "reason": None,
+            })
+    return out
+
+
+_CSV_NUMBERS = frozenset({"value", "ci_low", "ci_high", "replicate_mean", "replicate_sd", "replicate_ci_low",
+                          "replicate_ci_high"})
+
+
+def to_csv(results: Results) -> str:
+    """Tidy: ``metric_records`` as CSV (numbers in Python's shortest round-trip repr)."""
+    return _csv_text(CSV_COLUMNS, (
+        [(_csv_number(record[c]) if c in _CSV_NUMBERS else ("" if record[c] is None else record[c]))
+         for c in CSV_COLUMNS]
+        for record in metric_records(results)
+    ))
+
+
+DISTRIBUTION_COLUMNS = ("condition", "item", "country", "variant", "code", "label", "count", "share",
+                        "share_ci_low", "share_ci_high", "benchmark", "benchmark_share", "n", "reason")
+
+
+def distribution_records(results: Results) -> list[dict[str, object]]:
+    """One dict per condition × item × variant × code (``DISTRIBUTION_COLUMNS``): the simulated
+    count and share with its bootstrap interval beside the benchmark's share. A cell without a
+    distribution keeps its rows, with empty shares and its ``reason``."""
+    labels = {(b.item, b.country): b.labels for b in results.benchmarks}
+    out: list[dict[str, object]] = []
+    for row in results.items:
+        names = labels.get((row.item, row.country)) or ()
+        for i, code in enumerate(row.codes):
+            interval = row.share_intervals[i] if i < len(row.share_intervals) else None
+            out.append({
+                "condition": row.condition, "item": row.item, "country": row.country, "variant": row.variant,
+                "code": code, "label": names[i] if i < len(names) else None,
+                "count": row.counts[i] if i < len(row.counts) else None,
+                "share": row.probs[i] if row.probs else None,
+                "share_ci_low": interval[0] if interval else None,
+                "share_ci_high": interval[1] if interval else None,
+                "benchmark": row.benchmark,
+                "benchmark_share": row.benchmark_probs[i] if i < len(row.benchmark_probs) else None,
+                "n": row.n, "reason": None if row.probs else (row.reason or "no answers counted"),
+            })
+    return out
+
+
+def usage_records(results: Results) -> list[dict[str, object]]:
+    """Tokens and cost per condition, as the JSON's ``usage`` rows."""
+    return [dict(row) for row in results.to_dict()["usage"]]
 
 
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -282,6 +336,15 @@ def md_calibration(results: Results) -> str:
     return "\n".join(parts)
 
 
+def md_usage(results: Results) -> str:
+    """Tokens and cost per condition, then where each price comes from."""
+    if not results.usage:
+        return ""
+    columns = usage_columns(results)
+    table = _table(columns, usage_cells(results), ["---", "---"] + ["---:"] * (len(columns) - 3) + ["---"])
+    return table + "\n" + "".join(f"- price: {line}\n" for line in price_sources(results))
+
+
 def md_warnings(results: Results) -> str:
     return "".join(
         f"- {'**' if w.severity == 'high' else ''}{w.message}{'**' if w.severity == 'high' else ''}\n"
@@ -300,6 +363,7 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "benchmarks": lambda: md_benchmarks(results),
         "calibration": lambda: md_calibration(results),
         "warnings": lambda: md_warnings(results),
+        "usage": lambda: md_usage(results),
     }
     blocks.update(
         _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
@@ -337,6 +401,8 @@ def to_markdown(results: Results) -> str:
             parts += [md_comparisons(results, "valid_only")]
     if results.calibrations:
         parts += ["## Calibration\n", md_calibration(results)]
+    if results.usage:
+        parts += ["## Tokens and cost\n", md_usage(results)]
     return "\n".join(parts)
 
 

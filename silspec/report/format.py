@@ -234,3 +234,59 @@ def runs_matrix(aggregate, condition: str, variant: str = "with_defaults"):
         n = max((r.spread.n for r in by_key.values()), default=0)
         table.append((item, n, by_key))
     return columns, table
+
+
+# ------------------------------------------------------------------------------ tokens and cost
+
+USAGE_HEADER = ("condition", "model", "answers", "tokens in", "tokens out", "cached", "cost", "price")
+
+
+def cost_text(row) -> str:
+    """The cost as a reader must read it: "unknown", "0 (local)", a lower bound "≥ …", or a sum."""
+    if row.cost is None:
+        return "unknown"
+    if row.price_source in ("local", "replay"):
+        return "0"  # the price column says why
+    amount = f"{row.cost:.4f}" + (f" {row.currency}" if row.currency else "")
+    return ("≥ " + amount) if row.cost_is_lower_bound else amount
+
+
+def tokens_text(row, count: int) -> str:
+    """Token sums, or "–" when no answer of the condition carried counts (a replay, a backend without usage)."""
+    return f"{count:,}" if row.with_tokens else "–"
+
+
+def usage_columns(results: Results) -> list[str]:
+    """USAGE_HEADER without the cached column when nothing came from the cache."""
+    return [c for c in USAGE_HEADER if c != "cached" or any(u.cached for u in results.usage)]
+
+
+def usage_cells(results: Results) -> list[list[str]]:
+    """One row per condition (``usage_columns``), plus a total row when several costs are all
+    known and billed in one currency."""
+    with_cached = "cached" in usage_columns(results)
+    rows = [
+        [u.condition, u.model_id, f"{u.answers:,}", tokens_text(u, u.prompt_tokens),
+         tokens_text(u, u.completion_tokens), *([f"{u.cached:,}"] if with_cached else []), cost_text(u),
+         u.price_source]
+        for u in results.usage
+    ]
+    currencies = {u.currency for u in results.usage if u.price_source in ("spec", "prices file")}
+    if len(results.usage) > 1 and currencies and all(u.cost is not None for u in results.usage) and len(currencies) == 1:
+        total = sum(u.cost or 0.0 for u in results.usage)
+        bound = any(u.cost_is_lower_bound for u in results.usage)
+        currency = next(iter(currencies), "")
+        text = ("≥ " if bound else "") + f"{total:.4f}" + (f" {currency}" if currency else "")
+        rows.append(["total", "", f"{sum(u.answers for u in results.usage):,}", "", "",
+                     *([""] if with_cached else []), text, ""])
+    return rows
+
+
+def price_sources(results: Results) -> list[str]:
+    """Each distinct price source with its provenance (the page and date, or the spec)."""
+    seen: dict[str, None] = {}
+    for u in results.usage:
+        prices = "" if u.price_input is None or u.price_source in ("local", "replay") else (
+            f" ({u.price_input:g} in / {u.price_output:g} out per 1M tokens)")
+        seen.setdefault(f"{u.model_id}: {u.price_detail}{prices}", None)
+    return list(seen)

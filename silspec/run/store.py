@@ -134,12 +134,21 @@ class AnswerRow(NamedTuple):
     system_fingerprint: str | None
     scorer: str | None
     option_tokens: str | None
+    # what the report's tokens and cost read (silspec.analysis.usage): the provider's counts, and
+    # whether the answer was reused from the results cache or came back from a Batch API job
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached: int = 0
+    batched: int = 0
 
 
-_ANSWER_ROW_SQL = ", ".join(
+_ROW_EXPRESSIONS = {
     # json_quote: the value as JSON text whatever its type ('null' when absent)
-    "json_quote(json_extract(meta, '$.option_tokens'))" if name == "option_tokens" else name for name in AnswerRow._fields
-)
+    "option_tokens": "json_quote(json_extract(meta, '$.option_tokens'))",
+    "cached": "coalesce(meta LIKE '%\"cached_from\"%' AND json_extract(meta, '$.cached_from') IS NOT NULL, 0)",
+    "batched": "coalesce(meta LIKE '%\"batch_id\"%' AND json_extract(meta, '$.batch_id') IS NOT NULL, 0)",
+}
+_ANSWER_ROW_SQL = ", ".join(_ROW_EXPRESSIONS.get(name, name) for name in AnswerRow._fields)
 _INSERT_ATTEMPT_SQL = (
     "INSERT INTO attempts (request_id, attempt, raw_text, error, error_status, latency_s, at,"
     " invocation) VALUES (:request_id, :attempt, :raw_text, :error, :error_status, :latency_s, :at, :invocation)"
@@ -465,13 +474,20 @@ class Store:
         row = self._db.execute("SELECT * FROM answers WHERE request_id=?", (request_id,)).fetchone()
         return None if row is None else row_to_answer(row)
 
-    def iter_answers(self, condition: str | None = None) -> Iterator[AnswerRecord]:
-        if condition is None:
-            cursor = self._db.execute("SELECT * FROM answers ORDER BY rowid")
-        else:
-            cursor = self._db.execute(
-                "SELECT * FROM answers WHERE condition=? ORDER BY rowid", (condition,)
-            )
+    def iter_answers(self, condition: str | None = None, *,
+                     plan_hashes: Iterable[str] | None = None) -> Iterator[AnswerRecord]:
+        """Stored answers in storage order, read a cursor batch at a time (never the whole table);
+        ``plan_hashes`` keeps those of the recorded plans (a join, like ``iter_answer_rows``)."""
+        clauses, args = [], []
+        if condition is not None:
+            clauses.append("condition=?")
+            args.append(condition)
+        if plan_hashes is not None:
+            hashes = list(plan_hashes)
+            clauses.append(f"request_id IN ({_plan_members_sql(hashes)})")
+            args += hashes
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        cursor = self._db.execute(f"SELECT * FROM answers{where} ORDER BY rowid", args)
         for row in cursor:
             yield row_to_answer(row)
 

@@ -112,13 +112,14 @@ class Benchmark:
     """A human reference distribution for one item (optionally one country).
 
     ``values`` are aligned with the item's substantive codes (scale order), exactly as written
-    (percent or proportion). ``missing_share`` is the declared share (same unit) of
+    (percent, proportion, or count: respondents per code, as GSS tables give them, whose sum is
+    the benchmark's ``n``). ``missing_share`` is the declared share (same unit) of
     non-substantive answers that the source kept in its denominator (e.g. KGSS DK 0.7 %).
     """
 
     name: str
     values: tuple[float, ...]
-    unit: Literal["percent", "proportion"] = "proportion"
+    unit: Literal["percent", "proportion", "count"] = "proportion"  # count: respondents, n = their sum
     country: str | None = None
     n: int | None = None  # respondents behind it (chi-square, KS pseudo-sample)
     missing_share: float | None = None

@@ -107,7 +107,10 @@ def test_benchmark_override_and_fallback():
     q2_main_only = evolve(survey.items[1], benchmarks=(Benchmark("main", BENCH, unit="percent"),))
     spec = evolve(spec, surveys={"s": evolve(survey, items=(survey.items[0], q2_main_only, survey.items[2]))})
     results = analyse(spec, records, benchmark="alt")
-    assert {r.code: r.benchmark for r in results.item_metrics("a")} == {"Q1": "alt", "Q2": "main"}
+    assert {r.code: r.benchmark for r in results.item_metrics("a")} == {"Q1": "alt", "Q2": "main", "Q3": "alt"}
+    # Q3 was planned but has no stored answer: kept without metrics, with the reason
+    (q3,) = [r for r in results.item_metrics("a") if r.code == "Q3"]
+    assert q3.values == {} and q3.n == 0 and q3.reason.startswith("no stored answers")
     assert any(w.kind == "benchmark_missing" and "'alt'" in w.message and w.item == "s.Q2" for w in results.warnings)
 
 
@@ -121,7 +124,10 @@ def test_unknown_benchmark_name_is_an_error_listing_the_known_names():
 def test_item_without_benchmark_is_not_scored_and_warned():
     spec = make_spec(conditions=("a",), benchmarks=())
     results = analyse(spec, answers_for("a", "Q1", [1]))
-    assert results.items == ()
+    q1 = [r for r in results.items if r.code == "Q1"]
+    assert [r.variant for r in q1] == ["with_defaults", "valid_only"]  # present, never a missing row
+    assert all(r.values == {} and r.reason.startswith("no benchmark") for r in q1)
+    assert all(not r.values for r in results.items)
     assert any(w.kind == "benchmark_missing" and w.severity == "high" for w in results.warnings)
 
 
@@ -142,7 +148,9 @@ def test_degenerate_and_provider_change_warnings():
 
 def test_unknown_condition_answers_are_ignored_with_a_warning():
     results = analyse(make_spec(conditions=("a",)), answers_for("zzz", "Q1", [1]))
-    assert results.items == () and any(w.kind == "unknown_answers" for w in results.warnings)
+    assert {r.condition for r in results.items} == {"a"}  # zzz's answer is not counted anywhere
+    assert all(r.n == 0 and r.reason.startswith("no stored answers") for r in results.items)
+    assert any(w.kind == "unknown_answers" for w in results.warnings)
 
 
 def test_comparison_uses_improvement_of_means():
@@ -317,7 +325,7 @@ def test_comparison_over_a_subset_says_so_and_carries_the_coverage():
     assert comparison.mean_a == pytest.approx(0.5) and comparison.mean_b == pytest.approx(0.0)
     assert comparison.n_cells == 3 and comparison.unit == "items"
     assert [(c.item, c.a, c.b) for c in comparison.uncovered] == [("Q2", pytest.approx(0.5), None), ("Q3", pytest.approx(0.5), None)]
-    assert comparison.uncovered[0].reason == "b has no metrics (no scored answers or no benchmark)"
+    assert comparison.uncovered[0].reason == "b has no metrics (no stored answers (planned, not asked or not stored yet))"
     (warning,) = [w for w in results.warnings if w.kind == "comparison_partial"]
     assert warning.severity == "high"
     assert warning.message.startswith("compare b vs a on mae: the average covers 1 of 3 items; n/a: Q2: b has no metrics")
@@ -329,7 +337,7 @@ def test_comparison_over_a_subset_says_so_and_carries_the_coverage():
     table = md_comparison(comparison)
     assert "average over 1 of 3 items (1/1 improved)" in table
     assert "| Q2 | 0.500 | n/a | n/a |" in table
-    assert "n/a — b has no metrics (no scored answers or no benchmark): Q2, Q3" in table
+    assert "n/a — b has no metrics (no stored answers (planned, not asked or not stored yet)): Q2, Q3" in table
 
 
 def test_comparison_cells_not_in_one_design_and_undefined_values_have_their_reason():
@@ -383,7 +391,7 @@ def test_html_report_keeps_the_coverage_note():
     records += answers_for("b", "Q1", [1, 2, 2, 2, 2, 3, 3, 3, 3, 4])
     page = to_html(analyse(make_spec(analysis=analysis), records), plots=False)
     assert "average over 1 of 3 items (1/1 improved)" in page
-    assert "<p>n/a — b has no metrics (no scored answers or no benchmark): Q2, Q3.</p>" in page
+    assert "<p>n/a — b has no metrics (no stored answers (planned, not asked or not stored yet)): Q2, Q3.</p>" in page
 
 
 def test_comparison_without_by_country_never_lets_one_country_win():

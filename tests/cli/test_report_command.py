@@ -53,7 +53,7 @@ def test_benchmark_option_switches_to_the_codebook(run_dir, tmp_path):
     out = tmp_path / "r.csv"
     assert main(["report", str(run_dir), "--format", "csv", "--out", str(out), "--benchmark", "codebook_2023"]) == 0
     rows = [line.split(",") for line in out.read_text().splitlines()]
-    confinan = [r for r in rows if r[:2] == ["indigenous", "CONFINAN"] and r[3] == "with_defaults" and r[5] == "js"]
+    confinan = [r for r in rows if r[:2] == ["indigenous", "kgss2023.CONFINAN"] and r[3] == "with_defaults" and r[5] == "js"]
     benchmark = rows[0].index("benchmark")
     assert round(float(confinan[0][6]), 3) == 0.065 and confinan[0][benchmark] == "codebook_2023"
 

@@ -20,7 +20,7 @@ def results():
 def test_json_is_strict_and_round_trips(results):
     text = to_json(results)
     data = json.loads(text)  # strict: allow_nan=False when writing
-    assert data["schema_version"] == 5 and data["study"]["name"] == "small"
+    assert data["schema_version"] == 6 and data["study"]["name"] == "small"
     assert {"compliance", "benchmarks", "items", "comparisons", "calibrations", "warnings"} <= set(data)
     assert Results.from_dict(data).to_dict() == data
 
@@ -30,7 +30,7 @@ def test_csv_is_tidy_one_row_per_value(results):
     assert tuple(rows[0]) == CSV_COLUMNS
     expected = sum(len(item.values) for item in results.items)
     assert len(rows) == expected
-    js = [r for r in rows if r["condition"] == "b" and r["item"] == "Q2" and r["key"] == "js"]
+    js = [r for r in rows if r["condition"] == "b" and r["item"] == "s.Q2" and r["key"] == "js"]
     assert {r["variant"] for r in js} == {"with_defaults", "valid_only"}
     assert all(r["metric"] == "js" and r["ci_low"] for r in js)
     assert {r["metric"] for r in rows} == {"js", "ks", "wasserstein"}

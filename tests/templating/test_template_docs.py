@@ -95,3 +95,44 @@ def test_the_rendered_example_is_what_plan_renders():
     user = request.messages[-1].content
     assert f"```text\n{user}\n```" in DOC
     assert "- Age: 18-34" in user  # the persona the tables describe (P001)
+
+
+LANGUAGE = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+
+
+def language_table() -> dict[str, str]:
+    """docs/language.md's template-variable table: each documented name -> its example cell."""
+    section = LANGUAGE.split("Every variable a template sees", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.split("|")]
+            for name in re.findall(r"`([a-z_.<>]+)`", cells[1]):
+                rows[name] = cells[3]
+    return rows
+
+
+def test_language_md_lists_every_variable_of_the_render_context(gss):
+    """The short table in docs/language.md names exactly what the plan's context offers."""
+    context, (spec, item, persona) = gss
+    offered = {k for k in context if k not in ("persona", "item", "study", "condition")}
+    offered |= {f"study.{k}" for k in context["study"]} | {f"condition.{k}" for k in context["condition"]}
+    offered |= {f"item.{k}" for k in context["item"] if k not in item.fields} | {"item.<field>"}
+    offered |= {f"persona.{k}" for k in context["persona"] if k not in persona.attributes} | {"persona.<attribute>"}
+    assert set(language_table()) == offered
+
+
+def test_language_md_examples_are_the_rendered_values(gss, wvs):
+    rows = language_table()
+    context, _ = gss
+    item = context["item"]
+    for key in ("id", "code", "scale_labels"):
+        assert rows[f"item.{key}"] == f"`{item[key]}`"
+    for key in ("codes", "labels"):
+        assert rows[f"item.{key}"] == f"`{item[key]!r}`"
+    assert rows["item.options"].startswith(f"`{item['options']!r}`")
+    assert f"`{wvs[0]['item']['options']!r}`" in rows["item.options"]
+    assert rows["persona.id"] == f"`{context['persona']['id']}`"
+    assert f"`{context['persona']['age_group']}`" in rows["persona.<attribute>"]
+    assert rows["condition.name"] == f"`{context['condition']['name']}`"
+    assert f"`{wvs[0]['country_name']}`" in rows["country_name"] and f"`{wvs[0]['country']}`" in rows["country"]

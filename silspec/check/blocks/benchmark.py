@@ -17,7 +17,7 @@ def named_benchmark(ctx: Context, block: ast.Block, scale: Scale, code: str, sur
         ctx.error("SIL105", f"benchmark `{block.name}` has no `values`", block.name_span,
                   "give `values = [...]`, a map `{code: value}` or `table(...)`")
         return [], False
-    unit = v.as_enum(ctx, a["unit"].value, ("percent", "proportion"), "unit") if "unit" in a else None
+    unit = v.as_enum(ctx, a["unit"].value, UNITS, "unit") if "unit" in a else None
     n = v.as_int(ctx, a["n"].value, "n", minimum=1) if "n" in a else survey_n
     missing = v.as_number(ctx, a["missing"].value, "missing", unit_ok=True) if "missing" in a else None
     renorm = v.as_bool(ctx, a["renormalise"].value, "renormalise") if "renormalise" in a else False
@@ -25,17 +25,83 @@ def named_benchmark(ctx: Context, block: ast.Block, scale: Scale, code: str, sur
     source = v.as_str(ctx, a["source"].value, "source") if "source" in a else None
     country = v.as_str(ctx, a["country"].value, "country") if "country" in a else None
     node = a["values"].value
+    _check_mixed_units(ctx, node, block.name, code, unit)
+    if unit == "count" and "missing" in a:
+        _check_count_node(ctx, a["missing"].value, block.name, code, "missing")
     out = []
     if isinstance(node, ast.Call) and node.name == "table" and tables.has_placeholder(node, "country") and country is None:
         for b in survey_table_benchmarks(ctx, node, scale, code, n, name=block.name):
             out.append(_with(b, unit, missing, renorm, source, block))
-        return out, bool(default)
+        return [_counted(ctx, b, a, code) for b in out], bool(default)
     bm = benchmark_values(ctx, node, scale, code, country)
     if bm is not None:
         vals, unit_guess, _ = bm
-        out.append(Benchmark(block.name, vals, unit or unit_guess, country=country, n=n, missing_share=missing,
-                             renormalise=bool(renorm), source=source, span=block.name_span))
+        out.append(_counted(ctx, Benchmark(block.name, vals, unit or unit_guess, country=country, n=n,
+                                           missing_share=missing, renormalise=bool(renorm), source=source,
+                                           span=block.name_span), a, code))
     return out, bool(default)
+
+
+UNITS = ("percent", "proportion", "count")
+
+
+def _check_mixed_units(ctx: Context, node: Any, name: str, code: str, unit: str | None) -> None:
+    """SIL481: a `%` value in a count benchmark; SIL483: a list mixing `%` and plain numbers."""
+    if not isinstance(node, (ast.ListExpr, ast.MapExpr)):
+        return
+    elements = node.elements if isinstance(node, ast.ListExpr) else [pair.value for pair in node.pairs]
+    numbers = [e for e in elements if isinstance(e, ast.Number)]
+    with_percent = [e for e in numbers if e.unit == "%"]
+    if unit == "count":
+        for e in numbers:
+            _check_count_node(ctx, e, name, code, "values")
+        return
+    if with_percent and len(with_percent) < len(numbers):
+        plain = next(e for e in numbers if e.unit != "%")
+        ctx.report("SIL483", f"benchmark `{name}` of `{code}` mixes percentages and plain numbers "
+                   f"(`{with_percent[0].text}` and `{plain.text}`)", plain.span,
+                   "write every value in one unit: all with `%`, or all plain with `unit = percent` or `proportion`")
+
+
+def _check_count_node(ctx: Context, node: Any, name: str, code: str, key: str) -> None:
+    """A count is a whole number of respondents, never a percentage or a share."""
+    if not isinstance(node, ast.Number):
+        return
+    if node.unit == "%":
+        ctx.report("SIL481", f"`{node.text}` in `{key}` of benchmark `{name}` of `{code}` is a percentage, "
+                   "but the benchmark's unit is count", node.span,
+                   "write the number of respondents, or `unit = percent` for percentages")
+    elif not isinstance(node.value, int) and not float(node.value).is_integer():
+        ctx.report("SIL480", f"`{node.text}` in `{key}` of benchmark `{name}` of `{code}` is not a whole number, "
+                   "but the benchmark's unit is count", node.span,
+                   "counts are numbers of respondents; for shares write `unit = percent` or `unit = proportion`")
+
+
+def _counted(ctx: Context, b: Benchmark, a: dict, code: str) -> Benchmark:
+    """A count benchmark records its n: the respondents on substantive codes (the sum of the counts).
+
+    A declared ``n`` must equal the counts plus the declared ``missing`` count (SIL482): the
+    table's respondents, all of them accounted for.
+    """
+    if b.unit != "count":
+        return b
+    from attrs import evolve
+
+    substantive = sum(b.values)
+    table_values = [x for x in b.values if not float(x).is_integer()]
+    if table_values and not isinstance(a["values"].value, (ast.ListExpr, ast.MapExpr)):
+        ctx.report("SIL480", f"benchmark `{b.name}` of `{code}` has unit = count but its table gives "
+                   f"{table_values[0]:g}, not a whole number", b.span,
+                   "counts are numbers of respondents; for shares write `unit = percent` or `unit = proportion`")
+    if "n" in a and isinstance(a["n"].value, ast.Number) and isinstance(a["n"].value.value, int):
+        declared = a["n"].value.value
+        total = substantive + (b.missing_share or 0)
+        if abs(declared - total) > 1e-9:
+            ctx.report("SIL482", f"benchmark `{b.name}` of `{code}` declares n = {declared:,} but its counts sum to "
+                       f"{substantive:,g}" + (f" + {b.missing_share:,g} missing = {total:,g}" if b.missing_share else ""),
+                       a["n"].value.span,
+                       "n counts every respondent of the table: the counts plus the `missing` count; fix either")
+    return evolve(b, n=int(round(substantive)))
 
 
 def _with(b: Benchmark, unit, missing, renorm, source, block) -> Benchmark:

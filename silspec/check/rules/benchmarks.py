@@ -56,6 +56,10 @@ def _check_sum(ctx: Context, item: Item, b: Benchmark) -> None:
         ctx.report("SIL408", f"{where} has negative shares {negative}", span)
         return
     unit = b.unit
+    if unit == "count":  # counts become shares by their own sum: there is no 100 % to fall short of
+        if b.total <= 0:
+            ctx.report("SIL404", f"{where} sums to 0", span, "a benchmark needs positive counts")
+        return
     target, tol = TARGET[unit], TOLERANCE[unit]
     total = b.total
     if total <= 0:
