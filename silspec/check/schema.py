@@ -25,7 +25,7 @@ SUB_BLOCKS: dict[str, tuple[str, ...]] = {
     "survey.item": ("benchmark",),
     "descriptors": ("item",),
     "finetune": ("train", "valid", "test", "lora", "optimiser"),
-    "analysis": ("metric", "bootstrap", "report"),
+    "analysis": ("metric", "bootstrap", "report", "subgroups", "joint"),
 }
 
 MODEL_PARAMS = (
@@ -73,6 +73,8 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "analysis": ("benchmark",),
     "analysis.metric": ("log", "form", "alpha", "normalise"),
     "analysis.bootstrap": ("resamples", "level", "seed", "metrics"),
+    "analysis.subgroups": ("items", "benchmark", "unit", "source"),  # check/blocks/subgroups.py
+    "analysis.joint": ("items", "benchmark", "unit", "source"),
     "pilot": ("personas", "js_max", "valid_min", "modal_max", "level", "resamples", "seed"),  # check/build/pilot.py
     "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title", "invalid_warning"),
 }

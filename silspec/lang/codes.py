@@ -90,6 +90,16 @@ _ALL = (
     _c("SIL413", "warning", "condition x country x item cells with no benchmark under the analysis' name"),
     _c("SIL414", "error", "a benchmark table gives one code twice under the same filter values"),
     _c("SIL415", "info", "a benchmark whose declared `missing` share closes the gap: renormalised as declared"),
+    # SIL46x: subgroup and joint analyses (`subgroups ATTR { ... }`, `joint NAME { ... }` in `analysis`)
+    _c("SIL460", "error", "`subgroups` groups by an attribute the population does not have"),
+    _c("SIL461", "warning", "subgroup benchmark groups the population never produces"),
+    _c("SIL462", "warning", "population groups without a subgroup benchmark row"),
+    _c("SIL463", "error", "`subgroups` or `joint` names an unknown item", "name items as `survey.ITEM`"),
+    _c("SIL464", "error", "a subgroup benchmark table is malformed (columns, codes, values, duplicates)"),
+    _c("SIL465", "error", "`joint` needs exactly two different items"),
+    _c("SIL466", "error", "a joint benchmark table is malformed (columns, cells, values)"),
+    _c("SIL467", "warning", "`subgroups`/`joint` items that no condition asks (together, with personas)"),
+    _c("SIL468", "info", "a `joint` pair without a benchmark cross-tabulation: association shown, no distance"),
     # ------------------------------------------------------------------ SIL5xx: personas and populations
     _c("SIL501", "error", "attribute shares do not sum to 1", "give at least one value with a positive share"),
     _c("SIL502", "error", "a conditioning attribute is undefined or declared later"),
