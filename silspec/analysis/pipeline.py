@@ -25,12 +25,17 @@ from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
 from silspec.analysis.compliance import Compliance, compliance_table
-from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
+from silspec.analysis.distributions import (
+    VARIANTS, BenchmarkShares, ScoredAnswer, SimDistribution, Variant, build_distributions,
+)
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
+from silspec.analysis.joints import joint_items, joint_rows
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings
-from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
+from silspec.analysis.results import ConditionInfo, ItemMetrics, JointRow, Results, StudyHeader, SubgroupRow, Warning
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
+from silspec.analysis.subgroups import subgroup_items, subgroup_rows
+from silspec.plan import PlanError, compile_header
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
 
@@ -104,7 +109,8 @@ def analyse_stream(
     n_superseded = sum(n for _, n in counts.superseded) if counts else 0
     plan_warnings = _plan_warnings(seen.n_answers, counts) if counts else []
     codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
-    compliance, distributions, by_replicate = _tables(cells, codes_by_item)
+    kept_items = subgroup_items(spec) | joint_items(spec)
+    compliance, distributions, by_replicate, kept = _tables(cells, codes_by_item, kept_items)
     metric_specs = spec_metrics(spec)
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
@@ -123,6 +129,8 @@ def analyse_stream(
                 row = with_replicate_spreads(spec, item, row, replicates, variant, shares, metric_specs)
             item_rows.append(row)
 
+    subgroups = _subgroups(spec, kept, metric_specs, warnings)
+    joints = _joints(spec, kept, metric_specs)
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
@@ -136,23 +144,70 @@ def analyse_stream(
         comparisons=tuple(comparisons),
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
+        subgroups=tuple(subgroups),
+        joints=tuple(joints),
     )
 
 
-def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]]) -> tuple[
-    list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]]
+def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]],
+            kept_items: Collection[str] = frozenset()) -> tuple[
+    list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]],
+    dict[CellKey, list[ScoredAnswer]],
 ]:
     """Compliance rows, distributions and per-replicate distributions, one cell at a time: only
-    one cell's answers are ever objects, and each cell's columns go once its tables are built."""
+    one cell's answers are ever objects, and each cell's columns go once its tables are built.
+    The answers of ``kept_items`` (split by subgroup or crossed in a joint table) are kept."""
     compliance: list[Compliance] = []
     distributions: dict[CellKey, dict[Variant, SimDistribution]] = {}
     by_replicate: dict[CellKey, dict[int, dict[str, SimDistribution]]] = {}
+    kept: dict[CellKey, list[ScoredAnswer]] = {}
     for key in list(cells):
         answers = list(cells.pop(key))
         compliance.extend(compliance_table(answers))
         distributions.update(build_distributions(answers, codes_by_item))
         by_replicate.update(replicate_distributions(answers, codes_by_item))
-    return compliance, distributions, by_replicate
+        if key[1] in kept_items:
+            kept[key] = answers
+    return compliance, distributions, by_replicate, kept
+
+
+def _subgroups(spec: Spec, kept: dict[CellKey, list[ScoredAnswer]], metric_specs, warnings: list[Warning]) -> list[SubgroupRow]:
+    """Every ``subgroups`` block's rows; personas' attributes come from the plan the spec compiles
+    to (same spec and seed, same personas). When it cannot be compiled, a loud warning instead."""
+    if not spec.analysis.subgroups:
+        return []
+    try:
+        personas = compile_header(spec).personas
+    except PlanError as exc:
+        warnings.append(Warning(kind="subgroups_unavailable", severity="high",
+                                message=f"subgroup metrics not computed: the personas cannot be rebuilt from the spec ({exc})"))
+        return []
+    attributes = {}
+    rows: list[SubgroupRow] = []
+    for block in spec.analysis.subgroups:
+        for cell, answers in kept.items():
+            if cell[1] not in block.items:
+                continue
+            for answer in answers:
+                if answer.persona not in attributes:
+                    persona = personas.get(answer.persona)
+                    attributes[answer.persona] = persona.attributes if persona is not None else None
+            known = {pid: attrs for pid, attrs in attributes.items() if attrs is not None}
+            rows.extend(subgroup_rows(spec, block, cell, answers, known, metric_specs))
+    return rows
+
+
+def _joints(spec: Spec, kept: dict[CellKey, list[ScoredAnswer]], metric_specs) -> list[JointRow]:
+    rows: list[JointRow] = []
+    for pair in spec.analysis.joints:
+        for condition in spec.conditions.values():
+            if pair.a not in condition.items or pair.b not in condition.items:
+                continue
+            side_a = [a for (c, i, _), answers in kept.items() if c == condition.name and i == pair.a for a in answers]
+            side_b = [a for (c, i, _), answers in kept.items() if c == condition.name and i == pair.b for a in answers]
+            if side_a or side_b:
+                rows.extend(joint_rows(spec, pair, condition.name, side_a, side_b, metric_specs))
+    return rows
 
 
 def known_benchmarks(spec: Spec) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from silspec.analysis.results import Results
+from silspec.report import groups
 from silspec.report.format import (
     answers_text,
     average_label,
@@ -64,6 +65,8 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         console.print(comparison_table(comparison))
     for calibration in results.calibrations:
         console.print(calibration_table(calibration))
+    for table in group_tables(results):
+        console.print(table)
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -202,6 +205,31 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
             cells.append(replicate_cell(row, spread))
         table.add_row(*cells)
     return table
+
+
+def group_tables(results: Results) -> list[Table]:
+    """The subgroup tables (one per condition × attribute × item × variant), then the joint tables."""
+    tables = []
+    for condition, attribute, item, variant, rows in groups.subgroup_sections(results):
+        header, body = groups.subgroup_table(rows)
+        table = Table(title=groups.subgroup_title(condition, attribute, item, variant), title_justify="left",
+                      caption=Text(groups.SUBGROUP_NOTE), caption_justify="left")
+        for column in header:
+            table.add_column(column, justify="left" if column in ("group", "simulated %", "benchmark %", "note") else "right")
+        for cells in body:
+            table.add_row(*cells)
+        tables.append(table)
+    for variant, rows in groups.joint_sections(results):
+        header, body = groups.joint_table(rows)
+        which = "with defaults" if variant == "with_defaults" else "VALID ANSWERS ONLY"
+        table = Table(title=f"joint distributions of item pairs ({which})", title_justify="left",
+                      caption=Text(groups.JOINT_NOTE), caption_justify="left")
+        for column in header:
+            table.add_column(column, justify="left" if column in ("pair", "condition", "items", "note") else "right")
+        for cells in body:
+            table.add_row(*cells)
+        tables.append(table)
+    return tables
 
 
 def comparison_table(comparison) -> Table:

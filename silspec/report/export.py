@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Sequence
 from silspec.analysis.metrics import HEADLINE_KEY
 from silspec.analysis.report_warnings import LOW_VALID_MASS
 from silspec.analysis.results import ComparisonResult, Results
+from silspec.report import groups
 from silspec.report.format import (
     answers_text,
     average_label,
@@ -59,6 +60,9 @@ CSV_COLUMNS = (
     "replicates",
     "replicate_ci_low",  # the across-seed percentile bootstrap of the replicate values (docs/report.md)
     "replicate_ci_high",
+    "subgroup",  # subgroup rows: the persona attribute, the group and why a group has no metrics
+    "group",
+    "note",
 )
 
 
@@ -100,9 +104,43 @@ def to_csv(results: Results) -> str:
                     _csv_number(spread.sd) if spread else "",
                     spread.n if spread else "",
                     *(_csv_interval(spread.seed_ci) if spread else ("", "")),
+                    "", "", "",
                 ]
             )
+    rows += _subgroup_csv_rows(results, metric_of_key) + _joint_csv_rows(results)
     return _csv_text(CSV_COLUMNS, rows)
+
+
+def _subgroup_csv_rows(results: Results, metric_of_key: dict[str, str]) -> list[list[object]]:
+    """One row per subgroup metric value; a group without metrics is one row with the reason."""
+    rows: list[list[object]] = []
+    for row in results.subgroups:
+        head = [row.condition, row.code, row.country or "", row.variant]
+        tail = [row.n, f"group {row.group}", "", "", "", "", "", row.attribute, row.group]
+        if not row.values:
+            rows.append([*head, "", "", "", "", "", "", *tail, row.reason or ""])
+        for key, value in row.values.items():
+            interval = row.intervals.get(key)
+            rows.append([*head, metric_of_key.get(key, key.partition("_")[0]), key, _csv_number(value),
+                         _csv_number(interval.low) if interval else "", _csv_number(interval.high) if interval else "",
+                         interval.level if interval else "", *tail, ""])
+    return rows
+
+
+JOINT_CSV_KEYS = ("js", "cramers_v", "cramers_v_benchmark", "polychoric", "polychoric_benchmark")
+
+
+def _joint_csv_rows(results: Results) -> list[list[object]]:
+    """One row per joint measure (item = "A×B", metric = "joint"); empty values are not computed."""
+    rows: list[list[object]] = []
+    for row in results.joints:
+        item = f"{row.a.rpartition('.')[2]}×{row.b.rpartition('.')[2]}"
+        for key in JOINT_CSV_KEYS:
+            value = getattr(row, key)
+            rows.append([row.condition, item, row.country or "", row.variant, "joint", key,
+                         "" if value is None else _csv_number(value), "", "", "", row.n, row.name,
+                         "", "", "", "", "", "", "", row.note or ""])
+    return rows
 
 
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -282,6 +320,36 @@ def md_calibration(results: Results) -> str:
     return "\n".join(parts)
 
 
+def md_subgroups(results: Results) -> str:
+    """Every subgroup table, each under a bold title, with what the columns mean."""
+    parts = []
+    for condition, attribute, item, variant, rows in groups.subgroup_sections(results):
+        header, body = groups.subgroup_table(rows)
+        parts.append(f"**{groups.subgroup_title(condition, attribute, item, variant)}**\n\n"
+                     + _table(header, body, ["---"] + ["---:"] * 3 + ["---", "---"] + ["---:"] * (len(header) - 7) + ["---"]))
+    if parts:
+        parts.append(groups.SUBGROUP_NOTE + "\n")
+    return "\n".join(parts)
+
+
+def md_joints(results: Results) -> str:
+    """The joint-table summary per variant and each pair's two-way counts."""
+    parts = []
+    for variant, rows in groups.joint_sections(results):
+        header, body = groups.joint_table(rows)
+        which = "with defaults" if variant == "with_defaults" else "valid answers only"
+        parts.append(f"**joint distributions of item pairs ({which})**\n\n"
+                     + _table(header, body, ["---"] * 3 + ["---:"] * 7 + ["---"]))
+        for row in rows:
+            if row.counts:
+                header, body = groups.joint_counts_table(row)
+                shown = "simulated counts (benchmark %)" if row.benchmark is not None else "simulated counts"
+                parts.append(f"{row.name} · {row.condition}: {shown}\n\n" + _table(header, body))
+    if parts:
+        parts.append(groups.JOINT_NOTE + "\n")
+    return "\n".join(parts)
+
+
 def md_warnings(results: Results) -> str:
     return "".join(
         f"- {'**' if w.severity == 'high' else ''}{w.message}{'**' if w.severity == 'high' else ''}\n"
@@ -300,6 +368,8 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "benchmarks": lambda: md_benchmarks(results),
         "calibration": lambda: md_calibration(results),
         "warnings": lambda: md_warnings(results),
+        "subgroups": lambda: md_subgroups(results),
+        "joints": lambda: md_joints(results),
     }
     blocks.update(
         _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
@@ -337,6 +407,10 @@ def to_markdown(results: Results) -> str:
             parts += [md_comparisons(results, "valid_only")]
     if results.calibrations:
         parts += ["## Calibration\n", md_calibration(results)]
+    if results.subgroups:
+        parts += ["## Subgroups\n", md_subgroups(results)]
+    if results.joints:
+        parts += ["## Joint distributions\n", md_joints(results)]
     return "\n".join(parts)
 
 

@@ -19,10 +19,12 @@ from silspec.report.export import (
     md_calibration,
     md_comparisons,
     md_compliance,
+    md_joints,
     md_js_table,
     md_metrics,
     md_runs,
     md_runs_metrics,
+    md_subgroups,
 )
 from silspec.report.format import answers_text, item_label
 
@@ -69,6 +71,12 @@ def to_html(results: Results, *, plots: bool = True) -> str:
     if results.calibrations:
         parts.append("<h2>Calibration</h2>")
         parts.append(_markdown_sections_to_html(md_calibration(results)))
+    if results.subgroups:
+        parts.append("<h2>Subgroups</h2>")
+        parts.append(_markdown_sections_to_html(md_subgroups(results)))
+    if results.joints:
+        parts.append("<h2>Joint distributions</h2>")
+        parts.append(_markdown_sections_to_html(md_joints(results)))
     if plots:
         parts.append("<h2>Simulated vs benchmark</h2>")
         parts.append(f"<p>{html.escape(_error_bar_note(results))}</p>")
