@@ -70,7 +70,8 @@ def joint_rows(
             notes = []
             js = None
             if bench is not None and n > 0:
-                js = compute_metric("js", (table / n).ravel(), None, bench.ravel(), options=js_options)["js"]
+                js = compute_metric("js", (table / n).ravel(), None, bench.ravel(), codes=tuple(range(bench.size)),
+                                    options=js_options)["js"]
             elif bench is None:
                 notes.append(MARGINAL_ONLY)
             if n == 0:
