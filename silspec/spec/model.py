@@ -58,6 +58,9 @@ class Study:
     # Display names of country codes (`countries = table(...)` or a map): templates see
     # `country_name`. Left out of the spec hash while empty, so older locks stay valid.
     countries: dict[str, str] = field(factory=dict, metadata={"omit_if_default": True})
+    # `replicates = N`: every condition run N times, each replicate under its own derived seed
+    # (new personas, option orders and sampling seeds); docs/language.md. 1 = no replicates.
+    replicates: int = field(default=1, metadata={"omit_if_default": True})
 
 
 # -------------------------------------------------------------------------------------- scales
@@ -320,6 +323,8 @@ class Condition:
     # Per-item model parameter overrides (`params ITEM { thinking = "medium" }`): qualified item
     # id -> parameters merged over the model's. Left out of the spec hash while empty.
     item_params: dict[str, dict[str, Any]] = field(factory=dict, metadata={"omit_if_default": True})
+    # `replicates = N` in the condition (None: the study's); left out of the spec hash while None
+    replicates: int | None = field(default=None, metadata={"omit_if_default": True})
 
     def params_for(self, item_id: str, model_params: dict[str, Any]) -> dict[str, Any]:
         """The answer-changing parameters of this condition's requests for one item."""
@@ -543,6 +548,10 @@ class Spec:
 
     def all_items(self) -> tuple[Item, ...]:
         return tuple(i for s in self.surveys.values() for i in s.items)
+
+    def replicates_of(self, condition: Condition) -> int:
+        """How many replicate runs of ``condition`` the plan holds: its own ``replicates``, else the study's."""
+        return condition.replicates if condition.replicates is not None else self.study.replicates
 
 
 def evolve(obj: Any, **changes: Any) -> Any:
