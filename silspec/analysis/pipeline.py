@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
+import attrs
 from attrs import frozen
 
 from silspec import __version__
+from silspec.analysis.across_runs import aggregate_runs
 from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
@@ -32,10 +34,13 @@ from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.joints import joint_items, joint_rows
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings
-from silspec.analysis.results import ConditionInfo, ItemMetrics, JointRow, Results, StudyHeader, SubgroupRow, Warning
+from silspec.analysis.results import (
+    ConditionInfo, ItemMetrics, JointRow, Results, RunsAggregate, StudyHeader, SubgroupRow, Warning,
+)
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
 from silspec.analysis.subgroups import subgroup_items, subgroup_rows
 from silspec.plan import PlanError, compile_header
+from silspec.plan.replicates import replicate_of, replicate_seed
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
 
@@ -110,10 +115,12 @@ def analyse_stream(
     plan_warnings = _plan_warnings(seen.n_answers, counts) if counts else []
     codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
     kept_items = subgroup_items(spec) | joint_items(spec)
-    compliance, distributions, by_replicate, kept = _tables(cells, codes_by_item, kept_items)
+    replicated = frozenset(c.name for c in spec.conditions.values() if spec.replicates_of(c) >= 2)
+    compliance, distributions, by_replicate, kept, by_run = _tables(cells, codes_by_item, kept_items, replicated)
     metric_specs = spec_metrics(spec)
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
+    shares_of: dict[CellKey, BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
     for cell, variants in distributions.items():
         condition_name, item_id, country = cell
@@ -121,6 +128,7 @@ def analyse_stream(
         shares = benchmark_for(spec, spec.conditions[condition_name], item, country, benchmark, warnings)
         if shares is None:
             continue
+        shares_of[cell] = shares
         benchmarks.setdefault((item_id, shares.name, country), shares)
         replicates = by_replicate.get(cell, {})
         for variant in VARIANTS:
@@ -136,8 +144,9 @@ def analyse_stream(
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
     # loud ones first in every report format
     warnings = loud_first(warnings)
+    header = _header(spec, seen, benchmark, metric_specs, n_superseded)
     return Results(
-        study=_header(spec, seen, benchmark, metric_specs, n_superseded),
+        study=header,
         compliance=tuple(compliance),
         benchmarks=tuple(benchmark_info(b) for b in benchmarks.values()),
         items=tuple(item_rows),
@@ -146,21 +155,26 @@ def analyse_stream(
         warnings=tuple(warnings),
         subgroups=tuple(subgroups),
         joints=tuple(joints),
+        replicate_runs=_replicate_runs(spec, by_run, shares_of, metric_specs, header),
     )
 
 
 def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]],
-            kept_items: Collection[str] = frozenset()) -> tuple[
+            kept_items: Collection[str] = frozenset(), replicated: Collection[str] = frozenset()) -> tuple[
     list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]],
-    dict[CellKey, list[ScoredAnswer]],
+    dict[CellKey, list[ScoredAnswer]], tuple[dict[int, dict[CellKey, dict[Variant, SimDistribution]]], dict[int, int]],
 ]:
     """Compliance rows, distributions and per-replicate distributions, one cell at a time: only
     one cell's answers are ever objects, and each cell's columns go once its tables are built.
-    The answers of ``kept_items`` (split by subgroup or crossed in a joint table) are kept."""
+    The answers of ``kept_items`` (split by subgroup or crossed in a joint table) are kept; the
+    cells of ``replicated`` conditions (``replicates = N``) also get one distribution per
+    replicate run (``by_run``: replicate -> cell -> variant) and its answer count."""
     compliance: list[Compliance] = []
     distributions: dict[CellKey, dict[Variant, SimDistribution]] = {}
     by_replicate: dict[CellKey, dict[int, dict[str, SimDistribution]]] = {}
     kept: dict[CellKey, list[ScoredAnswer]] = {}
+    by_run: dict[int, dict[CellKey, dict[Variant, SimDistribution]]] = {}
+    run_counts: dict[int, int] = defaultdict(int)
     for key in list(cells):
         answers = list(cells.pop(key))
         compliance.extend(compliance_table(answers))
@@ -168,7 +182,39 @@ def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[in
         by_replicate.update(replicate_distributions(answers, codes_by_item))
         if key[1] in kept_items:
             kept[key] = answers
-    return compliance, distributions, by_replicate, kept
+        if key[0] in replicated:
+            runs: dict[int, list[ScoredAnswer]] = defaultdict(list)
+            for answer in answers:
+                run = replicate_of(answer.persona)
+                if run is not None:
+                    runs[run].append(answer)
+            for run, run_answers in runs.items():
+                by_run.setdefault(run, {}).update(build_distributions(run_answers, codes_by_item))
+                run_counts[run] += len(run_answers)
+    return compliance, distributions, by_replicate, kept, (by_run, run_counts)
+
+
+def _replicate_runs(spec: Spec, runs: tuple[dict[int, dict[CellKey, dict[Variant, SimDistribution]]], dict[int, int]],
+                    shares_of: dict[CellKey, BenchmarkShares], metric_specs, header: StudyHeader) -> RunsAggregate | None:
+    """``replicates = N``: each replicate run scored as its own survey, then aggregated over the
+    runs exactly as ``silspec report RUN_DIR RUN_DIR ...`` aggregates run directories (mean, SD,
+    the across-seed percentile bootstrap and the runs' persona intervals). None under 2 runs."""
+    by_run, counts = runs
+    if len(by_run) < 2:
+        return None
+    results = []
+    for run in sorted(by_run):
+        rows = []
+        n_answers = counts[run]
+        for cell, variants in by_run[run].items():
+            shares = shares_of.get(cell)
+            if shares is None:
+                continue
+            item = spec.item(cell[1])
+            rows += [item_metrics(spec, item, variants[variant], shares, metric_specs) for variant in VARIANTS]
+        seed = replicate_seed(spec.study.seed, run)
+        results.append(Results(study=attrs.evolve(header, seed=seed, n_answers=n_answers), items=tuple(rows)))
+    return aggregate_runs(results, names=[f"replicate {run}" for run in sorted(by_run)])
 
 
 def _subgroups(spec: Spec, kept: dict[CellKey, list[ScoredAnswer]], metric_specs, warnings: list[Warning]) -> list[SubgroupRow]:

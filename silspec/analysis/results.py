@@ -15,7 +15,7 @@ from attrs import field, frozen
 
 from silspec.analysis.compliance import Compliance
 
-SCHEMA_VERSION = 6  # 6: subgroup rows (`subgroups`) and joint tables of item pairs (`joints`); 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 6  # 6: subgroup rows (`subgroups`), joint tables of item pairs (`joints`), the replicate runs' aggregate (`replicate_runs`); 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -267,6 +267,9 @@ class Results:
     schema_version: int = SCHEMA_VERSION
     subgroups: tuple[SubgroupRow, ...] = ()
     joints: tuple[JointRow, ...] = ()
+    # `replicates = N`: each replicate run scored alone and aggregated over the runs (mean, SD,
+    # across-seed and persona intervals), as `silspec report RUN_DIR RUN_DIR ...` does
+    replicate_runs: RunsAggregate | None = None
 
     # ------------------------------------------------------------- lookups for the report writers
 

@@ -67,6 +67,11 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         console.print(calibration_table(calibration))
     for table in group_tables(results):
         console.print(table)
+    if results.replicate_runs is not None:
+        runs = results.replicate_runs
+        console.print(Text(f"Across {len(runs.runs)} replicate runs (replicates = {len(runs.runs)}; seeds "
+                           f"{', '.join(str(r.seed) for r in runs.runs)}): each run scored alone", style="bold"))
+        print_runs_tables(runs, console)
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -314,6 +319,14 @@ def print_runs_report(aggregate, console: Console) -> None:
     high = [w for w in aggregate.warnings if w.severity == "high"]
     if high:
         console.print(Panel(Group(*(Text(f"⚠ {w.message}", style="bold red") for w in high)), title=f"WARNINGS ({len(high)})", border_style="bold red"))
+    print_runs_tables(aggregate, console)
+    rest = [w for w in aggregate.warnings if w.severity != "high"]
+    if rest:
+        console.print(Panel(Group(*(Text(f"! {w.message}", style="yellow") for w in rest)), title="notes", border_style="yellow"))
+
+
+def print_runs_tables(aggregate, console: Console) -> None:
+    """Per condition: mean ± SD over runs (split to fit the terminal) and the two intervals."""
     for condition in aggregate.conditions():
         for variant in ("with_defaults", "valid_only"):
             columns, rows = runs_matrix(aggregate, condition, variant)
@@ -336,9 +349,6 @@ def print_runs_report(aggregate, console: Console) -> None:
                 console.print(table)
             if columns:
                 print_seed_intervals(console, condition, label, columns[0], rows, len(aggregate.runs))
-    rest = [w for w in aggregate.warnings if w.severity != "high"]
-    if rest:
-        console.print(Panel(Group(*(Text(f"! {w.message}", style="yellow") for w in rest)), title="notes", border_style="yellow"))
 
 
 def fit_columns(width: int, items: list[str], columns: list[tuple[str, list[str]]]) -> list[list[int]]:

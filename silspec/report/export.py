@@ -12,6 +12,8 @@ import json
 import math
 from typing import Callable, Iterable, Sequence
 
+import attrs
+
 from silspec.analysis.metrics import HEADLINE_KEY
 from silspec.analysis.report_warnings import LOW_VALID_MASS
 from silspec.analysis.results import ComparisonResult, Results
@@ -82,10 +84,14 @@ def to_csv(results: Results) -> str:
     for name in results.study.metrics:
         metric_of_key[HEADLINE_KEY.get(name, name)] = name
     rows = []
+    runs = {(r.condition, r.item, r.variant, r.key): r for r in results.replicate_runs.rows} if results.replicate_runs else {}
     for row in results.items:
         for key, value in row.values.items():
             interval = row.intervals.get(key)
             spread = row.across_replicates.get(key)
+            if spread is None and (row.condition, item_label(row), row.variant, key) in runs:
+                found = runs[(row.condition, item_label(row), row.variant, key)]
+                spread = attrs.evolve(found.spread, seed_ci=found.seed_ci)  # replicates = N: over the runs
             rows.append(
                 [
                     row.condition,
@@ -370,6 +376,7 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "warnings": lambda: md_warnings(results),
         "subgroups": lambda: md_subgroups(results),
         "joints": lambda: md_joints(results),
+        "replicate_runs": lambda: md_replicate_runs(results),
     }
     blocks.update(
         _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
@@ -411,7 +418,29 @@ def to_markdown(results: Results) -> str:
         parts += ["## Subgroups\n", md_subgroups(results)]
     if results.joints:
         parts += ["## Joint distributions\n", md_joints(results)]
+    if results.replicate_runs is not None:
+        parts += ["## Across replicate runs\n", md_replicate_runs(results)]
     return "\n".join(parts)
+
+
+def md_replicate_runs(results: Results) -> str:
+    """``replicates = N``: the runs and seeds, then per condition mean ± SD with both intervals."""
+    runs = results.replicate_runs
+    if runs is None:
+        return ""
+    parts = [md_runs(runs)]
+    for condition in runs.conditions():
+        parts += [f"**{condition}: metrics over replicate runs (with defaults)**\n\n" + md_runs_metrics(runs, condition)]
+        if results.has_defaults(condition) and runs.rows_for(condition, "valid_only"):
+            parts += [f"**{condition}: valid answers only**\n\n" + md_runs_metrics(runs, condition, "valid_only")]
+    parts.append(SEED_CI_NOTE + "\n")
+    return "\n".join(parts)
+
+
+SEED_CI_NOTE = ("seeds CI: percentile bootstrap of the replicate runs' values (10,000 draws): how far the mean over "
+                "these seeds moves, never wider than the values themselves (with 5 seeds it understates the "
+                "run-to-run spread). personas CI: the within-run persona bootstrap, its ends averaged over the runs: "
+                "how far one run's value moves with other personas of the same population.")
 
 
 # ------------------------------------------------------------------------------ several runs

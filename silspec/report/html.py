@@ -22,6 +22,7 @@ from silspec.report.export import (
     md_joints,
     md_js_table,
     md_metrics,
+    md_replicate_runs,
     md_runs,
     md_runs_metrics,
     md_subgroups,
@@ -77,6 +78,9 @@ def to_html(results: Results, *, plots: bool = True) -> str:
     if results.joints:
         parts.append("<h2>Joint distributions</h2>")
         parts.append(_markdown_sections_to_html(md_joints(results)))
+    if results.replicate_runs is not None:
+        parts.append("<h2>Across replicate runs</h2>")
+        parts.append(_markdown_sections_to_html(md_replicate_runs(results)))
     if plots:
         parts.append("<h2>Simulated vs benchmark</h2>")
         parts.append(f"<p>{html.escape(_error_bar_note(results))}</p>")
