@@ -115,3 +115,20 @@ def test_every_report_format_shows_the_replicate_runs(tmp_path):
     js = next(r for r in rows if r["key"] == "js" and r["variant"] == "with_defaults" and not r["subgroup"])
     assert js["replicates"] == "2" and js["replicate_ci_low"] != ""
     assert "<h2>Across replicate runs</h2>" in to_html(results, plots=False)
+
+
+def test_the_console_report_prints_the_runs_with_both_intervals(tmp_path):
+    from rich.console import Console
+
+    from silspec.report.console import print_report
+
+    s = spec(tmp_path, study="replicates = 3")
+    plan = compile_plan(s)
+    records = [AnswerRecord(request_id=r.id, condition="a", model="m", model_id="gpt-x", item=r.item, persona=r.persona,
+                            replicate=0, answers="sampled", params={}, prompt_hash="", outcome="answered",
+                            raw_text=str(1 + i % 3), parsed_code=1 + i % 3) for i, r in enumerate(plan.requests)]
+    console = Console(record=True, width=80)
+    print_report(analyse(s, records), console)
+    text = console.export_text()
+    assert "Across 3 replicate runs" in text and "metrics over runs" in text
+    assert "seeds 95% CI" in text and "personas 95% CI" in text

@@ -211,3 +211,17 @@ def test_every_report_format_has_the_subgroup_and_joint_sections(setup):
     assert any(r["metric"] == "joint" and r["key"] == "cramers_v" and r["value"] for r in rows)
     html = to_html(results, plots=False)
     assert "<h2>Subgroups</h2>" in html and "<h2>Joint distributions</h2>" in html
+
+
+def test_the_console_report_prints_the_subgroup_and_joint_tables(setup):
+    from rich.console import Console
+
+    from silspec.report.console import print_report
+
+    spec, sex, _ = setup
+    console = Console(record=True, width=220)
+    print_report(analyse(spec, answers(sex)[0]), console)
+    text = console.export_text()
+    assert "a: Q1 by sex (with defaults)" in text and "no benchmark row for sex = 'm'" in text
+    assert "[low, high] = percentile bootstrap" in text  # not eaten as markup
+    assert "joint distributions of item pairs (with defaults)" in text and "q1_q2_marginal" in text

@@ -1,5 +1,6 @@
 """SIL46x: subgroup and joint analyses — the attribute exists, the groups of the benchmark and of
-the population meet, and the items are asked (together, for a joint table)."""
+the population meet, and the items are asked (together, for a joint table); and what
+`replicates` will vary (SIL469)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,29 @@ def check(spec: Spec, ctx: Context) -> None:
         _check_subgroups(spec, ctx, sub)
     for pair in spec.analysis.joints:
         _check_joint(spec, ctx, pair)
+    _check_replicates(spec, ctx)
+
+
+def _check_replicates(spec: Spec, ctx: Context) -> None:
+    """SIL469: replicates whose personas cannot change (countries, a population with its own
+    seed, every row of a file): the replicates differ only by answer seeds and option orders."""
+    for cond in spec.conditions.values():
+        if spec.replicates_of(cond) < 2:
+            continue
+        population = spec.populations.get(cond.population or "")
+        if population is None:
+            why = "a country-level condition asks the same countries"
+        elif population.seed is not None:
+            why = f"population `{population.name}` has its own `seed`: every replicate draws the same personas"
+        elif population.sampling == "rows" and population.size is None:
+            why = f"population `{population.name}` takes every row: every replicate asks the same people"
+        else:
+            continue
+        span = (ctx.spans.get(("condition", cond.name, "replicates")) or ctx.spans.get(("study", spec.study.name, "replicates"))
+                or cond.span)
+        ctx.report("SIL469", f"condition `{cond.name}` has {spec.replicates_of(cond)} replicates, but {why}; they differ "
+                             "only by the answers' seeds and option orders", span,
+                   "that measures answer noise alone; drop the population's `seed` to redraw personas per replicate")
 
 
 def _populations_asking(spec: Spec, items: tuple[str, ...]) -> list[Population]:
