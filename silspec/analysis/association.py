@@ -40,6 +40,24 @@ def cramers_v(table) -> float:
     return float(math.sqrt(statistic / (kept.sum() * (min(kept.shape) - 1))))
 
 
+def cramers_v_rows(tables: np.ndarray) -> np.ndarray:
+    """Cramér's V of many tables at once, ``tables`` of shape (m, r, c): the bootstrap's form of
+    ``cramers_v`` (the same statistic; a test pins them equal). Empty rows and columns of each
+    table are left out of its degrees of freedom, as ``cramers_v`` drops them; NaN where a table
+    has fewer than two non-empty rows or columns."""
+    tables = np.asarray(tables, dtype=float)
+    n = tables.sum(axis=(1, 2))
+    rows, cols = tables.sum(axis=2), tables.sum(axis=1)
+    expected = rows[:, :, None] * cols[:, None, :] / np.where(n > 0, n, 1.0)[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cells = np.where(expected > 0, (tables - expected) ** 2 / expected, 0.0)
+    chi2 = cells.sum(axis=(1, 2))
+    k = np.minimum((rows > 0).sum(axis=1), (cols > 0).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.sqrt(chi2 / (n * (k - 1)))
+    return np.where(k >= 2, v, np.nan)
+
+
 def thresholds(margin: np.ndarray) -> np.ndarray:
     """Normal quantiles of a margin's cumulative shares, with -inf/+inf at the ends."""
     cumulative = np.cumsum(margin)[:-1] / margin.sum()

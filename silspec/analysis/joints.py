@@ -17,11 +17,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from silspec.analysis.association import cramers_v, polychoric
+from silspec.analysis.association import cramers_v, cramers_v_rows, polychoric
+from silspec.analysis.bootstrap import js_statistic
 from silspec.analysis.distributions import PROBABILITY_MODES, VARIANTS, ScoredAnswer
-from silspec.analysis.metrics import compute_metric
-from silspec.analysis.results import JointRow
-from silspec.spec.model import JointPair, Spec
+from silspec.analysis.metrics import compute_metric, js_form, option_base
+from silspec.analysis.results import Interval, JointRow
+from silspec.spec.model import Bootstrap, JointPair, Spec
 
 MARGINAL_ONLY = "benchmarks are marginal only: simulated association shown, no distance"
 
@@ -66,7 +67,7 @@ def joint_rows(
                 rows.append(JointRow(**base, counts=(), n=0, unpaired=len(side_a) + len(side_b),
                                      note="answers are probability vectors (option_probs/verbalised): no joint codes"))
                 continue
-            table, n, unpaired = _cross(side_a, side_b, codes_a, codes_b, variant)
+            table, n, unpaired, per_persona = _cross(side_a, side_b, codes_a, codes_b, variant)
             notes = []
             js = None
             if bench is not None and n > 0:
@@ -82,8 +83,9 @@ def joint_rows(
                 notes.append("one item has a single answered code: association undefined")
             if not ordinal:
                 notes.append("a scale is unordered: no polychoric correlation")
+            intervals = _intervals(spec, per_persona, table.shape, bench if js is not None else None, js_options) if n else {}
             rows.append(JointRow(
-                **base, counts=tuple(map(tuple, table.tolist())), n=n, unpaired=unpaired, js=js,
+                **base, counts=tuple(map(tuple, table.tolist())), n=n, unpaired=unpaired, js=js, intervals=intervals,
                 cramers_v=_finite(v_sim), cramers_v_benchmark=_finite(cramers_v(bench)) if bench is not None else None,
                 polychoric=_finite(rho_sim),
                 polychoric_benchmark=_finite(polychoric(bench)) if bench is not None and ordinal else None,
@@ -92,22 +94,57 @@ def joint_rows(
     return rows
 
 
-def _cross(side_a, side_b, codes_a, codes_b, variant) -> tuple[np.ndarray, int, int]:
-    """Counts of answer pairs (same persona and replicate), and the answers left without a partner."""
+def _cross(side_a, side_b, codes_a, codes_b, variant) -> tuple[np.ndarray, int, int, np.ndarray]:
+    """Counts of answer pairs (same persona and replicate), the answers left without a partner,
+    and each persona's pairs as a flattened table (rows: personas; the bootstrap's unit)."""
     first = {(a.persona, a.replicate): _counted(a, variant, codes_a) for a in side_a}
     second = {(b.persona, b.replicate): _counted(b, variant, codes_b) for b in side_b}
     index_a = {c: i for i, c in enumerate(codes_a)}
     index_b = {c: i for i, c in enumerate(codes_b)}
     table = np.zeros((len(codes_a), len(codes_b)))
+    persona_cells: dict[str, np.ndarray] = {}
     n = 0
     for key, code_a in first.items():
         code_b = second.get(key)
         if code_a is not None and code_b is not None:
             table[index_a[code_a], index_b[code_b]] += 1
+            cells = persona_cells.setdefault(key[0], np.zeros(table.size))
+            cells[index_a[code_a] * len(codes_b) + index_b[code_b]] += 1
             n += 1
     counted_a = sum(1 for c in first.values() if c is not None)
     counted_b = sum(1 for c in second.values() if c is not None)
-    return table, n, (counted_a - n) + (counted_b - n)
+    per_persona = np.array(list(persona_cells.values())) if persona_cells else np.zeros((0, table.size))
+    return table, n, (counted_a - n) + (counted_b - n), per_persona
+
+
+def _intervals(spec: Spec, per_persona: np.ndarray, shape: tuple[int, int], bench, js_options) -> dict[str, Interval]:
+    """Percentile bootstrap over personas (each persona's pairs stay together) of the joint JS
+    (with a benchmark) and the simulated Cramér's V: the spec's bootstrap settings, else 1,000
+    resamples at 95 % with the study seed. The polychoric correlation is not bootstrapped (an ML
+    fit per resample). Fewer than 2 personas: none."""
+    personas = per_persona.shape[0]
+    if personas < 2:
+        return {}
+    settings = spec.analysis.bootstrap or Bootstrap()
+    seed = settings.seed if settings.seed is not None else spec.study.seed
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(personas, np.full(personas, 1.0 / personas), size=settings.resamples)
+    tables = weights @ per_persona  # (resamples, cells): each resample's joint counts
+    pooled = per_persona.sum(axis=0)
+    draws: dict[str, tuple[np.ndarray, float]] = {}
+    if bench is not None:
+        statistic = js_statistic(bench.ravel(), option_base(js_options), js_form(js_options))
+        draws["js"] = (statistic(tables / tables.sum(axis=1, keepdims=True)),
+                       float(statistic((pooled / pooled.sum())[np.newaxis, :])[0]))
+    draws["cramers_v"] = (cramers_v_rows(tables.reshape(-1, *shape)), cramers_v(pooled.reshape(shape)))
+    tail = (1.0 - settings.level) / 2.0
+    out = {}
+    for key, (values, estimate) in draws.items():
+        finite = values[np.isfinite(values)]
+        if finite.size and math.isfinite(estimate):
+            low, high = np.quantile(finite, [tail, 1.0 - tail])
+            out[key] = Interval(estimate, float(low), float(high), settings.level, settings.resamples)
+    return out
 
 
 def _finite(value: float) -> float | None:

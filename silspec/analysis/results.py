@@ -244,6 +244,8 @@ class JointRow:
     polychoric_benchmark: float | None = None
     note: str | None = None  # what could not be computed, and why
     country: str | None = None
+    # persona bootstrap of "js" and "cramers_v" (simulated), when there are 2+ personas
+    intervals: dict[str, Interval] = field(factory=dict)
 
 
 @frozen

@@ -143,8 +143,11 @@ def _joint_csv_rows(results: Results) -> list[list[object]]:
         item = f"{row.a.rpartition('.')[2]}×{row.b.rpartition('.')[2]}"
         for key in JOINT_CSV_KEYS:
             value = getattr(row, key)
+            interval = row.intervals.get(key)
             rows.append([row.condition, item, row.country or "", row.variant, "joint", key,
-                         "" if value is None else _csv_number(value), "", "", "", row.n, row.name,
+                         "" if value is None else _csv_number(value),
+                         *((_csv_number(interval.low), _csv_number(interval.high), interval.level) if interval else ("", "", "")),
+                         row.n, row.name,
                          "", "", "", "", "", "", "", row.note or ""])
     return rows
 

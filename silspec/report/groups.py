@@ -9,7 +9,8 @@ from silspec.analysis.results import JointRow, Results, SubgroupRow
 from silspec.report.format import COLUMNS, number, value_cell
 
 JOINT_NOTE = ("JS: Jensen–Shannon divergence of the flattened joint tables (simulated vs benchmark "
-              "cross-tabulation); V: Cramér's V; ρ: polychoric correlation (two-step ML; both scales ordinal)")
+              "cross-tabulation); V: Cramér's V; ρ: polychoric correlation (two-step ML; both scales ordinal); "
+              "[low, high]: percentile bootstrap over personas")
 SUBGROUP_NOTE = ("per group: n = answers counted, personas = personas of the group asked, bench n = respondents "
                  "behind the group's benchmark; [low, high] = percentile bootstrap over the group's personas")
 
@@ -62,8 +63,8 @@ def joint_table(rows: Sequence[JointRow]) -> tuple[list[str], list[list[str]]]:
     body = []
     for row in rows:
         items = f"{row.a.rpartition('.')[2]} × {row.b.rpartition('.')[2]}" + (f" /{row.country}" if row.country else "")
-        body.append([row.name, row.condition, items, str(row.n), str(row.unpaired), number(row.js),
-                     number(row.cramers_v), number(row.cramers_v_benchmark), number(row.polychoric),
+        body.append([row.name, row.condition, items, str(row.n), str(row.unpaired), _joint_value(row, "js"),
+                     _joint_value(row, "cramers_v"), number(row.cramers_v_benchmark), number(row.polychoric),
                      number(row.polychoric_benchmark), row.note or ""])
     return header, body
 
@@ -79,6 +80,14 @@ def joint_counts_table(row: JointRow) -> tuple[list[str], list[list[str]]]:
             cells = [f"{c} ({row.benchmark[i][j] * 100:.1f} %)" for j, c in enumerate(cells)]
         body.append([str(code), *cells])
     return header, body
+
+
+def _joint_value(row: JointRow, key: str) -> str:
+    text = number(getattr(row, key))
+    interval = row.intervals.get(key)
+    if interval is not None:
+        text += f" [{number(interval.low)}, {number(interval.high)}]"
+    return text
 
 
 def _shares(probs) -> str:

@@ -52,3 +52,16 @@ def test_polychoric_recovers_the_correlation_of_cut_bivariate_normal_data(rho):
     table = np.zeros((4, 5))
     np.add.at(table, (a, b), 1)
     assert polychoric(table) == pytest.approx(rho, abs=0.015)
+
+
+def test_the_vectorised_cramers_v_is_scipys_table_by_table():
+    from silspec.analysis.association import cramers_v_rows
+
+    rng = np.random.default_rng(3)
+    tables = rng.integers(0, 6, size=(200, 3, 4)).astype(float)
+    tables[0, 1, :] = 0  # an empty row: left out, as cramers_v drops it
+    tables[1, :, 1:] = 0  # one non-empty column: undefined
+    expected = np.array([cramers_v(t) for t in tables])
+    got = cramers_v_rows(tables)
+    assert np.array_equal(np.isnan(got), np.isnan(expected)) and math.isnan(got[1])
+    assert got[~np.isnan(got)] == pytest.approx(expected[~np.isnan(expected)], abs=1e-12)

@@ -225,3 +225,27 @@ def test_the_console_report_prints_the_subgroup_and_joint_tables(setup):
     assert "a: Q1 by sex (with defaults)" in text and "no benchmark row for sex = 'm'" in text
     assert "[low, high] = percentile bootstrap" in text  # not eaten as markup
     assert "joint distributions of item pairs (with defaults)" in text and "q1_q2_marginal" in text
+
+
+def test_joint_intervals_are_a_persona_bootstrap_written_out_by_hand(setup):
+    """Resample the personas (each keeps its pair) with the spec's bootstrap seed: the same
+    multinomial draws give the same percentiles for the joint JS and Cramér's V."""
+    spec, sex, _ = setup
+    records, q1, q2 = answers(sex)
+    row = next(r for r in analyse(spec, records).joints if r.name == "q1_q2" and r.variant == "with_defaults")
+    pairs = [(q1[p], q2[p]) for p in q1 if q1[p] is not None and p in q2]  # persona order of the answers
+    per_persona = np.zeros((len(pairs), 9))
+    for i, (a, b) in enumerate(pairs):
+        per_persona[i, (a - 1) * 3 + (b - 1)] = 1
+    rng = np.random.default_rng(1)  # bootstrap { seed = 1 }, 500 resamples, level 0.9
+    weights = rng.multinomial(len(pairs), np.full(len(pairs), 1 / len(pairs)), size=500)
+    bench = (np.array([[30, 10, 0], [10, 30, 10], [0, 10, 100]]) / 200).ravel()
+    js = [jensenshannon(w @ per_persona / len(pairs), bench) ** 2 for w in weights]
+    v = [cramers_v_by_hand((w @ per_persona).reshape(3, 3)) if min(((w @ per_persona).reshape(3, 3).sum(axis=a) > 0).sum() for a in (0, 1)) > 1 else math.nan
+         for w in weights]
+    assert (row.intervals["js"].low, row.intervals["js"].high) == pytest.approx(tuple(np.quantile(js, [0.05, 0.95])))
+    v = np.array(v)
+    assert (row.intervals["cramers_v"].low, row.intervals["cramers_v"].high) == pytest.approx(
+        tuple(np.quantile(v[np.isfinite(v)], [0.05, 0.95])))
+    assert row.intervals["js"].level == 0.9 and row.intervals["js"].resamples == 500
+    assert row.intervals["js"].estimate == pytest.approx(row.js)
