@@ -21,6 +21,7 @@ from silspec.analysis.results import SubgroupRow
 from silspec.spec.model import Bootstrap, GroupBenchmark, Spec, Subgroups
 
 UNKNOWN_GROUP = "(persona not in the plan)"
+NO_VALUE = "(no value)"  # a persona without the attribute (a country-level condition's countries)
 
 
 def group_shares(item_id: str, benchmark: GroupBenchmark, codes: tuple[int, ...]) -> BenchmarkShares:
@@ -55,7 +56,7 @@ def subgroup_rows(
     by_group: dict[str, list[ScoredAnswer]] = defaultdict(list)
     for answer in answers:
         persona = attributes.get(answer.persona)
-        group = UNKNOWN_GROUP if persona is None else persona.get(subgroups.attribute, UNKNOWN_GROUP)
+        group = UNKNOWN_GROUP if persona is None else persona.get(subgroups.attribute, NO_VALUE)
         by_group[group].append(answer)
     benchmarks = {b.group: b for b in subgroups.benchmarks.get(item_id, ())}
     groups = list(benchmarks) + sorted(g for g in by_group if g not in benchmarks)
@@ -87,6 +88,8 @@ def subgroup_rows(
 def _reason(group, answers, dist, benchmark, subgroups: Subgroups) -> str | None:
     if group == UNKNOWN_GROUP:
         return "answers of personas the plan does not have (their attribute is unknown)"
+    if group == NO_VALUE:
+        return f"personas without a `{subgroups.attribute}` attribute"
     if not answers:
         return "no answers: no persona of this group was asked (the population never produced it)"
     if dist is None or dist.probs is None:

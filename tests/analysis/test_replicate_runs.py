@@ -109,6 +109,9 @@ def test_every_report_format_shows_the_replicate_runs(tmp_path):
     results = analyse(s, records)
     data = json.loads(to_json(results))
     assert len(data["replicate_runs"]["runs"]) == 2 and data["replicate_runs"]["rows"]
+    from silspec.analysis.results import Results
+
+    assert json.loads(to_json(Results.from_dict(data))) == data  # the nested aggregate reads back
     md = to_markdown(results)
     assert "## Across replicate runs" in md and "seeds CI" in md
     rows = list(csv.DictReader(io.StringIO(to_csv(results))))
