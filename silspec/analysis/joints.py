@@ -13,7 +13,7 @@ with the reason and no table.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -149,6 +149,21 @@ def _intervals(spec: Spec, per_persona: np.ndarray, shape: tuple[int, int], benc
 
 def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
+
+
+def all_joint_rows(spec: Spec, kept: Mapping[tuple[str, str, str | None], Sequence[ScoredAnswer]],
+                   metric_specs: Sequence[tuple[str, dict[str, Any]]]) -> list[JointRow]:
+    """Every ``joint`` pair's rows, per condition that asks both items (and has answers)."""
+    rows: list[JointRow] = []
+    for pair in spec.analysis.joints:
+        for condition in spec.conditions.values():
+            if pair.a not in condition.items or pair.b not in condition.items:
+                continue
+            side_a = [a for (c, i, _), answers in kept.items() if c == condition.name and i == pair.a for a in answers]
+            side_b = [a for (c, i, _), answers in kept.items() if c == condition.name and i == pair.b for a in answers]
+            if side_a or side_b:
+                rows.extend(joint_rows(spec, pair, condition.name, side_a, side_b, metric_specs))
+    return rows
 
 
 def joint_items(spec: Spec) -> frozenset[str]:

@@ -22,7 +22,6 @@ import attrs
 from attrs import frozen
 
 from silspec import __version__
-from silspec.analysis.across_runs import aggregate_runs
 from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
@@ -31,16 +30,13 @@ from silspec.analysis.distributions import (
     VARIANTS, BenchmarkShares, ScoredAnswer, SimDistribution, Variant, build_distributions,
 )
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
-from silspec.analysis.joints import joint_items, joint_rows
+from silspec.analysis.joints import all_joint_rows, joint_items
+from silspec.analysis.replicate_runs import ReplicateRuns
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings
-from silspec.analysis.results import (
-    ConditionInfo, ItemMetrics, JointRow, Results, RunsAggregate, StudyHeader, SubgroupRow, Warning,
-)
+from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
-from silspec.analysis.subgroups import subgroup_items, subgroup_rows
-from silspec.plan import PlanError, compile_header
-from silspec.plan.replicates import replicate_of, replicate_seed
+from silspec.analysis.subgroups import all_subgroup_rows, subgroup_items
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
 
@@ -115,8 +111,8 @@ def analyse_stream(
     plan_warnings = _plan_warnings(seen.n_answers, counts) if counts else []
     codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
     kept_items = subgroup_items(spec) | joint_items(spec)
-    replicated = frozenset(c.name for c in spec.conditions.values() if spec.replicates_of(c) >= 2)
-    compliance, distributions, by_replicate, kept, by_run = _tables(cells, codes_by_item, kept_items, replicated)
+    runs = ReplicateRuns.of(spec)
+    compliance, distributions, by_replicate, kept = _tables(cells, codes_by_item, kept_items, runs)
     metric_specs = spec_metrics(spec)
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
@@ -137,14 +133,17 @@ def analyse_stream(
                 row = with_replicate_spreads(spec, item, row, replicates, variant, shares, metric_specs)
             item_rows.append(row)
 
-    subgroups = _subgroups(spec, kept, metric_specs, warnings)
-    joints = _joints(spec, kept, metric_specs)
+    subgroups = all_subgroup_rows(spec, kept, metric_specs, warnings)
+    joints = all_joint_rows(spec, kept, metric_specs)
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
+    header = _header(spec, seen, benchmark, metric_specs, n_superseded)
+    replicate_runs = runs.aggregate(spec, shares_of, metric_specs, header) if runs is not None else None
+    if replicate_runs is not None:
+        warnings += [attrs.evolve(w, message=f"replicate runs: {w.message}") for w in replicate_runs.warnings]
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
     # loud ones first in every report format
     warnings = loud_first(warnings)
-    header = _header(spec, seen, benchmark, metric_specs, n_superseded)
     return Results(
         study=header,
         compliance=tuple(compliance),
@@ -155,26 +154,23 @@ def analyse_stream(
         warnings=tuple(warnings),
         subgroups=tuple(subgroups),
         joints=tuple(joints),
-        replicate_runs=_replicate_runs(spec, by_run, shares_of, metric_specs, header),
+        replicate_runs=replicate_runs,
     )
 
 
 def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]],
-            kept_items: Collection[str] = frozenset(), replicated: Collection[str] = frozenset()) -> tuple[
+            kept_items: Collection[str] = frozenset(), runs: ReplicateRuns | None = None) -> tuple[
     list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]],
-    dict[CellKey, list[ScoredAnswer]], tuple[dict[int, dict[CellKey, dict[Variant, SimDistribution]]], dict[int, int]],
+    dict[CellKey, list[ScoredAnswer]],
 ]:
     """Compliance rows, distributions and per-replicate distributions, one cell at a time: only
     one cell's answers are ever objects, and each cell's columns go once its tables are built.
-    The answers of ``kept_items`` (split by subgroup or crossed in a joint table) are kept; the
-    cells of ``replicated`` conditions (``replicates = N``) also get one distribution per
-    replicate run (``by_run``: replicate -> cell -> variant) and its answer count."""
+    The answers of ``kept_items`` (split by subgroup or crossed in a joint table) are kept, and
+    ``runs`` (``replicates = N``) takes each cell's answers split by replicate run."""
     compliance: list[Compliance] = []
     distributions: dict[CellKey, dict[Variant, SimDistribution]] = {}
     by_replicate: dict[CellKey, dict[int, dict[str, SimDistribution]]] = {}
     kept: dict[CellKey, list[ScoredAnswer]] = {}
-    by_run: dict[int, dict[CellKey, dict[Variant, SimDistribution]]] = {}
-    run_counts: dict[int, int] = defaultdict(int)
     for key in list(cells):
         answers = list(cells.pop(key))
         compliance.extend(compliance_table(answers))
@@ -182,78 +178,9 @@ def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[in
         by_replicate.update(replicate_distributions(answers, codes_by_item))
         if key[1] in kept_items:
             kept[key] = answers
-        if key[0] in replicated:
-            runs: dict[int, list[ScoredAnswer]] = defaultdict(list)
-            for answer in answers:
-                run = replicate_of(answer.persona)
-                if run is not None:
-                    runs[run].append(answer)
-            for run, run_answers in runs.items():
-                by_run.setdefault(run, {}).update(build_distributions(run_answers, codes_by_item))
-                run_counts[run] += len(run_answers)
-    return compliance, distributions, by_replicate, kept, (by_run, run_counts)
-
-
-def _replicate_runs(spec: Spec, runs: tuple[dict[int, dict[CellKey, dict[Variant, SimDistribution]]], dict[int, int]],
-                    shares_of: dict[CellKey, BenchmarkShares], metric_specs, header: StudyHeader) -> RunsAggregate | None:
-    """``replicates = N``: each replicate run scored as its own survey, then aggregated over the
-    runs exactly as ``silspec report RUN_DIR RUN_DIR ...`` aggregates run directories (mean, SD,
-    the across-seed percentile bootstrap and the runs' persona intervals). None under 2 runs."""
-    by_run, counts = runs
-    if len(by_run) < 2:
-        return None
-    results = []
-    for run in sorted(by_run):
-        rows = []
-        n_answers = counts[run]
-        for cell, variants in by_run[run].items():
-            shares = shares_of.get(cell)
-            if shares is None:
-                continue
-            item = spec.item(cell[1])
-            rows += [item_metrics(spec, item, variants[variant], shares, metric_specs) for variant in VARIANTS]
-        seed = replicate_seed(spec.study.seed, run)
-        results.append(Results(study=attrs.evolve(header, seed=seed, n_answers=n_answers), items=tuple(rows)))
-    return aggregate_runs(results, names=[f"replicate {run}" for run in sorted(by_run)])
-
-
-def _subgroups(spec: Spec, kept: dict[CellKey, list[ScoredAnswer]], metric_specs, warnings: list[Warning]) -> list[SubgroupRow]:
-    """Every ``subgroups`` block's rows; personas' attributes come from the plan the spec compiles
-    to (same spec and seed, same personas). When it cannot be compiled, a loud warning instead."""
-    if not spec.analysis.subgroups:
-        return []
-    try:
-        personas = compile_header(spec).personas
-    except PlanError as exc:
-        warnings.append(Warning(kind="subgroups_unavailable", severity="high",
-                                message=f"subgroup metrics not computed: the personas cannot be rebuilt from the spec ({exc})"))
-        return []
-    attributes = {}
-    rows: list[SubgroupRow] = []
-    for block in spec.analysis.subgroups:
-        for cell, answers in kept.items():
-            if cell[1] not in block.items:
-                continue
-            for answer in answers:
-                if answer.persona not in attributes:
-                    persona = personas.get(answer.persona)
-                    attributes[answer.persona] = persona.attributes if persona is not None else None
-            known = {pid: attrs for pid, attrs in attributes.items() if attrs is not None}
-            rows.extend(subgroup_rows(spec, block, cell, answers, known, metric_specs))
-    return rows
-
-
-def _joints(spec: Spec, kept: dict[CellKey, list[ScoredAnswer]], metric_specs) -> list[JointRow]:
-    rows: list[JointRow] = []
-    for pair in spec.analysis.joints:
-        for condition in spec.conditions.values():
-            if pair.a not in condition.items or pair.b not in condition.items:
-                continue
-            side_a = [a for (c, i, _), answers in kept.items() if c == condition.name and i == pair.a for a in answers]
-            side_b = [a for (c, i, _), answers in kept.items() if c == condition.name and i == pair.b for a in answers]
-            if side_a or side_b:
-                rows.extend(joint_rows(spec, pair, condition.name, side_a, side_b, metric_specs))
-    return rows
+        if runs is not None:
+            runs.add(key, answers, codes_by_item)
+    return compliance, distributions, by_replicate, kept
 
 
 def known_benchmarks(spec: Spec) -> tuple[str, ...]:

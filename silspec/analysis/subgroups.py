@@ -17,7 +17,8 @@ import attrs
 
 from silspec.analysis.distributions import VARIANTS, BenchmarkShares, ScoredAnswer, build_distributions
 from silspec.analysis.item_metrics import item_metrics
-from silspec.analysis.results import SubgroupRow
+from silspec.analysis.results import SubgroupRow, Warning
+from silspec.plan import PlanError, compile_header
 from silspec.spec.model import Bootstrap, GroupBenchmark, Spec, Subgroups
 
 UNKNOWN_GROUP = "(persona not in the plan)"
@@ -99,6 +100,34 @@ def _reason(group, answers, dist, benchmark, subgroups: Subgroups) -> str | None
     if sum(benchmark.values) <= 0:
         return f"the benchmark of {subgroups.attribute} = {group!r} sums to zero"
     return None
+
+
+def all_subgroup_rows(spec: Spec, kept: Mapping[tuple[str, str, str | None], Sequence[ScoredAnswer]],
+                      metric_specs: Sequence[tuple[str, dict[str, Any]]], warnings: list[Warning]) -> list[SubgroupRow]:
+    """Every ``subgroups`` block's rows over the kept cells. Personas' attributes come from the
+    plan the spec compiles to (same spec and seed, same personas); when it cannot be compiled,
+    a loud warning (``subgroups_unavailable``) instead of tables."""
+    if not spec.analysis.subgroups:
+        return []
+    try:
+        personas = compile_header(spec).personas
+    except PlanError as exc:
+        warnings.append(Warning(kind="subgroups_unavailable", severity="high",
+                                message=f"subgroup metrics not computed: the personas cannot be rebuilt from the spec ({exc})"))
+        return []
+    attributes: dict[str, Mapping[str, str]] = {}
+    rows: list[SubgroupRow] = []
+    for block in spec.analysis.subgroups:
+        for cell, answers in kept.items():
+            if cell[1] not in block.items:
+                continue
+            for answer in answers:
+                if answer.persona not in attributes:
+                    persona = personas.get(answer.persona)
+                    if persona is not None:
+                        attributes[answer.persona] = persona.attributes
+            rows.extend(subgroup_rows(spec, block, cell, answers, attributes, metric_specs))
+    return rows
 
 
 def subgroup_items(spec: Spec) -> frozenset[str]:
