@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
+import attrs
 from attrs import evolve, frozen
 
 from silspec import __version__
@@ -25,12 +26,17 @@ from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
 from silspec.analysis.compliance import Compliance, compliance_table
-from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
+from silspec.analysis.distributions import (
+    VARIANTS, BenchmarkShares, ScoredAnswer, SimDistribution, Variant, build_distributions,
+)
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
+from silspec.analysis.joints import all_joint_rows, joint_items
+from silspec.analysis.replicate_runs import ReplicateRuns
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings, usage_warnings
 from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
+from silspec.analysis.subgroups import all_subgroup_rows, subgroup_items
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
 
@@ -104,10 +110,13 @@ def analyse_stream(
     n_superseded = sum(n for _, n in counts.superseded) if counts else 0
     plan_warnings = _plan_warnings(seen.n_answers, counts) if counts else []
     codes_by_item = {item.id: item.scale.codes for item in spec.all_items()}
-    compliance, distributions, by_replicate = _tables(cells, codes_by_item)
+    kept_items = subgroup_items(spec) | joint_items(spec)
+    runs = ReplicateRuns.of(spec)
+    compliance, distributions, by_replicate, kept = _tables(cells, codes_by_item, kept_items, runs)
     metric_specs = spec_metrics(spec)
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
+    shares_of: dict[CellKey, BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
     compliance_of = {(c.condition, c.item, c.country): c for c in compliance}
     for cell, variants in distributions.items():
@@ -118,6 +127,7 @@ def analyse_stream(
             item_rows += [unscored_row(variants[v], item, "no benchmark to score against (see the warnings)")
                           for v in VARIANTS]
             continue
+        shares_of[cell] = shares
         benchmarks.setdefault((item_id, shares.name, country), shares)
         replicates = by_replicate.get(cell, {})
         for variant in VARIANTS:
@@ -129,15 +139,21 @@ def analyse_stream(
             item_rows.append(row)
     item_rows += _unasked_rows(spec, distributions, codes_by_item, benchmark)
 
+    subgroups = all_subgroup_rows(spec, kept, metric_specs, warnings)
+    joints = all_joint_rows(spec, kept, metric_specs)
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
     usage = seen.usage.rows(spec)
+    header = _header(spec, seen, benchmark, metric_specs, n_superseded)
+    replicate_runs = runs.aggregate(spec, shares_of, metric_specs, header) if runs is not None else None
+    if replicate_runs is not None:
+        warnings += [attrs.evolve(w, message=f"replicate runs: {w.message}") for w in replicate_runs.warnings]
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
     warnings += usage_warnings(usage)
     # loud ones first in every report format
     warnings = loud_first(warnings)
     return Results(
-        study=_header(spec, seen, benchmark, metric_specs, n_superseded),
+        study=header,
         compliance=tuple(compliance),
         benchmarks=tuple(benchmark_info(b) for b in benchmarks.values()),
         items=tuple(item_rows),
@@ -145,23 +161,35 @@ def analyse_stream(
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
         usage=tuple(usage),
+        subgroups=tuple(subgroups),
+        joints=tuple(joints),
+        replicate_runs=replicate_runs,
     )
 
 
-def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]]) -> tuple[
-    list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]]
+def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]],
+            kept_items: Collection[str] = frozenset(), runs: ReplicateRuns | None = None) -> tuple[
+    list[Compliance], dict[CellKey, dict[Variant, SimDistribution]], dict[CellKey, dict[int, dict[str, SimDistribution]]],
+    dict[CellKey, list[ScoredAnswer]],
 ]:
     """Compliance rows, distributions and per-replicate distributions, one cell at a time: only
-    one cell's answers are ever objects, and each cell's columns go once its tables are built."""
+    one cell's answers are ever objects, and each cell's columns go once its tables are built.
+    The answers of ``kept_items`` (split by subgroup or crossed in a joint table) are kept, and
+    ``runs`` (``replicates = N``) takes each cell's answers split by replicate run."""
     compliance: list[Compliance] = []
     distributions: dict[CellKey, dict[Variant, SimDistribution]] = {}
     by_replicate: dict[CellKey, dict[int, dict[str, SimDistribution]]] = {}
+    kept: dict[CellKey, list[ScoredAnswer]] = {}
     for key in list(cells):
         answers = list(cells.pop(key))
         compliance.extend(compliance_table(answers))
         distributions.update(build_distributions(answers, codes_by_item))
         by_replicate.update(replicate_distributions(answers, codes_by_item))
-    return compliance, distributions, by_replicate
+        if key[1] in kept_items:
+            kept[key] = answers
+        if runs is not None:
+            runs.add(key, answers, codes_by_item)
+    return compliance, distributions, by_replicate, kept
 
 
 def unscored_row(dist: SimDistribution, item: Any, reason: str) -> ItemMetrics:

@@ -16,7 +16,7 @@ from attrs import field, frozen
 from silspec.analysis.compliance import Compliance
 from silspec.analysis.usage import Usage
 
-SCHEMA_VERSION = 6  # 6: usage (tokens and cost per condition, the price's source), items[].reason; 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 6  # 6: usage (tokens and cost per condition, the price's source), items[].reason, subgroup rows (`subgroups`), joint tables of item pairs (`joints`), the replicate runs' aggregate (`replicate_runs`); 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -201,6 +201,58 @@ class CalibrationResult:
 
 
 @frozen
+class SubgroupRow:
+    """One condition × item × variant for one value of a persona attribute, against that group's
+    benchmark. A group with no benchmark row or no counted answer is a row too: its ``values``
+    are empty and ``reason`` says why (never left out)."""
+
+    attribute: str
+    group: str
+    condition: str
+    item: str  # qualified
+    code: str
+    variant: str
+    n: int  # answers counted
+    personas: int  # personas of the group asked the item
+    codes: tuple[int, ...]
+    probs: tuple[float, ...] | None
+    benchmark_n: int | None  # respondents behind the group's benchmark (count tables), else None
+    benchmark_probs: tuple[float, ...] | None
+    values: dict[str, float] = field(factory=dict)
+    intervals: dict[str, Interval] = field(factory=dict)
+    reason: str | None = None  # why there are no metrics
+    country: str | None = None
+
+
+@frozen
+class JointRow:
+    """The two-way table of two items answered by the same personas, in one condition and
+    variant; simulated vs a benchmark cross-tabulation when the spec declares one."""
+
+    name: str
+    condition: str
+    a: str  # qualified item ids
+    b: str
+    variant: str
+    codes_a: tuple[int, ...]
+    codes_b: tuple[int, ...]
+    counts: tuple[tuple[float, ...], ...]  # rows: codes of a; columns: codes of b
+    n: int  # answer pairs counted
+    unpaired: int  # answers of one item whose partner answer is missing or not counted
+    benchmark: tuple[tuple[float, ...], ...] | None  # shares, same layout; None: only marginals known
+    benchmark_n: int | None = None
+    js: float | None = None  # JS divergence of the flattened joint tables (the spec's js options)
+    cramers_v: float | None = None  # simulated
+    cramers_v_benchmark: float | None = None
+    polychoric: float | None = None  # simulated; both scales ordered only
+    polychoric_benchmark: float | None = None
+    note: str | None = None  # what could not be computed, and why
+    country: str | None = None
+    # persona bootstrap of "js" and "cramers_v" (simulated), when there are 2+ personas
+    intervals: dict[str, Interval] = field(factory=dict)
+
+
+@frozen
 class Warning:
     kind: str  # defaults | benchmark_renormalised | degenerate | provider_model_changed | ...
     severity: Severity
@@ -220,6 +272,11 @@ class Results:
     warnings: tuple[Warning, ...] = ()
     usage: tuple[Usage, ...] = ()  # tokens and cost per condition (silspec.analysis.usage)
     schema_version: int = SCHEMA_VERSION
+    subgroups: tuple[SubgroupRow, ...] = ()
+    joints: tuple[JointRow, ...] = ()
+    # `replicates = N`: each replicate run scored alone and aggregated over the runs (mean, SD,
+    # across-seed and persona intervals), as `silspec report RUN_DIR RUN_DIR ...` does
+    replicate_runs: RunsAggregate | None = None
 
     # ------------------------------------------------------------- lookups for the report writers
 

@@ -6,6 +6,7 @@ silspec plans every request up front (and samples every persona in memory): a po
 
 MAX_POPULATION_SIZE = 10_000_000  # personas in one population
 MAX_SAMPLES = 10_000  # replicates per persona and item
+MAX_REPLICATES = 1_000  # `replicates = N`: runs of the design under derived seeds
 MAX_RESAMPLES = 1_000_000  # bootstrap resamples
 MAX_SPEC_BYTES = 2_000_000  # a .sil file (shipped specs are under 50 KB)
 MAX_STRING_CHARS = 100_000  # one string literal (an item text, a template); a prompt is at most 200,000

@@ -25,7 +25,7 @@ SUB_BLOCKS: dict[str, tuple[str, ...]] = {
     "survey.item": ("benchmark",),
     "descriptors": ("item",),
     "finetune": ("train", "valid", "test", "lora", "optimiser"),
-    "analysis": ("metric", "bootstrap", "report"),
+    "analysis": ("metric", "bootstrap", "report", "subgroups", "joint"),
 }
 
 MODEL_PARAMS = (
@@ -42,7 +42,7 @@ MODEL_PRICES = ("price_input_per_mtok", "price_output_per_mtok")
 MODEL_ADAPTER = ("adapter", "adapter_dir")
 
 KEYS: dict[str, tuple[str, ...] | str] = {
-    "study": ("title", "seed", "language", "countries"),
+    "study": ("title", "seed", "language", "countries", "replicates"),
     "study.meta": ANY,
     "scale": ("range", "low", "high", "missing", "ordered"),  # plus integer codes
     "survey": ("source", "n", "benchmark"),
@@ -60,7 +60,7 @@ KEYS: dict[str, tuple[str, ...] | str] = {
               *MODEL_TRANSPORT, *MODEL_OPTIONS, *MODEL_PRICES, *MODEL_ADAPTER),
     "condition": (
         "model", "population", "countries", "items", "system", "prompt", "parser", "answers",
-        "samples", "option_order", "option_labels", "benchmark",
+        "samples", "option_order", "option_labels", "benchmark", "replicates",
     ),
     "condition.params": MODEL_PARAMS,  # `params ITEM { thinking = "medium" }`: per-item overrides
     "calibration": ("method", "temperature", "fit", "target"),
@@ -73,6 +73,8 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "analysis": ("benchmark",),
     "analysis.metric": ("log", "form", "alpha", "normalise"),
     "analysis.bootstrap": ("resamples", "level", "seed", "metrics"),
+    "analysis.subgroups": ("items", "benchmark", "unit", "source"),  # check/blocks/subgroups.py
+    "analysis.joint": ("items", "benchmark", "unit", "source"),
     "pilot": ("personas", "js_max", "valid_min", "modal_max", "level", "resamples", "seed"),  # check/build/pilot.py
     "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title", "invalid_warning"),
 }

@@ -94,6 +94,17 @@ _ALL = (
     _c("SIL481", "error", "a percentage in a `unit = count` benchmark"),
     _c("SIL482", "error", "a count benchmark's declared `n` differs from its counts plus `missing`"),
     _c("SIL483", "error", "a benchmark list mixing percentages and plain numbers"),
+    # SIL46x: subgroup and joint analyses (`subgroups ATTR { ... }`, `joint NAME { ... }` in `analysis`)
+    _c("SIL460", "error", "`subgroups` groups by an attribute the population does not have"),
+    _c("SIL461", "warning", "subgroup benchmark groups the population never produces"),
+    _c("SIL462", "warning", "population groups without a subgroup benchmark row"),
+    _c("SIL463", "error", "`subgroups` or `joint` names an unknown item", "name items as `survey.ITEM`"),
+    _c("SIL464", "error", "a subgroup benchmark table is malformed (columns, codes, values, duplicates)"),
+    _c("SIL465", "error", "`joint` needs exactly two different items"),
+    _c("SIL466", "error", "a joint benchmark table is malformed (columns, cells, values)"),
+    _c("SIL467", "warning", "`subgroups`/`joint` items that no condition asks (together, with personas)"),
+    _c("SIL468", "info", "a `joint` pair without a benchmark cross-tabulation: association shown, no distance"),
+    _c("SIL469", "info", "`replicates` over personas that do not change between replicates"),
     # ------------------------------------------------------------------ SIL5xx: personas and populations
     _c("SIL501", "error", "attribute shares do not sum to 1", "give at least one value with a positive share"),
     _c("SIL502", "error", "a conditioning attribute is undefined or declared later"),

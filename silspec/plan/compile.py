@@ -40,6 +40,7 @@ from silspec.plan.persona_table import (
     condition_personas,
 )
 from silspec.plan.personas import derive_seed, read_rows, rows_path, sample_rows, sample_schema_columns
+from silspec.plan.replicates import replicate_prefix, replicate_spec
 from silspec.plan.render import CACHE_LIMIT, CompiledTemplate, make_environment
 from silspec.plan.spec_hash import spec_hash
 from silspec.spec.model import Condition, Item, Model, Spec, Template
@@ -262,10 +263,38 @@ class _PersonaSampler:
         }
         # Two populations would both number their personas P001...: keep the ids apart.
         self._prefix_ids = len(numbered) > 1
+        self._replicates: dict[tuple[str, int], _PersonaSampler] = {}
+        self._prefixed_groups: dict[tuple[int, str], tuple[PersonaGroup, PersonaGroup]] = {}
 
     def personas_for(self, condition: Condition) -> list[PersonaGroup]:
         """The condition's persona groups, in order (one per country); shared groups are the
-        same object, so the header holds each once."""
+        same object, so the header holds each once. With ``replicates = N`` (N >= 2): the groups
+        of each replicate run in turn, drawn under that replicate's seed, ids ``rep{r}/...``."""
+        replicates = self.spec.replicates_of(condition)
+        if replicates < 2:
+            return self._groups_for(condition)
+        groups: list[PersonaGroup] = []
+        for replicate in range(1, replicates + 1):
+            key = ("replicate", replicate)
+            if key not in self._replicates:
+                self._replicates[key] = _PersonaSampler(replicate_spec(self.spec, replicate))
+            sampler = self._replicates[key]
+            groups += [sampler._prefixed(group, replicate_prefix(replicate)) for group in sampler._groups_for(condition)]
+        return groups
+
+    def _prefixed(self, group: PersonaGroup, prefix: str) -> PersonaGroup:
+        """``group`` with ``prefix`` before every id, made once per group (shared by conditions)."""
+        key = (id(group), prefix)
+        if key not in self._prefixed_groups:
+            if isinstance(group, ListPersonas):
+                from silspec.spec.model import evolve
+
+                self._prefixed_groups[key] = (group, ListPersonas([evolve(p, id=prefix + p.id) for p in group.items]))
+            else:
+                self._prefixed_groups[key] = (group, group.with_prefix(prefix))
+        return self._prefixed_groups[key][1]
+
+    def _groups_for(self, condition: Condition) -> list[PersonaGroup]:
         if condition.population is None:
             if not condition.countries:
                 raise PlanError(

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from silspec.analysis.results import Results
+from silspec.report import groups
 from silspec.report.format import (
     answers_text,
     average_label,
@@ -69,6 +70,13 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         console.print(calibration_table(calibration))
     if results.usage:
         console.print(usage_table(results))
+    for table in group_tables(results):
+        console.print(table)
+    if results.replicate_runs is not None:
+        runs = results.replicate_runs
+        console.print(Text(f"Across {len(runs.runs)} replicate runs (replicates = {len(runs.runs)}; seeds "
+                           f"{', '.join(str(r.seed) for r in runs.runs)}): each run scored alone", style="bold"))
+        print_runs_tables(runs, console)
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -220,6 +228,31 @@ def metrics_table(results: Results, condition: str, variant: str, *, compact: bo
     return table
 
 
+def group_tables(results: Results) -> list[Table]:
+    """The subgroup tables (one per condition × attribute × item × variant), then the joint tables."""
+    tables = []
+    for condition, attribute, item, variant, rows in groups.subgroup_sections(results):
+        header, body = groups.subgroup_table(rows)
+        table = Table(title=groups.subgroup_title(condition, attribute, item, variant), title_justify="left",
+                      caption=Text(groups.SUBGROUP_NOTE), caption_justify="left")
+        for column in header:
+            table.add_column(column, justify="left" if column in ("group", "simulated %", "benchmark %", "note") else "right")
+        for cells in body:
+            table.add_row(*cells)
+        tables.append(table)
+    for variant, rows in groups.joint_sections(results):
+        header, body = groups.joint_table(rows)
+        which = "with defaults" if variant == "with_defaults" else "VALID ANSWERS ONLY"
+        table = Table(title=f"joint distributions of item pairs ({which})", title_justify="left",
+                      caption=Text(groups.JOINT_NOTE), caption_justify="left")
+        for column in header:
+            table.add_column(column, justify="left" if column in ("pair", "condition", "items", "note") else "right")
+        for cells in body:
+            table.add_row(*cells)
+        tables.append(table)
+    return tables
+
+
 def comparison_table(comparison) -> Table:
     table = Table(title=comparison_title(comparison), title_justify="left")
     per_item_test = comparison.replicate_test is not None
@@ -302,6 +335,14 @@ def print_runs_report(aggregate, console: Console) -> None:
     high = [w for w in aggregate.warnings if w.severity == "high"]
     if high:
         console.print(Panel(Group(*(Text(f"⚠ {w.message}", style="bold red") for w in high)), title=f"WARNINGS ({len(high)})", border_style="bold red"))
+    print_runs_tables(aggregate, console)
+    rest = [w for w in aggregate.warnings if w.severity != "high"]
+    if rest:
+        console.print(Panel(Group(*(Text(f"! {w.message}", style="yellow") for w in rest)), title="notes", border_style="yellow"))
+
+
+def print_runs_tables(aggregate, console: Console) -> None:
+    """Per condition: mean ± SD over runs (split to fit the terminal) and the two intervals."""
     for condition in aggregate.conditions():
         for variant in ("with_defaults", "valid_only"):
             columns, rows = runs_matrix(aggregate, condition, variant)
@@ -324,9 +365,6 @@ def print_runs_report(aggregate, console: Console) -> None:
                 console.print(table)
             if columns:
                 print_seed_intervals(console, condition, label, columns[0], rows, len(aggregate.runs))
-    rest = [w for w in aggregate.warnings if w.severity != "high"]
-    if rest:
-        console.print(Panel(Group(*(Text(f"! {w.message}", style="yellow") for w in rest)), title="notes", border_style="yellow"))
 
 
 def fit_columns(width: int, items: list[str], columns: list[tuple[str, list[str]]]) -> list[list[int]]:

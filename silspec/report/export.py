@@ -12,9 +12,12 @@ import json
 import math
 from typing import Callable, Iterable, Sequence
 
+import attrs
+
 from silspec.analysis.metrics import HEADLINE_KEY
 from silspec.analysis.report_warnings import LOW_VALID_MASS
 from silspec.analysis.results import ComparisonResult, Results
+from silspec.report import groups
 from silspec.report.format import (
     answers_text,
     average_label,
@@ -63,6 +66,9 @@ CSV_COLUMNS = (
     "replicate_ci_low",  # the across-seed percentile bootstrap of the replicate values (docs/report.md)
     "replicate_ci_high",
     "reason",  # why a condition x item has no metric values (one row with an empty metric): never a missing row
+    "subgroup",  # subgroup rows: the persona attribute, the group
+    "group",
+    "note",  # joint rows: what a measure is or why it is missing
 )
 
 
@@ -85,15 +91,19 @@ def metric_records(results: Results) -> list[dict[str, object]]:
     for name in results.study.metrics:
         metric_of_key[HEADLINE_KEY.get(name, name)] = name
     out: list[dict[str, object]] = []
+    runs = {(r.condition, r.item, r.variant, r.key): r for r in results.replicate_runs.rows} if results.replicate_runs else {}
     for row in results.items:
-        base = {"condition": row.condition, "item": row.item, "country": row.country, "variant": row.variant,
-                "n": row.n, "benchmark": row.benchmark}
+        base = {**dict.fromkeys(CSV_COLUMNS), "condition": row.condition, "item": row.item, "country": row.country,
+                "variant": row.variant, "n": row.n, "benchmark": row.benchmark}
         if not row.values:
-            out.append({**dict.fromkeys(CSV_COLUMNS), **base, "reason": row.reason or "no metric values"})
+            out.append({**base, "reason": row.reason or "no metric values"})
             continue
         for key, value in row.values.items():
             interval = row.intervals.get(key)
             spread = row.across_replicates.get(key)
+            if spread is None and (row.condition, item_label(row), row.variant, key) in runs:
+                found = runs[(row.condition, item_label(row), row.variant, key)]
+                spread = attrs.evolve(found.spread, seed_ci=found.seed_ci)  # replicates = N: over the runs
             seed_ci = spread.seed_ci if spread else None
             out.append({
                 **base,
@@ -110,6 +120,42 @@ def metric_records(results: Results) -> list[dict[str, object]]:
                 "replicate_ci_high": seed_ci.high if seed_ci else None,
                 "reason": None,
             })
+    out += _subgroup_records(results, metric_of_key) + _joint_records(results)
+    return out
+
+
+def _subgroup_records(results: Results, metric_of_key: dict[str, str]) -> list[dict[str, object]]:
+    """One record per subgroup metric value; a group without metrics is one record with the reason."""
+    out: list[dict[str, object]] = []
+    for row in results.subgroups:
+        base = {**dict.fromkeys(CSV_COLUMNS), "condition": row.condition, "item": row.item, "country": row.country,
+                "variant": row.variant, "n": row.n, "benchmark": f"group {row.group}",
+                "subgroup": row.attribute, "group": row.group}
+        if not row.values:
+            out.append({**base, "reason": row.reason or "no metric values"})
+        for key, value in row.values.items():
+            interval = row.intervals.get(key)
+            out.append({**base, "metric": metric_of_key.get(key, key.partition("_")[0]), "key": key, "value": value,
+                        "ci_low": interval.low if interval else None, "ci_high": interval.high if interval else None,
+                        "ci_level": interval.level if interval else None})
+    return out
+
+
+JOINT_CSV_KEYS = ("js", "cramers_v", "cramers_v_benchmark", "polychoric", "polychoric_benchmark")
+
+
+def _joint_records(results: Results) -> list[dict[str, object]]:
+    """One record per joint measure (item = "A×B", metric = "joint"); empty values are not computed."""
+    out: list[dict[str, object]] = []
+    for row in results.joints:
+        item = f"{row.a.rpartition('.')[2]}×{row.b.rpartition('.')[2]}"
+        for key in JOINT_CSV_KEYS:
+            interval = row.intervals.get(key)
+            out.append({**dict.fromkeys(CSV_COLUMNS), "condition": row.condition, "item": item, "country": row.country,
+                        "variant": row.variant, "metric": "joint", "key": key, "value": getattr(row, key),
+                        "ci_low": interval.low if interval else None, "ci_high": interval.high if interval else None,
+                        "ci_level": interval.level if interval else None, "n": row.n, "benchmark": row.name,
+                        "note": row.note})
     return out
 
 
@@ -157,6 +203,41 @@ def distribution_records(results: Results) -> list[dict[str, object]]:
 def usage_records(results: Results) -> list[dict[str, object]]:
     """Tokens and cost per condition, as the JSON's ``usage`` rows."""
     return [dict(row) for row in results.to_dict()["usage"]]
+
+
+def _subgroup_csv_rows(results: Results, metric_of_key: dict[str, str]) -> list[list[object]]:
+    """One row per subgroup metric value; a group without metrics is one row with the reason."""
+    rows: list[list[object]] = []
+    for row in results.subgroups:
+        head = [row.condition, row.code, row.country or "", row.variant]
+        tail = [row.n, f"group {row.group}", "", "", "", "", "", row.attribute, row.group]
+        if not row.values:
+            rows.append([*head, "", "", "", "", "", "", *tail, row.reason or ""])
+        for key, value in row.values.items():
+            interval = row.intervals.get(key)
+            rows.append([*head, metric_of_key.get(key, key.partition("_")[0]), key, _csv_number(value),
+                         _csv_number(interval.low) if interval else "", _csv_number(interval.high) if interval else "",
+                         interval.level if interval else "", *tail, ""])
+    return rows
+
+
+JOINT_CSV_KEYS = ("js", "cramers_v", "cramers_v_benchmark", "polychoric", "polychoric_benchmark")
+
+
+def _joint_csv_rows(results: Results) -> list[list[object]]:
+    """One row per joint measure (item = "A×B", metric = "joint"); empty values are not computed."""
+    rows: list[list[object]] = []
+    for row in results.joints:
+        item = f"{row.a.rpartition('.')[2]}×{row.b.rpartition('.')[2]}"
+        for key in JOINT_CSV_KEYS:
+            value = getattr(row, key)
+            interval = row.intervals.get(key)
+            rows.append([row.condition, item, row.country or "", row.variant, "joint", key,
+                         "" if value is None else _csv_number(value),
+                         *((_csv_number(interval.low), _csv_number(interval.high), interval.level) if interval else ("", "", "")),
+                         row.n, row.name,
+                         "", "", "", "", "", "", "", row.note or ""])
+    return rows
 
 
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -345,6 +426,36 @@ def md_usage(results: Results) -> str:
     return table + "\n" + "".join(f"- price: {line}\n" for line in price_sources(results))
 
 
+def md_subgroups(results: Results) -> str:
+    """Every subgroup table, each under a bold title, with what the columns mean."""
+    parts = []
+    for condition, attribute, item, variant, rows in groups.subgroup_sections(results):
+        header, body = groups.subgroup_table(rows)
+        parts.append(f"**{groups.subgroup_title(condition, attribute, item, variant)}**\n\n"
+                     + _table(header, body, ["---"] + ["---:"] * 3 + ["---", "---"] + ["---:"] * (len(header) - 7) + ["---"]))
+    if parts:
+        parts.append(groups.SUBGROUP_NOTE + "\n")
+    return "\n".join(parts)
+
+
+def md_joints(results: Results) -> str:
+    """The joint-table summary per variant and each pair's two-way counts."""
+    parts = []
+    for variant, rows in groups.joint_sections(results):
+        header, body = groups.joint_table(rows)
+        which = "with defaults" if variant == "with_defaults" else "valid answers only"
+        parts.append(f"**joint distributions of item pairs ({which})**\n\n"
+                     + _table(header, body, ["---"] * 3 + ["---:"] * 7 + ["---"]))
+        for row in rows:
+            if row.counts:
+                header, body = groups.joint_counts_table(row)
+                shown = "simulated counts (benchmark %)" if row.benchmark is not None else "simulated counts"
+                parts.append(f"{row.name} · {row.condition}: {shown}\n\n" + _table(header, body))
+    if parts:
+        parts.append(groups.JOINT_NOTE + "\n")
+    return "\n".join(parts)
+
+
 def md_warnings(results: Results) -> str:
     return "".join(
         f"- {'**' if w.severity == 'high' else ''}{w.message}{'**' if w.severity == 'high' else ''}\n"
@@ -364,6 +475,9 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "calibration": lambda: md_calibration(results),
         "warnings": lambda: md_warnings(results),
         "usage": lambda: md_usage(results),
+        "subgroups": lambda: md_subgroups(results),
+        "joints": lambda: md_joints(results),
+        "replicate_runs": lambda: md_replicate_runs(results),
     }
     blocks.update(
         _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
@@ -403,7 +517,33 @@ def to_markdown(results: Results) -> str:
         parts += ["## Calibration\n", md_calibration(results)]
     if results.usage:
         parts += ["## Tokens and cost\n", md_usage(results)]
+    if results.subgroups:
+        parts += ["## Subgroups\n", md_subgroups(results)]
+    if results.joints:
+        parts += ["## Joint distributions\n", md_joints(results)]
+    if results.replicate_runs is not None:
+        parts += ["## Across replicate runs\n", md_replicate_runs(results)]
     return "\n".join(parts)
+
+
+def md_replicate_runs(results: Results) -> str:
+    """``replicates = N``: the runs and seeds, then per condition mean ± SD with both intervals."""
+    runs = results.replicate_runs
+    if runs is None:
+        return ""
+    parts = [md_runs(runs)]
+    for condition in runs.conditions():
+        parts += [f"**{condition}: metrics over replicate runs (with defaults)**\n\n" + md_runs_metrics(runs, condition)]
+        if results.has_defaults(condition) and runs.rows_for(condition, "valid_only"):
+            parts += [f"**{condition}: valid answers only**\n\n" + md_runs_metrics(runs, condition, "valid_only")]
+    parts.append(SEED_CI_NOTE + "\n")
+    return "\n".join(parts)
+
+
+SEED_CI_NOTE = ("seeds CI: percentile bootstrap of the replicate runs' values (10,000 draws): how far the mean over "
+                "these seeds moves, never wider than the values themselves (with 5 seeds it understates the "
+                "run-to-run spread). personas CI: the within-run persona bootstrap, its ends averaged over the runs: "
+                "how far one run's value moves with other personas of the same population.")
 
 
 # ------------------------------------------------------------------------------ several runs

@@ -20,10 +20,13 @@ from silspec.report.export import (
     md_calibration,
     md_comparisons,
     md_compliance,
+    md_joints,
     md_js_table,
     md_metrics,
+    md_replicate_runs,
     md_runs,
     md_runs_metrics,
+    md_subgroups,
 )
 from silspec.report.format import (
     answers_text,
@@ -94,6 +97,15 @@ def to_html(results: Results, *, plots: bool = True) -> str:
         parts.append(_markdown_sections_to_html(md_calibration(results)))
     if results.usage:
         parts += ['<h2 id="usage">Tokens and cost</h2>', usage_html(results)]
+    if results.subgroups:
+        parts.append("<h2>Subgroups</h2>")
+        parts.append(_markdown_sections_to_html(md_subgroups(results)))
+    if results.joints:
+        parts.append("<h2>Joint distributions</h2>")
+        parts.append(_markdown_sections_to_html(md_joints(results)))
+    if results.replicate_runs is not None:
+        parts.append("<h2>Across replicate runs</h2>")
+        parts.append(_markdown_sections_to_html(md_replicate_runs(results)))
     if plots:
         parts.append('<h2 id="plots">Simulated vs benchmark</h2>')
         parts.append(f"<p>{html.escape(_error_bar_note(results))}</p>")

@@ -58,6 +58,9 @@ class Study:
     # Display names of country codes (`countries = table(...)` or a map): templates see
     # `country_name`. Left out of the spec hash while empty, so older locks stay valid.
     countries: dict[str, str] = field(factory=dict, metadata={"omit_if_default": True})
+    # `replicates = N`: every condition run N times, each replicate under its own derived seed
+    # (new personas, option orders and sampling seeds); docs/language.md. 1 = no replicates.
+    replicates: int = field(default=1, metadata={"omit_if_default": True})
 
 
 # -------------------------------------------------------------------------------------- scales
@@ -321,6 +324,8 @@ class Condition:
     # Per-item model parameter overrides (`params ITEM { thinking = "medium" }`): qualified item
     # id -> parameters merged over the model's. Left out of the spec hash while empty.
     item_params: dict[str, dict[str, Any]] = field(factory=dict, metadata={"omit_if_default": True})
+    # `replicates = N` in the condition (None: the study's); left out of the spec hash while None
+    replicates: int | None = field(default=None, metadata={"omit_if_default": True})
 
     def params_for(self, item_id: str, model_params: dict[str, Any]) -> dict[str, Any]:
         """The answer-changing parameters of this condition's requests for one item."""
@@ -406,6 +411,56 @@ class CalibrationUse:
 
 
 @frozen
+class GroupBenchmark:
+    """One subgroup's benchmark for one item: values aligned with the item's substantive codes,
+    as written (``count``, ``percent`` or ``proportion``). ``missing`` is what the table gave
+    non-substantive codes (dropped before the shares, reported); ``n`` the group's respondents
+    behind the substantive values (the count total; None for shares without a count)."""
+
+    group: str
+    values: tuple[float, ...]
+    unit: Literal["count", "percent", "proportion"] = "count"
+    missing: float = 0.0
+    n: int | None = None
+
+
+@frozen
+class Subgroups:
+    """``subgroups ATTRIBUTE { items = [...]  benchmark = table(...) }``: metrics per value of a
+    persona attribute against per-group benchmarks (a table with a group column)."""
+
+    attribute: str
+    items: tuple[str, ...]  # qualified item ids
+    benchmarks: dict[str, tuple[GroupBenchmark, ...]] = field(factory=dict)  # item id -> groups, table order
+    source: str | None = None
+    span: Span | None = field(default=None, eq=False)
+
+
+@frozen
+class JointBenchmark:
+    """A benchmark cross-tabulation of two items: ``values[i][j]`` for code i of the first item
+    (scale order) and code j of the second, as written; ``n`` the count total (None for shares)."""
+
+    values: tuple[tuple[float, ...], ...]
+    unit: Literal["count", "percent", "proportion"] = "count"
+    missing: float = 0.0
+    n: int | None = None
+    source: str | None = None
+
+
+@frozen
+class JointPair:
+    """``joint NAME { items = [A, B]  benchmark = table(...) }``: the two-way table of two items
+    answered by the same personas; ``benchmark`` None = only the marginals are known."""
+
+    name: str
+    a: str  # qualified item ids
+    b: str
+    benchmark: JointBenchmark | None = None
+    span: Span | None = field(default=None, eq=False)
+
+
+@frozen
 class Analysis:
     metrics: tuple[Metric, ...] = ()
     bootstrap: Bootstrap | None = None
@@ -413,6 +468,9 @@ class Analysis:
     calibrations: tuple[CalibrationUse, ...] = ()
     benchmark: str | None = None  # default benchmark name for every item
     report: dict[str, Any] = field(factory=dict)  # compliance, per_item, plots, ...
+    # added after locks existed: left out of the spec hash while empty
+    subgroups: tuple[Subgroups, ...] = field(default=(), metadata={"omit_if_default": True})
+    joints: tuple[JointPair, ...] = field(default=(), metadata={"omit_if_default": True})
 
 
 @frozen
@@ -491,6 +549,10 @@ class Spec:
 
     def all_items(self) -> tuple[Item, ...]:
         return tuple(i for s in self.surveys.values() for i in s.items)
+
+    def replicates_of(self, condition: Condition) -> int:
+        """How many replicate runs of ``condition`` the plan holds: its own ``replicates``, else the study's."""
+        return condition.replicates if condition.replicates is not None else self.study.replicates
 
 
 def evolve(obj: Any, **changes: Any) -> Any:

@@ -49,7 +49,7 @@ def build(ctx: Context) -> Spec:
     calibrations = build_calibrations(ctx)
     finetunes = build_finetunes(ctx, models, templates, groups)
     models = link_adapters(ctx, models, finetunes, study.seed)  # `adapter = finetune.NAME`
-    analysis = build_analysis(ctx)
+    analysis = build_analysis(ctx, surveys)
     pilot = build_pilot(ctx, populations, conditions)
     rel = os.path.relpath(ctx.path, ctx.root).replace(os.sep, "/")
     return Spec(

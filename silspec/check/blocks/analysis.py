@@ -6,13 +6,14 @@ from typing import Any
 
 from silspec.check import limits, schema, values as v
 from silspec.check.blocks.common import assignments, blocks
+from silspec.check.blocks.subgroups import build_joints, build_subgroups
 from silspec.check.context import Context
 from silspec.lang import ast
 from silspec.lang.diagnostics import did_you_mean
-from silspec.spec.model import Analysis, Bootstrap, CalibrationUse, Comparison, Metric
+from silspec.spec.model import Analysis, Bootstrap, CalibrationUse, Comparison, Metric, Survey
 
 
-def build_analysis(ctx: Context) -> Analysis:
+def build_analysis(ctx: Context, surveys: dict[str, Survey] | None = None) -> Analysis:
     block = next(blocks(ctx.document.entries, "analysis"), None)
     if block is None:
         return Analysis()
@@ -65,7 +66,10 @@ def build_analysis(ctx: Context) -> Analysis:
     r = next(iter(block.blocks("report")), None)
     if r is not None:
         report = {str(k): v.plain(x.value) for k, x in assignments(r).items()}
-    return Analysis(tuple(metrics), bootstrap, tuple(comparisons), tuple(uses), benchmark, report)
+    subgroups = build_subgroups(ctx, block, surveys or {})
+    joints = build_joints(ctx, block, surveys or {})
+    return Analysis(tuple(metrics), bootstrap, tuple(comparisons), tuple(uses), benchmark, report,
+                    subgroups=subgroups, joints=joints)
 
 
 def _metric_option(ctx: Context, metric: str, key: str, node: Any) -> Any:

@@ -138,6 +138,8 @@ def _condition(ctx: Context, name: str, block: ast.Block, a: dict, parts: dict, 
     order = v.as_enum(ctx, a["option_order"].value, ("fixed", "shuffled", "reversed"), "option_order") if "option_order" in a else "fixed"
     labels = v.as_enum(ctx, a["option_labels"].value, ("auto", "codes", "letters"), "option_labels") if "option_labels" in a else "auto"
     benchmark = v.as_name(ctx, a["benchmark"].value, "benchmark") if "benchmark" in a else None
+    replicates = (v.as_int(ctx, a["replicates"].value, "replicates", minimum=1, maximum=limits.MAX_REPLICATES)
+                  if "replicates" in a else None)
     if population is None and not countries and "population" not in a:
         ctx.error("SIL105", f"condition `{name}` has neither `population` nor `countries`", block.name_span,
                   "say who answers: `population = NAME` (personas) or `countries = [...]` (country-level)")
@@ -147,6 +149,7 @@ def _condition(ctx: Context, name: str, block: ast.Block, a: dict, parts: dict, 
         name=name, model=model, items=items, parser=parser, prompt=prompt, system=system, population=population,
         countries=countries, answers=answers or "sampled", samples=samples or 1, option_order=order or "fixed",
         option_labels=labels or "auto", benchmark=benchmark, extends=block.extends, span=block.name_span,
+        replicates=replicates,
     )
 
 

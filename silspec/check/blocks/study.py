@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from silspec.check import tables, values as v
+from silspec.check import limits, tables, values as v
 from silspec.check.blocks.common import assignments, blocks
 from silspec.check.context import Context
 from silspec.lang import ast
@@ -27,8 +27,10 @@ def build_study(ctx: Context) -> Study:
         for key, assignment in assignments(sub).items():
             meta[str(key)] = v.plain(assignment.value)
     countries = _country_names(ctx, a["countries"].value) if "countries" in a else {}
+    replicates = (v.as_int(ctx, a["replicates"].value, "replicates", minimum=1, maximum=limits.MAX_REPLICATES)
+                  if "replicates" in a else 1)
     return Study(name=block.name or "unnamed", title=title or "", seed=seed or 0, language=language, meta=meta,
-                 countries=countries or {})
+                 countries=countries or {}, replicates=replicates or 1)
 
 
 CODE_COLUMNS = ("code", "iso3")  # the first present holds the country code (data/wvs7 uses iso3)

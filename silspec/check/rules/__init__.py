@@ -9,7 +9,7 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 | SIL1xx  | unknown/duplicate/missing blocks and keys | structure (+ check.blocks) |
 | SIL2xx  | types, values, units; design size (SIL205)| check.values, limits |
 | SIL3xx  | references, `extends`                     | check.blocks, coverage |
-| SIL4xx  | scales and benchmarks                     | benchmarks, coverage (SIL413) |
+| SIL4xx  | scales and benchmarks                     | benchmarks, coverage (SIL413); subgroups (SIL46x) |
 | SIL5xx  | persona marginals                         | marginals     |
 | SIL6xx  | templates                                 | templates     |
 | SIL7xx  | files, tables, external inputs            | check.files, check.tables |
@@ -20,7 +20,7 @@ Each rule is ``rule(spec, ctx) -> None`` and reports through ``ctx``. The struct
 from __future__ import annotations
 
 from silspec.check.rules import (
-    analysis, batch, benchmarks, coverage, limits, marginals, models, options, templates,
+    analysis, batch, benchmarks, coverage, limits, marginals, models, options, subgroups, templates,
 )
 
 RULES = (
@@ -33,4 +33,5 @@ RULES = (
     options.check,
     batch.check,
     analysis.check,
+    subgroups.check,
 )

@@ -23,7 +23,7 @@ def estimated_requests(spec: Spec, cond: Condition) -> int | None:
         if pop is None or pop.size is None:
             return None
         personas = pop.size * countries
-    return personas * len(cond.items) * cond.samples
+    return personas * len(cond.items) * cond.samples * spec.replicates_of(cond)
 
 
 def check(spec: Spec, ctx: Context) -> None:
