@@ -90,10 +90,6 @@ _ALL = (
     _c("SIL413", "warning", "condition x country x item cells with no benchmark under the analysis' name"),
     _c("SIL414", "error", "a benchmark table gives one code twice under the same filter values"),
     _c("SIL415", "info", "a benchmark whose declared `missing` share closes the gap: renormalised as declared"),
-    _c("SIL480", "error", "a `unit = count` benchmark value that is not a whole number"),
-    _c("SIL481", "error", "a percentage in a `unit = count` benchmark"),
-    _c("SIL482", "error", "a count benchmark's declared `n` differs from its counts plus `missing`"),
-    _c("SIL483", "error", "a benchmark list mixing percentages and plain numbers"),
     # SIL46x: subgroup and joint analyses (`subgroups ATTR { ... }`, `joint NAME { ... }` in `analysis`)
     _c("SIL460", "error", "`subgroups` groups by an attribute the population does not have"),
     _c("SIL461", "warning", "subgroup benchmark groups the population never produces"),
@@ -105,6 +101,10 @@ _ALL = (
     _c("SIL467", "warning", "`subgroups`/`joint` items that no condition asks (together, with personas)"),
     _c("SIL468", "info", "a `joint` pair without a benchmark cross-tabulation: association shown, no distance"),
     _c("SIL469", "info", "`replicates` over personas that do not change between replicates"),
+    _c("SIL480", "error", "a `unit = count` benchmark value that is not a whole number"),
+    _c("SIL481", "error", "a percentage in a `unit = count` benchmark"),
+    _c("SIL482", "error", "a count benchmark's declared `n` differs from its counts plus `missing`"),
+    _c("SIL483", "error", "a benchmark list mixing percentages and plain numbers"),
     # ------------------------------------------------------------------ SIL5xx: personas and populations
     _c("SIL501", "error", "attribute shares do not sum to 1", "give at least one value with a positive share"),
     _c("SIL502", "error", "a conditioning attribute is undefined or declared later"),
