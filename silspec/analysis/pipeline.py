@@ -25,6 +25,7 @@ from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
 from silspec.analysis.compliance import Compliance, compliance_table
+from silspec.analysis.country_tests import country_tables
 from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
@@ -125,6 +126,7 @@ def analyse_stream(
 
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
+    tables = country_tables(spec, item_rows, metric_specs, warnings)
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
     # loud ones first in every report format
     warnings = loud_first(warnings)
@@ -136,6 +138,7 @@ def analyse_stream(
         comparisons=tuple(comparisons),
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
+        country_tables=tuple(tables),
     )
 
 

@@ -12,6 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from silspec.analysis.results import Results
+from silspec.report.figures import (
+    TableContent,
+    by_country_content,
+    country_table_content,
+    country_tests_content,
+    curve_content,
+    shapley_content,
+)
 from silspec.report.format import (
     answers_text,
     average_label,
@@ -62,8 +70,18 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         if comparison.variant == "valid_only" and not results.has_defaults():
             continue
         console.print(comparison_table(comparison))
+        by_country = by_country_content(comparison)
+        if by_country is not None:
+            console.print(content_table(by_country))
+    for country_table in results.country_tables:
+        console.print(content_table(country_table_content(country_table)))
+        console.print(content_table(country_tests_content(country_table)))
     for calibration in results.calibrations:
         console.print(calibration_table(calibration))
+    for curve in results.curves:
+        console.print(content_table(curve_content(curve)))
+    for result in results.shapley:
+        console.print(content_table(shapley_content(result)))
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -247,6 +265,25 @@ def comparison_table(comparison) -> Table:
     if notes:
         table.caption = " · ".join(notes)
     return table
+
+
+def content_table(content: TableContent) -> Table:
+    """A ``report.figures`` table: Markdown bold (``**x**``) becomes bold text, notes the caption."""
+    table = Table(title=content.title, title_justify="left")
+    for i, column in enumerate(content.header):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in content.rows:
+        table.add_row(*(_cell(cell) for cell in row))
+    if content.notes:
+        table.caption = " ".join(content.notes)
+    return table
+
+
+def _cell(cell: str) -> Text:
+    if cell.startswith("**") and "**" in cell[2:]:
+        inner, _, rest = cell[2:].partition("**")
+        return Text(inner, style="bold") + Text(rest)
+    return Text(cell)
 
 
 def calibration_table(calibration) -> Table:

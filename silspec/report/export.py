@@ -15,6 +15,14 @@ from typing import Callable, Iterable, Sequence
 from silspec.analysis.metrics import HEADLINE_KEY
 from silspec.analysis.report_warnings import LOW_VALID_MASS
 from silspec.analysis.results import ComparisonResult, Results
+from silspec.report.figures import (
+    TableContent,
+    by_country_content,
+    country_table_content,
+    country_tests_content,
+    curve_content,
+    shapley_content,
+)
 from silspec.report.format import (
     answers_text,
     average_label,
@@ -238,7 +246,32 @@ def md_comparison(comparison: ComparisonResult) -> str:
         table += f"\n{uncovered_note(comparison)}.\n"
     if comparison.paired_pvalue is not None:
         table += f"\nAcross items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}.\n"
+    by_country = by_country_content(comparison)
+    if by_country is not None:
+        table += "\n" + md_content(by_country)
     return table
+
+
+def md_content(content: TableContent) -> str:
+    """A titled table with its notes (``report.figures``)."""
+    table = _table(list(content.header), [list(row) for row in content.rows])
+    notes = "".join(f"\n{note}\n" for note in content.notes)
+    return f"**{content.title}**\n\n{table}{notes}"
+
+
+def md_country_tables(results: Results) -> str:
+    return "\n".join(
+        md_content(country_table_content(t)) + "\n" + md_content(country_tests_content(t))
+        for t in results.country_tables
+    )
+
+
+def md_curves(results: Results) -> str:
+    return "\n".join(md_content(curve_content(c)) for c in results.curves)
+
+
+def md_shapley(results: Results) -> str:
+    return "\n".join(md_content(shapley_content(s)) for s in results.shapley)
 
 
 def md_comparisons(results: Results, variant: str = "with_defaults") -> str:
@@ -299,6 +332,9 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "comparison_valid_only": lambda: md_comparisons(results, "valid_only"),
         "benchmarks": lambda: md_benchmarks(results),
         "calibration": lambda: md_calibration(results),
+        "country_tables": lambda: md_country_tables(results),
+        "curves": lambda: md_curves(results),
+        "shapley": lambda: md_shapley(results),
         "warnings": lambda: md_warnings(results),
     }
     blocks.update(
@@ -335,8 +371,14 @@ def to_markdown(results: Results) -> str:
         parts += ["## Comparisons\n", md_comparisons(results)]
         if results.has_defaults():
             parts += [md_comparisons(results, "valid_only")]
+    if results.country_tables:
+        parts += ["## By country\n", md_country_tables(results)]
     if results.calibrations:
         parts += ["## Calibration\n", md_calibration(results)]
+    if results.curves:
+        parts += ["## Metric against the number of personas\n", md_curves(results)]
+    if results.shapley:
+        parts += ["## Item contributions\n", md_shapley(results)]
     return "\n".join(parts)
 
 

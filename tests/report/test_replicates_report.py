@@ -64,7 +64,7 @@ def test_replicates_carry_the_across_seed_bootstrap_of_their_values(results):
 
 def test_json_schema_version_and_fields(results):
     data = json.loads(report_text(results, "json"))
-    assert data["schema_version"] == 5 and data["study"]["seed"] == 3
+    assert data["schema_version"] == 6 and data["study"]["seed"] == 3
     item = data["items"][0]
     assert item["replicates"] == [0, 1, 2]
     assert set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values", "seed_ci"}
@@ -156,7 +156,7 @@ def test_single_run_dir_list_behaves_like_one_dir(two_runs, capsys):
     from silspec.analysis.results import Results
 
     assert isinstance(write_report([two_runs[0]], format="json"), Results)
-    assert json.loads(capsys.readouterr().out)["schema_version"] == 5
+    assert json.loads(capsys.readouterr().out)["schema_version"] == 6
 
 
 def test_runs_report_in_text_csv_md_html(aggregate):
