@@ -26,12 +26,14 @@ from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
 from silspec.analysis.compliance import Compliance, compliance_table
 from silspec.analysis.country_tests import country_tables
+from silspec.analysis.curves import spec_curves
 from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
 from silspec.analysis.report_warnings import loud_first, reader_warnings
 from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
+from silspec.analysis.shapley import ablation_shapley
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
 
@@ -109,6 +111,7 @@ def analyse_stream(
     metric_specs = spec_metrics(spec)
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
+    cell_benchmarks: dict[CellKey, BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
     for cell, variants in distributions.items():
         condition_name, item_id, country = cell
@@ -117,6 +120,7 @@ def analyse_stream(
         if shares is None:
             continue
         benchmarks.setdefault((item_id, shares.name, country), shares)
+        cell_benchmarks[cell] = shares
         replicates = by_replicate.get(cell, {})
         for variant in VARIANTS:
             row = item_metrics(spec, item, variants[variant], shares, metric_specs)
@@ -127,6 +131,8 @@ def analyse_stream(
     comparisons = compare_conditions(spec, item_rows, metric_specs, warnings)
     calibrations = calibrate_conditions(spec, item_rows, benchmarks, metric_specs, warnings)
     tables = country_tables(spec, item_rows, metric_specs, warnings)
+    curves = spec_curves(spec, distributions, cell_benchmarks, metric_specs, warnings)
+    shapley = ablation_shapley(spec, item_rows, metric_specs, warnings)
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
     # loud ones first in every report format
     warnings = loud_first(warnings)
@@ -139,6 +145,8 @@ def analyse_stream(
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
         country_tables=tuple(tables),
+        curves=tuple(curves),
+        shapley=tuple(shapley),
     )
 
 

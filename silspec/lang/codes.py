@@ -124,6 +124,18 @@ _ALL = (
     _c("SIL820", "error", "an `option_probs` prompt does not show the option labels it scores"),
     _c("SIL821", "error", "option labels sharing a prefix through `openai` without `prompt_logprobs = true`"),
     _c("SIL822", "error", "`prompt_logprobs` not true/false, or on a backend other than `openai`"),
+    # ------------------------------------------------------------------ SIL44x: curves and ablations
+    _c("SIL440", "error", "`curve` over a condition without personas", "draw the curve over a condition with a population"),
+    _c("SIL442", "error", "`curve` sizes not positive and increasing", "e.g. `sizes = [1, 2, 5, 10, 20, 50]`"),
+    _c("SIL443", "warning", "`curve` sizes above the population's size"),
+    _c("SIL445", "error", "`ablation` over a condition without descriptor personas",
+       "ablate a condition whose population has `descriptors = ...`"),
+    _c("SIL446", "error", "`ablation` item that is not a descriptor item"),
+    _c("SIL447", "error", "`ablation` over more than 10 items without `permutations`",
+       "ablate at most 10 items exactly (2^k subsets), or sample orders with `permutations = N`"),
+    _c("SIL448", "info", "the size of an ablation (subset conditions × requests)"),
+    _c("SIL450", "error", "`ablation` with fewer than 2 items, or one twice"),
+    _c("SIL451", "error", "an ablation's generated condition name is taken"),
     # ------------------------------------------------------------------ SIL9xx: analysis, overrides, locks
     _c("SIL901", "error", "ordinal metric on an unordered scale"),
     _c("SIL902", "error", "`compare` or `calibrate` names the same condition twice", "compare two different conditions"),

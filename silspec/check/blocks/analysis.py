@@ -9,7 +9,9 @@ from silspec.check.blocks.common import assignments, blocks
 from silspec.check.context import Context
 from silspec.lang import ast
 from silspec.lang.diagnostics import did_you_mean
-from silspec.spec.model import Analysis, Bootstrap, CalibrationUse, Comparison, Metric
+from silspec.spec.model import Analysis, Bootstrap, CalibrationUse, Comparison, Curve, Metric
+
+MAX_CURVE_DRAWS = 100_000
 
 
 def build_analysis(ctx: Context) -> Analysis:
@@ -65,7 +67,42 @@ def build_analysis(ctx: Context) -> Analysis:
     r = next(iter(block.blocks("report")), None)
     if r is not None:
         report = {str(k): v.plain(x.value) for k, x in assignments(r).items()}
-    return Analysis(tuple(metrics), bootstrap, tuple(comparisons), tuple(uses), benchmark, report)
+    curves = tuple(c for c in (_curve(ctx, b) for b in block.blocks("curve")) if c is not None)
+    return Analysis(tuple(metrics), bootstrap, tuple(comparisons), tuple(uses), benchmark, report, curves)
+
+
+def _curve(ctx: Context, block: ast.Block) -> Curve | None:
+    """``curve CONDITION { metric = mae  sizes = [...]  draws = 200  level = 0.95  seed = 1 }``.
+    Whether the condition and metric exist is ``rules.analysis``'s business (it sees the spec)."""
+    if block.name is None:
+        return None
+    a = assignments(block)
+    default = Curve(condition=block.name)
+    metric = v.as_name(ctx, a["metric"].value, "metric") if "metric" in a else default.metric
+    sizes = default.sizes
+    if "sizes" in a:
+        node = a["sizes"].value
+        given = v.as_int_list(ctx, node, "sizes")
+        if given is not None:
+            if not given or any(size < 1 for size in given) or list(given) != sorted(set(given)):
+                ctx.report("SIL442", f"curve {block.name}: `sizes` must be positive persona counts in increasing "
+                                     f"order, each once; got {list(given)}", node.span, "e.g. `sizes = [1, 2, 5, 10, 20, 50]`")
+            else:
+                sizes = given
+    draws = default.draws
+    if "draws" in a:
+        draws = v.as_int(ctx, a["draws"].value, "draws", minimum=1, maximum=MAX_CURVE_DRAWS) or default.draws
+    level = default.level
+    if "level" in a:
+        level = v.as_number(ctx, a["level"].value, "level")
+        if level is not None and not 0 < level <= 1:
+            ctx.error("SIL203", f"curve level {level} must be above 0 and at most 1", a["level"].value.span,
+                      "0.95 for a 95 % band over draws; 1 for the full range over draws (the paper's)")
+            level = None
+        level = default.level if level is None else float(level)
+    seed = v.as_int(ctx, a["seed"].value, "seed", minimum=0) if "seed" in a else None
+    return Curve(condition=block.name, metric=metric or default.metric, sizes=tuple(sizes), draws=draws,
+                 level=level, seed=seed)
 
 
 def _metric_option(ctx: Context, metric: str, key: str, node: Any) -> Any:
