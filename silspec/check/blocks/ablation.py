@@ -56,6 +56,8 @@ def build_ablations(
             continue
         ablations[ablation.name] = ablation
         generated.update(subset_conditions)
+        base = conditions[ablation.condition]
+        _report_size(ctx, block, ablation, base, populations[base.population], len(subset_conditions))
     return ablations, generated
 
 
@@ -143,7 +145,6 @@ def _ablation(ctx, block, conditions, populations, descriptors, study_seed):
         method="permutations" if permutations else "exact", permutations=permutations, seed=seed,
         subsets=tuple(by_subset), orders=orders,
     )
-    _report_size(ctx, block, ablation, base, population, len(generated))
     return ablation, generated
 
 
@@ -155,9 +156,9 @@ def _all_subsets(items: tuple[str, ...]) -> list[tuple[str, ...]]:
 def _report_size(ctx, block, ablation: Ablation, base: Condition, population: Population, n_new: int) -> None:
     """SIL448 (info): what the ablation will ask, before anything runs."""
     countries = max(1, len(base.countries))
-    personas = f"{population.size:,}" if population.size is not None else "every matching row of"
+    personas = f"{population.size:,} personas" if population.size is not None else "every matching row"
     per_condition = (
-        f"{len(base.items)} items × {countries} countries × {personas} personas × {base.samples} samples"
+        f"{len(base.items)} items × {countries} countries × {personas} × {base.samples} samples"
     )
     total = ""
     if population.size is not None:

@@ -87,6 +87,7 @@ def _curve(ctx: Context, block: ast.Block) -> Curve | None:
             if not given or any(size < 1 for size in given) or list(given) != sorted(set(given)):
                 ctx.report("SIL442", f"curve {block.name}: `sizes` must be positive persona counts in increasing "
                                      f"order, each once; got {list(given)}", node.span, "e.g. `sizes = [1, 2, 5, 10, 20, 50]`")
+                return None
             else:
                 sizes = given
     draws = default.draws
