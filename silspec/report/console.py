@@ -267,16 +267,15 @@ def comparison_table(comparison) -> Table:
     return table
 
 
-def content_table(content: TableContent) -> Table:
-    """A ``report.figures`` table: Markdown bold (``**x**``) becomes bold text, notes the caption."""
+def content_table(content: TableContent) -> Group:
+    """A ``report.figures`` table: Markdown bold (``**x**``) becomes bold text; the notes follow
+    as full-width lines (a caption would wrap them to the table's width)."""
     table = Table(title=content.title, title_justify="left")
     for i, column in enumerate(content.header):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in content.rows:
         table.add_row(*(_cell(cell) for cell in row))
-    if content.notes:
-        table.caption = " ".join(content.notes)
-    return table
+    return Group(table, *(Text(note, style="dim") for note in content.notes))
 
 
 def _cell(cell: str) -> Text:

@@ -132,10 +132,10 @@ def shapley_content(result: ShapleyResult) -> TableContent:
         rows.append(
             (
                 "mean over countries" if row.country is None else row.country,
-                *(number(v) for v in row.values),
-                number(sum(row.values)) if all(v == v for v in row.values) else "–",
-                number(row.full),
-                number(row.empty),
+                *(number(v, 4) for v in row.values),
+                number(sum(row.values), 4) if all(v == v for v in row.values) else "–",
+                number(row.full, 4),
+                number(row.empty, 4),
             )
         )
     how = (
