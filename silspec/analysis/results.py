@@ -294,6 +294,7 @@ class ShapleyResult:
     seed: int | None = None
     rows: tuple[ShapleyRow, ...] = ()
     missing: tuple[str, ...] = ()  # subset conditions without a value (not run yet): no values then
+    conditions: tuple[str, ...] = ()  # the generated subset conditions (the base condition left out)
 
 
 @frozen
@@ -353,6 +354,16 @@ class Results:
         for row in self.compliance:
             seen.setdefault(row.condition, None)
         return tuple(seen)
+
+    def ablation_subsets(self) -> dict[str, str]:
+        """Generated subset condition -> its ablation: the report summarises them (Shapley table,
+        one compliance row per ablation) instead of one table each; JSON and CSV keep them all."""
+        return {condition: result.ablation for result in self.shapley for condition in result.conditions}
+
+    def report_conditions(self) -> tuple[str, ...]:
+        """The conditions the report gives tables of: all but ablation subsets."""
+        subsets = self.ablation_subsets()
+        return tuple(c for c in self.conditions() if c not in subsets)
 
     def item_metrics(self, condition: str, variant: str = "with_defaults") -> tuple[ItemMetrics, ...]:
         return tuple(r for r in self.items if r.condition == condition and r.variant == variant)

@@ -103,12 +103,13 @@ def shapley_of(
     v(S) the mean over the questions *every* subset condition has in that country."""
     key = HEADLINE_KEY.get(ablation.metric, ablation.metric)
     by_subset = {frozenset(subset): name for subset, name in ablation.subsets}
+    generated = tuple(name for name in by_subset.values() if name != ablation.condition)
     values = {name: _values_by_country(item_rows, name, key, variant) for name in by_subset.values()}
     missing = tuple(name for name, found in values.items() if not found)
     result = ShapleyResult(
         ablation=ablation.name, condition=ablation.condition, metric=ablation.metric, key=key, variant=variant,
         items=ablation.items, method=ablation.method, n_subsets=len(ablation.subsets),
-        permutations=ablation.permutations, seed=ablation.seed, missing=missing,
+        permutations=ablation.permutations, seed=ablation.seed, missing=missing, conditions=generated,
     )
     if missing:
         warnings.append(
@@ -158,7 +159,7 @@ def shapley_of(
     return ShapleyResult(
         ablation=ablation.name, condition=ablation.condition, metric=ablation.metric, key=key, variant=variant,
         items=ablation.items, method=ablation.method, n_subsets=len(ablation.subsets),
-        permutations=ablation.permutations, seed=ablation.seed, rows=tuple(rows),
+        permutations=ablation.permutations, seed=ablation.seed, rows=tuple(rows), conditions=generated,
     )
 
 

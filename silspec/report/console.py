@@ -22,6 +22,7 @@ from silspec.report.figures import (
 )
 from silspec.report.format import (
     answers_text,
+    compliance_rows,
     average_label,
     calibration_title,
     columns_for,
@@ -59,7 +60,7 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
     console.print(compliance_table(results))
     console.print(benchmark_table(results))
     variants = ("valid_only", "with_defaults") if valid_only else ("with_defaults", "valid_only")
-    for condition in results.conditions():
+    for condition in results.report_conditions():
         for variant in variants:
             if variant == "valid_only" and not results.has_defaults(condition):
                 continue  # identical to the with-defaults table
@@ -127,7 +128,7 @@ def other_warnings(results: Results) -> Panel | None:
 
 def compliance_table(results: Results) -> Table:
     """Columns that are zero everywhere (no refusals, no errors) are left out to fit a terminal."""
-    rows = results.compliance
+    rows = compliance_rows(results)
     optional = {
         "defaults from errors": any(r.defaulted_from_error for r in rows),
         "refused": any(r.refused for r in rows),

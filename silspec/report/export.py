@@ -25,6 +25,7 @@ from silspec.report.figures import (
 )
 from silspec.report.format import (
     answers_text,
+    compliance_rows,
     average_label,
     calibration_title,
     columns_for,
@@ -170,7 +171,7 @@ def md_compliance(results: Results) -> str:
                 else []
             ),
         ]
-        for row in results.compliance
+        for row in compliance_rows(results)
     ]
     header = ["condition", "item", "n", "answered", "defaulted", "defaults from errors", "refused", "invalid", "errors", "default code"]
     header += ["valid mass"] if with_mass else []
@@ -338,7 +339,7 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "warnings": lambda: md_warnings(results),
     }
     blocks.update(
-        _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
+        _per_condition_blocks("metrics", results.report_conditions(), lambda c, variant: md_metrics(results, c, variant))
     )
     return blocks
 
@@ -363,7 +364,7 @@ def to_markdown(results: Results) -> str:
     parts += ["## Jensen–Shannon divergence (with defaults)\n", md_js_table(results)]
     if results.has_defaults():
         parts += ["## Jensen–Shannon divergence (valid answers only)\n", md_js_table(results, "valid_only")]
-    for condition in results.conditions():
+    for condition in results.report_conditions():
         parts += [f"## {condition}: metrics per item\n", md_metrics(results, condition)]
         if results.has_defaults(condition):
             parts += [f"## {condition}: metrics per item, valid answers only\n", md_metrics(results, condition, "valid_only")]

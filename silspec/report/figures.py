@@ -146,6 +146,9 @@ def shapley_content(result: ShapleyResult) -> TableContent:
         f"Shapley value of each descriptor item for the {result.metric} of {result.condition} ({how}); "
         f"negative: including the item lowers the error. Σ = v(all) − v(none) (efficiency).",
     ]
+    if result.conditions:
+        notes.append(f"The {len(result.conditions)} subset conditions ({result.conditions[0]} ... {result.conditions[-1]}) "
+                     "have no tables of their own here (one compliance row for them all); JSON and CSV hold every value.")
     if result.missing:
         shown = ", ".join(result.missing[:6]) + (f" and {len(result.missing) - 6} more" if len(result.missing) > 6 else "")
         notes.append(f"Not computed: no value for {len(result.missing)} subset conditions ({shown}); run them first.")

@@ -59,7 +59,7 @@ def to_html(results: Results, *, plots: bool = True) -> str:
     parts += ["<h2>Format compliance</h2>", markdown_table_to_html(md_compliance(results))]
     parts += ["<h2>Benchmarks</h2>", markdown_table_to_html(md_benchmarks(results))]
     parts += ["<h2>Jensen–Shannon divergence</h2>", markdown_table_to_html(md_js_table(results))]
-    for condition in results.conditions():
+    for condition in results.report_conditions():
         parts += [f"<h2>{html.escape(condition)}: metrics per item</h2>", markdown_table_to_html(md_metrics(results, condition))]
         if results.has_defaults(condition):
             parts += [
@@ -107,8 +107,9 @@ def _error_bar_note(results: Results) -> str:
 
 def _rows_by_item(results: Results) -> dict[str, list[ItemMetrics]]:
     grouped: dict[str, list[ItemMetrics]] = {}
+    subsets = results.ablation_subsets()
     for row in results.items:
-        if row.variant == "with_defaults" and row.probs:
+        if row.variant == "with_defaults" and row.probs and row.condition not in subsets:
             grouped.setdefault(item_label(row), []).append(row)
     return grouped
 

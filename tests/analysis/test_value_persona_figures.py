@@ -184,3 +184,20 @@ def test_the_report_is_deterministic(report, tmp_path):
     assert main(["report", str(run_dir), "--format", "json", "--out", str(tmp_path / "again.json")]) == 0
     again = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert again["curves"] == data["curves"] and again["shapley"] == data["shapley"]
+
+
+def test_the_report_summarises_the_ablation_subsets(report, tmp_path, capsys):
+    data, html, md, spec = report
+    (result,) = data["shapley"]
+    assert len(result["conditions"]) == 7 and "value_personas" not in result["conditions"]
+    # JSON keeps every subset's rows; the tables do not repeat them
+    assert any(r["condition"] == "iw_items__010" for r in data["items"])
+    assert "## iw_items__010: metrics per item" not in md and "## value_personas: metrics per item" in md
+    assert "| ablation iw_items (7 subsets) | all | 252 |" in md
+    assert "iw_items__010" not in html.split("<h2>Item contributions</h2>")[0].split("<h2>Format compliance</h2>")[1]
+    capsys.readouterr()
+    assert main(["report", str(spec.parent / "run")]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Item contributions (Shapley): ablation iw_items" in text
+    assert "mae against the number of personas: value_personas" in text
+    assert "value_personas vs country_roleplay on mae, per country" in text
