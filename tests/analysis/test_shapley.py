@@ -112,3 +112,20 @@ def test_a_subset_without_answers_gives_no_values_and_a_loud_warning():
     assert result.rows == () and result.missing == ("iw__0110",)
     (warning,) = warnings
     assert warning.severity == "high" and "iw__0110" in warning.message
+
+
+def test_an_ablation_by_sampled_orders_uses_only_their_prefixes():
+    orders = (("pride", "god", "abortion", "autonomy"), ("autonomy", "abortion", "pride", "god"))
+    prefixes = sorted({tuple(sorted(o[:j], key=ITEMS.index)) for o in orders for j in range(5)}, key=len)
+    ablation = Ablation(
+        name="iw", condition="value_personas", items=ITEMS, method="permutations", permutations=2, seed=1,
+        orders=orders,
+        subsets=tuple((s, "value_personas" if len(s) == 4 else f"iw__{''.join('1' if i in s else '0' for i in ITEMS)}")
+                      for s in prefixes),
+    )
+    result = shapley_of(ablation, _rows(ablation, countries=("JPN",)), [])
+    assert result.method == "permutations" and result.n_subsets == len(prefixes) == 8
+    expected = permutation_shapley(ITEMS, orders, value)
+    (jpn, mean) = result.rows
+    assert jpn.values == pytest.approx(tuple(expected[i] for i in ITEMS), abs=1e-12)
+    assert mean.country is None and mean.values == jpn.values
