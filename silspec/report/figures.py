@@ -109,10 +109,11 @@ def curve_content(curve: PersonaCurve) -> TableContent:
             else:
                 cells.append(f"{number(point.mean)} [{number(point.low)}, {number(point.high)}]")
         rows.append(tuple(cells))
+    band = "the range over draws" if curve.level >= 1 else f"the {curve.level:.0%} percentile band over draws"
     notes = [
         f"{curve.metric} of {curve.condition} averaged over {curve.n_items} questions per country, with personas "
         f"drawn without replacement from the run's stored answers ({curve.draws} draws per size, seed {curve.seed}; "
-        f"[{curve.level:.0%} band over draws]; no new requests).",
+        f"[low, high] = {band}; a size with every persona is drawn once; no new requests).",
     ]
     if curve.dropped_sizes:
         notes.append(

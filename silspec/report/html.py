@@ -136,10 +136,16 @@ def curve_figure(curve: PersonaCurve):
         axes.fill_between(sizes, [p.low for p in series.points], [p.high for p in series.points],
                           color=line.get_color(), alpha=0.15, linewidth=0)
     axes.set_xscale("log")
+    if curve.sizes:  # the sizes drawn, written as plain numbers (not 2×10⁰)
+        from matplotlib.ticker import NullFormatter, NullLocator
+
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_xticks(list(curve.sizes), [str(size) for size in curve.sizes])
     axes.set_xlabel("personas per country")
     axes.set_ylabel(curve.metric)
-    axes.set_title(f"{curve.condition}: {curve.metric} vs personas ({curve.level:.0%} band, {curve.draws} draws)",
-                   fontsize=9)
+    band = "range over draws" if curve.level >= 1 else f"{curve.level:.0%} band over draws"
+    axes.set_title(f"{curve.condition}: {curve.metric} vs personas ({band}, {curve.draws} draws)", fontsize=9)
     axes.legend(fontsize=7, frameon=False)
     return figure
 
