@@ -50,6 +50,7 @@ def run_plan(args: argparse.Namespace) -> int:
     spec = load_or_report(args.file, args.overrides, err, count_warnings=True)
     if spec is None:
         return 1
+    _announce_ablations(spec, err)
 
     # Measured start-up reason for the imports inside this module's functions: cli/main.py imports
     # every command module to build its parser, and the plan compiler (Jinja sandbox, persona
@@ -142,6 +143,19 @@ class _Tally:
                 self.first = request
             self.hasher.add(request.id)
             yield request
+
+
+def _announce_ablations(spec, err) -> None:
+    """An ablation's size before any request is planned: 2^10 subsets of a large condition take
+    a while to render, and the user should know what is coming (lint's SIL448 says the same)."""
+    from silspec.check.rules.limits import estimated_requests
+
+    for ablation in spec.ablations.values():
+        generated = [name for _, name in ablation.subsets if name != ablation.condition]
+        counts = [estimated_requests(spec, spec.conditions[name]) for name in generated]
+        size = f"{sum(counts):,} requests" if all(c is not None for c in counts) else "requests known once planned"
+        err.print(f"ablation {ablation.name}: {len(ablation.items)} descriptor items, {len(generated):,} subset "
+                  f"conditions ({ablation.method}) = {size}", markup=False)
 
 
 def _ablation_of(spec) -> dict[str, tuple[str, int]]:

@@ -201,3 +201,12 @@ def test_the_report_summarises_the_ablation_subsets(report, tmp_path, capsys):
     assert "Item contributions (Shapley): ablation iw_items" in text
     assert "mae against the number of personas: value_personas" in text
     assert "value_personas vs country_roleplay on mae, per country" in text
+
+
+def test_plan_announces_the_ablation_size_first(tmp_path, capsys):
+    spec = _project(tmp_path)
+    text = spec.read_text(encoding="utf-8").replace('id = "id"', 'id = "id"\n  size = 5')
+    spec.write_text(text, encoding="utf-8")
+    assert main(["plan", str(spec), "--format", "json", "--out", str(tmp_path / "plan.json")]) == 0
+    # 7 subset conditions × 3 items × 2 countries × 5 personas
+    assert "ablation iw_items: 3 descriptor items, 7 subset conditions (exact) = 210 requests" in capsys.readouterr().err
