@@ -18,6 +18,7 @@ import numpy as np
 from attrs import frozen
 
 from silspec.analysis.cells import cell_label
+from silspec.analysis.country_tests import WILCOXON_METHOD, country_comparisons
 from silspec.analysis.distributions import VARIANTS
 from silspec.analysis.metrics import HEADLINE_KEY, lower_is_better
 from silspec.analysis.results import ComparisonResult, ComparisonRow, ItemMetrics, UncoveredCell, Warning
@@ -273,6 +274,12 @@ def compare_conditions(
                     ),
                 )
                 result = attrs.evolve(result, n_cells=len(cells), uncovered=uncovered, unit=unit)
+                if comparison.by == "country":
+                    result = attrs.evolve(
+                        result,
+                        by_country=country_comparisons(item_rows, comparison.a, comparison.b, key, variant),
+                        country_test=WILCOXON_METHOD,
+                    )
                 results.append(result)
                 if uncovered and variant == "with_defaults":
                     shown = "; ".join(f"{cell.item}: {cell.reason}" for cell in uncovered[:6])

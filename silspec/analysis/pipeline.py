@@ -26,6 +26,8 @@ from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
 from silspec.analysis.compliance import Compliance, compliance_table
+from silspec.analysis.country_tests import country_tables
+from silspec.analysis.curves import spec_curves
 from silspec.analysis.distributions import (
     VARIANTS, BenchmarkShares, ScoredAnswer, SimDistribution, Variant, build_distributions,
 )
@@ -36,6 +38,7 @@ from silspec.analysis.replicates import replicate_distributions, with_replicate_
 from silspec.analysis.report_warnings import loud_first, reader_warnings, usage_warnings
 from silspec.analysis.results import ConditionInfo, ItemMetrics, Results, StudyHeader, Warning
 from silspec.analysis.scoring import CellAnswers, CellKey, Seen, StoredEntry, row_of, score_rows
+from silspec.analysis.shapley import ablation_shapley
 from silspec.analysis.subgroups import all_subgroup_rows, subgroup_items
 from silspec.run.records import AnswerRecord
 from silspec.spec.model import Spec
@@ -117,6 +120,7 @@ def analyse_stream(
 
     benchmarks: dict[tuple[str, str, str | None], BenchmarkShares] = {}
     shares_of: dict[CellKey, BenchmarkShares] = {}
+    cell_benchmarks: dict[CellKey, BenchmarkShares] = {}
     item_rows: list[ItemMetrics] = []
     compliance_of = {(c.condition, c.item, c.country): c for c in compliance}
     for cell, variants in distributions.items():
@@ -129,6 +133,7 @@ def analyse_stream(
             continue
         shares_of[cell] = shares
         benchmarks.setdefault((item_id, shares.name, country), shares)
+        cell_benchmarks[cell] = shares
         replicates = by_replicate.get(cell, {})
         for variant in VARIANTS:
             row = item_metrics(spec, item, variants[variant], shares, metric_specs)
@@ -148,6 +153,9 @@ def analyse_stream(
     replicate_runs = runs.aggregate(spec, shares_of, metric_specs, header) if runs is not None else None
     if replicate_runs is not None:
         warnings += [attrs.evolve(w, message=f"replicate runs: {w.message}") for w in replicate_runs.warnings]
+    tables = country_tables(spec, item_rows, metric_specs, warnings)
+    curves = spec_curves(spec, distributions, cell_benchmarks, metric_specs, warnings)
+    shapley = ablation_shapley(spec, item_rows, metric_specs, warnings)
     warnings = plan_warnings + reader_warnings(spec, compliance, item_rows, benchmarks.values(), seen) + warnings
     warnings += usage_warnings(usage)
     # loud ones first in every report format
@@ -164,6 +172,9 @@ def analyse_stream(
         subgroups=tuple(subgroups),
         joints=tuple(joints),
         replicate_runs=replicate_runs,
+        country_tables=tuple(tables),
+        curves=tuple(curves),
+        shapley=tuple(shapley),
     )
 
 

@@ -16,7 +16,7 @@ from attrs import field, frozen
 from silspec.analysis.compliance import Compliance
 from silspec.analysis.usage import Usage
 
-SCHEMA_VERSION = 6  # 6: usage (tokens and cost per condition, the price's source), items[].reason, subgroup rows (`subgroups`), joint tables of item pairs (`joints`), the replicate runs' aggregate (`replicate_runs`); 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 6  # 6: usage (tokens and cost per condition, the price's source), items[].reason, subgroup rows (`subgroups`), joint tables of item pairs (`joints`), the replicate runs' aggregate (`replicate_runs`), per-country Wilcoxon tests of `compare ... by country` (by_country), country tables (the value-persona paper's Figure 11), metric-vs-personas curves (its Figure 3), Shapley values of descriptor items (its Figure 7); 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -169,10 +169,136 @@ class ComparisonResult:
     n_cells: int = 0
     uncovered: tuple[UncoveredCell, ...] = ()
     unit: str = "items"  # what a cell is: "items" or "item-country pairs" (by country)
+    # `by country`: each country's mean of a and b over its questions and the Wilcoxon
+    # signed-rank test of a against b across those questions (``country_test`` names it)
+    by_country: tuple["CountryComparison", ...] = ()
+    country_test: str | None = None
 
     @property
     def covers_all(self) -> bool:
         return not self.uncovered
+
+
+@frozen
+class WilcoxonTest:
+    """A paired Wilcoxon signed-rank test (``analysis.country_tests.wilcoxon_signed_rank``)."""
+
+    statistic: float
+    pvalue: float
+    n: int  # pairs given
+    n_zero: int  # pairs with equal values: dropped before ranking (zero_method = "wilcox")
+
+
+@frozen
+class CountryComparison:
+    """One country of a ``compare ... by country``: the two means over the questions both
+    conditions have there, and the paired test across those questions."""
+
+    country: str
+    n: int  # questions compared in this country
+    mean_a: float
+    mean_b: float
+    test: WilcoxonTest | None = None  # None with fewer than 2 questions
+
+
+@frozen
+class PairTest:
+    """The best condition of a country column against another one."""
+
+    best: str
+    other: str
+    test: WilcoxonTest | None
+
+
+@frozen
+class CountryColumn:
+    country: str
+    means: tuple[float, ...]  # aligned with ``CountryTable.conditions``: mean over ``n`` questions
+    n: int  # questions every condition of the table has a value for in this country
+    n_cells: int  # questions any condition has a value for here (n < n_cells: some left out)
+    best: str | None  # the condition with the best mean (None: no questions, or a tie)
+    tests: tuple[PairTest, ...] = ()  # best vs each other condition, across the n questions
+    significant: bool = False  # best beats every other condition with p < alpha
+
+
+@frozen
+class CountryTable:
+    """One metric's mean per condition and country (the value-persona paper's Figure 11):
+    the conditions of every ``compare ... by country`` line on that metric."""
+
+    metric: str
+    key: str
+    variant: str
+    lower_is_better: bool
+    conditions: tuple[str, ...]
+    countries: tuple[CountryColumn, ...]
+    overall: tuple[float, ...]  # mean over every (question, country) pair all conditions have
+    n_overall: int
+    test: str  # how the tests were done, named in the report
+    alpha: float = 0.05
+
+
+@frozen
+class CurvePoint:
+    size: int  # personas per country in each draw
+    mean: float  # the metric averaged over draws
+    low: float  # percentile band over draws (``level``)
+    high: float
+    draws: int  # draws actually made (1 when ``size`` is every persona: no randomness left)
+
+
+@frozen
+class CurveSeries:
+    country: str | None  # None: the average over countries
+    points: tuple[CurvePoint, ...]
+    available: int  # personas the smallest country had (the largest size drawn)
+
+
+@frozen
+class PersonaCurve:
+    """A metric against the number of personas (the value-persona paper's Figure 3), from a
+    run's stored answers: personas drawn without replacement, ``draws`` times per size."""
+
+    condition: str
+    metric: str
+    key: str
+    variant: str
+    sizes: tuple[int, ...]  # the sizes drawn (those above the personas available are dropped)
+    dropped_sizes: tuple[int, ...]  # declared sizes larger than the personas available
+    draws: int
+    level: float
+    seed: int
+    series: tuple[CurveSeries, ...]
+    n_items: int  # questions averaged per country
+
+
+@frozen
+class ShapleyRow:
+    country: str | None  # None: the average over countries
+    values: tuple[float, ...]  # aligned with ``ShapleyResult.items``; NaN when not computable
+    full: float  # v(all items)
+    empty: float  # v(no item)
+
+
+@frozen
+class ShapleyResult:
+    """Each descriptor item's Shapley value of a metric (the value-persona paper's Figure 7):
+    v(S) = the metric of the ablation condition whose persona text uses only the items of S,
+    averaged over questions (per country). Negative = including the item lowers the error."""
+
+    ablation: str
+    condition: str
+    metric: str
+    key: str
+    variant: str
+    items: tuple[str, ...]
+    method: str  # "exact" or "permutations"
+    n_subsets: int  # subsets evaluated
+    permutations: int = 0
+    seed: int | None = None
+    rows: tuple[ShapleyRow, ...] = ()
+    missing: tuple[str, ...] = ()  # subset conditions without a value (not run yet): no values then
+    conditions: tuple[str, ...] = ()  # the generated subset conditions (the base condition left out)
 
 
 @frozen
@@ -277,6 +403,9 @@ class Results:
     # `replicates = N`: each replicate run scored alone and aggregated over the runs (mean, SD,
     # across-seed and persona intervals), as `silspec report RUN_DIR RUN_DIR ...` does
     replicate_runs: RunsAggregate | None = None
+    country_tables: tuple[CountryTable, ...] = ()
+    curves: tuple[PersonaCurve, ...] = ()
+    shapley: tuple[ShapleyResult, ...] = ()
 
     # ------------------------------------------------------------- lookups for the report writers
 
@@ -287,6 +416,16 @@ class Results:
         for row in self.compliance:
             seen.setdefault(row.condition, None)
         return tuple(seen)
+
+    def ablation_subsets(self) -> dict[str, str]:
+        """Generated subset condition -> its ablation: the report summarises them (Shapley table,
+        one compliance row per ablation) instead of one table each; JSON and CSV keep them all."""
+        return {condition: result.ablation for result in self.shapley for condition in result.conditions}
+
+    def report_conditions(self) -> tuple[str, ...]:
+        """The conditions the report gives tables of: all but ablation subsets."""
+        subsets = self.ablation_subsets()
+        return tuple(c for c in self.conditions() if c not in subsets)
 
     def item_metrics(self, condition: str, variant: str = "with_defaults") -> tuple[ItemMetrics, ...]:
         return tuple(r for r in self.items if r.condition == condition and r.variant == variant)

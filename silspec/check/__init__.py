@@ -13,10 +13,10 @@ from typing import Mapping
 from silspec.check import files
 from silspec.check.blocks import build
 from silspec.check.context import Context, index_spans
-from silspec.check.rules import RULES, structure
+from silspec.check.rules import RULES, limits, structure
 from silspec.lang import ast
 from silspec.lang.diagnostics import Diagnostic, sort_key
-from silspec.spec.model import Spec
+from silspec.spec.model import Spec, evolve
 
 __all__ = ["check"]
 
@@ -34,8 +34,14 @@ def check(
         ctx.spans = index_spans(document)
         structure.check(ctx)
         spec = build(ctx)
+        # an ablation's generated conditions are its base condition with a subset of the persona
+        # text: the rules judge the base once (each finding would repeat 2^k times); only the
+        # design-size limit counts them
+        declared = spec if not spec.ablations else evolve(
+            spec, conditions={n: c for n, c in spec.conditions.items() if c.descriptor_items is None}
+        )
         for rule in RULES:
-            rule(spec, ctx)
+            rule(spec if rule is limits.check else declared, ctx)
     except Exception as exc:  # last resort: never a traceback for the user
         ctx.report("SIL000", f"internal error: {type(exc).__name__}: {exc}", document.span,
                   "this is a bug in silspec; please report it with the spec")

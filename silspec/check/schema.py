@@ -12,7 +12,7 @@ ANY = "*"
 TOP_BLOCKS = (
     "study", "scale", "survey", "persona", "population", "descriptors", "parser", "model",
     "condition", "calibration", "finetune", "analysis",
-    "pilot",
+    "pilot", "ablation",
 )
 NAMED_VALUES = ("template", "group")
 UNNAMED = frozenset({"analysis", "meta", "bootstrap", "report", "lora", "train", "valid", "test", "pilot"})
@@ -25,7 +25,7 @@ SUB_BLOCKS: dict[str, tuple[str, ...]] = {
     "survey.item": ("benchmark",),
     "descriptors": ("item",),
     "finetune": ("train", "valid", "test", "lora", "optimiser"),
-    "analysis": ("metric", "bootstrap", "report", "subgroups", "joint"),
+    "analysis": ("metric", "bootstrap", "report", "subgroups", "joint", "curve"),
 }
 
 MODEL_PARAMS = (
@@ -75,6 +75,8 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "analysis.bootstrap": ("resamples", "level", "seed", "metrics"),
     "analysis.subgroups": ("items", "benchmark", "unit", "source"),  # check/blocks/subgroups.py
     "analysis.joint": ("items", "benchmark", "unit", "source"),
+    "analysis.curve": ("metric", "sizes", "draws", "level", "seed"),
+    "ablation": ("condition", "items", "metric", "permutations", "seed"),
     "pilot": ("personas", "js_max", "valid_min", "modal_max", "level", "resamples", "seed"),  # check/build/pilot.py
     "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title", "invalid_warning"),
 }

@@ -50,6 +50,7 @@ def run_plan(args: argparse.Namespace) -> int:
     spec = load_or_report(args.file, args.overrides, err, count_warnings=True)
     if spec is None:
         return 1
+    _announce_ablations(spec, err)
 
     # Measured start-up reason for the imports inside this module's functions: cli/main.py imports
     # every command module to build its parser, and the plan compiler (Jinja sandbox, persona
@@ -76,7 +77,7 @@ def run_plan(args: argparse.Namespace) -> int:
             header, requests = plan.header, iter(plan.requests)
         if args.format == "json":
             return _write_json(header, requests, args.out)
-        return _summarise(header, requests, args.out)
+        return _summarise(header, requests, args.out, _ablation_of(spec))
     except PlanError as exc:
         err.print(f"error: {exc}", markup=False)
         return 1
@@ -144,7 +145,30 @@ class _Tally:
             yield request
 
 
-def _summarise(header, requests, out: str | None) -> int:
+def _announce_ablations(spec, err) -> None:
+    """An ablation's size before any request is planned: 2^10 subsets of a large condition take
+    a while to render, and the user should know what is coming (lint's SIL448 says the same)."""
+    from silspec.check.rules.limits import estimated_requests
+
+    for ablation in spec.ablations.values():
+        generated = [name for _, name in ablation.subsets if name != ablation.condition]
+        counts = [estimated_requests(spec, spec.conditions[name]) for name in generated]
+        size = f"{sum(counts):,} requests" if all(c is not None for c in counts) else "requests known once planned"
+        err.print(f"ablation {ablation.name}: {len(ablation.items)} descriptor items, {len(generated):,} subset "
+                  f"conditions ({ablation.method}) = {size}", markup=False)
+
+
+def _ablation_of(spec) -> dict[str, tuple[str, int]]:
+    """Generated condition -> (its ablation, how many items the ablation has)."""
+    return {
+        condition: (ablation.name, len(ablation.items))
+        for ablation in spec.ablations.values()
+        for _, condition in ablation.subsets
+        if condition != ablation.condition
+    }
+
+
+def _summarise(header, requests, out: str | None, ablation_of: dict[str, tuple[str, int]] | None = None) -> int:
     tally = _Tally(requests)
     if out:
         from silspec.plan.serialize import write_plan_json
@@ -161,15 +185,30 @@ def _summarise(header, requests, out: str | None) -> int:
     table.add_column("personas × items × samples", justify="right")
     table.add_column("requests", justify="right", no_wrap=True)
     table.add_column("≈ tokens", justify="right", no_wrap=True)
+    ablation_of = ablation_of or {}
+    ablations: dict[str, list] = {}
     for c in header.conditions.values():
+        if c.name in ablation_of:  # an ablation's subset conditions: one row for them all, below
+            ablations.setdefault(ablation_of[c.name][0], []).append(c)
+            continue
         design = f"{len(c.persona_ids):,} × {len(c.items):,} × {c.samples}"
         table.add_row(c.name, c.model, c.answers, design, f"{c.n_requests:,}",
                       f"{c.estimated_prompt_tokens:,}")
+    for name, members in ablations.items():
+        first = members[0]
+        design = f"{len(members):,} subsets × {len(first.persona_ids):,} × {len(first.items):,} × {first.samples}"
+        table.add_row(f"ablation {name}", first.model, first.answers, design,
+                      f"{sum(c.n_requests for c in members):,}", f"{sum(c.estimated_prompt_tokens for c in members):,}")
     total = sum(c.n_requests for c in header.conditions.values())
     tokens = sum(c.estimated_prompt_tokens for c in header.conditions.values())
     table.add_row("total", "", "", "", f"{total:,}", f"{tokens:,}", style="bold")
     console.print(table)
     console.print("≈ tokens: characters / 3.5 over a sample of rendered prompts (an estimate)")
+    for name, members in ablations.items():
+        n_items = ablation_of[members[0].name][1]
+        console.print(f"ablation {name}: {n_items} descriptor items, {len(members):,} subset conditions "
+                      f"({members[0].name} ... {members[-1].name}; the full set is its base condition) = "
+                      f"{sum(c.n_requests for c in members):,} requests", markup=False)
     if header.overrides:
         console.print("overrides: " + ", ".join(f"{k}={mask_url_credentials(v)}" for k, v in header.overrides),
                       markup=False)

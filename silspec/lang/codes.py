@@ -90,6 +90,18 @@ _ALL = (
     _c("SIL413", "warning", "condition x country x item cells with no benchmark under the analysis' name"),
     _c("SIL414", "error", "a benchmark table gives one code twice under the same filter values"),
     _c("SIL415", "info", "a benchmark whose declared `missing` share closes the gap: renormalised as declared"),
+    # ------------------------------------------------------------------ SIL44x: curves and ablations
+    _c("SIL440", "error", "`curve` over a condition without personas", "draw the curve over a condition with a population"),
+    _c("SIL442", "error", "`curve` sizes not positive and increasing", "e.g. `sizes = [1, 2, 5, 10, 20, 50]`"),
+    _c("SIL443", "warning", "`curve` sizes above the population's size"),
+    _c("SIL445", "error", "`ablation` over a condition without descriptor personas",
+       "ablate a condition whose population has `descriptors = ...`"),
+    _c("SIL446", "error", "`ablation` item that is not a descriptor item"),
+    _c("SIL447", "error", "`ablation` over more than 10 items without `permutations`",
+       "ablate at most 10 items exactly (2^k subsets), or sample orders with `permutations = N`"),
+    _c("SIL448", "info", "the size of an ablation (subset conditions × requests)"),
+    _c("SIL450", "error", "`ablation` with fewer than 2 items, or one twice"),
+    _c("SIL451", "error", "an ablation's generated condition name is taken"),
     # SIL46x: subgroup and joint analyses (`subgroups ATTR { ... }`, `joint NAME { ... }` in `analysis`)
     _c("SIL460", "error", "`subgroups` groups by an attribute the population does not have"),
     _c("SIL461", "warning", "subgroup benchmark groups the population never produces"),

@@ -311,10 +311,17 @@ class _PersonaSampler:
             key = (population.name, country)
             if key not in self._cache:
                 self._cache[key] = self._sample(population, country)
+            if condition.descriptor_items is not None:
+                key = (population.name, country, condition.descriptor_items)
+                if key not in self._cache:
+                    self._cache[key] = self._sample(population, country, condition.descriptor_items)
             groups.append(self._cache[key])
         return groups
 
-    def _sample(self, population, country) -> PersonaGroup:
+    def _sample(self, population, country, descriptor_items: tuple[str, ...] | None = None) -> PersonaGroup:
+        """``descriptor_items`` (an ablation's subset): the same rows as the population's own
+        sample, each persona's text built from those items only and its id marked with them
+        (``~Q164.Y003``; ``~none`` for no item), so that it never collides with the full persona."""
         prefix = self._prefix_ids and not population.id_column
         if population.sampling != "rows":
             group = sample_schema_columns(self.spec, population, country)
@@ -322,11 +329,16 @@ class _PersonaSampler:
         path = rows_path(self.spec, population)
         if path not in self._rows:
             self._rows[path] = read_rows(path)
-        personas = sample_rows(self.spec, population, country, self._rows[path], self._fill)
+        personas = sample_rows(self.spec, population, country, self._rows[path], self._fill, descriptor_items)
         if prefix:
             from silspec.spec.model import evolve
 
             personas = [evolve(p, id=f"{population.name}/{p.id}") for p in personas]
+        if descriptor_items is not None:
+            from silspec.spec.model import evolve
+
+            mark = "~" + (".".join(descriptor_items) or "none")
+            personas = [evolve(p, id=p.id + mark) for p in personas]
         return ListPersonas(personas)
 
     def _fill(self, value: str, country: str | None) -> str:

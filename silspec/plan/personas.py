@@ -217,8 +217,10 @@ def sample_rows(
     country: str | None,
     rows: list[dict[str, str]],
     render_filter,
+    descriptor_items: tuple[str, ...] | None = None,
 ) -> list[Persona]:
-    """Personas taken from individual rows (``render_filter(value, country)`` fills ``{{ }}``)."""
+    """Personas taken from individual rows (``render_filter(value, country)`` fills ``{{ }}``).
+    ``descriptor_items``: the text uses only those descriptor items (an ablation's subset)."""
     where = {column: render_filter(value, country) for column, value in population.where.items()}
     if country is not None and population.country_column and population.country_column not in where:
         where[population.country_column] = country
@@ -260,7 +262,7 @@ def sample_rows(
                 id=persona_id,
                 attributes=attributes,
                 country=row_country or country,
-                text=descriptor_text(descriptors, row) if descriptors else None,
+                text=descriptor_text(descriptors, row, descriptor_items) if descriptors else None,
             )
         )
     return personas
@@ -276,10 +278,13 @@ def _row_weights(rows: list[dict[str, str]], population: Population) -> np.ndarr
     return weights / weights.sum()
 
 
-def descriptor_text(descriptors: Descriptors, row: dict[str, str]) -> str:
-    """One sentence per item the row answered with a described code; missing answers skipped."""
+def descriptor_text(descriptors: Descriptors, row: dict[str, str], items: tuple[str, ...] | None = None) -> str:
+    """One sentence per item the row answered with a described code; missing answers skipped.
+    ``items``: only those descriptor items (an ablation's subset); None = every item."""
     sentences = []
     for item_code, by_code in descriptors.sentences.items():
+        if items is not None and item_code not in items:
+            continue
         raw = (row.get(item_code) or "").strip()
         try:
             code = int(float(raw))

@@ -13,8 +13,17 @@ from rich.text import Text
 
 from silspec.analysis.results import Results
 from silspec.report import groups
+from silspec.report.figures import (
+    TableContent,
+    by_country_content,
+    country_table_content,
+    country_tests_content,
+    curve_content,
+    shapley_content,
+)
 from silspec.report.format import (
     answers_text,
+    compliance_rows,
     average_label,
     calibration_title,
     columns_for,
@@ -55,7 +64,7 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
     console.print(compliance_table(results))
     console.print(benchmark_table(results))
     variants = ("valid_only", "with_defaults") if valid_only else ("with_defaults", "valid_only")
-    for condition in results.conditions():
+    for condition in results.report_conditions():
         for variant in variants:
             if variant == "valid_only" and not results.has_defaults(condition):
                 continue  # identical to the with-defaults table
@@ -66,6 +75,12 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         if comparison.variant == "valid_only" and not results.has_defaults():
             continue
         console.print(comparison_table(comparison))
+        by_country = by_country_content(comparison)
+        if by_country is not None:
+            console.print(content_table(by_country))
+    for country_table in results.country_tables:
+        console.print(content_table(country_table_content(country_table)))
+        console.print(content_table(country_tests_content(country_table)))
     for calibration in results.calibrations:
         console.print(calibration_table(calibration))
     if results.usage:
@@ -77,6 +92,10 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         console.print(Text(f"Across {len(runs.runs)} replicate runs (replicates = {len(runs.runs)}; seeds "
                            f"{', '.join(str(r.seed) for r in runs.runs)}): each run scored alone", style="bold"))
         print_runs_tables(runs, console)
+    for curve in results.curves:
+        console.print(content_table(curve_content(curve)))
+    for result in results.shapley:
+        console.print(content_table(shapley_content(result)))
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -122,7 +141,7 @@ def other_warnings(results: Results) -> Panel | None:
 
 def compliance_table(results: Results) -> Table:
     """Columns that are zero everywhere (no refusals, no errors) are left out to fit a terminal."""
-    rows = results.compliance
+    rows = compliance_rows(results)
     optional = {
         "defaults from errors": any(r.defaulted_from_error for r in rows),
         "refused": any(r.refused for r in rows),
@@ -296,6 +315,24 @@ def comparison_table(comparison) -> Table:
     if notes:
         table.caption = " · ".join(notes)
     return table
+
+
+def content_table(content: TableContent) -> Group:
+    """A ``report.figures`` table: Markdown bold (``**x**``) becomes bold text; the notes follow
+    as full-width lines (a caption would wrap them to the table's width)."""
+    table = Table(title=content.title, title_justify="left")
+    for i, column in enumerate(content.header):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in content.rows:
+        table.add_row(*(_cell(cell) for cell in row))
+    return Group(table, *(Text(note, style="dim") for note in content.notes))
+
+
+def _cell(cell: str) -> Text:
+    if cell.startswith("**") and "**" in cell[2:]:
+        inner, _, rest = cell[2:].partition("**")
+        return Text(inner, style="bold") + Text(rest)
+    return Text(cell)
 
 
 def calibration_table(calibration) -> Table:

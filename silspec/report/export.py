@@ -18,8 +18,17 @@ from silspec.analysis.metrics import HEADLINE_KEY
 from silspec.analysis.report_warnings import LOW_VALID_MASS
 from silspec.analysis.results import ComparisonResult, Results
 from silspec.report import groups
+from silspec.report.figures import (
+    TableContent,
+    by_country_content,
+    country_table_content,
+    country_tests_content,
+    curve_content,
+    shapley_content,
+)
 from silspec.report.format import (
     answers_text,
+    compliance_rows,
     average_label,
     calibration_title,
     columns_for,
@@ -297,7 +306,7 @@ def md_compliance(results: Results) -> str:
                 else []
             ),
         ]
-        for row in results.compliance
+        for row in compliance_rows(results)
     ]
     header = ["condition", "item", "n", "answered", "defaulted", "defaults from errors", "refused", "invalid", "errors", "default code"]
     header += ["valid mass"] if with_mass else []
@@ -373,7 +382,32 @@ def md_comparison(comparison: ComparisonResult) -> str:
         table += f"\n{uncovered_note(comparison)}.\n"
     if comparison.paired_pvalue is not None:
         table += f"\nAcross items, {comparison.paired_test}: p = {value_cell('pvalue', comparison.paired_pvalue)}.\n"
+    by_country = by_country_content(comparison)
+    if by_country is not None:
+        table += "\n" + md_content(by_country)
     return table
+
+
+def md_content(content: TableContent) -> str:
+    """A titled table with its notes (``report.figures``)."""
+    table = _table(list(content.header), [list(row) for row in content.rows])
+    notes = "".join(f"\n{note}\n" for note in content.notes)
+    return f"**{content.title}**\n\n{table}{notes}"
+
+
+def md_country_tables(results: Results) -> str:
+    return "\n".join(
+        md_content(country_table_content(t)) + "\n" + md_content(country_tests_content(t))
+        for t in results.country_tables
+    )
+
+
+def md_curves(results: Results) -> str:
+    return "\n".join(md_content(curve_content(c)) for c in results.curves)
+
+
+def md_shapley(results: Results) -> str:
+    return "\n".join(md_content(shapley_content(s)) for s in results.shapley)
 
 
 def md_comparisons(results: Results, variant: str = "with_defaults") -> str:
@@ -473,6 +507,9 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "comparison_valid_only": lambda: md_comparisons(results, "valid_only"),
         "benchmarks": lambda: md_benchmarks(results),
         "calibration": lambda: md_calibration(results),
+        "country_tables": lambda: md_country_tables(results),
+        "curves": lambda: md_curves(results),
+        "shapley": lambda: md_shapley(results),
         "warnings": lambda: md_warnings(results),
         "usage": lambda: md_usage(results),
         "subgroups": lambda: md_subgroups(results),
@@ -480,7 +517,7 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "replicate_runs": lambda: md_replicate_runs(results),
     }
     blocks.update(
-        _per_condition_blocks("metrics", results.conditions(), lambda c, variant: md_metrics(results, c, variant))
+        _per_condition_blocks("metrics", results.report_conditions(), lambda c, variant: md_metrics(results, c, variant))
     )
     return blocks
 
@@ -505,7 +542,7 @@ def to_markdown(results: Results) -> str:
     parts += ["## Jensen–Shannon divergence (with defaults)\n", md_js_table(results)]
     if results.has_defaults():
         parts += ["## Jensen–Shannon divergence (valid answers only)\n", md_js_table(results, "valid_only")]
-    for condition in results.conditions():
+    for condition in results.report_conditions():
         parts += [f"## {condition}: metrics per item\n", md_metrics(results, condition)]
         if results.has_defaults(condition):
             parts += [f"## {condition}: metrics per item, valid answers only\n", md_metrics(results, condition, "valid_only")]
@@ -513,6 +550,8 @@ def to_markdown(results: Results) -> str:
         parts += ["## Comparisons\n", md_comparisons(results)]
         if results.has_defaults():
             parts += [md_comparisons(results, "valid_only")]
+    if results.country_tables:
+        parts += ["## By country\n", md_country_tables(results)]
     if results.calibrations:
         parts += ["## Calibration\n", md_calibration(results)]
     if results.usage:
@@ -523,6 +562,10 @@ def to_markdown(results: Results) -> str:
         parts += ["## Joint distributions\n", md_joints(results)]
     if results.replicate_runs is not None:
         parts += ["## Across replicate runs\n", md_replicate_runs(results)]
+    if results.curves:
+        parts += ["## Metric against the number of personas\n", md_curves(results)]
+    if results.shapley:
+        parts += ["## Item contributions\n", md_shapley(results)]
     return "\n".join(parts)
 
 

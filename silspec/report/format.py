@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from silspec.analysis.compliance import Compliance
 from silspec.analysis.results import ComparisonResult, ItemMetrics, Results
 
 # Value keys shown in the per-item tables, in order, with their column titles.
@@ -159,9 +160,45 @@ def comparison_title(comparison: ComparisonResult) -> str:
     return f"{comparison.b} vs {comparison.a} on {comparison.metric} ({variant})"
 
 
+def compliance_rows(results: Results) -> list:
+    """The compliance rows, an ablation's subset conditions summed into one row per ablation
+    (``ablation NAME (k subsets)``, item ``all``): 2^k − 1 conditions × items would drown the
+    table; JSON and CSV keep every row, and the warnings still name any item with many defaults."""
+    subsets = results.ablation_subsets()
+    rows, pooled = [], {}
+    for row in results.compliance:
+        ablation = subsets.get(row.condition)
+        if ablation is None:
+            rows.append(row)
+        else:
+            if ablation not in pooled:
+                pooled[ablation] = []
+                rows.append(ablation)  # placeholder: the summed row goes where the first one was
+            pooled[ablation].append(row)
+    return [_pooled_compliance(r, pooled[r]) if isinstance(r, str) else r for r in rows]
+
+
+def _pooled_compliance(ablation: str, rows: list):
+    n = sum(r.n for r in rows)
+    masses = [(r.mean_valid_mass, r.n) for r in rows if r.mean_valid_mass is not None]
+    return Compliance(
+        condition=f"ablation {ablation} ({len({r.condition for r in rows})} subsets)",
+        item="all",
+        n=n,
+        answered=sum(r.answered for r in rows),
+        invalid=sum(r.invalid for r in rows),
+        refused=sum(r.refused for r in rows),
+        error=sum(r.error for r in rows),
+        defaulted=sum(r.defaulted for r in rows),
+        defaulted_from_error=sum(r.defaulted_from_error for r in rows),
+        dropped=sum(r.dropped for r in rows),
+        mean_valid_mass=(sum(m * k for m, k in masses) / sum(k for _, k in masses)) if masses and sum(k for _, k in masses) else None,
+    )
+
+
 def js_matrix(results: Results, variant: str = "with_defaults", key: str = "js"):
     """Items × conditions: the paper's JS table. Returns (conditions, [(item, [value...])])."""
-    conditions = [c for c in results.conditions() if results.item_metrics(c, variant)]
+    conditions = [c for c in results.report_conditions() if results.item_metrics(c, variant)]
     items: dict[str, None] = {}
     for condition in conditions:
         for row in results.item_metrics(condition, variant):

@@ -10,13 +10,17 @@ import base64
 import html
 import io
 import textwrap
+import re
 from typing import Sequence
 
 import numpy as np
 
-from silspec.analysis.results import ItemMetrics, Results
+from silspec.analysis.results import ItemMetrics, PersonaCurve, Results
 from silspec.report.export import (
     md_benchmarks,
+    md_country_tables,
+    md_curves,
+    md_shapley,
     md_calibration,
     md_comparisons,
     md_compliance,
@@ -81,7 +85,7 @@ def to_html(results: Results, *, plots: bool = True) -> str:
     parts += ["<h2>Format compliance</h2>", markdown_table_to_html(md_compliance(results))]
     parts += ["<h2>Benchmarks</h2>", markdown_table_to_html(md_benchmarks(results))]
     parts += ["<h2>Jensen–Shannon divergence</h2>", markdown_table_to_html(md_js_table(results))]
-    for condition in results.conditions():
+    for condition in results.report_conditions():
         parts += [f"<h2>{html.escape(condition)}: metrics per item</h2>", markdown_table_to_html(md_metrics(results, condition))]
         if results.has_defaults(condition):
             parts += [
@@ -92,6 +96,9 @@ def to_html(results: Results, *, plots: bool = True) -> str:
         parts.append("<h2>Comparisons</h2>")
         for variant in ("with_defaults", "valid_only"):
             parts.append(_markdown_sections_to_html(md_comparisons(results, variant)))
+    if results.country_tables:
+        parts.append("<h2>By country</h2>")
+        parts.append(_markdown_sections_to_html(md_country_tables(results)))
     if results.calibrations:
         parts.append("<h2>Calibration</h2>")
         parts.append(_markdown_sections_to_html(md_calibration(results)))
@@ -106,6 +113,16 @@ def to_html(results: Results, *, plots: bool = True) -> str:
     if results.replicate_runs is not None:
         parts.append("<h2>Across replicate runs</h2>")
         parts.append(_markdown_sections_to_html(md_replicate_runs(results)))
+    if results.curves:
+        parts.append("<h2>Metric against the number of personas</h2>")
+        parts.append(_markdown_sections_to_html(md_curves(results)))
+        if plots:
+            for curve in results.curves:
+                parts.append(f'<figure><img alt="{html.escape(curve.condition)} curve" '
+                             f'src="data:image/png;base64,{_png(curve_figure(curve))}"></figure>')
+    if results.shapley:
+        parts.append("<h2>Item contributions</h2>")
+        parts.append(_markdown_sections_to_html(md_shapley(results)))
     if plots:
         parts.append('<h2 id="plots">Simulated vs benchmark</h2>')
         parts.append(f"<p>{html.escape(_error_bar_note(results))}</p>")
@@ -221,17 +238,53 @@ def _error_bar_note(results: Results) -> str:
 
 def _rows_by_item(results: Results) -> dict[str, list[ItemMetrics]]:
     grouped: dict[str, list[ItemMetrics]] = {}
+    subsets = results.ablation_subsets()
     for row in results.items:
-        if row.variant == "with_defaults" and row.probs:
+        if row.variant == "with_defaults" and row.probs and row.condition not in subsets:
             grouped.setdefault(item_label(row), []).append(row)
     return grouped
 
 
 def item_plot_png(item: str, rows: Sequence[ItemMetrics], labels: Sequence[str] | None = None) -> str:
     """The item's bar chart (``item_figure``) as a base64 PNG."""
+    return _png(item_figure(item, rows, labels))
+
+
+def curve_figure(curve: PersonaCurve):
+    """The metric against the number of personas (log x), one line per country and the average
+    in black, each with its band over draws shaded (the paper's Figure 3). The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure = item_figure(item, rows, labels)
+    figure, axes = plt.subplots(figsize=(6, 3.6), dpi=90, layout="constrained")
+    for series in sorted(curve.series, key=lambda s: s.country is None):
+        sizes = [p.size for p in series.points]
+        mean = [p.mean for p in series.points]
+        style = {"color": "black", "linewidth": 2} if series.country is None else {"linewidth": 1}
+        (line,) = axes.plot(sizes, mean, marker="o", markersize=3, label=series.country or "mean", **style)
+        axes.fill_between(sizes, [p.low for p in series.points], [p.high for p in series.points],
+                          color=line.get_color(), alpha=0.15, linewidth=0)
+    axes.set_xscale("log")
+    if curve.sizes:  # the sizes drawn, written as plain numbers (not 2×10⁰)
+        from matplotlib.ticker import NullFormatter, NullLocator
+
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_xticks(list(curve.sizes), [str(size) for size in curve.sizes])
+    axes.set_xlabel("personas per country")
+    axes.set_ylabel(curve.metric)
+    band = "range over draws" if curve.level >= 1 else f"{curve.level:.0%} band over draws"
+    axes.set_title(f"{curve.condition}: {curve.metric} vs personas ({band}, {curve.draws} draws)", fontsize=9)
+    axes.legend(fontsize=7, frameon=False)
+    return figure
+
+
+def _png(figure) -> str:
+    """A figure as a base64 PNG, closed afterwards."""
+    import matplotlib.pyplot as plt
+
     try:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
@@ -349,7 +402,7 @@ def markdown_table_to_html(table: str) -> str:
     def cells(line: str) -> list[str]:
         inner = line.strip()[1:-1]
         parts = [p.strip().replace("\\|", "|") for p in _split_cells(inner)]
-        return [html.escape(p).replace("**", "") for p in parts]
+        return [re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(p)).replace("**", "") for p in parts]
 
     head = "".join(f"<th>{c}</th>" for c in cells(lines[0]))
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells(line)) + "</tr>" for line in lines[2:])

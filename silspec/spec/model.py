@@ -326,6 +326,10 @@ class Condition:
     item_params: dict[str, dict[str, Any]] = field(factory=dict, metadata={"omit_if_default": True})
     # `replicates = N` in the condition (None: the study's); left out of the spec hash while None
     replicates: int | None = field(default=None, metadata={"omit_if_default": True})
+    # An ablation's condition (``Ablation``): the persona text is built from these descriptor
+    # items only (in the descriptor table's order); None = every item. Left out of the spec hash
+    # while None.
+    descriptor_items: tuple[str, ...] | None = field(default=None, metadata={"omit_if_default": True})
 
     def params_for(self, item_id: str, model_params: dict[str, Any]) -> dict[str, Any]:
         """The answer-changing parameters of this condition's requests for one item."""
@@ -405,6 +409,19 @@ class Comparison:
 
 
 @frozen
+class Curve:
+    """``curve CONDITION { ... }``: a metric against the number of personas per country
+    (the value-persona paper's Figure 3), from the stored answers by subsampling personas."""
+
+    condition: str
+    metric: str = "mae"
+    sizes: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+    draws: int = 200
+    level: float = 0.95  # band over draws; 1 = the full range (the paper's "range across samples")
+    seed: int | None = None  # None: the study seed
+
+
+@frozen
 class CalibrationUse:
     condition: str
     calibration: str
@@ -471,6 +488,7 @@ class Analysis:
     # added after locks existed: left out of the spec hash while empty
     subgroups: tuple[Subgroups, ...] = field(default=(), metadata={"omit_if_default": True})
     joints: tuple[JointPair, ...] = field(default=(), metadata={"omit_if_default": True})
+    curves: tuple[Curve, ...] = field(default=(), metadata={"omit_if_default": True})
 
 
 @frozen
@@ -490,6 +508,25 @@ class Pilot:
     level: float = 0.95  # of the persona bootstrap interval the verdict reads
     resamples: int = 1000
     seed: int | None = None  # None: the study seed
+
+
+@frozen
+class Ablation:
+    """``ablation NAME { condition = C  items = [...] }``: the condition asked again with persona
+    texts built from subsets of its descriptor items, one generated condition per subset, so
+    that each item's Shapley value of ``metric`` can be computed (the value-persona paper's
+    Figure 7). ``subsets`` maps each subset (items in ``items`` order) to its condition; the
+    subset of every item is ``condition`` itself."""
+
+    name: str
+    condition: str
+    items: tuple[str, ...]
+    metric: str = "mae"
+    method: Literal["exact", "permutations"] = "exact"
+    permutations: int = 0  # method = permutations: how many orders are sampled
+    seed: int | None = None  # permutations: None = the study seed
+    subsets: tuple[tuple[tuple[str, ...], str], ...] = ()
+    orders: tuple[tuple[str, ...], ...] = ()  # method = permutations: the sampled orders
 
 
 # ---------------------------------------------------------------------------------- spec
@@ -539,6 +576,7 @@ class Spec:
     overrides: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE pairs, as given
     files: tuple[FileRef, ...] = ()  # every referenced file, for hashing and bundling
     externals: tuple[ExternalRef, ...] = ()
+    ablations: dict[str, "Ablation"] = field(factory=dict, metadata={"omit_if_default": True})
 
     def item(self, item_id: str) -> Item:
         survey, _, code = item_id.partition(".")

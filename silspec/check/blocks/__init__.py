@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from silspec.check.blocks.ablation import build_ablations
 from silspec.check.blocks.analysis import build_analysis
 from silspec.check.blocks.calibration import build_calibrations
 from silspec.check.blocks.condition import build_conditions
@@ -46,6 +47,8 @@ def build(ctx: Context) -> Spec:
     parts = dict(models=models, parsers=parsers, populations=populations, surveys=surveys, groups=groups,
                  templates=templates)
     conditions = build_conditions(ctx, parts)
+    ablations, generated = build_ablations(ctx, conditions, populations, descriptors, study.seed)
+    conditions = {**conditions, **generated}
     calibrations = build_calibrations(ctx)
     finetunes = build_finetunes(ctx, models, templates, groups)
     models = link_adapters(ctx, models, finetunes, study.seed)  # `adapter = finetune.NAME`
@@ -57,5 +60,5 @@ def build(ctx: Context) -> Spec:
         populations=populations, descriptors=descriptors, templates=templates, parsers=parsers,
         models=models, conditions=conditions, calibrations=calibrations, finetunes=finetunes,
         groups=groups, analysis=analysis, pilot=pilot, files=tuple(sorted(set(ctx.files.values()), key=lambda f: f.path)),
-        externals=tuple(ctx.externals.values()),
+        externals=tuple(ctx.externals.values()), ablations=ablations,
     )

@@ -10,7 +10,9 @@ from silspec.check.blocks.subgroups import build_joints, build_subgroups
 from silspec.check.context import Context
 from silspec.lang import ast
 from silspec.lang.diagnostics import did_you_mean
-from silspec.spec.model import Analysis, Bootstrap, CalibrationUse, Comparison, Metric, Survey
+from silspec.spec.model import Analysis, Bootstrap, CalibrationUse, Comparison, Curve, Metric, Survey
+
+MAX_CURVE_DRAWS = 100_000
 
 
 def build_analysis(ctx: Context, surveys: dict[str, Survey] | None = None) -> Analysis:
@@ -68,8 +70,44 @@ def build_analysis(ctx: Context, surveys: dict[str, Survey] | None = None) -> An
         report = {str(k): v.plain(x.value) for k, x in assignments(r).items()}
     subgroups = build_subgroups(ctx, block, surveys or {})
     joints = build_joints(ctx, block, surveys or {})
+    curves = tuple(c for c in (_curve(ctx, b) for b in block.blocks("curve")) if c is not None)
     return Analysis(tuple(metrics), bootstrap, tuple(comparisons), tuple(uses), benchmark, report,
-                    subgroups=subgroups, joints=joints)
+                    subgroups=subgroups, joints=joints, curves=curves)
+
+
+def _curve(ctx: Context, block: ast.Block) -> Curve | None:
+    """``curve CONDITION { metric = mae  sizes = [...]  draws = 200  level = 0.95  seed = 1 }``.
+    Whether the condition and metric exist is ``rules.analysis``'s business (it sees the spec)."""
+    if block.name is None:
+        return None
+    a = assignments(block)
+    default = Curve(condition=block.name)
+    metric = v.as_name(ctx, a["metric"].value, "metric") if "metric" in a else default.metric
+    sizes = default.sizes
+    if "sizes" in a:
+        node = a["sizes"].value
+        given = v.as_int_list(ctx, node, "sizes")
+        if given is not None:
+            if not given or any(size < 1 for size in given) or list(given) != sorted(set(given)):
+                ctx.report("SIL442", f"curve {block.name}: `sizes` must be positive persona counts in increasing "
+                                     f"order, each once; got {list(given)}", node.span, "e.g. `sizes = [1, 2, 5, 10, 20, 50]`")
+                return None
+            else:
+                sizes = given
+    draws = default.draws
+    if "draws" in a:
+        draws = v.as_int(ctx, a["draws"].value, "draws", minimum=1, maximum=MAX_CURVE_DRAWS) or default.draws
+    level = default.level
+    if "level" in a:
+        level = v.as_number(ctx, a["level"].value, "level")
+        if level is not None and not 0 < level <= 1:
+            ctx.error("SIL203", f"curve level {level} must be above 0 and at most 1", a["level"].value.span,
+                      "0.95 for a 95 % band over draws; 1 for the full range over draws (the paper's)")
+            level = None
+        level = default.level if level is None else float(level)
+    seed = v.as_int(ctx, a["seed"].value, "seed", minimum=0) if "seed" in a else None
+    return Curve(condition=block.name, metric=metric or default.metric, sizes=tuple(sizes), draws=draws,
+                 level=level, seed=seed)
 
 
 def _metric_option(ctx: Context, metric: str, key: str, node: Any) -> Any:

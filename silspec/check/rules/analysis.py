@@ -99,6 +99,46 @@ def check(spec: Spec, ctx: Context) -> None:
                           ctx.span("analysis", "metric", sorted(ordinal)[0]),
                           "drop them or restrict them to ordered items; JS and chi2 suit unordered scales")
                 break
+    for curve in analysis.curves:
+        _curve(ctx, spec, curve, declared, condition_names)
+    for ablation in spec.ablations.values():
+        if ablation.metric not in declared:
+            ctx.report("SIL903", f"ablation `{ablation.name}` uses metric `{ablation.metric}`, which the analysis "
+                                 "does not declare", ctx.span("ablation", ablation.name, "metric")
+                       or ctx.span("ablation", ablation.name), f"add `metric {ablation.metric} {{}}` to the analysis block")
     if conditions and block is None:
         ctx.report("SIL906", "no `analysis` block: runs will be recorded but nothing is scored", None,
                  "add `analysis { metric js { log = e } }`")
+
+
+def _curve(ctx: Context, spec: Spec, curve, declared: set[str], condition_names: set[str]) -> None:
+    """A curve subsamples a condition's personas: it needs a condition with a population, a
+    declared metric, and sizes the population can give."""
+    span = ctx.span("analysis", "curve", curve.condition)
+    if curve.condition not in condition_names:
+        ctx.undefined("condition", curve.condition, span, condition_names)
+        return
+    if curve.metric not in schema.METRICS:
+        ctx.report("SIL904", f"unknown metric `{curve.metric}`", ctx.span("analysis", "curve", curve.condition, "metric"),
+                   did_you_mean(curve.metric, schema.METRICS) or f"metrics: {', '.join(schema.METRICS)}")
+        return
+    if curve.metric not in declared:
+        ctx.report("SIL903", f"curve {curve.condition} uses metric `{curve.metric}`, which the analysis does not declare",
+                   ctx.span("analysis", "curve", curve.condition, "metric") or span,
+                   f"add `metric {curve.metric} {{}}` to the analysis block")
+    condition = spec.conditions.get(curve.condition)
+    if condition is None:
+        return
+    population = spec.populations.get(condition.population or "")
+    if population is None:
+        ctx.report("SIL440", f"curve {curve.condition}: the condition has no population, only one answer per country, "
+                             "so there are no personas to subsample", span,
+                   "draw the curve over a condition with `population = ...`")
+        return
+    if population.size is not None:
+        above = [size for size in curve.sizes if size > population.size]
+        if above:
+            ctx.report("SIL443", f"curve {curve.condition}: sizes {', '.join(map(str, above))} exceed the population's "
+                                 f"{population.size} personas per country and will be left out (the report says so)",
+                       ctx.span("analysis", "curve", curve.condition, "sizes") or span,
+                       f"keep the sizes at most {population.size}")
