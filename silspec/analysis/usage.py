@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from attrs import define, field, frozen
 
 from silspec.analysis.prices import Price, price_for
@@ -83,14 +84,32 @@ class UsageTally:
             counts.completion += completion or 0
 
     def rows(self, spec: Any) -> list[Usage]:
-        """One ``Usage`` per condition of ``spec`` that has answers, in the spec's order."""
-        out = []
+        """One ``Usage`` per condition of ``spec`` that has answers, in the spec's order; an
+        ablation's generated subset conditions are one row, ``ablation NAME (k subsets)``,
+        summed (as the plan summary and the report's tables show them)."""
+        subset_of = {cond: ablation for ablation in getattr(spec, "ablations", {}).values()
+                     for _, cond in ablation.subsets if cond != ablation.condition}
+        out, summed = [], {}
         for name, condition in spec.conditions.items():
             counts = self.counts.get(name)
             if counts is None:
                 continue
-            model = spec.models[condition.model]
-            out.append(usage_row(name, model, counts, price_for(model)))
+            ablation = subset_of.get(name)
+            if ablation is None:
+                model = spec.models[condition.model]
+                out.append(usage_row(name, model, counts, price_for(model)))
+                continue
+            if ablation.name not in summed:
+                summed[ablation.name] = (len(out), condition.model, _Counts())
+                out.append(None)
+            total = summed[ablation.name][2]
+            for key in attrs.fields_dict(_Counts):
+                setattr(total, key, getattr(total, key) + getattr(counts, key))
+        for ablation_name, (at, model_name, total) in summed.items():
+            k = sum(1 for a in spec.ablations.values() if a.name == ablation_name for _, c in a.subsets
+                    if c != a.condition)
+            model = spec.models[model_name]
+            out[at] = usage_row(f"ablation {ablation_name} ({k} subsets)", model, total, price_for(model))
         return out
 
 
