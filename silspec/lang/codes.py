@@ -90,6 +90,12 @@ _ALL = (
     _c("SIL413", "warning", "condition x country x item cells with no benchmark under the analysis' name"),
     _c("SIL414", "error", "a benchmark table gives one code twice under the same filter values"),
     _c("SIL415", "info", "a benchmark whose declared `missing` share closes the gap: renormalised as declared"),
+    # ------------------------------------------------------------------ SIL42x: microdata populations
+    _c("SIL420", "error", "a microdata file (CSV, SPSS .sav, Stata .dta) that cannot be read",
+       "silspec reads CSV, SPSS .sav/.zsav and Stata .dta"),
+    _c("SIL421", "error", "a column the population names is not in its microdata file"),
+    _c("SIL422", "error", "a microdata column of the wrong type (a weight or answer code that is text)"),
+    _c("SIL424", "info", "what sampling a row population dropped or could not describe (missing answers, weight-0 rows)"),
     # ------------------------------------------------------------------ SIL5xx: personas and populations
     _c("SIL501", "error", "attribute shares do not sum to 1", "give at least one value with a positive share"),
     _c("SIL502", "error", "a conditioning attribute is undefined or declared later"),
