@@ -96,6 +96,7 @@ _ALL = (
     _c("SIL421", "error", "a column the population names is not in its microdata file"),
     _c("SIL422", "error", "a microdata column of the wrong type (a weight or answer code that is text)"),
     _c("SIL424", "info", "what sampling a row population dropped or could not describe (missing answers, weight-0 rows)"),
+    _c("SIL425", "warning", "a descriptor table row with no text (a failed generation, or left blank)"),
     # ------------------------------------------------------------------ SIL5xx: personas and populations
     _c("SIL501", "error", "attribute shares do not sum to 1", "give at least one value with a positive share"),
     _c("SIL502", "error", "a conditioning attribute is undefined or declared later"),

@@ -6,9 +6,11 @@ the plan); ``separator = "\n\n"`` joins the sentences (default one space).
 
 from __future__ import annotations
 
-from silspec.check import tables, values as v
+import os
+
+from silspec.check import files, tables, values as v
 from silspec.check.blocks.common import assignments, blocks
-from silspec.check.context import Context
+from silspec.check.context import Context, shown_names
 from silspec.lang import ast
 from silspec.spec.model import Descriptors
 
@@ -38,13 +40,23 @@ def build_descriptors(ctx: Context, surveys: dict | None = None) -> dict[str, De
                     if not {"item", "code", "text"} <= set(table.column):
                         ctx.report("SIL704", f"descriptor table `{table.path}` needs columns item, code, text", node.span)
                     else:
+                        empty = []
                         for row in table.rows:
                             r = dict(zip(table.header, row))
                             try:
-                                sentences.setdefault(r["item"], {})[int(r["code"])] = r["text"]
+                                code = int(r["code"])
                             except ValueError:
                                 ctx.report("SIL704", f"bad code {r['code']!r} in `{table.path}`", node.span)
                                 break
+                            if not r["text"].strip():
+                                empty.append(f"{r['item']} {code}" + (f" ({r['note']})" if r.get("note") else ""))
+                                continue
+                            sentences.setdefault(r["item"], {})[code] = r["text"]
+                        if empty:
+                            ctx.report("SIL425", f"descriptor table `{table.path}`: {len(empty)} row(s) with no text "
+                                       f"(those answers get no sentence): {shown_names(empty, 6)}", node.span,
+                                       "regenerate them (`silspec descriptors ... --force`) or write them by hand")
+                        _provenance(ctx, table.path, node.span)
             else:
                 v.type_error(ctx, node, '`table("descriptors.csv")`', "values")
         if not sentences:
@@ -81,3 +93,11 @@ def _items(ctx: Context, a, sentences: dict, name: str, surveys: dict) -> tuple[
             ctx.report("SIL301", f"survey `{survey_name}` has no item `{code}`", ref.span)
         out += [i.id for i in chosen]
     return tuple(dict.fromkeys(out))
+
+
+def _provenance(ctx: Context, table_path: str, span) -> None:
+    """The table's sidecar (``x.meta.json``: who or what wrote it, with which prompt), when there
+    is one, joins the spec's files: `silspec freeze` then hashes it with the table."""
+    sidecar = os.path.splitext(table_path)[0] + ".meta.json"
+    if os.path.isfile(os.path.join(ctx.root, sidecar)):
+        files.resolve(ctx, sidecar, span, what="descriptor provenance")
