@@ -157,7 +157,8 @@ SMALL_COUNTRIES = ("COL", "JOR", "JPN")
 
 
 def small_study(root: Path, *, fmt: str = "csv", size: int = 4, n_per_country: int = 40,
-                rows: list[dict[str, object]] | None = None) -> tuple[Path, Path]:
+                rows: list[dict[str, object]] | None = None,
+                countries: tuple[str, ...] = SMALL_COUNTRIES) -> tuple[Path, Path]:
     """A small copy of ``specs/wvs_value_personas.sil`` in ``root``: every condition, three
     countries, two target questions (Q6, Q185), ``size`` personas per country; the synthetic
     respondents written as ``fmt`` (csv | sav | dta) and their own shares of Q6/Q185 in place
@@ -170,7 +171,7 @@ def small_study(root: Path, *, fmt: str = "csv", size: int = 4, n_per_country: i
     shutil.copy(repo / "silspec.toml", root / "silspec.toml")
     text = (repo / "specs" / "wvs_value_personas.sil").read_text(encoding="utf-8")
     replacements = {
-        'countries = ["COL", "GBR", "JOR", "JPN", "PRI", "TWN"]': 'countries = ["COL", "JOR", "JPN"]',
+        'countries = ["COL", "GBR", "JOR", "JPN", "PRI", "TWN"]': "countries = [" + ", ".join(f'"{c}"' for c in countries) + "]",
         "items = wvs7.*": "items = [wvs7.Q6, wvs7.Q185]",
         "size = 200": f"size = {size}",
     }
