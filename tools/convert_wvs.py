@@ -21,6 +21,9 @@ from pathlib import Path
 from _common import REPO_ROOT, run_converter, shared_data_root, write_csv
 
 VALUE_PERSONA_COUNTRIES = ("COL", "JOR", "JPN", "PRI", "TWN")  # seed 003's countries present in WVS-7 v5.0
+# The United Kingdom is in WVS-7 v5.0 but its microdata file did not reach us: its shares come from
+# SimLLMCultureDist (unweighted, Q1-Q198 only), so 28 of the 35 target questions (Q199-Q238 absent).
+VALUE_PERSONA_PARTIAL = ("GBR",)
 
 # First-token study (seed 002): splits of the authors' construct_sft_data.py.
 EXCLUDED_QUESTIONS = {82, *range(94, 106)}
@@ -79,10 +82,40 @@ def value_personas(src: Path, out: Path) -> None:
                 rows.append([country, item, int(code), pct])  # verbatim, percent of valid answers
             n_missing = sum(record["missing_counts"].values())
             n_rows.append([country, item, record["n_valid"], n_missing])
+    for country in VALUE_PERSONA_PARTIAL:
+        available = doc["countries"][country]["items"]
+        for item in items:
+            if item not in available:
+                continue  # named in PROVENANCE.md and the spec; lint's SIL413 lists the cells
+            shares = available[item]["pct_unweighted"]
+            for code, pct in sorted(shares.items(), key=lambda kv: int(kv[0])):
+                rows.append([country, item, int(code), pct])  # verbatim, unweighted percent
     rows = fill_zero_codes(rows)
+    value_items(doc, out)
     write_csv(out / "value_personas_benchmarks.csv", ("country", "item", "code", "value"), rows)
     write_csv(out / "value_personas_n.csv", ("country", "item", "n_valid", "n_missing"), n_rows)
-    print(f"value_personas_benchmarks.csv: {len(rows)} rows ({len(VALUE_PERSONA_COUNTRIES)} countries x {len(items)} items)")
+    print(f"value_personas_benchmarks.csv: {len(rows)} rows ({len(VALUE_PERSONA_COUNTRIES)} countries x {len(items)} items"
+          f" + {', '.join(VALUE_PERSONA_PARTIAL)} where available)")
+
+
+def value_items(doc: dict, out: Path) -> None:
+    """The 10 Inglehart-Welzel items' own shares (what value personas are drawn from), per
+    country: weighted percent of valid answers (Y003 valid on -2..2), GBR unweighted where its
+    source has the item. Lets a report compare the sampled personas with the population."""
+    items = [code for axis in doc["inglehart_welzel_items"].values() for code, _ in axis]
+    rows: list[list[object]] = []
+    for country in (*VALUE_PERSONA_COUNTRIES, *VALUE_PERSONA_PARTIAL):
+        available = doc["countries"][country]["items"]
+        for item in items:
+            if item not in available:
+                continue
+            record = available[item]
+            shares = record.get("pct_weighted") or record["pct_unweighted"]
+            for code, pct in sorted(shares.items(), key=lambda kv: int(kv[0])):
+                rows.append([country, item, int(code), pct])
+    rows = fill_zero_codes(rows)
+    write_csv(out / "value_items_benchmarks.csv", ("country", "item", "code", "value"), rows)
+    print(f"value_items_benchmarks.csv: {len(rows)} rows")
 
 
 def country_table(src: Path) -> dict[int, str]:

@@ -53,7 +53,7 @@ KEYS: dict[str, tuple[str, ...] | str] = {
         "persona", "size", "sampling", "seed", "rows", "id", "columns", "where", "country_column",
         "weight", "descriptors",
     ),
-    "descriptors": ("values",),
+    "descriptors": ("values", "missing", "separator", "items"),
     "descriptors.item": (),  # integer codes only
     "parser": ("extract", "valid", "refusal", "on_invalid", "on_error"),
     "model": ("backend", "name", "api_key", "base_url", "path", "package", *MODEL_PARAMS,

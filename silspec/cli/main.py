@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("init", "lint", "plan", "run", "pilot", "report", "view", "fmt", "freeze", "verify", "models",
+COMMANDS = ("init", "lint", "plan", "run", "pilot", "report", "view", "fmt", "freeze", "verify", "models", "descriptors",
             "finetune", "completion")
 
 

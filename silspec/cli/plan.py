@@ -216,6 +216,13 @@ def _summarise(header, requests, out: str | None, ablation_of: dict[str, tuple[s
         for item_id, params in c.item_params.items():
             shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
             console.print(f"per-item params: {c.name} · {item_id}: {shown}", markup=False)
+    for summary in header.populations.values():
+        console.print(
+            f"population {summary.population}" + (f" / {summary.country}" if summary.country else "")
+            + f": {summary.sampled} of {summary.matching} matching rows of {summary.rows} in {summary.source}"
+            + (" (weighted draw)" if summary.weighted else ""), markup=False)
+        for line in summary.lines():
+            console.print(f"  note: {line}", markup=False)
     if header.limit is not None:
         console.print(f"pilot: per condition the first {header.limit:,} requests, persona-major (--limit)")
     console.print(f"spec hash {header.spec_hash}\nplan hash {tally.hasher.hexdigest()}")

@@ -90,6 +90,13 @@ _ALL = (
     _c("SIL413", "warning", "condition x country x item cells with no benchmark under the analysis' name"),
     _c("SIL414", "error", "a benchmark table gives one code twice under the same filter values"),
     _c("SIL415", "info", "a benchmark whose declared `missing` share closes the gap: renormalised as declared"),
+    # ------------------------------------------------------------------ SIL42x: microdata populations
+    _c("SIL420", "error", "a microdata file (CSV, SPSS .sav, Stata .dta) that cannot be read",
+       "silspec reads CSV, SPSS .sav/.zsav and Stata .dta"),
+    _c("SIL421", "error", "a column the population names is not in its microdata file"),
+    _c("SIL422", "error", "a microdata column of the wrong type (a weight or answer code that is text)"),
+    _c("SIL424", "info", "what sampling a row population dropped or could not describe (missing answers, weight-0 rows)"),
+    _c("SIL425", "warning", "a descriptor table row with no text (a failed generation, or left blank)"),
     # ------------------------------------------------------------------ SIL44x: curves and ablations
     _c("SIL440", "error", "`curve` over a condition without personas", "draw the curve over a condition with a population"),
     _c("SIL442", "error", "`curve` sizes not positive and increasing", "e.g. `sizes = [1, 2, 5, 10, 20, 50]`"),

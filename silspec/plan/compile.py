@@ -30,6 +30,7 @@ from silspec.plan.model import (
     PlanHeader,
     PlanItem,
     PlanModel,
+    PopulationSummary,
     Request,
 )
 from silspec.plan.persona_table import (
@@ -39,7 +40,14 @@ from silspec.plan.persona_table import (
     PersonaTable,
     condition_personas,
 )
-from silspec.plan.personas import derive_seed, read_rows, rows_path, sample_rows, sample_schema_columns
+from silspec.plan.personas import (
+    derive_seed,
+    needed_columns,
+    read_rows,
+    rows_path,
+    sample_rows_summarised,
+    sample_schema_columns,
+)
 from silspec.plan.replicates import replicate_prefix, replicate_spec
 from silspec.plan.render import CACHE_LIMIT, CompiledTemplate, make_environment
 from silspec.plan.spec_hash import spec_hash
@@ -151,6 +159,7 @@ def _compile_header(spec: Spec, conditions: Sequence[str] | None, limit: int | N
         personas=personas,
         templates=dict(sorted(templates.items())),
         limit=limit,
+        populations=dict(sampler.summaries),
     )
 
 
@@ -254,7 +263,8 @@ class _PersonaSampler:
     def __init__(self, spec: Spec):
         self.spec = spec
         self._cache: dict[tuple[str, str | None], PersonaGroup] = {}
-        self._rows: dict[str, list[dict[str, str]]] = {}
+        self._rows: dict[tuple[str, tuple[str, ...] | None], list[dict[str, str]]] = {}
+        self.summaries: dict[str, PopulationSummary] = {}  # "population/country" -> what was kept
         self._filter_env = make_environment()
         numbered = {
             name
@@ -327,9 +337,14 @@ class _PersonaSampler:
             group = sample_schema_columns(self.spec, population, country)
             return group.with_prefix(f"{population.name}/") if prefix else group
         path = rows_path(self.spec, population)
-        if path not in self._rows:
-            self._rows[path] = read_rows(path)
-        personas = sample_rows(self.spec, population, country, self._rows[path], self._fill, descriptor_items)
+        columns = needed_columns(self.spec, population)
+        key = (path, tuple(columns) if columns is not None else None)
+        if key not in self._rows:
+            self._rows[key] = read_rows(path, columns)
+        personas, summary = sample_rows_summarised(self.spec, population, country, self._rows[key], self._fill,
+                                                   descriptor_items)
+        if descriptor_items is None:  # an ablation's subset draws the same rows: one summary
+            self.summaries[f"{population.name}/{country}" if country else population.name] = summary
         if prefix:
             from silspec.spec.model import evolve
 
@@ -384,6 +399,7 @@ class _Renderer:
                 **persona.attributes,
                 "id": persona.id,
                 "text": persona.text,
+                "texts": persona.texts,
             }
         return ctx
 

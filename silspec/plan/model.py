@@ -54,6 +54,55 @@ class Persona:
     attributes: dict[str, str] = field(factory=dict)
     country: str | None = None
     text: str | None = None  # descriptor-built persona text (value personas)
+    # every descriptor set's text by its name (``persona.texts.sociodemographic``); omitted from
+    # the plan JSON while empty, so plans without descriptor populations keep their bytes
+    texts: dict[str, str] = field(factory=dict)
+
+
+@frozen
+class PopulationSummary:
+    """What sampling one population for one country kept and dropped (never silent).
+
+    ``matching`` rows pass the country and ``where`` filters; ``zero_weight`` of them have
+    weight 0 and can never be drawn; ``weighted`` says whether the draw used the weights (it does
+    not when every matching row is taken: then each persona counts once). Per descriptor set and
+    item: how many sampled personas gave a missing code (no sentence) and how many a code the
+    table does not describe (no sentence either); ``empty`` personas got no sentence at all.
+    """
+
+    population: str
+    country: str | None
+    source: str  # the rows file's name, or the environment variable that names it
+    rows: int
+    matching: int
+    sampled: int
+    weight: str | None = None  # the weight column, if any
+    zero_weight: int = 0
+    weighted: bool = False
+    missing: dict[str, dict[str, int]] = field(factory=dict)
+    undescribed: dict[str, dict[str, dict[str, int]]] = field(factory=dict)  # set -> item -> code -> n
+    empty: dict[str, int] = field(factory=dict)
+
+    def lines(self) -> list[str]:
+        """Human-readable notes for `silspec plan` and the report; [] when nothing was lost."""
+        where = f"{self.population}" + (f" / {self.country}" if self.country else "")
+        out = []
+        if self.zero_weight:
+            out.append(f"{where}: {self.zero_weight} of {self.matching} matching rows have weight 0 and are never drawn")
+        if self.weight and self.sampled == self.matching - self.zero_weight and not self.weighted:
+            out.append(f"{where}: all {self.sampled} matching rows taken; each counts once ({self.weight} not applied)")
+        for name, per_item in self.missing.items():
+            counts = ", ".join(f"{item} {n}" for item, n in per_item.items() if n)
+            if counts:
+                out.append(f"{where}: {name}: missing answers (no sentence) of {self.sampled} personas: {counts}")
+        for name, per_item in self.undescribed.items():
+            for item, codes in per_item.items():
+                shown = ", ".join(f"{code} ({n})" for code, n in codes.items())
+                out.append(f"{where}: {name}: {item} codes with no sentence and not declared missing: {shown}")
+        for name, n in self.empty.items():
+            if n:
+                out.append(f"{where}: {name}: {n} of {self.sampled} personas have no sentence at all")
+        return out
 
 
 @frozen
@@ -122,6 +171,9 @@ class PlanHeader:
     personas: Mapping[str, Persona]
     templates: dict[str, str]  # template name -> sha256 of its source
     limit: int | None = None  # --limit N: only the first N requests, in plan order
+    # Row populations: what sampling kept and dropped, per "population/country" (omitted from
+    # the plan JSON while empty, so plans without row populations keep their bytes).
+    populations: dict[str, PopulationSummary] = field(factory=dict)
 
 
 @frozen

@@ -11,23 +11,25 @@ Methods (``Population.sampling``):
   remainder when they do not add up to the group), shares drawn at random, ``choices`` uniform;
   then one seeded shuffle.
 - ``random``: every attribute drawn independently for every persona.
-- ``rows``: individual rows from a CSV (shipped ``rows`` or ``external`` microdata), filtered by
-  ``where`` (``{{ country }}`` substituted) and the country column, sampled without replacement
-  (weighted by ``weight``) when ``size`` is smaller than the rows; descriptor personas get
-  ``text`` built from the descriptor sentences of the row's answers.
+- ``rows``: individual rows from a CSV, SPSS or Stata file (shipped ``rows`` or ``external``
+  microdata), filtered by ``where`` (``{{ country }}`` substituted) and the country column,
+  sampled without replacement (weighted by ``weight``; weight-0 rows never drawn) when ``size``
+  is smaller than the rows; descriptor personas get ``text`` (and ``texts``, one per descriptor
+  set) built from the descriptor sentences of the row's answers. What was dropped or missing
+  is returned as a ``PopulationSummary`` for the plan header.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from typing import Sequence
 
 import numpy as np
 
+from silspec.check import microdata
 from silspec.plan.errors import PlanError
-from silspec.plan.model import Persona
+from silspec.plan.model import Persona, PopulationSummary
 from silspec.plan.persona_table import SchemaPersonas
 from silspec.spec.model import Attribute, Descriptors, Population, Spec
 
@@ -181,15 +183,32 @@ def _weights(attribute: Attribute, given_values: tuple[str, ...], population: st
 # ------------------------------------------------------------------------------- row sampling
 
 
-def read_rows(path: str) -> list[dict[str, str]]:
-    """A CSV's rows as dicts (a UTF-8 BOM, as in the KGSS paper's files, is tolerated)."""
+def read_rows(path: str, columns: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """A rows file's rows as dicts of strings: CSV, SPSS ``.sav`` or Stata ``.dta``
+    (``silspec.check.microdata``), only ``columns`` when given (a 600-column WVS file need not
+    sit in memory whole). A UTF-8 BOM, as in the KGSS paper's files, is tolerated."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            return list(csv.DictReader(handle))
-    except OSError as exc:
-        raise PlanError(f"cannot read rows from {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise PlanError(f"rows file {path} is not UTF-8") from None
+        return microdata.read_rows(path, columns)
+    except microdata.MicrodataError as exc:
+        raise PlanError(f"cannot read rows: {exc}") from None
+
+
+def needed_columns(spec: Spec, population: Population) -> list[str] | None:
+    """The columns sampling reads, or None (all) when the population keeps every column as an
+    attribute (``columns`` not given)."""
+    if not population.columns:
+        return None
+    wanted = [*population.columns, *population.where]
+    wanted += [c for c in (population.id_column, population.country_column, population.weight) if c]
+    for name in descriptor_names(population):
+        descriptors = spec.descriptors.get(name)
+        if descriptors is not None:
+            wanted += list(descriptors.sentences)
+    return list(dict.fromkeys(wanted))
+
+
+def descriptor_names(population: Population) -> tuple[str, ...]:
+    return ((population.descriptors,) if population.descriptors else ()) + tuple(population.more_descriptors)
 
 
 def rows_path(spec: Spec, population: Population) -> str:
@@ -211,6 +230,14 @@ def rows_path(spec: Spec, population: Population) -> str:
     raise PlanError(f"population {population.name!r} samples rows but names no rows file")
 
 
+def rows_source(population: Population) -> str:
+    if population.rows is not None:
+        return population.rows.path
+    if population.external is not None:
+        return f"${population.external.env_var}"
+    return ""
+
+
 def sample_rows(
     spec: Spec,
     population: Population,
@@ -221,6 +248,18 @@ def sample_rows(
 ) -> list[Persona]:
     """Personas taken from individual rows (``render_filter(value, country)`` fills ``{{ }}``).
     ``descriptor_items``: the text uses only those descriptor items (an ablation's subset)."""
+    return sample_rows_summarised(spec, population, country, rows, render_filter, descriptor_items)[0]
+
+
+def sample_rows_summarised(
+    spec: Spec,
+    population: Population,
+    country: str | None,
+    rows: list[dict[str, str]],
+    render_filter,
+    descriptor_items: tuple[str, ...] | None = None,
+) -> tuple[list[Persona], PopulationSummary]:
+    """``sample_rows`` plus what it kept and dropped (``PopulationSummary``)."""
     where = {column: render_filter(value, country) for column, value in population.where.items()}
     if country is not None and population.country_column and population.country_column not in where:
         where[population.country_column] = country
@@ -232,21 +271,36 @@ def sample_rows(
     if not matching:
         shown = ", ".join(f"{c} = {v!r}" for c, v in where.items()) or "(no filter)"
         raise PlanError(f"population {population.name!r}: no rows match {shown}")
+    n_matching = len(matching)
+    zero_weight = 0
+    weights = None
+    if population.weight:
+        weights = _row_weights(matching, population)
+        zero_weight = int((weights == 0).sum())
+    drawable = n_matching - zero_weight
     size = population.size
-    if size is not None and size > len(matching):
+    if size is not None and size > drawable:
         raise PlanError(
-            f"population {population.name!r} asks for {size} rows but only {len(matching)} match"
+            f"population {population.name!r} asks for {size} rows but only {drawable} match"
             + (f" for country {country}" if country else "")
+            + (f" ({zero_weight} more have weight 0)" if zero_weight else "")
         )
-    if size is not None and size < len(matching):
+    weighted = False
+    if size is not None and size == drawable and zero_weight:
+        matching = [row for row, w in zip(matching, weights) if w > 0]  # every drawable row: no draw
+    elif size is not None and size < n_matching:
         seed = population.seed if population.seed is not None else spec.study.seed
         rng = rng_for("rows", seed, population.name, country or "")
         p = None
-        if population.weight:
-            p = _row_weights(matching, population)
-        chosen = sorted(rng.choice(len(matching), size=size, replace=False, p=p).tolist())
+        if weights is not None:
+            p = weights / weights.sum()
+            weighted = len(set(weights[weights > 0].tolist())) > 1  # equal weights draw uniformly
+        chosen = sorted(rng.choice(n_matching, size=size, replace=False, p=p).tolist())
         matching = [matching[i] for i in chosen]
-    descriptors = spec.descriptors.get(population.descriptors) if population.descriptors else None
+    elif weights is not None and zero_weight:
+        matching = [row for row, w in zip(matching, weights) if w > 0]
+    sets = [spec.descriptors[name] for name in descriptor_names(population) if name in spec.descriptors]
+    tally = {d.name: _Tally() for d in sets}
     width = max(3, len(str(len(matching))))
     personas = []
     for n, row in enumerate(matching, start=1):
@@ -257,40 +311,99 @@ def sample_rows(
         )
         attributes = {c: row.get(c, "") or "" for c in columns}
         row_country = row.get(population.country_column) if population.country_column else None
+        texts = {d.name: descriptor_text(d, row, tally[d.name], _subset(d, descriptor_items)) for d in sets}
         personas.append(
             Persona(
                 id=persona_id,
                 attributes=attributes,
                 country=row_country or country,
-                text=descriptor_text(descriptors, row, descriptor_items) if descriptors else None,
+                text=texts[sets[0].name] if sets else None,
+                texts=texts,
             )
         )
-    return personas
+    summary = PopulationSummary(
+        population=population.name,
+        country=country,
+        source=rows_source(population),
+        rows=len(rows),
+        matching=n_matching,
+        sampled=len(personas),
+        weight=population.weight,
+        zero_weight=zero_weight,
+        weighted=weighted,
+        missing={name: dict(t.missing) for name, t in tally.items()},
+        undescribed={name: {item: dict(sorted(codes.items())) for item, codes in t.undescribed.items()}
+                     for name, t in tally.items() if t.undescribed},
+        empty={name: t.empty for name, t in tally.items()},
+    )
+    return personas, summary
 
 
 def _row_weights(rows: list[dict[str, str]], population: Population) -> np.ndarray:
-    try:
-        weights = np.array([float(r[population.weight]) for r in rows])
-    except ValueError:
-        raise PlanError(f"population {population.name!r}: weight column has non-numbers") from None
-    if (weights < 0).any() or weights.sum() <= 0 or (weights > 0).sum() < (population.size or 0):
-        raise PlanError(f"population {population.name!r}: weights cannot draw {population.size} rows")
-    return weights / weights.sum()
+    """Each row's weight; a blank, non-number or negative weight is an error naming the row."""
+    weights = np.empty(len(rows))
+    for n, row in enumerate(rows):
+        raw = (row.get(population.weight) or "").strip()
+        try:
+            weights[n] = float(raw)
+        except ValueError:
+            weights[n] = np.nan
+        if not np.isfinite(weights[n]) or weights[n] < 0:
+            ident = f" (id {row.get(population.id_column)})" if population.id_column else ""
+            raise PlanError(
+                f"population {population.name!r}: weight {population.weight!r} of a matching row{ident} "
+                f"is {raw!r}, not a non-negative number"
+            )
+    if weights.sum() <= 0:
+        raise PlanError(f"population {population.name!r}: weights cannot draw {population.size} rows (all 0)")
+    return weights
 
 
-def descriptor_text(descriptors: Descriptors, row: dict[str, str], items: tuple[str, ...] | None = None) -> str:
-    """One sentence per item the row answered with a described code; missing answers skipped.
+class _Tally:
+    """Missing and undescribed answers of one descriptor set over the sampled personas."""
+
+    def __init__(self) -> None:
+        self.missing: dict[str, int] = {}
+        self.undescribed: dict[str, dict[str, int]] = {}
+        self.empty = 0
+
+
+def _subset(descriptors: Descriptors, items: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """An ablation's subset applies to the descriptor set whose items it names (not to another
+    set of the same population, e.g. sociodemographic sentences)."""
+    if items is None or not any(item in descriptors.sentences for item in items) and items:
+        return None
+    return items
+
+
+def descriptor_text(descriptors: Descriptors, row: dict[str, str], tally: _Tally | None = None,
+                    items: tuple[str, ...] | None = None) -> str:
+    """One sentence per item the row answered with a described code, joined by the set's
+    separator. A blank cell or a declared missing code gives no sentence and counts as missing;
+    a code the table does not describe gives none and counts as undescribed (``tally``).
     ``items``: only those descriptor items (an ablation's subset); None = every item."""
     sentences = []
     for item_code, by_code in descriptors.sentences.items():
         if items is not None and item_code not in items:
             continue
         raw = (row.get(item_code) or "").strip()
+        if tally is not None:
+            tally.missing.setdefault(item_code, 0)
         try:
-            code = int(float(raw))
+            value = float(raw)
+            code = int(value) if value.is_integer() else None
         except ValueError:
-            continue
-        sentence = by_code.get(code)
+            code = None
+        sentence = by_code.get(code) if code is not None else None
         if sentence:
             sentences.append(sentence)
-    return " ".join(sentences)
+        elif tally is not None:
+            if not raw or code in descriptors.missing:
+                tally.missing[item_code] += 1
+            else:
+                shown = str(code) if code is not None else raw
+                per_code = tally.undescribed.setdefault(item_code, {})
+                per_code[shown] = per_code.get(shown, 0) + 1
+    if tally is not None and not sentences:
+        tally.empty += 1
+    return descriptors.separator.join(sentences)

@@ -128,7 +128,7 @@ class CompiledTemplate:
         fields = segment.fields
         if fields is not None:
             persona = context["persona"]
-            values = tuple([persona.get(f, _ABSENT) for f in fields])
+            values = tuple([_hashable(persona.get(f, _ABSENT)) for f in fields])
             key = values if single is not None else tuple(
                 [values if n == "persona" else keys[n] for n in segment.names])
         else:
@@ -139,6 +139,11 @@ class CompiledTemplate:
                 cache.clear()
             text = cache[key] = segment.render({n: context[n] for n in segment.names})
         return text
+
+
+def _hashable(value: Any) -> Hashable:
+    """A persona field as a cache key: ``persona.texts`` (one text per descriptor set) is a dict."""
+    return tuple(sorted(value.items())) if isinstance(value, dict) else value
 
 
 def _split(

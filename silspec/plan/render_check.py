@@ -49,6 +49,25 @@ def render_diagnostics(spec: Spec) -> list[Diagnostic]:
                 problem = _render_all(spec, renderer, cond, role, template, personas, rendered)
                 if problem is not None:
                     out.append(problem)
+    return out + _population_notes(spec, sampler)
+
+
+def _population_notes(spec: Spec, sampler) -> list[Diagnostic]:
+    """SIL424: what sampling each row population dropped or could not describe, at the first
+    condition that uses it (lint samples at most SAMPLE_CAP personas; `plan` prints the full)."""
+    first_use = {}
+    for cond in spec.conditions.values():
+        if cond.population:
+            first_use.setdefault(cond.population, cond)
+    out = []
+    for summary in sampler.summaries.values():
+        cond = first_use.get(summary.population)
+        pop = spec.populations.get(summary.population)
+        capped = pop is not None and pop.size is not None and pop.size > SAMPLE_CAP
+        for line in summary.lines():
+            out.append(diagnostic("SIL424", line + (f" (lint sampled {SAMPLE_CAP})" if capped else ""),
+                                  cond.span if cond is not None else None,
+                                  "`silspec plan` lists these for the full plan; the report repeats them"))
     return out
 
 

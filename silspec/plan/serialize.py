@@ -59,7 +59,13 @@ def make_converter() -> cattrs.Converter:
         return data
 
     converter.register_unstructure_hook(PlanModel, unstructure_model)
-    header_fn = make_dict_unstructure_fn(PlanHeader, converter)  # after: its models use the hook
+    # Descriptor texts and population summaries are left out while empty: older plans keep their bytes.
+    converter.register_unstructure_hook(
+        Persona, make_dict_unstructure_fn(Persona, converter, texts=override(omit_if_default=True))
+    )
+    header_fn = make_dict_unstructure_fn(  # after: its models and personas use the hooks
+        PlanHeader, converter, populations=override(omit_if_default=True)
+    )
 
     def unstructure_header(header: PlanHeader) -> dict:
         data = header_fn(header)

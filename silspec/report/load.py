@@ -117,9 +117,28 @@ def analyse_run(run_dir: str | os.PathLike[str], *, benchmark: str | None = None
         results = evolve(results, warnings=(gated, *results.warnings))
     if cached is not None:
         notes.append(cached)
+    notes += _population_notes(rundir)
     if notes:
         results = evolve(results, warnings=(*results.warnings, *notes))
     return results
+
+
+def _population_notes(rundir: RunDirectory) -> list[Warning]:
+    """What sampling the plan's row populations dropped or could not describe (weight-0 rows,
+    missing answers with no descriptor sentence): from the plan header, so the report says it."""
+    if not rundir.plan_header_path.is_file():
+        return []
+    try:
+        header, _ = rundir.read_plan_header()
+    except Exception as exc:  # an unreadable header is reported elsewhere; say the notes are absent
+        return [Warning(kind="population_sampling", severity="info",
+                        message=f"population sampling notes not shown: the plan header cannot be read ({exc})")]
+    out = []
+    for summary in getattr(header, "populations", {}).values():
+        for line in summary.lines():
+            severity = "medium" if "not declared missing" in line or "no sentence at all" in line else "info"
+            out.append(Warning(kind="population_sampling", severity=severity, message=line))
+    return out
 
 
 def _analyse_store(store: Store, spec: Spec, current: CurrentPlan, benchmark: str | None) -> Results:

@@ -198,10 +198,20 @@ class PersonaSchema:
 
 @frozen
 class Descriptors:
-    """Value-profile personas: per item, one sentence per response code."""
+    """Text personas built from a respondent's answers: per item, one sentence per code.
+
+    ``missing`` codes are non-answers (WVS -1..-5): they contribute no sentence and are counted
+    as missing. A code neither described nor missing also contributes none, and is counted apart
+    (``undescribed``) so the plan shows it. ``separator`` joins the sentences (few-shot examples
+    want a blank line). ``source`` is where the table came from (file name), for the report.
+    """
 
     name: str
     sentences: dict[str, dict[int, str]]  # item id (as written) -> code -> sentence
+    missing: tuple[int, ...] = field(default=(), metadata={"omit_if_default": True})
+    separator: str = field(default=" ", metadata={"omit_if_default": True})
+    # the survey items (question + scale) the sentences describe: what `silspec descriptors` asks about
+    items: tuple[str, ...] = field(default=(), metadata={"omit_if_default": True})
 
 
 @frozen
@@ -221,6 +231,10 @@ class Population:
     country_column: str | None = None
     weight: str | None = None  # weight column for sampling rows
     descriptors: str | None = None  # Descriptors name: persona text built from the row's answers
+    # More descriptor sets over the same rows (`descriptors = [values, demographics]`): each
+    # persona carries every set's text as `persona.texts.NAME`, so conditions are paired (same
+    # respondents, different text). `descriptors` is the first; `persona.text` is its text.
+    more_descriptors: tuple[str, ...] = field(default=(), metadata={"omit_if_default": True})
 
 
 # ---------------------------------------------------------------------- templates & parsers

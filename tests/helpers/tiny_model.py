@@ -28,7 +28,7 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(folder: Path, *, chat_template: bool = True, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, *, chat_template: bool = True, seed: int = 0, n_positions: int = 512) -> Path:
     """Train the tokenizer, build the model, ``save_pretrained`` both into ``folder``."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -58,7 +58,7 @@ def build_tiny_model(folder: Path, *, chat_template: bool = True, seed: int = 0)
     torch.manual_seed(seed)
     config = GPT2Config(
         vocab_size=len(tokenizer),
-        n_positions=512,
+        n_positions=n_positions,
         n_embd=32,
         n_layer=2,
         n_head=2,

@@ -38,8 +38,9 @@ def build(ctx: Context) -> Spec:
     scales = build_scales(ctx)
     surveys = build_surveys(ctx, scales)
     personas = build_personas(ctx)
-    descriptors = build_descriptors(ctx)
-    populations = build_populations(ctx, personas, set(descriptors))
+    descriptors = build_descriptors(ctx, surveys)
+    populations = build_populations(ctx, personas, set(descriptors),
+                                    {n: tuple(d.sentences) for n, d in descriptors.items()})
     templates = build_templates(ctx)
     parsers = build_parsers(ctx)
     models = build_models(ctx)

@@ -187,11 +187,14 @@ def sample_persona(spec: Spec, cond: Condition, ctx: Context) -> dict[str, Any] 
         header = ctx.cache.get(("row_header", pop.rows.path), ())
         for col in (pop.columns or header):
             persona.setdefault(col, "x")
+    if pop.descriptors or pop.external is not None or pop.rows is not None:
+        persona.setdefault("text", "A sample descriptor sentence.")
+    if pop.descriptors:
+        names = (pop.descriptors, *pop.more_descriptors)
+        persona["texts"] = {name: "A sample descriptor sentence." for name in names}
     if pop.external is not None:
         if not pop.columns:
             return _AnyColumns(persona)  # microdata columns are unknown until the file is provided
         for col in pop.columns:
             persona.setdefault(col, "x")
-    if pop.descriptors or pop.external is not None or pop.rows is not None:
-        persona.setdefault("text", "A sample descriptor sentence.")
     return persona
