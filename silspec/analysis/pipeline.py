@@ -25,6 +25,7 @@ from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
 from silspec.analysis.compliance import Compliance, compliance_table
+from silspec.analysis.diversity import country_diversity
 from silspec.analysis.distributions import VARIANTS, BenchmarkShares, SimDistribution, Variant, build_distributions
 from silspec.analysis.item_metrics import item_metrics, spec_metrics
 from silspec.analysis.replicates import replicate_distributions, with_replicate_spreads
@@ -136,6 +137,7 @@ def analyse_stream(
         comparisons=tuple(comparisons),
         calibrations=tuple(calibrations),
         warnings=tuple(warnings),
+        diversity=country_diversity(item_rows) if (spec.analysis.report or {}).get("diversity") else (),
     )
 
 

@@ -206,6 +206,18 @@ class Warning:
 
 
 @frozen
+class DiversityRow:
+    """Country diversity of one condition × item × variant (analysis/diversity.py)."""
+
+    condition: str
+    item: str
+    variant: str
+    n_countries: int
+    model: float  # mean over country pairs of 1 - JS distance between the model's distributions
+    survey: float  # the same over the benchmarks of the same countries
+
+
+@frozen
 class Results:
     study: StudyHeader
     compliance: tuple[Compliance, ...] = ()
@@ -215,6 +227,7 @@ class Results:
     calibrations: tuple[CalibrationResult, ...] = ()
     warnings: tuple[Warning, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    diversity: tuple[DiversityRow, ...] = ()  # `report { diversity = true }`
 
     # ------------------------------------------------------------- lookups for the report writers
 
