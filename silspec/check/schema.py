@@ -66,8 +66,8 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "calibration": ("method", "temperature", "fit", "target"),
     "finetune": ("base", "prompt", "system", "option_labels", "loss", "batch", "epochs", "seed"),
     "finetune.train": ("countries", "items"),
-    "finetune.valid": ("countries", "items"),
-    "finetune.test": ("countries", "items"),
+    "finetune.valid": ("countries", "items", "unseen"),  # unseen = [countries, items]: lint SIL830
+    "finetune.test": ("countries", "items", "unseen"),
     "finetune.lora": ("rank", "alpha", "dropout", "targets"),
     "finetune.optimiser": ("lr", "weight_decay", "warmup"),
     "analysis": ("benchmark",),
