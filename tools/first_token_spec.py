@@ -23,6 +23,7 @@ if str(REPO_ROOT) not in sys.path:
 from silspec.lang.printer import _quote, format_text  # noqa: E402
 
 DATA = REPO_ROOT / "data" / "wvs7"
+GOQA = REPO_ROOT / "data" / "goqa"
 OUT = REPO_ROOT / "specs" / "wvs_first_token_full.sil"
 # Table 4's five test sets (countries x questions) and the validation split.
 TEST_SETS = (("c1_q3", "C1_Q3", "Q3"), ("c2_q1", "C2", "Q1"), ("c2_q3", "C2", "Q3"), ("c3_q1", "C3", "Q1"),
@@ -48,13 +49,13 @@ study wvs_first_token_full {{
   title = "Specializing LLMs to Simulate Survey Response Distributions for Global Populations (WVS-7, all questions)"
   seed = 42
   language = "en"
-  countries = table("data/wvs7/countries.csv")
+  countries = {countries}  // data/wvs7/countries.csv and data/goqa/countries.csv (India)
 }}
 '''
 
 
-def read_csv(name: str) -> list[dict[str, str]]:
-    with (DATA / name).open(encoding="utf-8") as f:
+def read_csv(name: str, folder: Path = DATA) -> list[dict[str, str]]:
+    with (folder / name).open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -71,7 +72,10 @@ def render() -> str:
         groups[row["group"]].append(row["member"])
     declared = {q["item"] for q in questions}
 
-    out = [HEADER.format(n_items=len(questions))]
+    names = {r["iso3"]: r["name"] for r in read_csv("countries.csv")}
+    names.update({r["iso3"]: r["name"] for r in read_csv("countries.csv", GOQA)})
+    country_map = "{ " + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in sorted(names.items())) + " }"
+    out = [HEADER.format(n_items=len(questions), countries=country_map)]
     scale_of: dict[str, str] = {}
     scales: dict[tuple, str] = {}
     for q in questions:
@@ -94,6 +98,8 @@ def render() -> str:
         out.append(f"  item {q['item']} {{ text = {_quote(q['text'])}  scale = {scale_of[q['item']]} }}"
                    f"  // text: {q['text_source']}, options: {q['labels_source']}\n")
     out.append("}\n")
+
+    pew_conditions = pew_survey(out)
 
     q3 = [f"Q{n}" for n in range(199, 260) if f"Q{n}" in declared]
     c1_q3 = [c for c in groups["C1"] if any(c in countries_with[item] for item in q3)]
@@ -156,12 +162,22 @@ model smol_ft {
         out.append(f"condition zs_{name} {{\n  model = smol\n  countries = group({countries})\n  items = group({items})\n"
                    "  prompt = first_token_prompt\n  parser = letter\n  answers = option_probs\n  option_labels = letters\n}\n")
         out.append(f"condition ft_{name} extends zs_{name} {{ model = smol_ft }}\n")
+    out.append("// ---- the unseen survey (Pew/GlobalOpinionQA, §3.3): one condition per country, asking only the\n"
+               "// questions GOQA has for it (data/goqa/; most questions were asked in few countries)\n")
+    for group, country, items in pew_conditions:
+        name = f"pew_{group.lower()}_{country.lower()}"
+        out.append(f"group {name} = [{', '.join('pew.' + i for i in items)}]\n")
+        out.append(f"condition zs_{name} {{\n  model = smol\n  countries = [{_quote(country)}]\n  items = group({name})\n"
+                   "  prompt = first_token_prompt\n  parser = letter\n  answers = option_probs\n  option_labels = letters\n}\n")
+        out.append(f"condition ft_{name} extends zs_{name} {{ model = smol_ft }}\n")
     analysis = ["analysis {", "  metric js { log = e  form = one_minus_distance }  // the paper's 1-JSD",
                 f"  // no `metric wasserstein`: it needs ordered scales and {sum(q['ordered'] != 'yes' for q in questions)} questions here are nominal (lint SIL901);",
                 "  // specs/wvs_first_token.sil reports it on its ordinal subset",
                 "  metric emd_values_paper {}  // the paper's EMD as its code computes it: not an ordinal distance",
                 "  metric accuracy {}  // modal accuracy"]
     analysis += [f"  compare ft_{name} vs zs_{name} on js by country" for name, _, _ in TEST_SETS]
+    analysis += [f"  compare ft_pew_{g.lower()}_{c.lower()} vs zs_pew_{g.lower()}_{c.lower()} on js"
+                 for g, c, _ in pew_conditions]
     analysis += ["  report {", "    compliance = true", "    per_item = false", "    per_country = true",
                  "    plots = false", "    diversity = true", "  }", "}"]
     out.append("\n".join(analysis) + "\n")
@@ -170,6 +186,34 @@ model smol_ft {
     if not result.ok:
         raise SystemExit("generated spec does not parse:\n" + "\n".join(str(d) for d in result.diagnostics))
     return result.text
+
+
+def pew_survey(out: list[str]) -> list[tuple[str, str, list[str]]]:
+    """Append the Pew/GOQA scales and survey; return (group, country, items) per country."""
+    questions = read_csv("questions.csv", GOQA)
+    options: dict[str, list[str]] = defaultdict(list)
+    for row in read_csv("options.csv", GOQA):
+        options[row["item"]].append(row["label"])
+    scales: dict[tuple[str, ...], str] = {}
+    scale_of = {}
+    for q in questions:
+        key = tuple(options[q["item"]])
+        if key not in scales:
+            scales[key] = f"pew_scale_{q['item'].lower()}"
+            body = "\n".join(f"  {code} = {_quote(label)}" for code, label in enumerate(key, start=1))
+            out.append(f"scale {scales[key]} {{\n{body}\n  ordered = false\n}}\n")
+        scale_of[q["item"]] = scales[key]
+    out.append('survey pew {\n  source = "GlobalOpinionQA (Durmus et al. 2023; CC-BY-NC-SA-4.0) as shipped by SimLLMCultureDist"\n'
+               '  benchmark = table("data/goqa/benchmarks.csv", country = "{{ country }}", item = "{{ item }}")\n')
+    for q in questions:
+        out.append(f"  item {q['item']} {{ text = {_quote(q['text'])}  scale = {scale_of[q['item']]} }}"
+                   f"  // GOQA id {q['goqa_id']}, {q['source_guess']}-sourced\n")
+    out.append("}\n")
+    asked: dict[str, list[str]] = defaultdict(list)
+    for row in read_csv("benchmarks.csv", GOQA):
+        if row["code"] == "1":
+            asked[row["country"]].append(row["item"])
+    return [(r["group"], r["country"], asked[r["country"]]) for r in read_csv("groups.csv", GOQA) if asked[r["country"]]]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,6 +158,27 @@ def control_countries(examples: Sequence[Example], countries: Sequence[str], see
     return tuple(out)
 
 
+def control_examples(spec, finetune, examples: Sequence[Example], drawn: Sequence[str]) -> list[Example]:
+    """The examples with each prompt rendered for its drawn country (``control_countries``) and the
+    true country's target kept: the model is scored on the country it was *not* told about."""
+    from attrs import evolve
+
+    from silspec.finetune.examples import _compile
+    from silspec.spec.model import Split
+
+    items = tuple(dict.fromkeys(ex.item for ex in examples))
+    split = Split(tuple(sorted(set(drawn))), items)
+    requests = _compile(spec, evolve(finetune, train=split, valid=split, test=None), {"train": split})["train"]
+    messages = {(r.item, r.country): (r.messages, r.option_tokens) for r in requests}
+    out = []
+    for ex, country in zip(examples, drawn):
+        rendered, tokens = messages[(ex.item, country)]
+        if tokens != ex.option_tokens:
+            raise FinetuneError(f"[ctrl] {ex.item}: {country}'s prompt shows other options than {ex.country}'s")
+        out.append(evolve(ex, messages=rendered))
+    return out
+
+
 # ----------------------------------------------------------------------------- JSON zero-shot
 
 JSON_INSTRUCTION = (

@@ -86,3 +86,19 @@ def test_json_prompt_keeps_question_and_options_and_drops_the_first_token_cue():
     text = "How would someone from Kenya answer:\n\nQ?\nHere are the options:\n(A)Yes\n(B)No\nIf had to select one of the options, my answer would be ("
     prompt = json_prompt(text, "Kenya", ("A", "B"))
     assert "(A)Yes" in prompt and "my answer would be" not in prompt and "JSON" in prompt and '"A": 50' in prompt
+
+
+def test_control_examples_render_the_drawn_country_and_keep_the_true_target(tiny_project):
+    from silspec.finetune.baselines import control_examples
+    from silspec.finetune.examples import build_examples
+    from tests.finetune.conftest import load
+
+    spec = load(tiny_project)
+    ft = spec.finetunes["align"]
+    examples = [e for e in build_examples(spec, ft)["train"].examples if e.item == "s.Q1"]
+    drawn = control_countries(examples, ["AAA", "BBB", "CCC"], seed=1)
+    controlled = control_examples(spec, ft, examples, drawn)
+    names = {"AAA": "Aland", "BBB": "Borduria", "CCC": "Carpania"}
+    for original, ctrl, country in zip(examples, controlled, drawn):
+        assert ctrl.target == original.target and ctrl.country == original.country
+        assert names[country] in ctrl.messages[-1].content and names[original.country] not in ctrl.messages[-1].content

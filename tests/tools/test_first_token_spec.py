@@ -25,8 +25,13 @@ def test_full_spec_has_the_papers_groups_and_disjoint_splits():
     spec = result.spec
     ft = spec.finetunes["first_token_kl"]
     assert (len(ft.train.items), len(ft.valid.items), len(ft.test.items)) == (150, 35, 60)
-    assert len(spec.all_items()) == 245
+    items = [i.id for i in spec.all_items()]
+    assert sum(i.startswith("wvs7.") for i in items) == 245
+    assert sum(i.startswith("pew.") for i in items) == 664  # GOQA questions of C'1 and C3 (data/goqa/)
+    pew_countries = {c for cond in spec.conditions.values() if cond.name.startswith("zs_pew_") for c in cond.countries}
+    assert pew_countries == {"DEU", "JPN", "BRA", "AUS", "IND", "NGA", "USA", "VNM", "CHL", "UKR",
+                             "MYS", "THA", "CZE", "GRC", "MAR", "PER", "COL", "MEX", "PRI", "NZL"}
     assert (len(ft.train.countries), len(ft.test.countries)) == (46, 8)
     assert not set(ft.train.items) & (set(ft.valid.items) | set(ft.test.items))
     assert not set(ft.train.countries) & set(ft.test.countries)
-    assert "wvs7.Q223" not in {i.id for i in spec.all_items()}  # country-specific party codes
+    assert "wvs7.Q223" not in items  # country-specific party codes
