@@ -78,6 +78,7 @@ def parse_args(argv=None):
     p.add_argument("--test-items", type=int, default=8, help="Q3 questions in the unseen-question sets")
     p.add_argument("--test-countries", type=int, default=8, help="C2 countries in the unseen-country sets")
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--valid-countries", type=int, default=4, help="of the training countries, for model selection")
     p.add_argument("--json-zs", type=int, default=16, help="examples per test set for JSON-ZS (generation is slow)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "first_token_replication")
@@ -113,12 +114,12 @@ def main(argv=None) -> int:
     valid_items = pick(groups["Q2"], args.valid_items, rng)
     test_items = pick(groups["Q3"], args.test_items, rng)
     test_countries = pick(groups["C2"], args.test_countries, rng)
-    design = {"train_countries": train_countries, "train_items": train_items, "valid_countries": train_countries[:4],
+    design = {"train_countries": train_countries, "train_items": train_items, "valid_countries": train_countries[:args.valid_countries],
               "valid_items": valid_items, "test_items": test_items, "test_countries": test_countries}
     print("design:", json.dumps(design))
 
     bounded = evolve(ft, train=Split(tuple(train_countries), tuple(train_items)),
-                     valid=Split(tuple(train_countries[:4]), tuple(valid_items)), test=None, epochs=args.epochs)
+                     valid=Split(tuple(train_countries[:args.valid_countries]), tuple(valid_items)), test=None, epochs=args.epochs)
     bounded_spec = evolve(spec, finetunes={FINETUNE: bounded})
     sets = {
         "C1-Q3": examples_for(spec, ft, train_countries, test_items),
@@ -184,6 +185,7 @@ def main(argv=None) -> int:
     for name, examples in sets.items():
         predictions[name]["ZS"] = first_token(lm, examples)
         predictions[name]["ZS [ctrl]"] = first_token(lm, controls[name])
+    print(f"ZS and ZS [ctrl] scored ({time.perf_counter() - t_eval:.0f} s into evaluation)", flush=True)
 
     # JSON zero-shot on a bounded subset, with the base model (before the adapter is attached)
     json_stats = {}
@@ -203,6 +205,7 @@ def main(argv=None) -> int:
         predictions[name]["JSON-ZS"] = preds
         json_stats[name] = {"asked": len(subset), "unreadable_scored_uniform": failed}
 
+    print(f"JSON-ZS generated: {json_stats} ({time.perf_counter() - t_eval:.0f} s)", flush=True)
     from peft import PeftModel
 
     ft_model = PeftModel.from_pretrained(lm, trained.adapter_dir).eval()
@@ -210,6 +213,7 @@ def main(argv=None) -> int:
         predictions[name]["FT"] = first_token(ft_model, examples)
         predictions[name]["FT [ctrl]"] = first_token(ft_model, controls[name])
 
+    print(f"FT and FT [ctrl] scored ({time.perf_counter() - t_eval:.0f} s)", flush=True)
     avg = baselines.avg_culture(train_examples)
     knn_stats = {}
     for name, examples in sets.items():
@@ -234,7 +238,8 @@ def main(argv=None) -> int:
     (args.out / "results.json").write_text(json.dumps({
         "design": design, "table": table, "diversity": diversity, "json_zs": json_stats, "knn": knn_stats,
         "train_s": train_s, "eval_s": eval_s, "best_epoch": trained.best_epoch,
-        "epochs": [e.__dict__ if hasattr(e, "__dict__") else list(e) for e in []],
+        "valid_js_before": trained.valid_js_before, "valid_js_after": trained.valid_js_after,
+        "epochs": [[e.epoch, e.steps, e.train_loss, e.valid_js] for e in trained.epochs],
     }, indent=2, default=float), encoding="utf-8")
     return 0
 
