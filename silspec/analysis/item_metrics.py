@@ -18,7 +18,7 @@ DEFAULT_METRICS = ("js", "ks", "chi2", "wasserstein", "accuracy")
 ORDINAL_METRICS = frozenset({"ks", "wasserstein", "mae", "variance"})
 # Metrics whose value depends only on the simulated proportions: these get bootstrap CIs and
 # calibrated "after" values (KS p and chi-square need a sample size).
-PROPORTION_METRICS = ("js", "wasserstein", "mae", "variance", "accuracy")
+PROPORTION_METRICS = ("js", "wasserstein", "mae", "variance", "accuracy", "emd_values_paper")
 
 # Bootstrapped unless `bootstrap { metrics = [...] }` says otherwise: the vectorised ones.
 BOOTSTRAP_DEFAULT = frozenset({"js", "wasserstein", "mae", "variance"})

@@ -30,6 +30,7 @@ LOWER_IS_BETTER: dict[str, bool] = {
     "mae": True,
     "variance": True,
     "accuracy": False,
+    "emd_values_paper": True,
 }
 
 # The key of `compute_metric`'s result that a table shows as "the" value of a metric.
@@ -41,6 +42,7 @@ HEADLINE_KEY: dict[str, str] = {
     "mae": "mae",
     "variance": "variance_gap",
     "accuracy": "accuracy",
+    "emd_values_paper": "emd_values_paper",
 }
 
 METRIC_NAMES: tuple[str, ...] = tuple(LOWER_IS_BETTER)
@@ -311,6 +313,21 @@ def wasserstein_ordinal(p: ArrayLike, q: ArrayLike, *, codes: ArrayLike | None =
     return float(np.sum(cdf_gap * gaps) / (values[-1] - values[0]))
 
 
+def emd_values_paper(p: ArrayLike, q: ArrayLike) -> float:
+    """The first-token paper's "EMD": scipy's ``wasserstein_distance(p, q)`` on the two vectors.
+
+    NOT an ordinal distance. SimLLMCultureDist passes the probability vectors as the *values* of
+    two samples (no positions, no weights), so the number compares the multisets of shares and
+    ignores which option carries which share: all mass on the first option vs all on the last
+    gives 0. It exists, under this explicit name, only so a replication can print the paper's
+    number beside the paper; `wasserstein_ordinal` is the earth mover's distance over the scale.
+    """
+    from scipy.stats import wasserstein_distance  # as for KS: scipy.stats is slow to import
+
+    p_shares, q_shares = _pair(p, q)
+    return float(wasserstein_distance(p_shares, q_shares))
+
+
 # --------------------------------------------------------------------------- moments & mode
 
 
@@ -453,6 +470,9 @@ def compute_metric(
 
     if name == "wasserstein":
         return {"wasserstein": wasserstein_ordinal(sim, bench, codes=values)}
+
+    if name == "emd_values_paper":
+        return {"emd_values_paper": emd_values_paper(sim, bench)}
 
     if name == "mae":
         low, high = float(values[0]), float(values[-1])

@@ -26,6 +26,7 @@ from silspec.analysis.benchmarks import benchmark_for, benchmark_info
 from silspec.analysis.calibration import calibrate_conditions
 from silspec.analysis.compare import compare_conditions
 from silspec.analysis.compliance import Compliance, compliance_table
+from silspec.analysis.diversity import country_diversity
 from silspec.analysis.country_tests import country_tables
 from silspec.analysis.curves import spec_curves
 from silspec.analysis.distributions import (
@@ -175,6 +176,7 @@ def analyse_stream(
         country_tables=tuple(tables),
         curves=tuple(curves),
         shapley=tuple(shapley),
+        diversity=country_diversity(item_rows) if (spec.analysis.report or {}).get("diversity") else (),
     )
 
 

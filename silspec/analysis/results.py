@@ -388,6 +388,18 @@ class Warning:
 
 
 @frozen
+class DiversityRow:
+    """Country diversity of one condition × item × variant (analysis/diversity.py)."""
+
+    condition: str
+    item: str
+    variant: str
+    n_countries: int
+    model: float  # mean over country pairs of 1 - JS distance between the model's distributions
+    survey: float  # the same over the benchmarks of the same countries
+
+
+@frozen
 class Results:
     study: StudyHeader
     compliance: tuple[Compliance, ...] = ()
@@ -406,6 +418,7 @@ class Results:
     country_tables: tuple[CountryTable, ...] = ()
     curves: tuple[PersonaCurve, ...] = ()
     shapley: tuple[ShapleyResult, ...] = ()
+    diversity: tuple[DiversityRow, ...] = ()  # `report { diversity = true }`
 
     # ------------------------------------------------------------- lookups for the report writers
 

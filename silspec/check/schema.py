@@ -66,8 +66,8 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "calibration": ("method", "temperature", "fit", "target"),
     "finetune": ("base", "prompt", "system", "option_labels", "loss", "batch", "epochs", "seed"),
     "finetune.train": ("countries", "items"),
-    "finetune.valid": ("countries", "items"),
-    "finetune.test": ("countries", "items"),
+    "finetune.valid": ("countries", "items", "unseen"),  # unseen = [countries, items]: lint SIL830
+    "finetune.test": ("countries", "items", "unseen"),
     "finetune.lora": ("rank", "alpha", "dropout", "targets"),
     "finetune.optimiser": ("lr", "weight_decay", "warmup"),
     "analysis": ("benchmark",),
@@ -78,18 +78,19 @@ KEYS: dict[str, tuple[str, ...] | str] = {
     "analysis.curve": ("metric", "sizes", "draws", "level", "seed"),
     "ablation": ("condition", "items", "metric", "permutations", "seed"),
     "pilot": ("personas", "js_max", "valid_min", "modal_max", "level", "resamples", "seed"),  # check/build/pilot.py
-    "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title", "invalid_warning"),
+    "analysis.report": ("compliance", "per_item", "per_country", "plots", "formats", "title", "invalid_warning",
+                        "diversity"),
 }
 
 INT_KEYED = frozenset({"scale", "descriptors.item"})  # blocks whose keys may be integer codes
 
-METRICS = ("js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy")
+METRICS = ("js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy", "emd_values_paper")
 # The options a metric reads. Any other is an error (SIL102), and so is a value the analysis
 # would not honour (`normalise = max`: every metric divides by the range); `alpha` is read by
 # nothing (the report prints p-values) and is an error of its own (SIL910).
 METRIC_OPTIONS: dict[str, tuple[str, ...]] = {
     "js": ("log", "form"), "ks": ("alpha",), "chi2": ("alpha",), "wasserstein": ("normalise",),
-    "mae": ("normalise",), "variance": ("normalise",), "accuracy": (),
+    "mae": ("normalise",), "variance": ("normalise",), "accuracy": (), "emd_values_paper": (),
 }
 # `js { form = ... }`: each names one number (all honour `log`, default e).
 JS_FORMS = ("divergence", "distance", "one_minus_divergence", "one_minus_distance")

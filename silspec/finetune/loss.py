@@ -21,9 +21,13 @@ natural log:
 - ``wasserstein``: the authors' "WA": sum_k |z_k - t_k|, an L1 distance between the *raw
   logits* and the shares (not an earth mover's distance).
 
-``EXTRA_LOSSES`` are the textbook forms (soft-label CE, JS divergence, ordinal W1, the
-unnormalised KL). The spec language does not name them yet; they exist so a study can compare
-them under names that do not borrow the paper's ablation ranking.
+``EXTRA_LOSSES`` are the textbook forms, nameable in a spec (``loss = soft_ce`` ...) under names
+that do not borrow the paper's ablation ranking (Table 7 ranks the authors' forms, not these):
+
+- ``kl_sum``: KL(t || p) summed over the options (eq. 2 as printed, without ``/ n``);
+- ``soft_ce``: - sum t log p (soft-label cross-entropy; KL's gradient, offset by H(t));
+- ``js_divergence``: JS(t, p) with m = (t + p) / 2, natural log, bounded by ln 2;
+- ``ordinal_w1``: the earth mover's distance over the option order (unit spacing), sum |CDF_t - CDF_p|.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from silspec.analysis.diversity import diversity_means
 from silspec.analysis.results import Results
 from silspec.report import groups
 from silspec.report.figures import (
@@ -96,6 +97,8 @@ def print_report(results: Results, console: Console, *, valid_only: bool = False
         console.print(content_table(curve_content(curve)))
     for result in results.shapley:
         console.print(content_table(shapley_content(result)))
+    if results.diversity:
+        console.print(diversity_table(results))
     notes = other_warnings(results)
     if notes is not None:
         console.print(notes)
@@ -270,6 +273,22 @@ def group_tables(results: Results) -> list[Table]:
             table.add_row(*cells)
         tables.append(table)
     return tables
+
+
+def diversity_table(results: Results) -> Table:
+    """Country diversity per condition (mean over its items): the model's beside the survey's."""
+    table = Table(
+        title="Country diversity: mean 1 − JS distance between countries' distributions of the same item",
+        title_justify="left",
+        caption="1 = every country alike; lower = more diverse. Survey = the benchmarks of the same countries.",
+    )
+    for column in ("condition", "variant", "items", "model", "survey", "model − survey"):
+        table.add_column(column, justify="left" if column in ("condition", "variant") else "right")
+    for (condition, variant), (model, survey, n) in diversity_means(results.diversity).items():
+        if variant == "valid_only" and not results.has_defaults(condition):
+            continue
+        table.add_row(condition, variant, str(n), number(model), number(survey), number(model - survey))
+    return table
 
 
 def comparison_table(comparison) -> Table:

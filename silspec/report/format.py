@@ -23,6 +23,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("mae", "MAE"),
     ("variance_gap", "Δ norm. var."),
     ("accuracy", "mode ok"),
+    ("emd_values_paper", "EMD (paper)"),
 )
 
 

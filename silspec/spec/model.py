@@ -377,7 +377,7 @@ class Finetune:
     train: Split
     valid: Split
     test: Split | None = None
-    loss: Literal["kl", "ce", "js", "wasserstein"] = "kl"
+    loss: Literal["kl", "ce", "js", "wasserstein", "kl_sum", "soft_ce", "js_divergence", "ordinal_w1"] = "kl"
     lora_rank: int = 8
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -401,7 +401,7 @@ class Finetune:
 
 @frozen
 class Metric:
-    name: Literal["js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy"]
+    name: Literal["js", "ks", "chi2", "wasserstein", "mae", "variance", "accuracy", "emd_values_paper"]
     options: dict[str, Any] = field(factory=dict)  # js: log=e|2, form=divergence|distance|one_minus_divergence|one_minus_distance
 
 

@@ -117,3 +117,38 @@ def test_adapter_model_on_other_weights_is_a_warning(tmp_path):
     assert result.ok
     warnings = [d for d in result.diagnostics if d.code == "SIL812"]
     assert len(warnings) == 1 and "trained on `tiny`" in warnings[0].message
+
+
+def test_every_loss_in_loss_py_is_nameable_in_a_spec():
+    from silspec.check.blocks.finetune import PAPER_LOSSES, TEXTBOOK_LOSSES
+    from silspec.finetune.loss import EXTRA_LOSSES, LOSSES
+
+    assert (PAPER_LOSSES, TEXTBOOK_LOSSES) == (LOSSES, EXTRA_LOSSES)
+
+
+@pytest.mark.parametrize("loss", ["kl_sum", "soft_ce", "js_divergence", "ordinal_w1"])
+def test_textbook_losses_lint_clean_and_change_the_config_hash(tmp_path, loss):
+    result, errors = diagnostics(tmp_path, SPEC.replace("LOSS", loss))
+    assert errors == []
+    assert result.spec.finetunes["align"].loss == loss
+    kl, _ = diagnostics(tmp_path / "kl", SPEC.replace("LOSS", "kl"))
+    def hash_of(spec):
+        return config_hash(spec.finetunes["align"], spec.models["tiny"])
+
+    assert hash_of(result.spec) != hash_of(kl.spec)
+
+
+def test_an_unknown_loss_lists_the_textbook_names(tmp_path):
+    _, errors = diagnostics(tmp_path, SPEC.replace("LOSS", "emd"))
+    assert len(errors) == 1 and "ordinal_w1" in errors[0].message + (errors[0].hint or "")
+
+
+def test_paper_emd_metric_and_diversity_report_lint_clean(tmp_path):
+    text = SPEC.replace("LOSS", "kl").replace(
+        "  metric js { log = e }\n",
+        "  metric js { log = e  form = one_minus_distance }\n  metric emd_values_paper {}\n  metric accuracy {}\n"
+        "  report { diversity = true }\n")
+    result, errors = diagnostics(tmp_path, text)
+    assert errors == []
+    assert [m.name for m in result.spec.analysis.metrics] == ["js", "emd_values_paper", "accuracy"]
+    assert result.spec.analysis.report["diversity"] is True

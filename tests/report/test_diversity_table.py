@@ -1,0 +1,28 @@
+"""`report { diversity = true }`: the console shows the model's and the survey's country
+diversity side by side, and a report without it shows no such table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from silspec.analysis.results import DiversityRow, Results, StudyHeader
+from silspec.report.console import print_report
+
+
+def _printed(results: Results) -> str:
+    console = Console(record=True, width=160)
+    print_report(results, console)
+    return console.export_text()
+
+
+def test_diversity_table_lists_model_beside_survey():
+    rows = (DiversityRow("ft_africa", "wvs7.Q1", "with_defaults", 8, model=0.9, survey=0.7),
+            DiversityRow("ft_africa", "wvs7.Q2", "with_defaults", 8, model=0.8, survey=0.6))
+    text = _printed(Results(study=StudyHeader(name="s"), diversity=rows))
+    assert "Country diversity" in text
+    line = next(line for line in text.splitlines() if line.lstrip("│ ").startswith("ft_africa"))
+    assert "0.850" in line and "0.650" in line and "0.200" in line
+
+
+def test_no_diversity_table_unless_asked():
+    assert "Country diversity" not in _printed(Results(study=StudyHeader(name="s")))
