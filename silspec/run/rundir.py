@@ -27,7 +27,7 @@ from attrs import frozen
 from silspec.plan.compile import compile_plan
 from silspec.plan.model import Plan, PlanHeader
 from silspec.plan.pilot import compile_pilot_plan
-from silspec.plan.serialize import converter
+from silspec.plan.serialize import converter, write_header_json
 from silspec.run.errors import RunSetupError
 from silspec.run.store import STORE_FILE, Store, StoreError
 
@@ -195,10 +195,14 @@ class RunDirectory:
     # ------------------------------------------------------------------------- plan header
 
     def write_plan_header(self, plan: Plan) -> None:
-        data = {"plan_hash": plan.plan_hash, "n_requests": len(plan.requests),
-                "header": converter.unstructure(plan.header)}
+        """``{"header": ..., "n_requests": N, "plan_hash": ...}`` as compact JSON, the header's
+        personas streamed (``write_header_json``): a million personas are never one dict and one
+        string in memory (they were ~400 MB of a 1M-request run's peak)."""
         temporary = self.path / (PLAN_HEADER_FILE + ".tmp")
-        temporary.write_text(json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1), encoding="utf-8")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write('{"header":')
+            write_header_json(plan.header, handle)
+            handle.write(f',"n_requests":{len(plan.requests)},"plan_hash":{json.dumps(plan.plan_hash)}}}\n')
         temporary.replace(self.plan_header_path)  # atomic: a crash never leaves half a header
 
     def read_plan_header(self) -> tuple[PlanHeader, str]:
