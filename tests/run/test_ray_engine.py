@@ -303,3 +303,17 @@ def test_a_failing_store_stops_every_worker_and_names_what_was_not_kept(chat_ser
     counts = report.counts["c"]
     assert counts.ok + counts.invalid + counts.errors == 5 and counts.skipped == 25
     assert len(server.requests()) < 30  # the workers were stopped, not left to ask the rest
+
+
+REPLAY_SPEC = Path(__file__).resolve().parents[2] / "specs" / "kgss_paper_replay.sil"
+
+
+@pytest.mark.skipif(not REPLAY_SPEC.is_file(), reason="the KGSS replay spec is not shipped in this checkout")
+def test_the_cli_runs_a_shipped_spec_on_ray_into_the_same_store_rows(tmp_path, capsys):
+    from silspec.cli.main import main
+
+    assert main(["run", str(REPLAY_SPEC), "--engine", "ray", "--out", str(tmp_path / "ray"), "--quiet",
+                 "--no-report"]) == 0
+    assert "complete: 1200 requests answered" in capsys.readouterr().out
+    assert main(["run", str(REPLAY_SPEC), "--out", str(tmp_path / "local"), "--quiet", "--no-report"]) == 0
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local")
