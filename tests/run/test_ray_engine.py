@@ -212,25 +212,28 @@ def _with_good_backend(plan, tmp_path):
 # ---------------------------------------------------------------------------------- API lane
 
 
-def test_an_api_lane_runs_with_the_executors_retries_against_the_chat_server(chat_server_factory, tmp_path):
+def test_api_lanes_run_with_the_executors_retries_against_the_chat_server(chat_server_factory, tmp_path):
     server = chat_server_factory(faults=[{"fault": "429", "requests": [1, 2], "retry_after": 0}])
     items = [fk.item("Q1"), fk.item("Q2", (1, 2, 3, 4))]
-    requests = fk.requests_for("c", "m", items, 6, backend="openai")
-    model = fk.model("m", "openai", base_url=server.url, api_key_env=KEY_ENV, concurrency=3,
-                     timeout_s=10.0, backoff=FAST)
-    plan = fk.plan([model], {"c": ("m", PARSER)}, items, requests)
+    requests = (fk.requests_for("c", "m", items, 6, backend="openai")
+                + fk.requests_for("k", "hcx", items, 6, backend="clova", marker="k "))
+    models = [fk.model("m", "openai", base_url=server.url, api_key_env=KEY_ENV, concurrency=3,
+                       timeout_s=10.0, backoff=FAST),
+              fk.model("hcx", "clova", base_url=server.root_url, api_key_env=KEY_ENV, concurrency=2,
+                       timeout_s=10.0, backoff=FAST)]
+    plan = fk.plan(models, {"c": ("m", PARSER), "k": ("hcx", PARSER)}, items, requests)
     summary = run_plan(plan, tmp_path / "run", env={}, engine=RayEngine(workers=2))
 
     assert summary.exit_code == 0 and summary.missing == 0, summary
     log = server.requests()
-    assert len(log) == 12 + 2  # every request once, plus the two 429s retried
+    assert len(log) == 24 + 2  # every request once, plus the two 429s retried
     assert sum(1 for e in log if e["status"] == 429) == 2
     with Store.open(tmp_path / "run", create=False) as store:
         answers = list(store.iter_answers())
         attempts = list(store.iter_attempts())
     assert {a.request_id for a in answers} == {r.id for r in requests}
     assert sum(1 for a in attempts if a.error_status == 429) == 2  # the retries' history streamed back
-    assert sum(a.attempts for a in answers) == 14
+    assert sum(a.attempts for a in answers) == 26
     assert TEST_API_KEY not in (tmp_path / "run" / "store.sqlite").read_bytes().decode("latin-1")
 
     local = run_plan(plan, tmp_path / "local", env={KEY_ENV: TEST_API_KEY})
