@@ -226,6 +226,13 @@ class RayEngine:
                 " (--condition picks the conditions of each)")
         import_ray()
 
+    def describe(self) -> str:
+        """What the run manifest records about where the requests were asked."""
+        ray = import_ray()
+        where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
+        return (f"ray {ray.__version__}: {where}, {self.workers} workers per hf/vllm model,"
+                f" {self.gpus_per_worker:g} GPUs each, a shard given up after {self.max_losses} lost workers")
+
     def execute(self, *, models: Mapping[str, PlanModel], conditions: Mapping[str, PlanCondition],
                 items: Mapping[str, PlanItem], store: Any, listener: RunListener | None,
                 backend_factory: Callable[[str], Any] | None, requests: Sequence[Request],

@@ -320,3 +320,17 @@ def test_the_cli_runs_a_shipped_spec_on_ray_into_the_same_store_rows(tmp_path, c
     assert "complete: 1200 requests answered" in capsys.readouterr().out
     assert main(["run", str(REPLAY_SPEC), "--out", str(tmp_path / "local"), "--quiet", "--no-report"]) == 0
     assert rows(tmp_path / "ray") == rows(tmp_path / "local")
+
+
+def test_the_manifest_says_the_run_was_asked_on_ray(tmp_path):
+    csv = tmp_path / "answers.csv"
+    csv.write_text("persona_id,item,response_raw\nP000,Q1,1\nP001,Q1,2\n", encoding="utf-8")
+    items = [fk.item("Q1")]
+    plan = fk.plan([fk.model("good", "replay", path=str(csv))], {"ok": ("good", PARSER)}, items,
+                   fk.requests_for("ok", "good", items, 2, backend="replay"))
+    run_plan(plan, tmp_path / "run", env={}, engine=RayEngine(workers=3))
+    run_plan(plan, tmp_path / "run", env={})
+    with Store.open(tmp_path / "run", create=False) as store:
+        engines = [m["engine"] for m in store.manifests()]
+    assert engines[0].startswith(f"ray {ray.__version__}: ") and "3 workers per hf/vllm model" in engines[0]
+    assert engines[1] is None  # this process
