@@ -4,6 +4,8 @@ Ray installed: where Ray is needed, its absence is simulated."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -110,3 +112,11 @@ def test_gpu_reservations_are_checked_against_the_cluster():
     assert "8 GPUs but --gpus-per-worker is 0" in note and "tiny, which run on CPU" in note
     # an API lane reserves no GPU: nothing to check or say
     assert RayEngine(gpus_per_worker=1)._check_resources(FakeCluster(0), models, requests("gpt", "openai", 2)) == []
+
+
+def test_importing_silspec_never_imports_ray():
+    code = ("import sys; import silspec.cli.main, silspec.run.runner, silspec.run.ray_engine, silspec.api;"
+            " sys.exit(1 if 'ray' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr or "ray was imported"
