@@ -209,6 +209,9 @@ class RayEngine:
     workers: int = DEFAULT_WORKERS
     gpus_per_worker: float = 0.0
     max_losses: int = DEFAULT_MAX_LOSSES
+    # CPUs an hf/vllm worker reserves; Ray also sets its OMP_NUM_THREADS to this, which is how
+    # many threads torch computes with on a CPU
+    cpus_per_worker: float = 1.0
 
     def check(self, models: Mapping[str, PlanModel]) -> None:
         """Refuse what this engine cannot run, before the store is touched."""
@@ -218,6 +221,8 @@ class RayEngine:
             raise RunSetupError(f"max_losses must be 1 or more, got {self.max_losses}")
         if self.gpus_per_worker < 0:
             raise RunSetupError(f"--gpus-per-worker must be 0 or more, got {self.gpus_per_worker:g}")
+        if self.cpus_per_worker <= 0:
+            raise RunSetupError(f"--cpus-per-worker must be more than 0, got {self.cpus_per_worker:g}")
         batch = sorted(m.name for m in models.values() if is_batch_model(m))
         if batch:
             raise RunSetupError(
@@ -231,7 +236,8 @@ class RayEngine:
         ray = import_ray()
         where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
         return (f"ray {ray.__version__}: {where}, {self.workers} workers per hf/vllm model,"
-                f" {self.gpus_per_worker:g} GPUs each, a shard given up after {self.max_losses} lost workers")
+                f" {self.cpus_per_worker:g} CPUs and {self.gpus_per_worker:g} GPUs each, a shard given up after"
+                f" {self.max_losses} lost workers")
 
     def execute(self, *, models: Mapping[str, PlanModel], conditions: Mapping[str, PlanCondition],
                 items: Mapping[str, PlanItem], store: Any, listener: RunListener | None,
@@ -403,7 +409,7 @@ class _Driver:
         if self._actor_class is None:
             self._actor_class = self.ray.remote(ShardWorker)
         actor = self._actor_class.options(
-            num_cpus=1 if in_process else 0,
+            num_cpus=self.engine.cpus_per_worker if in_process else 0,
             num_gpus=self.engine.gpus_per_worker if in_process else 0,
             max_restarts=0,  # the driver re-queues what a lost worker left, on a new actor
         ).remote(model, self._shipped_conditions(shard.model), self.items, self.backend_factory)

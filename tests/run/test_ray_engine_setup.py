@@ -79,8 +79,14 @@ def test_cli_ray_options_without_the_ray_engine_are_a_usage_error(tmp_path, caps
     code = main(["run", str(REPLAY_SPEC), "--workers", "4", "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 2
     assert "--workers only apply with --engine ray" in capsys.readouterr().err
+    code = main(["run", str(REPLAY_SPEC), "--cpus-per-worker", "4", "--gpus-per-worker", "1",
+                 "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "--gpus-per-worker, --cpus-per-worker only apply with --engine ray" in capsys.readouterr().err
     code = main(["run", str(REPLAY_SPEC), "--engine", "ray", "--workers", "0", "--out", str(tmp_path / "run")])
     assert code == 2 and "--workers must be 1 or more" in capsys.readouterr().err
+    code = main(["run", str(REPLAY_SPEC), "--engine", "ray", "--cpus-per-worker", "0", "--out", str(tmp_path / "run")])
+    assert code == 2 and "--cpus-per-worker must be more than 0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
