@@ -247,7 +247,12 @@ class RayEngine:
         ray = import_ray()
         started = not ray.is_initialized()
         if started:  # workers' own logs stay in Ray's session folder (/tmp/ray/session_latest/logs)
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            except Exception as exc:  # noqa: BLE001 - unreachable cluster, bad address, no room: say so
+                where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
+                raise RunSetupError(f"cannot start or join the Ray cluster ({where}): {_brief(exc)};"
+                                    " nothing was asked") from exc
         try:
             notes = self._check_resources(ray, models, requests)
             driver = _Driver(self, ray, models=models, conditions=conditions, items=items, store=store,

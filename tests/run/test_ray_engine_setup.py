@@ -15,6 +15,7 @@ from silspec.cli.main import main
 from silspec.run.errors import RunSetupError
 from silspec.run.ray_engine import RAY_MISSING, RayEngine, plan_shards, shard_of
 from silspec.run.runner import run_plan
+from silspec.run.store import Store
 from silspec.spec.model import Parser
 from tests.run import _fakes as fk
 
@@ -126,3 +127,29 @@ def test_importing_silspec_never_imports_ray():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr or "ray was imported"
+
+
+def test_a_cluster_that_cannot_be_joined_is_a_setup_error_and_nothing_is_asked(monkeypatch, tmp_path):
+    class Unreachable:
+        """What `import ray` gives here: a Ray whose init fails as an unreachable cluster does."""
+
+        __version__ = "2.60.0"
+
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            raise ConnectionError(f"could not connect to {kwargs['address']}\nafter 60 s")
+
+    monkeypatch.setitem(sys.modules, "ray", Unreachable)
+    plan = fk.plan([fk.model("gpt", "openai")], {"c": ("gpt", Parser("first"))}, [fk.item("Q1")],
+                   requests("gpt", "openai", personas=2)[:2])
+    with pytest.raises(RunSetupError) as caught:
+        run_plan(plan, tmp_path / "run", env={}, engine=RayEngine(address="10.0.0.9:6379"))
+    message = str(caught.value)
+    assert "cannot start or join the Ray cluster (10.0.0.9:6379)" in message
+    assert "ConnectionError: could not connect to 10.0.0.9:6379 … after 60 s; nothing was asked" in message
+    with Store.open(tmp_path / "run", create=False) as store:
+        assert store.count_answers() == 0 and [m["status"] for m in store.manifests()] == ["failed"]
