@@ -68,6 +68,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         " model is one lane, one worker")
     p.add_argument("--gpus-per-worker", type=float, default=None, metavar="G",
                    help="with --engine ray: GPUs each hf/vllm worker reserves (default 0; 1 on a GPU cluster)")
+    p.add_argument("--cpus-per-worker", type=float, default=None, metavar="C",
+                   help="with --engine ray: CPUs each hf/vllm worker reserves, and the threads torch uses"
+                        " in it (default 1)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
@@ -155,7 +158,7 @@ def _engine(args: argparse.Namespace):
     """The Ray engine for ``--engine ray`` (None: this process); Ray options without it are an
     error, not ignored."""
     ray_options = {"--ray-address": args.ray_address, "--workers": args.workers,
-                   "--gpus-per-worker": args.gpus_per_worker}
+                   "--gpus-per-worker": args.gpus_per_worker, "--cpus-per-worker": args.cpus_per_worker}
     if args.engine != "ray":
         given = [flag for flag, value in ray_options.items() if value is not None]
         if given:
@@ -169,7 +172,10 @@ def _engine(args: argparse.Namespace):
     gpus = 0.0 if args.gpus_per_worker is None else args.gpus_per_worker
     if gpus < 0:
         raise ValueError("--gpus-per-worker must be 0 or more")
-    return RayEngine(address=args.ray_address, workers=workers, gpus_per_worker=gpus)
+    cpus = 1.0 if args.cpus_per_worker is None else args.cpus_per_worker
+    if cpus <= 0:
+        raise ValueError("--cpus-per-worker must be more than 0")
+    return RayEngine(address=args.ray_address, workers=workers, gpus_per_worker=gpus, cpus_per_worker=cpus)
 
 
 def _gate(spec, plan, pilot_dir: str, console):

@@ -48,6 +48,8 @@ class Manifest:
     # (`silspec run --durable`: also a power loss); docs/design/store.md
     synchronous: str = "NORMAL"
     cache: str | None = None  # `silspec run --cache DIR`: the results cache used (silspec.run.cache)
+    # `silspec run --engine ray`: where the requests were asked (RayEngine.describe); None: this process
+    engine: str | None = None
 
 
 def now_iso() -> str:
@@ -107,6 +109,7 @@ def collect_manifest(
     argv: tuple[str, ...] = (),
     synchronous: str = "NORMAL",
     cache: str | None = None,
+    engine: str | None = None,
 ) -> Manifest:
     revision, dirty = git_revision(project_root) if project_root else (None, None)
     return Manifest(
@@ -127,4 +130,5 @@ def collect_manifest(
         argv=tuple(mask_url_credentials(arg) or "" for arg in argv),
         synchronous=synchronous,
         cache=cache,
+        engine=engine,
     )

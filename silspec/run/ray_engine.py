@@ -209,6 +209,9 @@ class RayEngine:
     workers: int = DEFAULT_WORKERS
     gpus_per_worker: float = 0.0
     max_losses: int = DEFAULT_MAX_LOSSES
+    # CPUs an hf/vllm worker reserves; Ray also sets its OMP_NUM_THREADS to this, which is how
+    # many threads torch computes with on a CPU
+    cpus_per_worker: float = 1.0
 
     def check(self, models: Mapping[str, PlanModel]) -> None:
         """Refuse what this engine cannot run, before the store is touched."""
@@ -218,6 +221,8 @@ class RayEngine:
             raise RunSetupError(f"max_losses must be 1 or more, got {self.max_losses}")
         if self.gpus_per_worker < 0:
             raise RunSetupError(f"--gpus-per-worker must be 0 or more, got {self.gpus_per_worker:g}")
+        if self.cpus_per_worker <= 0:
+            raise RunSetupError(f"--cpus-per-worker must be more than 0, got {self.cpus_per_worker:g}")
         batch = sorted(m.name for m in models.values() if is_batch_model(m))
         if batch:
             raise RunSetupError(
@@ -225,6 +230,14 @@ class RayEngine:
                 " Batch API already runs them off this machine; run them without --engine ray"
                 " (--condition picks the conditions of each)")
         import_ray()
+
+    def describe(self) -> str:
+        """What the run manifest records about where the requests were asked."""
+        ray = import_ray()
+        where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
+        return (f"ray {ray.__version__}: {where}, {self.workers} workers per hf/vllm model,"
+                f" {self.cpus_per_worker:g} CPUs and {self.gpus_per_worker:g} GPUs each, a shard given up after"
+                f" {self.max_losses} lost workers")
 
     def execute(self, *, models: Mapping[str, PlanModel], conditions: Mapping[str, PlanCondition],
                 items: Mapping[str, PlanItem], store: Any, listener: RunListener | None,
@@ -234,7 +247,12 @@ class RayEngine:
         ray = import_ray()
         started = not ray.is_initialized()
         if started:  # workers' own logs stay in Ray's session folder (/tmp/ray/session_latest/logs)
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            except Exception as exc:  # noqa: BLE001 - unreachable cluster, bad address, no room: say so
+                where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
+                raise RunSetupError(f"cannot start or join the Ray cluster ({where}): {_brief(exc)};"
+                                    " nothing was asked") from exc
         try:
             notes = self._check_resources(ray, models, requests)
             driver = _Driver(self, ray, models=models, conditions=conditions, items=items, store=store,
@@ -396,7 +414,7 @@ class _Driver:
         if self._actor_class is None:
             self._actor_class = self.ray.remote(ShardWorker)
         actor = self._actor_class.options(
-            num_cpus=1 if in_process else 0,
+            num_cpus=self.engine.cpus_per_worker if in_process else 0,
             num_gpus=self.engine.gpus_per_worker if in_process else 0,
             max_restarts=0,  # the driver re-queues what a lost worker left, on a new actor
         ).remote(model, self._shipped_conditions(shard.model), self.items, self.backend_factory)

@@ -279,8 +279,9 @@ def run_plan(
 
     ``engine``: None asks from this process (``Executor``); an engine such as
     ``silspec.run.ray_engine.RayEngine`` asks elsewhere and streams every record back to this
-    store (its ``check(models)`` refuses what it cannot run before anything is touched). Its
-    workers read API keys from their own environment: ``env`` is not sent anywhere.
+    store (its ``check(models)`` refuses what it cannot run before anything is touched; its
+    ``describe()`` goes into the manifest). Its workers read API keys from their own
+    environment: ``env`` is not sent anywhere.
 
     ``cache``: a results-cache folder (``silspec.run.cache``) shared across run directories:
     requests it holds are stored from it (marked ``meta.cached_from``) instead of asked, and this
@@ -332,6 +333,7 @@ def _run_locked(plan: Plan, run_dir: Path, *, spec: Any, fresh: bool, retry_erro
             limit=limit if limit is not None else plan.header.limit, retry_errors=retry_errors, project_root=getattr(spec, "root", None),
             argv=tuple(sys.argv[1:]), synchronous=synchronous,
             cache=str(cache.directory) if cache is not None else None,
+            engine=engine.describe() if engine is not None else None,
         )
         try:  # the first writes: a read-only or full store stops here, before anything is asked
             invocation = store.begin_invocation(manifest)

@@ -45,7 +45,8 @@ def test_commands_complete(bash_script, tmp_path):
 
 
 def test_options_and_their_choices_complete(bash_script, tmp_path):
-    assert complete(bash_script, "silspec run --c", tmp_path) == ["--cache", "--condition"]
+    assert complete(bash_script, "silspec run --c", tmp_path) == ["--cache", "--condition", "--cpus-per-worker"]
+    assert complete(bash_script, "silspec run --engine ", tmp_path) == ["local", "ray"]
     assert "--check-env" in complete(bash_script, "silspec lint --", tmp_path)
     assert complete(bash_script, "silspec lint --format ", tmp_path) == ["github", "json", "text"]
     assert complete(bash_script, "silspec report x --format h", tmp_path) == ["html"]

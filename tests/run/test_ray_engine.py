@@ -212,25 +212,28 @@ def _with_good_backend(plan, tmp_path):
 # ---------------------------------------------------------------------------------- API lane
 
 
-def test_an_api_lane_runs_with_the_executors_retries_against_the_chat_server(chat_server_factory, tmp_path):
+def test_api_lanes_run_with_the_executors_retries_against_the_chat_server(chat_server_factory, tmp_path):
     server = chat_server_factory(faults=[{"fault": "429", "requests": [1, 2], "retry_after": 0}])
     items = [fk.item("Q1"), fk.item("Q2", (1, 2, 3, 4))]
-    requests = fk.requests_for("c", "m", items, 6, backend="openai")
-    model = fk.model("m", "openai", base_url=server.url, api_key_env=KEY_ENV, concurrency=3,
-                     timeout_s=10.0, backoff=FAST)
-    plan = fk.plan([model], {"c": ("m", PARSER)}, items, requests)
+    requests = (fk.requests_for("c", "m", items, 6, backend="openai")
+                + fk.requests_for("k", "hcx", items, 6, backend="clova", marker="k "))
+    models = [fk.model("m", "openai", base_url=server.url, api_key_env=KEY_ENV, concurrency=3,
+                       timeout_s=10.0, backoff=FAST),
+              fk.model("hcx", "clova", base_url=server.root_url, api_key_env=KEY_ENV, concurrency=2,
+                       timeout_s=10.0, backoff=FAST)]
+    plan = fk.plan(models, {"c": ("m", PARSER), "k": ("hcx", PARSER)}, items, requests)
     summary = run_plan(plan, tmp_path / "run", env={}, engine=RayEngine(workers=2))
 
     assert summary.exit_code == 0 and summary.missing == 0, summary
     log = server.requests()
-    assert len(log) == 12 + 2  # every request once, plus the two 429s retried
+    assert len(log) == 24 + 2  # every request once, plus the two 429s retried
     assert sum(1 for e in log if e["status"] == 429) == 2
     with Store.open(tmp_path / "run", create=False) as store:
         answers = list(store.iter_answers())
         attempts = list(store.iter_attempts())
     assert {a.request_id for a in answers} == {r.id for r in requests}
     assert sum(1 for a in attempts if a.error_status == 429) == 2  # the retries' history streamed back
-    assert sum(a.attempts for a in answers) == 14
+    assert sum(a.attempts for a in answers) == 26
     assert TEST_API_KEY not in (tmp_path / "run" / "store.sqlite").read_bytes().decode("latin-1")
 
     local = run_plan(plan, tmp_path / "local", env={KEY_ENV: TEST_API_KEY})
@@ -303,3 +306,31 @@ def test_a_failing_store_stops_every_worker_and_names_what_was_not_kept(chat_ser
     counts = report.counts["c"]
     assert counts.ok + counts.invalid + counts.errors == 5 and counts.skipped == 25
     assert len(server.requests()) < 30  # the workers were stopped, not left to ask the rest
+
+
+REPLAY_SPEC = Path(__file__).resolve().parents[2] / "specs" / "kgss_paper_replay.sil"
+
+
+@pytest.mark.skipif(not REPLAY_SPEC.is_file(), reason="the KGSS replay spec is not shipped in this checkout")
+def test_the_cli_runs_a_shipped_spec_on_ray_into_the_same_store_rows(tmp_path, capsys):
+    from silspec.cli.main import main
+
+    assert main(["run", str(REPLAY_SPEC), "--engine", "ray", "--out", str(tmp_path / "ray"), "--quiet",
+                 "--no-report"]) == 0
+    assert "complete: 1200 requests answered" in capsys.readouterr().out
+    assert main(["run", str(REPLAY_SPEC), "--out", str(tmp_path / "local"), "--quiet", "--no-report"]) == 0
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local")
+
+
+def test_the_manifest_says_the_run_was_asked_on_ray(tmp_path):
+    csv = tmp_path / "answers.csv"
+    csv.write_text("persona_id,item,response_raw\nP000,Q1,1\nP001,Q1,2\n", encoding="utf-8")
+    items = [fk.item("Q1")]
+    plan = fk.plan([fk.model("good", "replay", path=str(csv))], {"ok": ("good", PARSER)}, items,
+                   fk.requests_for("ok", "good", items, 2, backend="replay"))
+    run_plan(plan, tmp_path / "run", env={}, engine=RayEngine(workers=3))
+    run_plan(plan, tmp_path / "run", env={})
+    with Store.open(tmp_path / "run", create=False) as store:
+        engines = [m["engine"] for m in store.manifests()]
+    assert engines[0].startswith(f"ray {ray.__version__}: ") and "3 workers per hf/vllm model" in engines[0]
+    assert engines[1] is None  # this process

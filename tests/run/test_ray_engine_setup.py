@@ -4,6 +4,8 @@ Ray installed: where Ray is needed, its absence is simulated."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from silspec.cli.main import main
 from silspec.run.errors import RunSetupError
 from silspec.run.ray_engine import RAY_MISSING, RayEngine, plan_shards, shard_of
 from silspec.run.runner import run_plan
+from silspec.run.store import Store
 from silspec.spec.model import Parser
 from tests.run import _fakes as fk
 
@@ -77,8 +80,14 @@ def test_cli_ray_options_without_the_ray_engine_are_a_usage_error(tmp_path, caps
     code = main(["run", str(REPLAY_SPEC), "--workers", "4", "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 2
     assert "--workers only apply with --engine ray" in capsys.readouterr().err
+    code = main(["run", str(REPLAY_SPEC), "--cpus-per-worker", "4", "--gpus-per-worker", "1",
+                 "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "--gpus-per-worker, --cpus-per-worker only apply with --engine ray" in capsys.readouterr().err
     code = main(["run", str(REPLAY_SPEC), "--engine", "ray", "--workers", "0", "--out", str(tmp_path / "run")])
     assert code == 2 and "--workers must be 1 or more" in capsys.readouterr().err
+    code = main(["run", str(REPLAY_SPEC), "--engine", "ray", "--cpus-per-worker", "0", "--out", str(tmp_path / "run")])
+    assert code == 2 and "--cpus-per-worker must be more than 0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
@@ -110,3 +119,37 @@ def test_gpu_reservations_are_checked_against_the_cluster():
     assert "8 GPUs but --gpus-per-worker is 0" in note and "tiny, which run on CPU" in note
     # an API lane reserves no GPU: nothing to check or say
     assert RayEngine(gpus_per_worker=1)._check_resources(FakeCluster(0), models, requests("gpt", "openai", 2)) == []
+
+
+def test_importing_silspec_never_imports_ray():
+    code = ("import sys; import silspec.cli.main, silspec.run.runner, silspec.run.ray_engine, silspec.api;"
+            " sys.exit(1 if 'ray' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr or "ray was imported"
+
+
+def test_a_cluster_that_cannot_be_joined_is_a_setup_error_and_nothing_is_asked(monkeypatch, tmp_path):
+    class Unreachable:
+        """What `import ray` gives here: a Ray whose init fails as an unreachable cluster does."""
+
+        __version__ = "2.60.0"
+
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            raise ConnectionError(f"could not connect to {kwargs['address']}\nafter 60 s")
+
+    monkeypatch.setitem(sys.modules, "ray", Unreachable)
+    plan = fk.plan([fk.model("gpt", "openai")], {"c": ("gpt", Parser("first"))}, [fk.item("Q1")],
+                   requests("gpt", "openai", personas=2)[:2])
+    with pytest.raises(RunSetupError) as caught:
+        run_plan(plan, tmp_path / "run", env={}, engine=RayEngine(address="10.0.0.9:6379"))
+    message = str(caught.value)
+    assert "cannot start or join the Ray cluster (10.0.0.9:6379)" in message
+    assert "ConnectionError: could not connect to 10.0.0.9:6379 … after 60 s; nothing was asked" in message
+    with Store.open(tmp_path / "run", create=False) as store:
+        assert store.count_answers() == 0 and [m["status"] for m in store.manifests()] == ["failed"]
