@@ -101,7 +101,7 @@ _ALL = (
     _c("SIL467", "warning", "`subgroups`/`joint` items that no condition asks (together, with personas)"),
     _c("SIL468", "info", "a `joint` pair without a benchmark cross-tabulation: association shown, no distance"),
     _c("SIL469", "info", "`replicates` over personas that do not change between replicates"),
-    _c("SIL470", "warning", "subgroup shares (percent or proportion) that do not sum to 100 %: renormalised per group"),
+    _c("SIL470", "warning", "subgroup or joint shares (percent or proportion) that do not sum to 100 %: renormalised"),
     # ------------------------------------------------------------------ SIL5xx: personas and populations
     _c("SIL501", "error", "attribute shares do not sum to 1", "give at least one value with a positive share"),
     _c("SIL502", "error", "a conditioning attribute is undefined or declared later"),
