@@ -43,7 +43,7 @@ from silspec.plan.personas import derive_seed, read_rows, rows_path, sample_rows
 from silspec.plan.replicates import replicate_prefix, replicate_spec
 from silspec.plan.render import CACHE_LIMIT, CompiledTemplate, make_environment
 from silspec.plan.spec_hash import spec_hash
-from silspec.spec.model import Condition, Item, Model, Spec, Template
+from silspec.spec.model import Condition, Item, Model, Spec, Template, evolve
 
 CHARS_PER_TOKEN = 3.5  # a heuristic for mixed Korean/English prompts; estimates, not counts
 ESTIMATE_SAMPLE = 64  # rendered prompts per condition behind the token estimate
@@ -287,9 +287,8 @@ class _PersonaSampler:
         key = (id(group), prefix)
         if key not in self._prefixed_groups:
             if isinstance(group, ListPersonas):
-                from silspec.spec.model import evolve
-
-                self._prefixed_groups[key] = (group, ListPersonas([evolve(p, id=prefix + p.id) for p in group.items]))
+                renamed = ListPersonas([evolve(p, id=prefix + p.id) for p in group.items])
+                self._prefixed_groups[key] = (group, renamed)
             else:
                 self._prefixed_groups[key] = (group, group.with_prefix(prefix))
         return self._prefixed_groups[key][1]
@@ -324,8 +323,6 @@ class _PersonaSampler:
             self._rows[path] = read_rows(path)
         personas = sample_rows(self.spec, population, country, self._rows[path], self._fill)
         if prefix:
-            from silspec.spec.model import evolve
-
             personas = [evolve(p, id=f"{population.name}/{p.id}") for p in personas]
         return ListPersonas(personas)
 
