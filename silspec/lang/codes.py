@@ -120,6 +120,7 @@ _ALL = (
     _c("SIL467", "warning", "`subgroups`/`joint` items that no condition asks (together, with personas)"),
     _c("SIL468", "info", "a `joint` pair without a benchmark cross-tabulation: association shown, no distance"),
     _c("SIL469", "info", "`replicates` over personas that do not change between replicates"),
+    _c("SIL470", "warning", "subgroup or joint shares (percent or proportion) that do not sum to 100 %: renormalised"),
     _c("SIL480", "error", "a `unit = count` benchmark value that is not a whole number"),
     _c("SIL481", "error", "a percentage in a `unit = count` benchmark"),
     _c("SIL482", "error", "a count benchmark's declared `n` differs from its counts plus `missing`"),

@@ -51,7 +51,7 @@ from silspec.plan.personas import (
 from silspec.plan.replicates import replicate_prefix, replicate_spec
 from silspec.plan.render import CACHE_LIMIT, CompiledTemplate, make_environment
 from silspec.plan.spec_hash import spec_hash
-from silspec.spec.model import Condition, Item, Model, Spec, Template
+from silspec.spec.model import Condition, Item, Model, Spec, Template, evolve
 
 CHARS_PER_TOKEN = 3.5  # a heuristic for mixed Korean/English prompts; estimates, not counts
 ESTIMATE_SAMPLE = 64  # rendered prompts per condition behind the token estimate
@@ -297,9 +297,8 @@ class _PersonaSampler:
         key = (id(group), prefix)
         if key not in self._prefixed_groups:
             if isinstance(group, ListPersonas):
-                from silspec.spec.model import evolve
-
-                self._prefixed_groups[key] = (group, ListPersonas([evolve(p, id=prefix + p.id) for p in group.items]))
+                renamed = ListPersonas([evolve(p, id=prefix + p.id) for p in group.items])
+                self._prefixed_groups[key] = (group, renamed)
             else:
                 self._prefixed_groups[key] = (group, group.with_prefix(prefix))
         return self._prefixed_groups[key][1]
@@ -346,8 +345,6 @@ class _PersonaSampler:
         if descriptor_items is None:  # an ablation's subset draws the same rows: one summary
             self.summaries[f"{population.name}/{country}" if country else population.name] = summary
         if prefix:
-            from silspec.spec.model import evolve
-
             personas = [evolve(p, id=f"{population.name}/{p.id}") for p in personas]
         if descriptor_items is not None:
             from silspec.spec.model import evolve

@@ -249,3 +249,20 @@ def test_joint_intervals_are_a_persona_bootstrap_written_out_by_hand(setup):
         tuple(np.quantile(v[np.isfinite(v)], [0.05, 0.95])))
     assert row.intervals["js"].level == 0.9 and row.intervals["js"].resamples == 500
     assert row.intervals["js"].estimate == pytest.approx(row.js)
+
+
+def test_probability_answers_have_no_joint_codes_and_say_so(setup):
+    from silspec.analysis.distributions import ScoredAnswer
+    from silspec.analysis.joints import joint_rows
+
+    spec, _, _ = setup
+    pair = next(p for p in spec.analysis.joints if p.name == "q1_q2")
+
+    def probs(item, persona):
+        return ScoredAnswer(condition="a", item=f"sv.{item}", persona=persona, replicate=0, answers="option_probs",
+                            outcome="answered", option_probs={1: 0.2, 2: 0.3, 3: 0.5})
+
+    rows = joint_rows(spec, pair, "a", [probs("Q1", "P1"), probs("Q1", "P2")], [probs("Q2", "P1")], [("js", {})])
+    assert [r.variant for r in rows] == ["with_defaults", "valid_only"]
+    assert all(r.n == 0 and r.counts == () and r.unpaired == 3 and "probability vectors" in r.note for r in rows)
+    assert all(r.js is None and r.cramers_v is None for r in rows)

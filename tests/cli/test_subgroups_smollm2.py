@@ -1,5 +1,6 @@
 """The subgroup example live on SmolLM2-135M (CPU): KRPROUD by age group against the real KGSS
-2023 counts, 12 personas (1-3 per age group). Slow tier: the model loads once."""
+2023 counts, 12 personas (1-3 per age group), sampled and option_probs. Slow tier: the model
+loads once."""
 
 from __future__ import annotations
 
@@ -48,7 +49,24 @@ def test_krproud_by_age_group_on_smollm2(project, capsys):
     planned = Counter(header.personas[p].attributes["age_group"] for p in header.conditions["sampled"].persona_ids)
     assert sum(planned.values()) == 12
 
-    rows = [r for r in data["subgroups"] if r["variant"] == "with_defaults"]
+    for condition in ("sampled", "option_probs"):
+        check_condition(data, condition, planned)
+    probs = [r for r in data["subgroups"] if r["condition"] == "option_probs" and r["variant"] == "with_defaults"]
+    assert all(r["n"] == r["personas"] for r in probs)  # probabilities: every persona counts
+    for row in probs:
+        if row["n"]:
+            assert row["values"]["js"] >= 0 and "js" in row["intervals"]
+
+    joints = [j for j in data["joints"] if j["variant"] == "with_defaults"]
+    sampled = next(j for j in joints if j["condition"] == "sampled")
+    assert sampled["benchmark"] is None and "marginal only" in sampled["note"]
+    assert sum(map(sum, sampled["counts"])) == sampled["n"] <= 12
+    probs_joint = next(j for j in joints if j["condition"] == "option_probs")
+    assert probs_joint["n"] == 0 and "probability vectors" in probs_joint["note"]
+
+
+def check_condition(data, condition, planned):
+    rows = [r for r in data["subgroups"] if r["variant"] == "with_defaults" and r["condition"] == condition]
     assert [r["group"] for r in rows] == list(BENCH_N)  # every group, in the benchmark's order
     for row in rows:
         assert row["attribute"] == "age_group" and row["item"] == "kgss2023.KRPROUD"
@@ -59,9 +77,5 @@ def test_krproud_by_age_group_on_smollm2(project, capsys):
             assert row["values"]["js"] >= 0 and row["intervals"]["js"]["low"] <= row["values"]["js"]
         else:
             assert row["values"] == {} and row["reason"]  # never silently dropped
-    compliance = next(c for c in data["compliance"] if c["item"] == "kgss2023.KRPROUD")
+    compliance = next(c for c in data["compliance"] if c["item"] == "kgss2023.KRPROUD" and c["condition"] == condition)
     assert sum(r["n"] for r in rows) == compliance["answered"]
-
-    joints = [j for j in data["joints"] if j["variant"] == "with_defaults"]
-    assert len(joints) == 1 and joints[0]["benchmark"] is None and "marginal only" in joints[0]["note"]
-    assert sum(map(sum, joints[0]["counts"])) == joints[0]["n"] <= 12

@@ -158,6 +158,14 @@ def _group_rows(ctx: Context, node: ast.Call, item: Item, attribute: str, unit: 
         values = tuple(codes[c] for c in scale.codes)
         total = sum(values)
         n = int(round(total)) if unit == "count" else None
+        if unit != "count":
+            full, tolerance = (100.0, 0.5) if unit == "percent" else (1.0, 0.005)
+            written = total + missing.get(group, 0.0)
+            if abs(written - full) > tolerance:
+                ctx.report("SIL470", f"subgroup table `{table.path}`: group {group!r} of `{item.code}` sums to {written:g}"
+                                     f"{' %' if unit == 'percent' else ''} (with its non-substantive rows), not {full:g}; "
+                                     "its shares are renormalised over the substantive codes", node.span,
+                           "check the unit (`unit = count` for counts) and the group's rows")
         out.append(GroupBenchmark(group=group, values=values, unit=unit, missing=missing.get(group, 0.0), n=n))
     return tuple(out)
 
@@ -233,5 +241,11 @@ def _joint_rows(ctx: Context, node: ast.Call, first: Item, second: Item, unit: s
     if total <= 0:
         ctx.report("SIL466", f"joint table `{table.path}` sums to zero", node.span)
         return None
+    if unit != "count":
+        full, tolerance = (100.0, 0.5) if unit == "percent" else (1.0, 0.005)
+        if abs(total + missing - full) > tolerance:
+            ctx.report("SIL470", f"joint table `{table.path}` sums to {total + missing:g}{' %' if unit == 'percent' else ''} "
+                                 f"(with its non-substantive rows), not {full:g}; its shares are renormalised", node.span,
+                       "check the unit (`unit = count` for counts) and the table's rows")
     return JointBenchmark(values=values, unit=unit, missing=missing,  # type: ignore[arg-type]
                           n=int(round(total)) if unit == "count" else None, source=source)
