@@ -209,3 +209,20 @@ def test_lint_lists_what_sampling_dropped_sil424(tmp_path):
     text = "\n".join(d.message for d in notes)
     assert "respondents / COL: 2 of 40 matching rows have weight 0" in text
     assert "respondents / JPN: inglehart_welzel: missing answers (no sentence) of 38 personas: Q164 1, Y003 1" in text
+
+
+def test_a_where_filter_on_a_sav_column_keeps_only_its_rows(tmp_path):
+    rows = wvs.build_rows(40)
+    spec_path, data = wvs.small_study(tmp_path, fmt="sav", rows=rows, size=5)
+    text = spec_path.read_text(encoding="utf-8").replace(
+        '  weight = "W_WEIGHT"\n', '  weight = "W_WEIGHT"\n  where = { "H_URBRURAL": "2" }\n', 1)
+    spec_path.write_text(text, encoding="utf-8")
+    result = load_spec(str(spec_path), env={"WVS_MICRODATA": str(data)})
+    assert not [d for d in result.diagnostics if d.severity == "error"], result.diagnostics
+    header = compile_header(result.spec, conditions=["value_personas"])
+    rural = {str(r["D_INTERVIEW"]) for r in rows if r["H_URBRURAL"] == 2}
+    drawn = [p for p in header.personas.values() if p.texts]
+    assert len(drawn) == 15 and all(p.id in rural for p in drawn)
+    assert all(p.attributes["H_URBRURAL"] == "2" and "rural" in p.texts["sociodemographic"] for p in drawn)
+    jpn = header.populations["respondents/JPN"]
+    assert jpn.matching == sum(1 for r in rows if r["B_COUNTRY_ALPHA"] == "JPN" and r["H_URBRURAL"] == 2)
