@@ -226,3 +226,25 @@ def test_a_where_filter_on_a_sav_column_keeps_only_its_rows(tmp_path):
     assert all(p.attributes["H_URBRURAL"] == "2" and "rural" in p.texts["sociodemographic"] for p in drawn)
     jpn = header.populations["respondents/JPN"]
     assert jpn.matching == sum(1 for r in rows if r["B_COUNTRY_ALPHA"] == "JPN" and r["H_URBRURAL"] == 2)
+
+
+def test_the_item_scales_say_which_codes_are_missing():
+    """`items = values.*`: each item's scale declares its missing codes (Q164: -1..-5; Y003: -5),
+    so a -1 on Q164 is a missing answer while a -1 on Y003 is a sentence, with no `missing` key."""
+    from silspec.plan.personas import _Tally
+
+    d = Descriptors("d", {"Y003": {-1: "You lean to obedience."}, "Q164": {1: "God is not important to you."}},
+                    item_missing={"Q164": (-1, -2, -3, -4, -5), "Y003": (-5,)})
+    tally = _Tally()
+    assert descriptor_text(d, {"Y003": "-1", "Q164": "-1"}, tally) == "You lean to obedience."
+    assert tally.missing == {"Y003": 0, "Q164": 1} and tally.undescribed == {}
+    tally = _Tally()
+    descriptor_text(d, {"Y003": "-4", "Q164": "1"}, tally)  # -4 is not missing on Y003's scale
+    assert tally.undescribed == {"Y003": {"-4": 1}}
+
+
+def test_the_shipped_spec_takes_missing_codes_from_the_value_items_scales(tmp_path):
+    spec, _ = _spec(tmp_path, "csv", size=3)
+    d = spec.descriptors["inglehart_welzel"]
+    assert d.missing == () and d.item_missing["Y003"] == (-5,) and d.item_missing["Q164"] == (-1, -2, -3, -4, -5)
+    assert len(d.item_missing) == 10
