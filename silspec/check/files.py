@@ -86,7 +86,8 @@ def external(ctx: Context, var: str, span: Span | None, sha256: str | None = Non
     path = ctx.env.get(var) or None
     if path is None:
         ctx.report("SIL703", f"provide {var} to run this spec", span,
-                    f"set the environment variable {var} to the file's path (it cannot ship with the spec)")
+                    f"set the environment variable {var} to the file's path (it cannot ship with the spec; "
+                    "the spec's comments or its study page under docs/studies/ say where to get it)")
     elif not os.path.exists(path):
         ctx.report("SIL703", f"{var} points to `{path}`, which does not exist", span,
                     f"fix the path in {var} before running")

@@ -126,14 +126,33 @@ def as_text(value) -> str:
     return str(value)
 
 
+_LAST: dict[tuple, list[dict[str, str]]] = {}  # one entry: lint then plan in one process read a 200 MB file once
+
+
 def read_rows(path: str, columns: Iterable[str] | None = None) -> list[dict[str, str]]:
     """The file's rows as dicts of strings, keeping only ``columns`` (None: all of them).
 
     A CSV row with fewer cells than the header is an error naming its line (a truncated
-    download), not a row of blanks.
+    download), not a row of blanks. The last result is kept (keyed by the file's size and
+    modification time, so a changed file is read again); callers must not modify it.
     """
     fmt = file_format(path)
     wanted = None if columns is None else list(dict.fromkeys(columns))
+    try:
+        info = os.stat(path)
+        key = (os.path.realpath(path), info.st_size, info.st_mtime_ns, None if wanted is None else tuple(wanted))
+    except OSError:
+        key = None
+    if key is not None and key in _LAST:
+        return _LAST[key]
+    rows = _read_rows(path, fmt, wanted)
+    if key is not None:
+        _LAST.clear()
+        _LAST[key] = rows
+    return rows
+
+
+def _read_rows(path: str, fmt: str, wanted: list[str] | None) -> list[dict[str, str]]:
     if fmt == "csv":
         return _csv_rows(path, wanted)
     header = read_header(path)

@@ -398,7 +398,7 @@ def descriptor_text(descriptors: Descriptors, row: dict[str, str], tally: _Tally
         if sentence:
             sentences.append(sentence)
         elif tally is not None:
-            if not raw or code in descriptors.missing:
+            if not raw or descriptors.is_missing(item_code, code):
                 tally.missing[item_code] += 1
             else:
                 shown = str(code) if code is not None else raw

@@ -212,6 +212,11 @@ class Descriptors:
     separator: str = field(default=" ", metadata={"omit_if_default": True})
     # the survey items (question + scale) the sentences describe: what `silspec descriptors` asks about
     items: tuple[str, ...] = field(default=(), metadata={"omit_if_default": True})
+    # per item (code as written): the missing codes its scale declares (from `items`), on top of `missing`
+    item_missing: dict[str, tuple[int, ...]] = field(factory=dict, metadata={"omit_if_default": True})
+
+    def is_missing(self, item: str, code: int | None) -> bool:
+        return code in self.missing or code in self.item_missing.get(item, ())
 
 
 @frozen

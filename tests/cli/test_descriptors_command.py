@@ -68,6 +68,14 @@ def test_the_model_writes_the_table_the_spec_then_reads(tmp_path, monkeypatch, c
     assert loaded.spec.descriptors["inglehart_welzel"].sentences["Q164"][1] == rows[0]["text"]
     paths = {f.path for f in loaded.spec.files}
     assert {out, "data/wvs7/descriptors_generated.meta.json"} <= paths
+    # frozen with the spec: editing the sidecar (or the table) makes the lock stale
+    assert main(["freeze", str(spec)]) == 0
+    assert main(["lint", "--frozen", str(spec)]) == 0
+    sidecar = root / "data/wvs7/descriptors_generated.meta.json"
+    sidecar.write_text(sidecar.read_text(encoding="utf-8").replace('"modular"', '"composable"'), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["lint", "--frozen", str(spec)]) == 1
+    assert "descriptors_generated.meta.json" in capsys.readouterr().out
     # never regenerated silently
     capsys.readouterr()
     again = main(["descriptors", str(spec), "--descriptors", "inglehart_welzel", "--model", "gen", "--out", out])

@@ -209,3 +209,42 @@ def test_lint_lists_what_sampling_dropped_sil424(tmp_path):
     text = "\n".join(d.message for d in notes)
     assert "respondents / COL: 2 of 40 matching rows have weight 0" in text
     assert "respondents / JPN: inglehart_welzel: missing answers (no sentence) of 38 personas: Q164 1, Y003 1" in text
+
+
+def test_a_where_filter_on_a_sav_column_keeps_only_its_rows(tmp_path):
+    rows = wvs.build_rows(40)
+    spec_path, data = wvs.small_study(tmp_path, fmt="sav", rows=rows, size=5)
+    text = spec_path.read_text(encoding="utf-8").replace(
+        '  weight = "W_WEIGHT"\n', '  weight = "W_WEIGHT"\n  where = { "H_URBRURAL": "2" }\n', 1)
+    spec_path.write_text(text, encoding="utf-8")
+    result = load_spec(str(spec_path), env={"WVS_MICRODATA": str(data)})
+    assert not [d for d in result.diagnostics if d.severity == "error"], result.diagnostics
+    header = compile_header(result.spec, conditions=["value_personas"])
+    rural = {str(r["D_INTERVIEW"]) for r in rows if r["H_URBRURAL"] == 2}
+    drawn = [p for p in header.personas.values() if p.texts]
+    assert len(drawn) == 15 and all(p.id in rural for p in drawn)
+    assert all(p.attributes["H_URBRURAL"] == "2" and "rural" in p.texts["sociodemographic"] for p in drawn)
+    jpn = header.populations["respondents/JPN"]
+    assert jpn.matching == sum(1 for r in rows if r["B_COUNTRY_ALPHA"] == "JPN" and r["H_URBRURAL"] == 2)
+
+
+def test_the_item_scales_say_which_codes_are_missing():
+    """`items = values.*`: each item's scale declares its missing codes (Q164: -1..-5; Y003: -5),
+    so a -1 on Q164 is a missing answer while a -1 on Y003 is a sentence, with no `missing` key."""
+    from silspec.plan.personas import _Tally
+
+    d = Descriptors("d", {"Y003": {-1: "You lean to obedience."}, "Q164": {1: "God is not important to you."}},
+                    item_missing={"Q164": (-1, -2, -3, -4, -5), "Y003": (-5,)})
+    tally = _Tally()
+    assert descriptor_text(d, {"Y003": "-1", "Q164": "-1"}, tally) == "You lean to obedience."
+    assert tally.missing == {"Y003": 0, "Q164": 1} and tally.undescribed == {}
+    tally = _Tally()
+    descriptor_text(d, {"Y003": "-4", "Q164": "1"}, tally)  # -4 is not missing on Y003's scale
+    assert tally.undescribed == {"Y003": {"-4": 1}}
+
+
+def test_the_shipped_spec_takes_missing_codes_from_the_value_items_scales(tmp_path):
+    spec, _ = _spec(tmp_path, "csv", size=3)
+    d = spec.descriptors["inglehart_welzel"]
+    assert d.missing == () and d.item_missing["Y003"] == (-5,) and d.item_missing["Q164"] == (-1, -2, -3, -4, -5)
+    assert len(d.item_missing) == 10

@@ -69,7 +69,14 @@ def build_descriptors(ctx: Context, surveys: dict | None = None) -> dict[str, De
         if "separator" in a:
             separator = v.as_str(ctx, a["separator"].value, "separator")
             separator = " " if separator is None else separator
-        out[block.name] = Descriptors(block.name, sentences, missing=tuple(missing), separator=separator, items=items)
+        item_missing = {}
+        for item_id in items:  # "as the scale says": each item's own missing codes
+            survey_name, _, code = item_id.partition(".")
+            item = next((i for i in surveys[survey_name].items if i.code == code), None)
+            if item is not None and item.scale.missing_codes:
+                item_missing[item.code] = tuple(item.scale.missing_codes)
+        out[block.name] = Descriptors(block.name, sentences, missing=tuple(missing), separator=separator, items=items,
+                                      item_missing=item_missing)
     return out
 
 
