@@ -110,6 +110,7 @@ def analyse_stream(
     check_benchmark_name(spec, benchmark)
     warnings: list[Warning] = []
     cells, seen = score_rows(spec, entries, warnings, fetch)
+    cells = dict(sorted(cells.items(), key=lambda kv: spec_order(spec, kv[0])))
     counts = plan_counts() if plan_counts is not None else None
     n_superseded = sum(n for _, n in counts.superseded) if counts else 0
     plan_warnings = _plan_warnings(seen.n_answers, counts) if counts else []
@@ -178,6 +179,21 @@ def analyse_stream(
         shapley=tuple(shapley),
         diversity=country_diversity(item_rows) if (spec.analysis.report or {}).get("diversity") else (),
     )
+
+
+def spec_order(spec: Spec, cell: CellKey) -> tuple:
+    """Where a condition x item x country cell stands in the spec (conditions, then each one's
+    items and countries as declared): every table's rows follow the spec, not the order answers
+    happened to be stored in (a sharded or resumed run stores them in another order)."""
+    condition_name, item_id, country = cell
+    names = list(spec.conditions)
+    condition = spec.conditions.get(condition_name)
+    rank = names.index(condition_name) if condition is not None else len(names)
+    items = condition.items if condition is not None else ()
+    countries = condition.countries if condition is not None else ()
+    return (rank, condition_name,
+            items.index(item_id) if item_id in items else len(items), item_id,
+            countries.index(country) if country in countries else len(countries), country or "")
 
 
 def _tables(cells: dict[CellKey, CellAnswers], codes_by_item: dict[str, tuple[int, ...]],
