@@ -347,8 +347,6 @@ class _PersonaSampler:
         if prefix:
             personas = [evolve(p, id=f"{population.name}/{p.id}") for p in personas]
         if descriptor_items is not None:
-            from silspec.spec.model import evolve
-
             mark = "~" + (".".join(descriptor_items) or "none")
             personas = [evolve(p, id=p.id + mark) for p in personas]
         return ListPersonas(personas)
