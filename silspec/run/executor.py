@@ -527,6 +527,10 @@ class Executor:
     # ------------------------------------------------------------------------ asking
 
     async def _call(self, lane: _Lane, request: Request) -> BackendAnswer:
+        # One turn of the event loop per call (``wait_for``'s task gave one): a backend that never
+        # suspends (replay) must not run its lane to the end while the other lanes, the progress
+        # display and Ctrl-C wait; the lanes interleave, and rows are stored in the same order.
+        await asyncio.sleep(0)
         if lane.paced:  # the pacer may wait: check the store again right before paying
             await lane.pacer.wait(tokens=estimated_tokens(request, lane.model.params) if lane.model.tpm else 0)
             self.store.check()
@@ -535,6 +539,7 @@ class Executor:
             return await lane.backend.answer(request)
 
     async def _ask_batch(self, lane: _Lane, batch: list[Request]) -> None:
+        await asyncio.sleep(0)  # one turn of the event loop per call, as in ``_call``
         tokens = sum(estimated_tokens(r, lane.model.params) for r in batch) if lane.model.tpm else 0
         await lane.pacer.wait(calls=len(batch), tokens=tokens)
         self.store.check()  # the pacer may have waited: check again right before the work
