@@ -490,6 +490,12 @@ class Executor:
                         self._skip(request, str(failure))
                 self._fail_store(failure)
                 return
+            except asyncio.CancelledError:  # another lane's store failure stopped the run: what
+                if self._store_failure:      # this worker held is skipped with its reason, not lost
+                    for request in batch:
+                        if not self._has_row(request):
+                            self._skip(request, self._store_failure)
+                raise
             except Exception as exc:  # noqa: BLE001 - a bug must cost one request, not a worker
                 try:
                     self._store_crash(lane, batch, exc)
