@@ -490,6 +490,12 @@ class Executor:
                         self._skip(request, str(failure))
                 self._fail_store(failure)
                 return
+            except asyncio.CancelledError:  # another lane's store failure stopped the run: what
+                if self._store_failure:      # this worker held is skipped with its reason, not lost
+                    for request in batch:
+                        if not self._has_row(request):
+                            self._skip(request, self._store_failure)
+                raise
             except Exception as exc:  # noqa: BLE001 - a bug must cost one request, not a worker
                 try:
                     self._store_crash(lane, batch, exc)
@@ -527,6 +533,10 @@ class Executor:
     # ------------------------------------------------------------------------ asking
 
     async def _call(self, lane: _Lane, request: Request) -> BackendAnswer:
+        # One turn of the event loop per call (``wait_for``'s task gave one): a backend that never
+        # suspends (replay) must not run its lane to the end while the other lanes, the progress
+        # display and Ctrl-C wait; the lanes interleave, and rows are stored in the same order.
+        await asyncio.sleep(0)
         if lane.paced:  # the pacer may wait: check the store again right before paying
             await lane.pacer.wait(tokens=estimated_tokens(request, lane.model.params) if lane.model.tpm else 0)
             self.store.check()
@@ -535,6 +545,7 @@ class Executor:
             return await lane.backend.answer(request)
 
     async def _ask_batch(self, lane: _Lane, batch: list[Request]) -> None:
+        await asyncio.sleep(0)  # one turn of the event loop per call, as in ``_call``
         tokens = sum(estimated_tokens(r, lane.model.params) for r in batch) if lane.model.tpm else 0
         await lane.pacer.wait(calls=len(batch), tokens=tokens)
         self.store.check()  # the pacer may have waited: check again right before the work

@@ -160,3 +160,24 @@ def test_the_prompt_hash_is_the_hash_of_the_canonical_json(pairs):
 
     messages = [Message(role, content) for role, content in pairs]
     assert messages_hash(messages) == sha256_text(canonical_json([[r, c] for r, c in pairs]))
+
+
+def test_lanes_of_backends_that_never_suspend_still_take_turns(tmp_path):
+    """A replay-like backend answers without suspending; each call still gives the event loop
+    a turn, so one model's lane never runs to its end before another's starts (nor before
+    Ctrl-C is seen)."""
+    from silspec.run.executor import Executor
+
+    first, _, _ = fk.scripted_backend()
+    second, _, _ = fk.scripted_backend()
+    items = [fk.item("Q1")]
+    requests = fk.requests_for("a", "ma", items, 20) + fk.requests_for("b", "mb", items, 20)
+    plan = fk.plan([fk.model("ma", first, concurrency=2), fk.model("mb", second, concurrency=2)],
+                   {"a": ("ma", PARSER), "b": ("mb", PARSER)}, items, requests)
+    with Store.open(tmp_path / "run") as store:
+        executor = Executor(models=plan.header.models, conditions=plan.header.conditions,
+                            items=plan.header.items, store=store, env={})
+        asyncio.run(executor.execute(plan.requests))
+        order = [r.condition for r in store.iter_answers()]
+    assert len(order) == 40
+    assert order.index("b") < 4 and order[:8].count("a") == order[:8].count("b") == 4
