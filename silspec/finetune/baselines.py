@@ -163,12 +163,12 @@ def control_examples(spec, finetune, examples: Sequence[Example], drawn: Sequenc
     true country's target kept: the model is scored on the country it was *not* told about."""
     from attrs import evolve
 
-    from silspec.finetune.examples import _compile
+    from silspec.finetune.examples import rendered_requests
     from silspec.spec.model import Split
 
     items = tuple(dict.fromkeys(ex.item for ex in examples))
     split = Split(tuple(sorted(set(drawn))), items)
-    requests = _compile(spec, evolve(finetune, train=split, valid=split, test=None), {"train": split})["train"]
+    requests = rendered_requests(spec, evolve(finetune, train=split, valid=split, test=None), split)
     messages = {(r.item, r.country): (r.messages, r.option_tokens) for r in requests}
     out = []
     for ex, country in zip(examples, drawn):

@@ -143,6 +143,13 @@ def _compile(spec: Spec, finetune: Finetune, splits: dict[str, Split]) -> dict[s
     return {kind: by_condition[name] for kind, name in names.items()}
 
 
+def rendered_requests(spec: Spec, finetune: Finetune, split: Split) -> list:
+    """The plan requests of ``split`` rendered with the block's prompt, benchmark or not (the
+    [ctrl] baseline renders prompts for countries it only names)."""
+    _validate(spec, finetune, "train", split)
+    return _compile(spec, finetune, {"train": split})["train"]
+
+
 def _target(spec: Spec, item_id: str, country: str | None, codes: tuple[int, ...], name: str | None) -> tuple[float, ...] | None:
     item = spec.item(item_id)
     benchmark = item.benchmark(name, country) if name and any(b.name == name for b in item.benchmarks) else item.benchmark(None, country)

@@ -152,3 +152,18 @@ def test_paper_emd_metric_and_diversity_report_lint_clean(tmp_path):
     assert errors == []
     assert [m.name for m in result.spec.analysis.metrics] == ["js", "emd_values_paper", "accuracy"]
     assert result.spec.analysis.report["diversity"] is True
+
+
+def test_unseen_names_a_dimension_and_an_honest_split_passes(tmp_path):
+    # the conftest spec's test split is CCC x Q1: Q1 is trained on, CCC too (train = C1)
+    text = SPEC.replace("LOSS", "kl").replace('test { countries = ["CCC"]  items = [s.Q1] }',
+                                              'test { countries = ["CCC"]  items = [s.Q1]  unseen = [questions] }')
+    _, errors = diagnostics(tmp_path, text)
+    assert [e.code for e in errors] == ["SIL202"] and "countries" in errors[0].hint
+    leaky = text.replace("unseen = [questions]", "unseen = [items]")
+    _, errors = diagnostics(tmp_path / "leaky", leaky)
+    assert [e.code for e in errors] == ["SIL830"] and "(Q1)" in errors[0].message
+    honest = leaky.replace("train { countries = group(C1)  items = group(QA) }",
+                           "train { countries = group(C1)  items = [s.Q2, s.Q3] }")
+    _, errors = diagnostics(tmp_path / "honest", honest)
+    assert errors == []

@@ -26,3 +26,11 @@ def test_diversity_table_lists_model_beside_survey():
 
 def test_no_diversity_table_unless_asked():
     assert "Country diversity" not in _printed(Results(study=StudyHeader(name="s")))
+
+
+def test_diversity_rows_survive_the_json_round_trip():
+    rows = (DiversityRow("a", "s.Q1", "with_defaults", 3, model=0.9, survey=0.8),)
+    results = Results(study=StudyHeader(name="s"), diversity=rows)
+    data = results.to_dict()
+    assert data["diversity"][0]["survey"] == 0.8
+    assert Results.from_dict(data) == results

@@ -64,7 +64,7 @@ def test_shared_data_root_missing_folder_says_pass_source():
         _common.shared_data_root("no-such-dataset-xyz")
 
 
-@pytest.mark.parametrize("tool", ["convert_gss", "convert_kgss", "convert_wvs"])
+@pytest.mark.parametrize("tool", ["convert_gss", "convert_kgss", "convert_wvs", "convert_goqa"])
 def test_each_converter_still_runs_as_a_script(tool):
     """`--help` needs no data: it proves the script imports _common when run as `python tools/X.py`."""
     done = subprocess.run([sys.executable, str(TOOLS / f"{tool}.py"), "--help"], capture_output=True, text=True, timeout=60)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -35,3 +37,13 @@ def test_full_spec_has_the_papers_groups_and_disjoint_splits():
     assert not set(ft.train.items) & (set(ft.valid.items) | set(ft.test.items))
     assert not set(ft.train.countries) & set(ft.test.countries)
     assert "wvs7.Q223" not in items  # country-specific party codes
+
+
+@pytest.mark.parametrize("tool", ["convert_wvs", "convert_goqa"])
+def test_shipped_first_token_data_matches_a_fresh_conversion(tool):
+    """Runs the converter into a temporary folder and compares (needs shared/data: skipped without)."""
+    if not Path("/work/shared/data/wvs7-simllmculturedist").is_dir() and not (REPO.parent / "shared" / "data").is_dir():
+        pytest.skip("shared/data is not available here")
+    done = subprocess.run([sys.executable, str(REPO / "tools" / f"{tool}.py"), "--check"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
