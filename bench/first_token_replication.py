@@ -263,7 +263,7 @@ def json_zero_shot(torch, tokenizer, lm, example, spec):
     with torch.inference_mode():
         out = lm.generate(**ids, max_new_tokens=60, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     reply = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-    return baselines.parse_json_distribution(reply, example.option_tokens), reply
+    return baselines.parse_json_distribution(reply, example), reply
 
 
 def score(examples, preds, scales):

@@ -118,6 +118,10 @@ def render() -> str:
         out.append(f"group {name} = [{', '.join('wvs7.' + m for m in members)}]\n")
 
     out.append('''template first_token_prompt = file("templates/wvs_first_token_full_en.j2")
+// JSON-ZS (App. E): the same question and options, asking for the distribution as JSON (the paper
+// gives no wording; this is ours). Read with `answers = verbalised`: an unreadable reply is an
+// invalid answer (compliance table), not scored.
+template json_prompt = file("templates/wvs_first_token_json_en.j2")
 
 parser letter {
   extract = regex("^\\\\s*\\\\(?([A-K])")  // only for a sampled check; option_probs reads the letter tokens
@@ -162,6 +166,7 @@ model smol_ft {
         out.append(f"condition zs_{name} {{\n  model = smol\n  countries = group({countries})\n  items = group({items})\n"
                    "  prompt = first_token_prompt\n  parser = letter\n  answers = option_probs\n  option_labels = letters\n}\n")
         out.append(f"condition ft_{name} extends zs_{name} {{ model = smol_ft }}\n")
+        out.append(f"condition json_zs_{name} extends zs_{name} {{\n  prompt = json_prompt\n  answers = verbalised\n}}\n")
     out.append("// ---- the unseen survey (Pew/GlobalOpinionQA, §3.3): one condition per country, asking only the\n"
                "// questions GOQA has for it (data/goqa/; most questions were asked in few countries)\n")
     for group, country, items in pew_conditions:

@@ -18,8 +18,10 @@ examples of a test split, each aligned with the example's options.
   the full country list (seeded per example, never the true country), the paper's control; the
   caller re-renders the prompt for that country and scores against the *true* country's target.
 - JSON zero-shot: ``json_prompt`` asks for the distribution as JSON; ``parse_json_distribution``
-  reads it (shares over the option letters, any positive scale; a reply it cannot read is None,
-  which the caller counts and scores as uniform).
+  reads it with the rules of ``answers = verbalised`` (a reply it cannot read is None, which the
+  replication counts and scores as uniform). In a spec, JSON-ZS is a condition with
+  ``answers = verbalised`` (specs/wvs_first_token_full.sil), where an unreadable reply is an
+  invalid answer shown in the compliance table.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Sequence
 
 from attrs import frozen
 
+from silspec.answers.stated import parse_distribution
 from silspec.finetune.errors import FinetuneError
 from silspec.finetune.examples import Example
 
@@ -196,25 +198,10 @@ def json_prompt(prompt_text: str, country_name: str, letters: Sequence[str]) -> 
     return question + JSON_INSTRUCTION.format(country=country_name, example=example)
 
 
-_OBJECT = re.compile(r"\{[^{}]*\}", re.S)
-
-
-def parse_json_distribution(text: str, letters: Sequence[str]) -> tuple[float, ...] | None:
-    """Shares over ``letters`` from the first JSON object in ``text`` that names one of them;
-    letters it leaves out get 0; None when nothing usable (no object, no positive share)."""
-    for match in _OBJECT.finditer(text):
-        try:
-            data = json.loads(match.group(0))
-        except ValueError:
-            continue
-        if not isinstance(data, dict):
-            continue
-        values = {}
-        for key, value in data.items():
-            letter = str(key).strip().strip("()").upper()
-            if letter in letters and isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-                values[letter] = float(value)
-        total = sum(values.values())
-        if total > 0:
-            return tuple(values.get(letter, 0.0) / total for letter in letters)
-    return None
+def parse_json_distribution(text: str, example: Example) -> tuple[float, ...] | None:
+    """The shares a JSON-ZS reply states over the example's options, read by the same rules as
+    ``answers = verbalised`` (``silspec.answers.stated.parse_distribution``: keys are option
+    letters, codes or labels; percents or proportions; an unknown key, a negative share or a sum
+    off by more than 5 % makes the reply unreadable); None when it is not an answered distribution."""
+    parsed = parse_distribution(text, example.option_codes, example.option_tokens, example.option_tokens)
+    return tuple(parsed.probs) if parsed.outcome == "answered" and parsed.probs is not None else None

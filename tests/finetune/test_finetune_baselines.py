@@ -72,13 +72,14 @@ def test_control_countries_never_the_true_country_and_seeded():
 @pytest.mark.parametrize("reply, expected", [
     ('{"A": 60, "B": 30, "C": 10}', (0.6, 0.3, 0.1)),
     ('Sure! ```json\n{"(A)": 0.5, "C": 0.5}\n```', (0.5, 0.0, 0.5)),
-    ('{"x": 1} then {"B": 2}', (0.0, 1.0, 0.0)),
+    ('{"x": 1} then {"B": 2}', None),  # an unknown key: unreadable, as for answers = verbalised
+    ('{"A": 50, "B": 20}', None),  # sums to 70 %: not a distribution
     ('{"A": "sixty"}', None),
     ("I cannot say.", None),
     ('{"A": 0, "B": 0}', None),
 ])
 def test_parse_json_distribution(reply, expected):
-    got = parse_json_distribution(reply, ("A", "B", "C"))
+    got = parse_json_distribution(reply, ex("s.Q1", "AAA", [0.2, 0.3, 0.5]))
     assert got == (None if expected is None else pytest.approx(expected))
 
 
