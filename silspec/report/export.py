@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 import attrs
 
+from silspec.analysis.diversity import diversity_means
 from silspec.analysis.metrics import HEADLINE_KEY
 from silspec.analysis.report_warnings import LOW_VALID_MASS
 from silspec.analysis.results import ComparisonResult, Results
@@ -451,6 +452,24 @@ def md_calibration(results: Results) -> str:
     return "\n".join(parts)
 
 
+DIVERSITY_NOTE = ("Mean over country pairs of 1 − JS distance (natural log) between the countries' distributions "
+                  "of the same item, averaged over items: 1 = every country alike, lower = more diverse; survey = "
+                  "the benchmarks of the same countries.")
+
+
+def md_diversity(results: Results) -> str:
+    """Country diversity per condition (``report { diversity = true }``): the model's beside the survey's."""
+    rows = [
+        [condition, variant, str(n), number(model), number(survey), number(model - survey)]
+        for (condition, variant), (model, survey, n) in diversity_means(results.diversity).items()
+        if variant == "with_defaults" or results.has_defaults(condition)
+    ]
+    if not rows:
+        return ""
+    header = ["condition", "variant", "items", "model", "survey", "model − survey"]
+    return _table(header, rows, ["---", "---"] + ["---:"] * 4) + "\n" + DIVERSITY_NOTE + "\n"
+
+
 def md_usage(results: Results) -> str:
     """Tokens and cost per condition, then where each price comes from."""
     if not results.usage:
@@ -512,6 +531,7 @@ def markdown_blocks(results: Results) -> dict[str, Callable[[], str]]:
         "shapley": lambda: md_shapley(results),
         "warnings": lambda: md_warnings(results),
         "usage": lambda: md_usage(results),
+        "diversity": lambda: md_diversity(results),
         "subgroups": lambda: md_subgroups(results),
         "joints": lambda: md_joints(results),
         "replicate_runs": lambda: md_replicate_runs(results),
@@ -566,6 +586,8 @@ def to_markdown(results: Results) -> str:
         parts += ["## Metric against the number of personas\n", md_curves(results)]
     if results.shapley:
         parts += ["## Item contributions\n", md_shapley(results)]
+    if results.diversity:
+        parts += ["## Country diversity\n", md_diversity(results)]
     return "\n".join(parts)
 
 

@@ -20,6 +20,7 @@ from silspec.report.export import (
     md_benchmarks,
     md_country_tables,
     md_curves,
+    md_diversity,
     md_shapley,
     md_calibration,
     md_comparisons,
@@ -123,6 +124,9 @@ def to_html(results: Results, *, plots: bool = True) -> str:
     if results.shapley:
         parts.append("<h2>Item contributions</h2>")
         parts.append(_markdown_sections_to_html(md_shapley(results)))
+    if results.diversity:
+        parts.append("<h2>Country diversity</h2>")
+        parts.append(_markdown_sections_to_html(md_diversity(results)))
     if plots:
         parts.append('<h2 id="plots">Simulated vs benchmark</h2>')
         parts.append(f"<p>{html.escape(_error_bar_note(results))}</p>")

@@ -34,3 +34,18 @@ def test_diversity_rows_survive_the_json_round_trip():
     data = results.to_dict()
     assert data["diversity"][0]["survey"] == 0.8
     assert Results.from_dict(data) == results
+
+
+def test_markdown_and_html_show_the_same_diversity_row():
+    from silspec.report.export import to_markdown
+    from silspec.report.html import to_html
+
+    rows = (DiversityRow("ft_africa", "wvs7.Q1", "with_defaults", 8, model=0.9, survey=0.7),
+            DiversityRow("ft_africa", "wvs7.Q2", "with_defaults", 8, model=0.8, survey=0.6))
+    results = Results(study=StudyHeader(name="s"), diversity=rows)
+    md = to_markdown(results)
+    assert "## Country diversity" in md
+    assert "| ft_africa | with_defaults | 2 | 0.850 | 0.650 | 0.200 |" in md
+    page = to_html(results, plots=False)
+    assert "<h2>Country diversity</h2>" in page and "0.650" in page
+    assert "Country diversity" not in to_markdown(Results(study=StudyHeader(name="s")))
