@@ -65,12 +65,8 @@ def run(args: argparse.Namespace) -> int:
     except ReportUsageError as error:  # a usage error, like argparse's: exit 2
         print(f"silspec report: error: {error}", file=sys.stderr)
         return 2
-    except (api.ReportError, UpdateDocError) as error:
-        print(f"silspec report: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"silspec report: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
+    except (api.ReportError, UpdateDocError, OSError) as error:
+        return _failed(error)
     if args.out:
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
@@ -93,12 +89,17 @@ def _answers(api, args: argparse.Namespace) -> int:
         return 2
     try:
         n, which = api.write_answers(args.run_dir[0], format=args.format, out=args.out)
-    except api.ReportError as error:
-        print(f"silspec report: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"silspec report: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
+    except (api.ReportError, OSError) as error:
+        return _failed(error)
     if args.out:
         print(f"wrote {n} rows to {args.out}: {which}", file=sys.stderr)
     return 0
+
+
+def _failed(error: Exception) -> int:
+    """Exit 1 after saying why the run could not be read or the output written (an OSError by its file)."""
+    if isinstance(error, OSError):
+        print(f"silspec report: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+    else:
+        print(f"silspec report: {error}", file=sys.stderr)
+    return 1

@@ -255,24 +255,24 @@ def group_tables(results: Results) -> list[Table]:
     tables = []
     for condition, attribute, item, variant, rows in groups.subgroup_sections(results):
         header, body = groups.subgroup_table(rows)
-        table = Table(title=groups.subgroup_title(condition, attribute, item, variant), title_justify="left",
-                      caption=Text(groups.SUBGROUP_NOTE), caption_justify="left")
-        for column in header:
-            table.add_column(column, justify="left" if column in ("group", "simulated %", "benchmark %", "note") else "right")
-        for cells in body:
-            table.add_row(*cells)
-        tables.append(table)
+        tables.append(_group_table(groups.subgroup_title(condition, attribute, item, variant), groups.SUBGROUP_NOTE,
+                                   header, body, left=("group", "simulated %", "benchmark %", "note")))
     for variant, rows in groups.joint_sections(results):
         header, body = groups.joint_table(rows)
         which = "with defaults" if variant == "with_defaults" else "VALID ANSWERS ONLY"
-        table = Table(title=f"joint distributions of item pairs ({which})", title_justify="left",
-                      caption=Text(groups.JOINT_NOTE), caption_justify="left")
-        for column in header:
-            table.add_column(column, justify="left" if column in ("pair", "condition", "items", "note") else "right")
-        for cells in body:
-            table.add_row(*cells)
-        tables.append(table)
+        tables.append(_group_table(f"joint distributions of item pairs ({which})", groups.JOINT_NOTE,
+                                   header, body, left=("pair", "condition", "items", "note")))
     return tables
+
+
+def _group_table(title: str, note: str, header: list[str], body: list[list[str]], *, left: tuple[str, ...]) -> Table:
+    """A subgroup or joint table: its note as the caption, text columns (``left``) left-aligned, numbers right."""
+    table = Table(title=title, title_justify="left", caption=Text(note), caption_justify="left")
+    for column in header:
+        table.add_column(column, justify="left" if column in left else "right")
+    for cells in body:
+        table.add_row(*cells)
+    return table
 
 
 def diversity_table(results: Results) -> Table:

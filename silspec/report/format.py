@@ -10,7 +10,7 @@ import math
 from typing import Sequence
 
 from silspec.analysis.compliance import Compliance
-from silspec.analysis.results import ComparisonResult, ItemMetrics, Results
+from silspec.analysis.results import ComparisonResult, ItemMetrics, Results, SubgroupRow
 
 # Value keys shown in the per-item tables, in order, with their column titles.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -69,7 +69,8 @@ def value_cell(key: str, value: float | None) -> str:
     return number(value)
 
 
-def with_interval(row: ItemMetrics, key: str) -> str:
+def with_interval(row: ItemMetrics | SubgroupRow, key: str) -> str:
+    """A metric's cell with its bootstrap interval, for an item's row or a subgroup's."""
     text = value_cell(key, row.values.get(key))
     interval = row.intervals.get(key)
     if interval is not None:

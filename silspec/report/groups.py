@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from silspec.analysis.results import JointRow, Results, SubgroupRow
-from silspec.report.format import COLUMNS, number, value_cell
+from silspec.report.format import COLUMNS, number, with_interval
 
 JOINT_NOTE = ("JS: Jensen–Shannon divergence of the flattened joint tables (simulated vs benchmark "
               "cross-tabulation); V: Cramér's V; ρ: polychoric correlation (two-step ML; both scales ordinal); "
@@ -41,7 +41,7 @@ def subgroup_table(rows: Sequence[SubgroupRow]) -> tuple[list[str], list[list[st
         body.append([
             row.group, str(row.n), str(row.personas), "–" if row.benchmark_n is None else str(row.benchmark_n),
             _shares(row.probs), _shares(row.benchmark_probs),
-            *(_with_interval(row, key) for key, _ in columns),
+            *(with_interval(row, key) for key, _ in columns),
             row.reason or "",
         ])
     return header, body
@@ -92,11 +92,3 @@ def _joint_value(row: JointRow, key: str) -> str:
 
 def _shares(probs) -> str:
     return "–" if probs is None else " / ".join(f"{p * 100:.0f}" for p in probs)
-
-
-def _with_interval(row: SubgroupRow, key: str) -> str:
-    text = value_cell(key, row.values.get(key))
-    interval = row.intervals.get(key)
-    if interval is not None:
-        text += f" [{number(interval.low)}, {number(interval.high)}]"
-    return text

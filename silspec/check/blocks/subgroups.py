@@ -10,6 +10,8 @@ shares, as a marginal benchmark's `missing` is.
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 from silspec.check import tables, values as v
 from silspec.check.blocks.common import assignments
 from silspec.check.context import Context
@@ -19,28 +21,28 @@ from silspec.spec.model import GroupBenchmark, Item, JointBenchmark, JointPair, 
 UNITS = ("count", "percent", "proportion")
 GROUP_COLUMNS = ("group",)  # besides the attribute's own name
 
+T = TypeVar("T")
+
 
 def build_subgroups(ctx: Context, block: ast.Block, surveys: dict[str, Survey]) -> tuple[Subgroups, ...]:
-    out = []
-    seen: set[str] = set()
-    for sub in block.blocks("subgroups"):
-        if sub.name is None or sub.name in seen:
-            continue
-        seen.add(sub.name)
-        built = _subgroups(ctx, sub, surveys)
-        if built is not None:
-            out.append(built)
-    return tuple(out)
+    return _build_named(ctx, block, surveys, "subgroups", _subgroups)
 
 
 def build_joints(ctx: Context, block: ast.Block, surveys: dict[str, Survey]) -> tuple[JointPair, ...]:
+    return _build_named(ctx, block, surveys, "joint", _joint)
+
+
+def _build_named(ctx: Context, block: ast.Block, surveys: dict[str, Survey], kind: str,
+                 build: Callable[[Context, ast.Block, dict[str, Survey]], T | None]) -> tuple[T, ...]:
+    """The `kind` sub-blocks of `block`, built: only the first block of each name (unnamed blocks
+    and later repeats are skipped here); one that `build` returns None for is left out."""
     out = []
     seen: set[str] = set()
-    for sub in block.blocks("joint"):
+    for sub in block.blocks(kind):
         if sub.name is None or sub.name in seen:
             continue
         seen.add(sub.name)
-        built = _joint(ctx, sub, surveys)
+        built = build(ctx, sub, surveys)
         if built is not None:
             out.append(built)
     return tuple(out)
