@@ -47,9 +47,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from silspec.analysis.diversity import mean_pairwise_similarity  # noqa: E402
-from silspec.analysis.metrics import emd_values_paper, js_distance, wasserstein_ordinal  # noqa: E402
 from silspec.finetune import baselines  # noqa: E402
 from silspec.finetune.examples import Example, build_examples  # noqa: E402
+from silspec.finetune.scoring import score  # noqa: E402  (the same scoring as `silspec finetune --baselines`)
 from silspec.spec.load import load_spec  # noqa: E402
 from silspec.spec.model import Split  # noqa: E402
 
@@ -264,35 +264,6 @@ def json_zero_shot(torch, tokenizer, lm, example, spec):
         out = lm.generate(**ids, max_new_tokens=60, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     reply = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
     return baselines.parse_json_distribution(reply, example), reply
-
-
-def score(examples, preds, scales):
-    """Means over the examples that have a prediction: 1-JSD (paper), EMD (paper), W1 (ordered), mode."""
-    one_minus, emd, w1, mode, n = [], [], [], [], 0
-    for ex, pred in zip(examples, preds):
-        if pred is None:
-            continue
-        n += 1
-        p, q = np.asarray(pred, dtype=float), np.asarray(ex.target, dtype=float)
-        one_minus.append(1.0 - js_distance(p, q))
-        emd.append(emd_values_paper(p, q))
-        scale = scales[ex.item]
-        if scale.ordered:
-            w1.append(wasserstein_ordinal(p, q, codes=ex.option_codes if list(ex.option_codes) == sorted(ex.option_codes) else None))
-        mode.append(expected_modal_hit(p, q))
-    mean = lambda xs: float(np.mean(xs)) if xs else math.nan  # noqa: E731
-    return {"n": n, "1-JSD": mean(one_minus), "EMD_paper": mean(emd), "W1_ordinal": mean(w1), "n_ordinal": len(w1),
-            "modal_acc": mean(mode)}
-
-
-def expected_modal_hit(p, q) -> float:
-    """Modal accuracy with ties broken at random: the share of the prediction's tied modes that are
-    modes of the survey. silspec's `accuracy` metric counts any shared mode as a hit, so a flat
-    prediction (uniform, Avg_Culture on unknown questions, JSON-ZS scored as uniform) would score 1
-    everywhere; here it scores 1/k on a k-option question with one survey mode."""
-    p_modes = np.isclose(p, p.max(), rtol=0, atol=1e-12)
-    q_modes = np.isclose(q, q.max(), rtol=0, atol=1e-12)
-    return float((p_modes & q_modes).sum() / p_modes.sum())
 
 
 def diversity_of(examples, preds_by_method):

