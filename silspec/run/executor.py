@@ -297,6 +297,10 @@ class Executor:
         self._workers: list[asyncio.Task[None]] = []
         self._interrupted = False
         self._done: set[str] = set()  # ids of the batches in hand stored during this invocation
+        # (condition, item, answers, codes, tokens) -> what scoring reads that does not depend on
+        # the reply: the aligned option tokens, whether they differ from the codes, the scorer
+        # hash. A run has a handful of these; computing them per answer was ~5 % of its CPU.
+        self._scoring: dict[tuple[Any, ...], tuple[tuple[str, ...] | None, bool, str]] = {}
         self._store_failure: str | None = None
         self._lanes: dict[str, _Lane] = {}
 
@@ -679,7 +683,21 @@ class Executor:
         if item is None:
             return None
         return score(reply_of(answer), answers=request.answers, parser=parser, item=item,
-                     option_tokens=_aligned_tokens(request, item))
+                     option_tokens=self._scoring_of(request, item, parser)[0])
+
+    def _scoring_of(self, request: Request, item: PlanItem, parser: Any) -> tuple[tuple[str, ...] | None, bool, str]:
+        """(aligned option tokens, do they differ from the item's codes, scorer hash), computed
+        once per condition, item, answer kind and option order (not once per answer)."""
+        key = (request.condition, item.id, request.answers, request.option_codes, request.option_tokens)
+        known = self._scoring.get(key)
+        if known is None:
+            tokens = _aligned_tokens(request, item)
+            known = self._scoring[key] = (
+                tokens,
+                tokens is not None and list(tokens) != [str(c) for c in item.codes],
+                scorer_hash(answers=request.answers, parser=parser, item=item, option_tokens=tokens),
+            )
+        return known
 
     def _store(
         self,
@@ -699,7 +717,8 @@ class Executor:
     ) -> None:
         """Store the row of ``request`` (``verdict``: the answer's, when already scored)."""
         model = lane.model
-        tokens = _aligned_tokens(request, item) if item is not None else None
+        tokens, tokens_differ, scorer = self._scoring_of(request, item, parser) if item is not None \
+            else (None, False, None)
         if answer is None:
             verdict = (
                 score(Reply(failure=error or "the request failed"), answers=request.answers, parser=parser,
@@ -713,8 +732,8 @@ class Executor:
         meta = {**(dict(answer.meta) if answer is not None else {}), **(meta or {})}
         if answer is not None and answer.reasoning:
             meta["reasoning"] = answer.reasoning
-        if tokens is not None and list(tokens) != [str(c) for c in item.codes]:  # type: ignore[union-attr]
-            meta["option_tokens"] = list(tokens)  # what the verdict was read with (letters)
+        if tokens_differ:
+            meta["option_tokens"] = list(tokens)  # type: ignore[arg-type]  # what the verdict was read with (letters)
         text = answer.text if answer is not None else None
         if text is not None and not isinstance(text, str):  # an error verdict says so; keep what came
             meta["text_of_type"] = f"{type(text).__name__}: {text!r:.200}"
@@ -741,8 +760,7 @@ class Executor:
             reason=verdict.reason,
             probs=dict(verdict.probs) if verdict.probs is not None else None,
             dropped=verdict.dropped,
-            scorer=(scorer_hash(answers=request.answers, parser=parser, item=item, option_tokens=tokens)
-                    if item is not None else None),
+            scorer=scorer,
             attempts=attempts,
             latency_s=latency,
             prompt_tokens=answer.prompt_tokens if answer else None,

@@ -268,7 +268,10 @@ class Store:
         self._db = connection
         self._invocation: int | None = None
         self.synchronous = synchronous
-        self._identity = _identity(path)
+        # the file and its folder as strings: ``check_writable`` runs twice per request, and
+        # ``Path.stat`` / ``Path.parent`` cost more than the system calls themselves
+        self._path_str, self._folder_str = os.fspath(path), os.fspath(path.parent)
+        self._identity = _identity(self._path_str)
         self._deferred: list[dict[str, Any]] = []  # attempt rows waiting for their answer's commit
 
     # ------------------------------------------------------------------------- lifecycle
@@ -325,13 +328,13 @@ class Store:
     def check_writable(self) -> None:
         """``StoreFailure`` unless an answer asked now could be stored: the file is still the one
         opened (not deleted or replaced) and its disk has room. Called before every request."""
-        now = _identity(self.path)
+        now = _identity(self._path_str)
         if now is None:
             raise StoreFailure(f"the results store {self.path} was deleted during the run")
         if now != self._identity:
             raise StoreFailure(f"the results store {self.path} was replaced by another file during the run")
         try:
-            stats = os.statvfs(self.path.parent)
+            stats = os.statvfs(self._folder_str)
         except (OSError, AttributeError):  # no statvfs (Windows): SQLite's own errors still stop the run
             return
         free = stats.f_bavail * stats.f_frsize
@@ -802,9 +805,9 @@ def describe_sqlite_error(exc: BaseException) -> str:
     return text
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     try:
-        stats = path.stat()
+        stats = os.stat(path)
     except OSError:
         return None
     return stats.st_dev, stats.st_ino
