@@ -54,13 +54,9 @@ def run_finetune(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             err.print(f"silspec finetune: {label} must be at least 1", markup=False)
             return 2
-    problem = spec_usage_problem("finetune", args.file, args.overrides)
-    if problem:
-        err.print(problem, markup=False)
-        return 2
-    spec = load_or_report(args.file, args.overrides, err)
-    if spec is None:
-        return 1
+    spec = _load(args, err)
+    if isinstance(spec, int):
+        return spec
 
     from silspec.finetune.errors import FinetuneError
     from silspec.finetune.train import train_finetune
@@ -88,6 +84,16 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args, err):
+    """The checked spec, or the exit code: 2 for a usage problem, 1 for lint errors (printed)."""
+    problem = spec_usage_problem("finetune", args.file, args.overrides)
+    if problem:
+        err.print(problem, markup=False)
+        return 2
+    spec = load_or_report(args.file, args.overrides, err)
+    return 1 if spec is None else spec
+
+
 def run_baselines(args: argparse.Namespace, out, err) -> int:
     """`--baselines`: score uniform, Avg_Culture and KNN per split; print tables, write --out JSON."""
     import json
@@ -106,13 +112,9 @@ def run_baselines(args: argparse.Namespace, out, err) -> int:
         err.print(f"silspec finetune: with --baselines, --out is the JSON file to write, and {target} is a folder",
                   markup=False)
         return 2
-    problem = spec_usage_problem("finetune", args.file, args.overrides)
-    if problem:
-        err.print(problem, markup=False)
-        return 2
-    spec = load_or_report(args.file, args.overrides, err)
-    if spec is None:
-        return 1
+    spec = _load(args, err)
+    if isinstance(spec, int):
+        return spec
 
     from silspec.finetune.baseline_eval import evaluate_baselines, report_json
     from silspec.finetune.errors import FinetuneError

@@ -89,11 +89,22 @@ class RunListener:
 
 
 @define
-class _Tally:
+class Tally:
+    """What one condition's answers came to in this invocation (the executor's and the Ray
+    driver's counts, so both summarise a run the same way)."""
+
     ok: int = 0  # outcome answered
     invalid: int = 0  # outcome invalid or refused (a reply without an answer)
     errors: int = 0
     skipped: int = 0
+
+    def count(self, outcome: str) -> None:
+        if outcome == "error":
+            self.errors += 1
+        elif outcome in ("invalid", "refused"):
+            self.invalid += 1
+        else:
+            self.ok += 1
 
 
 @frozen
@@ -289,7 +300,7 @@ class Executor:
             [env.get(m.api_key_env, "") for m in models.values() if m.api_key_env]
             + [s for m in models.values() for s in url_secrets(m.base_url)]
         )
-        self._tallies: dict[str, _Tally] = {}
+        self._tallies: dict[str, Tally] = {}
         self._pending: dict[str, int] = {}
         self._preflight: dict[str, tuple[str, ...]] = {}
         self._stopped: dict[str, str] = {}
@@ -336,7 +347,7 @@ class Executor:
         lanes: dict[str, _Lane] = {}
         for condition, count in pending.items():
             self._pending[condition] = self._pending.get(condition, 0) + count
-            self._tallies.setdefault(condition, _Tally())
+            self._tallies.setdefault(condition, Tally())
         self.listener.on_start(dict(totals or self._pending), dict(self._pending))
         try:
             for model_name, (source, count) in sources.items():
@@ -431,7 +442,7 @@ class Executor:
             self._skip(queue.popleft(), message)
 
     def _skip(self, request: Request, reason: str) -> None:
-        self._tallies.setdefault(request.condition, _Tally()).skipped += 1
+        self._tallies.setdefault(request.condition, Tally()).skipped += 1
         self.listener.on_skipped(request, reason)
 
     async def _close(self, model: PlanModel, backend: Any) -> None:
@@ -774,13 +785,7 @@ class Executor:
         )
         self.store.record_answer(record)
         self._done.add(request.id)
-        tally = self._tallies.setdefault(request.condition, _Tally())
-        if verdict.outcome == "error":
-            tally.errors += 1
-        elif verdict.outcome in ("invalid", "refused"):
-            tally.invalid += 1
-        else:
-            tally.ok += 1
+        self._tallies.setdefault(request.condition, Tally()).count(verdict.outcome)
         self.listener.on_answer(record)
 
     def _watch_provider(self, lane: _Lane, answer: BackendAnswer) -> None:

@@ -47,7 +47,7 @@ from silspec.plan.model import PlanCondition, PlanItem, PlanModel, Request
 from silspec.run.batch import is_batch_model
 from silspec.run.errors import RunSetupError
 from silspec.run.executor import (
-    ConditionCounts, ExecutionReport, Executor, GuardedStore, RunListener,
+    ConditionCounts, ExecutionReport, Executor, GuardedStore, RunListener, Tally,
 )
 from silspec.run.records import AnswerRecord, AttemptRecord
 from silspec.run.store import StoreFailure
@@ -309,14 +309,6 @@ async def _with_ctrl_c(driver: "_Driver", requests: Sequence[Request], totals: M
 
 
 @define
-class _Tally:
-    ok: int = 0
-    invalid: int = 0
-    errors: int = 0
-    skipped: int = 0
-
-
-@define
 class _Driver:
     engine: RayEngine
     ray: Any
@@ -329,7 +321,7 @@ class _Driver:
     _guarded: GuardedStore = field(init=False)
     _by_id: dict[str, Request] = field(factory=dict)
     _settled: set[str] = field(factory=set)  # ids answered or skipped in this invocation
-    _tallies: dict[str, _Tally] = field(factory=dict)
+    _tallies: dict[str, Tally] = field(factory=dict)
     _pending: Counter[str] = field(factory=Counter)
     _stopped: dict[str, str] = field(factory=dict)
     _preflight: dict[str, tuple[str, ...]] = field(factory=dict)
@@ -362,7 +354,7 @@ class _Driver:
         for request in requests:
             self._by_id[request.id] = request
             self._pending[request.condition] += 1
-            self._tallies.setdefault(request.condition, _Tally())
+            self._tallies.setdefault(request.condition, Tally())
         self.listener.on_start(dict(totals or self._pending), dict(self._pending))
         try:
             queue = deque(plan_shards(requests, self.models, self.engine.workers))
@@ -511,13 +503,7 @@ class _Driver:
             return
         self._guarded.record_answer(record)
         self._settled.add(record.request_id)
-        tally = self._tallies.setdefault(record.condition, _Tally())
-        if record.outcome == "error":
-            tally.errors += 1
-        elif record.outcome in ("invalid", "refused"):
-            tally.invalid += 1
-        else:
-            tally.ok += 1
+        self._tallies.setdefault(record.condition, Tally()).count(record.outcome)
         self.listener.on_answer(record)
 
     def _stop(self, model: str, message: str) -> None:
@@ -531,7 +517,7 @@ class _Driver:
 
     def _skip(self, request: Request, reason: str) -> None:
         self._settled.add(request.id)
-        self._tallies.setdefault(request.condition, _Tally()).skipped += 1
+        self._tallies.setdefault(request.condition, Tally()).skipped += 1
         self.listener.on_skipped(request, reason)
 
     def _skip_unsettled(self, requests: Sequence[Request]) -> None:
