@@ -30,8 +30,10 @@ from attrs import frozen
 from silspec.plan.compile import plan_model
 from silspec.plan.hashing import request_id
 from silspec.plan.model import Message, Request
+from silspec.plan.redact import url_secrets
 from silspec.run.backends.base import BackendError, TransientError
 from silspec.run.backends.registry import get_backend
+from silspec.run.executor import Redactor
 from silspec.spec.model import Item, Spec
 
 # Table 3 of the paper, verbatim.
@@ -184,13 +186,17 @@ def generate(spec: Spec, *, descriptors: str, model: str, instruction: str, out:
     factory = get_backend(pm.backend)
     if "sampled" not in getattr(factory, "answer_modes", ("sampled",)):
         raise DescriptorsError(f"backend {pm.backend!r} cannot generate text (answer mode `sampled`)")
-    backend = factory(pm, env=dict(os.environ if env is None else env))
+    env = dict(os.environ if env is None else env)
+    backend = factory(pm, env=env)
     replies = asyncio.run(_ask_all(backend, requests))
+    # errors go into a shared table and its sidecar: no key, whatever raised them (backends
+    # already mask what they build; a backend bug's message is masked here too)
+    redact = Redactor([env.get(pm.api_key_env, "") if pm.api_key_env else "", *url_secrets(pm.base_url)])
     rows = []
     for request, (text, error) in zip(requests, replies):
         item = spec.item(request.item)
         code = int(request.persona)
-        sentence, note = ("", f"error: {error}") if error else clean_reply(text)
+        sentence, note = ("", f"error: {redact(error)}") if error else clean_reply(text)
         rows.append(Row(item.code, code, code_label(item, code), sentence, note, request.messages))
     _write(spec, table_path, rows, descriptors=descriptors, model=model, instruction=instruction, pm=pm)
     return rows

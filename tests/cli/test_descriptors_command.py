@@ -156,3 +156,22 @@ def test_the_hf_backend_generates_a_table_too(tmp_path, monkeypatch):
                  "--out", "data/t.csv"]) in (0, 1)
     rows = _rows(spec.parent.parent / "data/t.csv")
     assert len(rows) == 55 and not [r for r in rows if r["note"].startswith("error")]
+
+
+def test_a_provider_that_echoes_the_key_never_gets_it_into_the_table(tmp_path, monkeypatch, capsys):
+    """A 401 whose body repeats the key sent (as some providers do): the failed rows' notes,
+    the sidecar and the printed errors say the request failed, never the key."""
+    wrong = "sk-wrong-secret-key-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", wrong)
+    with start_chat_server(tmp_path, api_key=TEST_API_KEY) as server:
+        spec, _ = _project(tmp_path, server.url)
+        out = "data/wvs7/generated.csv"
+        code = main(["descriptors", str(spec), "--descriptors", "inglehart_welzel", "--model", "gen", "--out", out])
+    printed = capsys.readouterr()
+    assert code == 1
+    root = spec.parent.parent
+    table = (root / out).read_text(encoding="utf-8")
+    sidecar = (root / "data/wvs7/generated.meta.json").read_text(encoding="utf-8")
+    assert "failed with HTTP 401" in table and "***" in table
+    for text in (table, sidecar, printed.out, printed.err):
+        assert wrong not in text and wrong[7:] not in text
