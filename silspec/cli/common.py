@@ -36,6 +36,21 @@ def load_or_report(path: str, overrides: Sequence[str], err: Any, *, count_warni
     return result.spec
 
 
+def report_run_error(exc: Exception, err: Any) -> int:
+    """A run that could not start (``api.RunSetupError``: its diagnostics, then the message) or a
+    store that cannot be used (``StoreError``): printed in red, the exit code returned. The message
+    is escaped: it may hold brackets (``pip install 'silspec[ray]'``) that are not markup."""
+    from rich.markup import escape
+
+    from silspec.lang.diagnostics import render_text
+
+    diagnostics = getattr(exc, "diagnostics", None)
+    if diagnostics:
+        render_text(diagnostics, exc.sources, err)
+    err.print(f"[bold red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
+    return getattr(exc, "exit_code", 2)
+
+
 def make_console(*, stderr: bool = False, **options: Any) -> Any:
     """A Rich console that never wraps a message mid-sentence when it writes to a pipe or CI log.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from silspec.cli.common import add_set_option, make_console
+from silspec.cli.common import add_set_option, make_console, report_run_error
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,6 @@ def handle(args: argparse.Namespace) -> int:
     from silspec import api
     from silspec.analysis.pilot import PilotResult, gate_costs, judge, pilot_plans, require_pilot
     from silspec.cli.run import parse_overrides
-    from silspec.lang.diagnostics import render_text
     from silspec.report.pilot import print_pilot
     from silspec.run.progress import QuietListener, RichProgress, print_summary
     from silspec.run.rundir import RunDirectory
@@ -79,14 +78,8 @@ def handle(args: argparse.Namespace) -> int:
                              verdicts=verdicts)
         result = attrs.evolve(result, costs=gate_costs(full, run_dir, result.passed()))
         RunDirectory.at(run_dir).write_pilot(result.to_dict())
-    except api.RunSetupError as exc:
-        if exc.diagnostics:
-            render_text(exc.diagnostics, exc.sources, errors)
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
-        return exc.exit_code
-    except StoreError as exc:
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
-        return 2
+    except (api.RunSetupError, StoreError) as exc:
+        return report_run_error(exc, errors)
     print_pilot(result, console)
     console.print(f"verdicts written to {RunDirectory.at(run_dir).pilot_path}; gate the full run with"
                   f" `silspec run {args.spec} --only-passed {run_dir}`", highlight=False, soft_wrap=True)

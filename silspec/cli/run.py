@@ -18,9 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from rich.markup import escape
 
-from silspec.cli.common import add_set_option, make_console
+from silspec.cli.common import add_set_option, make_console, report_run_error
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -91,7 +90,6 @@ def handle(args: argparse.Namespace) -> int:
     # importing silspec.api (the whole pipeline, numpy) there would cost every command, `lint`
     # included, 1.0-1.4 s (python -X importtime, 2026-12-01); so the handler imports it.
     from silspec import api
-    from silspec.lang.diagnostics import render_text
     from silspec.run.progress import (
         QuietListener, RichProgress, print_dry_run, print_preflight, print_store_failure, print_summary,
     )
@@ -132,15 +130,8 @@ def handle(args: argparse.Namespace) -> int:
             conditions=tuple(args.conditions), limit=args.limit, listener=listener,
             durable=args.durable, cache=args.cache, engine=engine,
         )
-    except api.RunSetupError as exc:
-        if exc.diagnostics:
-            render_text(exc.diagnostics, exc.sources, errors)
-        # escaped: a message may hold brackets ("pip install 'silspec[ray]'") that are not markup
-        errors.print(f"[bold red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return exc.exit_code
-    except StoreError as exc:
-        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
-        return 2
+    except (api.RunSetupError, StoreError) as exc:
+        return report_run_error(exc, errors)
     print_summary(summary, console)
     if summary.cache_dir is not None:
         console.print(f"{summary.cached:,} answers from the cache {summary.cache_dir} (not asked);"
