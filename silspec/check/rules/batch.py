@@ -17,7 +17,7 @@ prefix come back as one error per request.
 from __future__ import annotations
 
 from silspec.check.context import Context
-from silspec.check.rules.options import needs_full_strings, scored_labels
+from silspec.check.rules.options import bool_option, needs_full_strings, scored_labels
 from silspec.spec.model import Model, Spec
 
 BATCH_BACKENDS = frozenset({"openai"})
@@ -28,12 +28,8 @@ def check(spec: Spec, ctx: Context) -> None:
     for model in spec.models.values():
         if "batch" not in model.options:
             continue
-        value = model.options["batch"]
-        span = ctx.span("model", model.name, "batch") or model.span
-        if not isinstance(value, bool):
-            ctx.report("SIL930", f"model `{model.name}`: `batch` is true or false, got {value!r}", span,
-                       "write `batch = true` to run this model through the provider's Batch API")
-            continue
+        value, span = bool_option(ctx, model, "batch", "SIL930",
+                                  "write `batch = true` to run this model through the provider's Batch API")
         if not value:
             continue
         if model.backend not in BATCH_BACKENDS:

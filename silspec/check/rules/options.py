@@ -25,7 +25,7 @@ from typing import Any
 from silspec.check.context import Context
 from silspec.check.rules.templates import sample_persona
 from silspec.templating.context import country_name, item_context, make_environment
-from silspec.spec.model import Condition, Item, Spec
+from silspec.spec.model import Condition, Item, Model, Spec
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 FULL_STRING_BACKENDS = frozenset({"hf", "replay"})  # score (or carry) whole option strings
@@ -73,16 +73,26 @@ def check(spec: Spec, ctx: Context) -> None:
         _backend_can_score(spec, ctx, cond)
 
 
+def bool_option(ctx: Context, model: Model, key: str, code: str, hint: str) -> tuple[bool | None, Any]:
+    """A model option that is true or false: (its value, its span), or (None, span) after
+    reporting ``code`` for any other value."""
+    value = model.options[key]
+    span = ctx.span("model", model.name, key) or model.span
+    if isinstance(value, bool):
+        return value, span
+    ctx.report(code, f"model `{model.name}`: `{key}` is true or false, got {value!r}", span, hint)
+    return None, span
+
+
 def _prompt_logprobs_settings(spec: Spec, ctx: Context) -> None:
     for model in spec.models.values():
         if "prompt_logprobs" not in model.options:
             continue
-        value = model.options["prompt_logprobs"]
-        span = ctx.span("model", model.name, "prompt_logprobs") or model.span
-        if not isinstance(value, bool):
-            ctx.report("SIL822", f"model `{model.name}`: `prompt_logprobs` is true or false, got {value!r}", span,
-                      "write `prompt_logprobs = true` for a vLLM server that returns prompt log-probabilities")
-        elif model.backend not in PROMPT_LOGPROBS_BACKENDS:
+        value, span = bool_option(ctx, model, "prompt_logprobs", "SIL822",
+                                  "write `prompt_logprobs = true` for a vLLM server that returns prompt log-probabilities")
+        if value is None:
+            continue
+        if model.backend not in PROMPT_LOGPROBS_BACKENDS:
             ctx.report("SIL822", f"model `{model.name}`: `prompt_logprobs` is an `openai` backend setting; "
                                 f"backend `{model.backend}` would ignore it", span,
                       "remove it (the hf backend scores full option strings itself)")
