@@ -52,6 +52,7 @@ from silspec.plan.redact import mask_url_credentials, url_secrets
 from silspec.run.backends.base import (
     BackendAnswer, BackendError, PermanentError, ReplyError, TransientError, run_preflight,
 )
+from silspec.run.committer import Committer
 from silspec.run.ratelimit import Pacer
 from silspec.run.records import AnswerRecord, AttemptRecord
 from silspec.run.store import StoreFailure, describe_sqlite_error
@@ -314,6 +315,7 @@ class Executor:
         self._scoring: dict[tuple[Any, ...], tuple[tuple[str, ...] | None, bool, str]] = {}
         self._store_failure: str | None = None
         self._lanes: dict[str, _Lane] = {}
+        self._committer = Committer(self.store, self._orphaned)
 
     # ------------------------------------------------------------------------ public
 
@@ -377,7 +379,9 @@ class Executor:
                     for lane in lanes.values():
                         lane.queue.clear()
         finally:
-            try:  # an attempt whose answer row could not be written (a bug) is still kept
+            try:  # answers whose workers were cancelled while they waited (Ctrl-C) are kept
+                self._committer.drain()
+                # an attempt whose answer row could not be written (a bug) is still kept
                 self.store.flush_attempts()
             except StoreFailure:
                 pass  # the store failed: the run already says so
@@ -532,9 +536,9 @@ class Executor:
                 continue
             condition = self.conditions.get(request.condition)
             try:
-                self._store(lane, request, _now(), 1, 0.0, self.items.get(request.item),
-                            condition.parser if condition else None, answer=None, error=text,
-                            meta={"error_reason": "internal error", "exception": type(exc).__name__})
+                self._store_now(lane, request, _now(), 1, 0.0, self.items.get(request.item),
+                                condition.parser if condition else None, answer=None, error=text,
+                                meta={"error_reason": "internal error", "exception": type(exc).__name__})
             except StoreFailure:
                 raise
             except Exception as again:  # noqa: BLE001 - even the error row failed: say so, go on
@@ -642,9 +646,9 @@ class Executor:
                     error_meta.update(failure.detail, error_reason=failure.reason)
                 elif not isinstance(failure, BackendError):
                     error_meta.update(error_reason="internal error", exception=type(failure).__name__)
-                self._store(lane, request, started_at, attempt, total_latency, item, parser,
-                            answer=None, error=error_text, status=status,
-                            meta=error_meta or None)
+                await self._store(lane, request, started_at, attempt, total_latency, item, parser,
+                                  answer=None, error=error_text, status=status,
+                                  meta=error_meta or None)
                 if lane.consecutive_permanent >= CONSECUTIVE_PERMANENT_LIMIT:
                     raise ModelStopped(
                         f"model {model.name!r} stopped after {lane.consecutive_permanent} permanent"
@@ -654,16 +658,14 @@ class Executor:
             assert answer is not None
             lane.consecutive_permanent = 0
             # committed with the answer row (one transaction), or alone before a re-ask
-            self.store.defer_attempt(
-                AttemptRecord(request.id, attempt, answer.text, None, None, latency, _now())
-            )
+            tried = AttemptRecord(request.id, attempt, answer.text, None, None, latency, _now())
             parsed = self._parse(request, item, parser, answer)
             if parsed is not None and wants_reask(parsed, parser) and reasks_used < parser.reask:
                 reasks_used += 1
-                self.store.flush_attempts()
+                self.store.record_attempt(tried)
                 continue
-            self._store(lane, request, started_at, attempt, total_latency, item, parser, answer=answer,
-                        verdict=parsed)
+            await self._store(lane, request, started_at, attempt, total_latency, item, parser, answer=answer,
+                              verdict=parsed, attempt=tried)
             return
 
     async def _wait_to_retry(self, lane: _Lane, request: Request, attempt: int, failure: BaseException,
@@ -710,7 +712,33 @@ class Executor:
             )
         return known
 
-    def _store(
+    async def _store(self, lane: _Lane, request: Request, *args: Any, attempt: AttemptRecord | None = None,
+                     **kwargs: Any) -> None:
+        """Store the row of ``request`` with ``attempt`` (the call that produced it) in this
+        event-loop turn's transaction (``Committer``); return once it is committed and counted."""
+        record = self._record(lane, request, *args, **kwargs)
+        await self._committer.keep(record, attempt, lambda: self._kept(record))
+
+    def _store_now(self, lane: _Lane, request: Request, *args: Any, **kwargs: Any) -> None:
+        """``_store`` at once, outside the event loop's turn (an internal error's row)."""
+        record = self._record(lane, request, *args, **kwargs)
+        self._committer.keep_now(record, None, lambda: self._kept(record))
+
+    def _kept(self, record: AnswerRecord) -> None:
+        """An answer is committed: it counts (progress, tallies, the listener)."""
+        self._done.add(record.request_id)
+        self._tallies.setdefault(record.condition, Tally()).count(record.outcome)
+        self.listener.on_answer(record)
+
+    def _orphaned(self, record: AnswerRecord, error: BaseException) -> None:
+        """An error storing an answer whose worker was cancelled while it waited (Ctrl-C)."""
+        if isinstance(error, StoreFailure):
+            self._fail_store(error)
+        else:
+            self._warn(f"request {record.request_id} of {record.condition}: {type(error).__name__}:"
+                       f" {self._redact(str(error))} (after its answer was stored)")
+
+    def _record(
         self,
         lane: _Lane,
         request: Request,
@@ -725,8 +753,8 @@ class Executor:
         status: int | None = None,
         meta: dict[str, Any] | None = None,
         verdict: Verdict | None = None,
-    ) -> None:
-        """Store the row of ``request`` (``verdict``: the answer's, when already scored)."""
+    ) -> AnswerRecord:
+        """The row of ``request`` (``verdict``: the answer's, when already scored)."""
         model = lane.model
         tokens, tokens_differ, scorer = self._scoring_of(request, item, parser) if item is not None \
             else (None, False, None)
@@ -783,10 +811,7 @@ class Executor:
             finished_at=_now(),
             meta=meta,
         )
-        self.store.record_answer(record)
-        self._done.add(request.id)
-        self._tallies.setdefault(request.condition, Tally()).count(verdict.outcome)
-        self.listener.on_answer(record)
+        return record
 
     def _watch_provider(self, lane: _Lane, answer: BackendAnswer) -> None:
         """Warn once per new value when the provider's model or fingerprint changes mid-run."""
@@ -846,6 +871,21 @@ class _GuardedStore:
     def record_answer(self, record: AnswerRecord) -> None:
         self._guard(self._store.record_answer, record)
         self.check()  # a deleted file takes writes silently: notice before the next call
+
+    def write_answer(self, record: AnswerRecord) -> None:
+        """``record_answer`` without the check after it (``Committer`` checks once per batch)."""
+        self._guard(self._store.record_answer, record)
+
+    @property
+    def batches(self) -> bool:
+        """Can several answers share one transaction (``Store.open_batch``)?"""
+        return hasattr(self._store, "open_batch") and hasattr(self._store, "close_batch")
+
+    def open_batch(self) -> None:
+        self._guard(self._store.open_batch)
+
+    def close_batch(self) -> None:
+        self._guard(self._store.close_batch)
 
     def record_attempt(self, attempt: AttemptRecord) -> None:
         self._guard(self._store.record_attempt, attempt)
