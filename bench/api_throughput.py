@@ -5,13 +5,15 @@ Ways to send the same N chat requests at concurrency C to the test server
 
 - **floor**:   bare asyncio streams, C keep-alive HTTP/1.1 connections, no client library;
 - **durable**: the floor plus what any client that keeps every answer must do: decode the reply's
-               JSON and commit an answer row with its attempt row to silspec's SQLite store (one
-               transaction per answer, WAL, ``synchronous=NORMAL``), as silspec does: the
-               floor of a durable client;
+               JSON and commit an answer row with its attempt row to silspec's SQLite store
+               through silspec's own group commit (``silspec.run.committer``: the answers of one
+               event-loop turn in one transaction, WAL, ``synchronous=NORMAL``), as silspec
+               does: the floor of a durable client;
 - **plain**:   the official ``AsyncOpenAI`` client under an ``asyncio.Semaphore`` (how the KGSS
                study's scripts ask), no store;
-- **silspec**: ``run_plan`` — the executor, the ``openai`` backend, live parsing, and a SQLite
-               commit per answer and per attempt (every answer checked in the store afterwards);
+- **silspec**: ``run_plan`` — the executor, the ``openai`` backend, live parsing, and every
+               answer with its attempt committed before it counts (every answer checked in the
+               store afterwards);
 - with ``--transports`` also bare ``httpx2`` and ``aiohttp`` loops (POST + ``json.loads``), the
   two candidate transports for the backends.
 
@@ -126,11 +128,19 @@ async def floor(port: int, conversations: list, concurrency: int) -> None:
 
 
 async def durable_floor(port: int, conversations: list, concurrency: int, run_dir: str) -> None:
-    """The floor's connections, each reply decoded and stored (answer + attempt, one commit)."""
+    """The floor's connections, each reply decoded and stored (answer + attempt, committed with
+    the other replies of its event-loop turn, as silspec commits them)."""
+    from silspec.run.committer import Committer
+    from silspec.run.executor import GuardedStore
     from silspec.run.records import AnswerRecord, AttemptRecord
     from silspec.run.store import Store
 
     store = Store.open(run_dir)
+
+    def orphaned(record: AnswerRecord, error: BaseException) -> None:
+        raise SystemExit(f"durable floor: {record.request_id} was not stored: {error}")
+
+    committer = Committer(GuardedStore(store), orphaned)
     queue = list(reversed(list(enumerate(conversations))))
 
     async def connection() -> None:
@@ -154,17 +164,21 @@ async def durable_floor(port: int, conversations: list, concurrency: int, run_di
                 reply = json.loads(await reader.readexactly(length))
                 text = reply["choices"][0]["message"]["content"]
                 at = str(time.time())
-                store.defer_attempt(AttemptRecord(f"r{n}", 1, text, None, None, time.time() - started, at))
-                store.record_answer(AnswerRecord(
+                attempt = AttemptRecord(f"r{n}", 1, text, None, None, time.time() - started, at)
+                await committer.keep(AnswerRecord(
                     request_id=f"r{n}", condition="c", model="bench", model_id="bench-model", item="s.Q",
                     persona=f"P{n}", replicate=0, answers="sampled", params={}, prompt_hash="",
                     outcome="answered", raw_text=text, parsed_code=None, attempts=1,
-                    latency_s=time.time() - started, started_at=str(started), finished_at=at, meta={}))
+                    latency_s=time.time() - started, started_at=str(started), finished_at=at, meta={}),
+                    attempt, lambda: None)
         finally:
             writer.close()
 
     try:
         await asyncio.gather(*(connection() for _ in range(concurrency)))
+        (stored,) = store._db.execute("SELECT COUNT(*) FROM answers").fetchone()
+        if stored != len(conversations):
+            raise SystemExit(f"durable floor stored {stored} answers of {len(conversations)}")
     finally:
         store.close()
 

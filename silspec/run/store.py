@@ -238,11 +238,16 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
         raise
 
 
+# one encoder for every row (``json.dumps`` with options builds a new one per call: 3 per answer)
+_ROW_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
 def answer_to_row(record: AnswerRecord) -> dict[str, Any]:
     row = _converter.unstructure(record)
+    encode = _ROW_ENCODER.encode
     for name in _JSON_FIELDS:
         value = row[name]
-        row[name] = None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        row[name] = None if value is None else encode(value)
     for name in _BOOL_FIELDS:
         row[name] = int(row[name])
     return row

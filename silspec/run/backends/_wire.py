@@ -30,9 +30,13 @@ from silspec.run.backends._http import redact
 from silspec.run.backends.base import PermanentError, TransientError
 
 
+# one encoder for every body: ``json.dumps`` with options builds a new encoder per call
+_BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode_json(body: Any) -> bytes:
     """A request body as compact UTF-8 JSON (what httpx's ``json=`` sends)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _BODY_ENCODER.encode(body).encode("utf-8")
 
 
 class WireResponse:
