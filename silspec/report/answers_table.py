@@ -21,7 +21,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TextIO
+from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
 
 from attrs import frozen
 
@@ -125,7 +125,18 @@ def _current_records(rundir: RunDirectory, spec: Spec, store: Any) -> tuple[Iter
 
 def _rows(spec: Spec, records: Iterable[AnswerRecord], personas: dict[str, Any],
           attributes: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    prices = {name: price_for(model) for name, model in spec.models.items()}
+    return answer_rows(records, personas, attributes, model_prices(spec))
+
+
+def model_prices(spec: Spec) -> dict[str, Any]:
+    """Model name -> its price (``None`` where the spec and ``prices.toml`` know none)."""
+    return {name: price_for(model) for name, model in spec.models.items()}
+
+
+def answer_rows(records: Iterable[AnswerRecord], personas: Mapping[str, Any], attributes: Sequence[str],
+                prices: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """The table's rows (``answer_columns(attributes)`` order) of ``records``: what
+    ``silspec report --answers`` writes and the viewer's CSV download streams."""
     for r in records:
         found = ((personas.get(r.persona) or {}).get("attributes") or {})
         price = prices.get(r.model)
@@ -182,9 +193,14 @@ def write_csv(table: AnswerTable, handle: TextIO) -> int:
     writer.writerow(table.columns)
     n = 0
     for row in table.rows:
-        writer.writerow([_csv_cell(value) for value in row])
+        writer.writerow(csv_cells(row))
         n += 1
     return n
+
+
+def csv_cells(row: Sequence[Any]) -> list[Any]:
+    """One table row as CSV cells (how ``write_csv`` writes each value)."""
+    return [_csv_cell(value) for value in row]
 
 
 def _csv_cell(value: Any) -> Any:

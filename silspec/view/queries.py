@@ -13,6 +13,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from silspec.run.records import AnswerRecord
+from silspec.run.store import row_to_answer
+
 OUTCOMES = ("answered", "invalid", "refused", "error")  # silspec.answers.outcomes, in report order
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -149,24 +152,18 @@ def persona_ids_matching(personas: Mapping[str, Any], wanted: Mapping[str, str])
     return out
 
 
-EXPORT_COLUMNS = (
-    "request_id", "condition", "model", "model_id", "item", "persona", "replicate", "country",
-    "answers", "outcome", "reason", "parsed_code", "defaulted", "dropped", "probs", "option_probs",
-    "valid_mass", "raw_text", "error", "error_status", "attempts", "latency_s", "prompt_tokens",
-    "completion_tokens", "provider_model", "prompt_hash", "started_at", "finished_at",
-)
 _EXPORT_BATCH = 1000
 
 
-def iter_export_rows(path: Path, filters: Filters) -> Iterator[tuple[Any, ...]]:
-    """Every answer the filters match, in store order, ``EXPORT_COLUMNS`` each (JSON kept as
-    text), a batch at a time: a million rows stream without being held."""
+def iter_export_records(path: Path, filters: Filters) -> Iterator[AnswerRecord]:
+    """Every answer the filters match, in store order, as records, a batch at a time: a million
+    rows stream without being held (the CSV download's rows: ``silspec.report.answers_table``)."""
     where, args = filters.where()
     with closing(connect(path)) as db:
-        cursor = db.execute(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM answers{where} ORDER BY rowid", args)
+        cursor = db.execute(f"SELECT * FROM answers{where} ORDER BY rowid", args)
         while True:
             batch = cursor.fetchmany(_EXPORT_BATCH)
             if not batch:
                 return
             for row in batch:
-                yield tuple(row)
+                yield row_to_answer(row)

@@ -12,7 +12,8 @@ Endpoints (all GET; ``run`` is the run's index in the command line, 0 first):
 - ``/api/answers?run=&condition=&item=&outcome=&persona=&attr.NAME=&limit=&offset=``  one page
 - ``/api/answer?run=&id=``           one answer, its attempts and its rendered prompt
 - ``/api/distributions?run=``        per condition x item: shares, benchmark, answer labels
-- ``/api/answers.csv?run=&...``      every answer the filters match, as CSV (streamed)
+- ``/api/answers.csv?run=&...``      every answer the filters match, as CSV (streamed): the columns and
+                                     cells of ``silspec report --answers``
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
+from silspec.report import answers_table
 from silspec.view import queries, rundir
 from silspec.view.plots import PlotCache
 from silspec.view.prompts import PromptIndex
@@ -92,6 +94,10 @@ class BadRequest(Exception):
     pass
 
 
+class ExportError(Exception):
+    """The answer table of a run cannot be built (its bundled spec is unreadable)."""
+
+
 class ViewHandler(BaseHTTPRequestHandler):
     server: ViewServer
 
@@ -123,6 +129,8 @@ class ViewHandler(BaseHTTPRequestHandler):
             return self._json(route(query))
         except BadRequest as error:
             return self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
+        except ExportError as error:
+            return self._json({"error": str(error)}, HTTPStatus.INTERNAL_SERVER_ERROR)
         except LookupError as error:
             return self._json({"error": str(error.args[0] if error.args else error)}, HTTPStatus.NOT_FOUND)
         except Exception as error:  # noqa: BLE001 - the page shows it; the server keeps serving
@@ -180,13 +188,20 @@ class ViewHandler(BaseHTTPRequestHandler):
         return self._run(query).plots.payload()
 
     def _export(self, query: dict[str, str]) -> None:
-        """The filtered answers as CSV, streamed (one column per persona attribute at the end)."""
+        """The filtered answers as CSV, streamed: the columns and cells of ``silspec report
+        --answers`` (``silspec.report.answers_table``), the rows the filters match in the store."""
         run = self._run(query)
         filters = self._filters(run, query)
         personas = run.header().get("personas") or {}
         attributes = sorted({k for p in personas.values() for k in ((p or {}).get("attributes") or {})})
-        persona_at = queries.EXPORT_COLUMNS.index("persona")
-        rows = queries.iter_export_rows(run.store, filters)
+        try:  # the cost column reads the run's models' prices, as the CLI's table does
+            prices = answers_table.model_prices(rundir.load_bundled_spec(run.run_dir))
+        except Exception as error:  # noqa: BLE001 - any spec the bundle cannot give back
+            raise ExportError(f"the run's bundled spec cannot be read, so its answer table (with"
+                              f" costs) cannot be built: {error}") from error
+        columns = [name for name, _ in answers_table.answer_columns(attributes)]
+        records = queries.iter_export_records(run.store, filters)
+        rows = answers_table.answer_rows(records, personas, attributes, prices)
         first = next(rows, None)  # a store that cannot be read fails here, before any header is sent
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/csv; charset=utf-8")
@@ -195,10 +210,9 @@ class ViewHandler(BaseHTTPRequestHandler):
         self.end_headers()  # no Content-Length: HTTP/1.0, the body ends when the connection closes
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([*queries.EXPORT_COLUMNS, *(f"persona.{a}" for a in attributes)])
+        writer.writerow(columns)
         for row in itertools.chain([first] if first is not None else [], rows):
-            found = ((personas.get(row[persona_at]) or {}).get("attributes") or {})
-            writer.writerow([*row, *(found.get(a, "") for a in attributes)])
+            writer.writerow(answers_table.csv_cells(row))
             if buffer.tell() > 64_000:
                 self.wfile.write(buffer.getvalue().encode("utf-8"))
                 buffer.seek(0)

@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -221,3 +222,37 @@ def test_the_filtered_answers_download_as_csv_with_persona_attributes(viewer: st
     assert errors and {r["outcome"] for r in errors} == {"error"}
     assert {r["persona"] for r in errors} <= women and {r["persona.gender"] for r in errors} == {"여성"}
     assert len(errors) == get(viewer, "/api/answers", run="0", outcome="error", **{"attr.gender": "여성"})["total"]
+
+
+def test_the_csv_download_is_the_answer_table_of_silspec_report(viewer: str, runs, tmp_path: Path) -> None:
+    # One table for a run's answers: the viewer's download and `silspec report --answers` have the
+    # same columns and cells (cost included); a store holding one complete plan gives the same rows.
+    from silspec.report.answers_table import write_answers
+
+    out = tmp_path / "answers.csv"
+    n, _ = write_answers(runs[0], out=out)
+    url = f"{viewer}/api/answers.csv?run=0"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        downloaded = response.read().decode("utf-8")
+    assert n == 1200 and downloaded == out.read_text(encoding="utf-8")
+    header = downloaded.splitlines()[0].split(",")
+    assert header[header.index("persona") + 1].startswith("persona.") and {"persona.gender", "cost"} <= set(header)
+
+
+def test_a_run_whose_bundled_spec_is_unreadable_gets_a_clear_export_error(run_copy: Path) -> None:
+    for spec in (run_copy / "bundle").rglob("*.sil"):
+        spec.write_text("study {", encoding="utf-8")
+    server = make_server([run_copy])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(f"http://{host}:{port}/api/answers.csv?run=0", timeout=60)
+        assert caught.value.code == 500
+        message = json.loads(caught.value.read())["error"]
+        assert message.startswith("the run's bundled spec cannot be read")
+        assert get(f"http://{host}:{port}", "/api/answers", run="0")["total"] == 1200  # the rest still works
+    finally:
+        server.shutdown()
+        server.server_close()
