@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 from attrs import define, field, frozen
 
-from silspec.analysis.prices import Price, price_for
+from silspec.run.prices import Price, price_for
 
 
 @frozen

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
 
 from attrs import frozen
 
-from silspec.analysis.prices import price_for
+from silspec.run.prices import price_for
 from silspec.analysis.usage import answer_cost
 from silspec.analysis.scoring import row_of
 from silspec.report.load import ReportError, load_run_spec
@@ -129,7 +129,7 @@ def _rows(spec: Spec, records: Iterable[AnswerRecord], personas: dict[str, Any],
 
 
 def model_prices(spec: Spec) -> dict[str, Any]:
-    """Model name -> its price (``None`` where the spec and ``prices.toml`` know none)."""
+    """Model name -> its price and where it comes from (``silspec.run.prices.price_for``)."""
     return {name: price_for(model) for name, model in spec.models.items()}
 
 

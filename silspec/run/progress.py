@@ -265,14 +265,17 @@ def print_costs(costs: "list[ModelCost]", console: "Console") -> None:
         output = ("output not counted: no price_output_per_mtok" if cost.price_output_per_mtok is None
                   else "output not counted: no max_tokens" if not cost.completion_tokens
                   else f"≤ {cost.completion_tokens:,} output tokens × {cost.price_output_per_mtok:g}/Mtok")
+        currency = f" {cost.currency}" if cost.currency else ""
         console.print(
-            f"≈ cost {cost.model}: {cost.cost:,.4f} ({cost.calls:,} calls; ≈ {cost.prompt_tokens:,}"
-            f" prompt tokens × {cost.price_input_per_mtok:g}/Mtok; {output})",
+            f"≈ cost {cost.model}: {cost.cost:,.4f}{currency} ({cost.calls:,} calls; ≈ {cost.prompt_tokens:,}"
+            f" prompt tokens × {cost.price_input_per_mtok:g}/Mtok; {output}; price: {cost.price_source},"
+            f" {cost.price_detail})",
             highlight=False,
         )
-    unpriced = [c.model for c in costs if not c.priced and c.calls]
-    if unpriced:
-        console.print(f"no cost estimate for {', '.join(unpriced)}: {HOW_TO_SET_PRICES}.", highlight=False)
+    for cost in costs:
+        if not cost.priced and cost.calls:
+            console.print(f"no cost estimate for {cost.model}: {cost.price_detail}; {HOW_TO_SET_PRICES}.",
+                          highlight=False)
 
 
 def _red(value: int) -> str:

@@ -4,7 +4,7 @@ import pytest
 from attrs import evolve
 
 from silspec.analysis.pipeline import analyse
-from silspec.analysis.prices import price_for, shipped_prices
+from silspec.run.prices import price_for, shipped_prices
 from silspec.report.export import md_usage
 from silspec.report.format import cost_text
 from silspec.spec.model import Model

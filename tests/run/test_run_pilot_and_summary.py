@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import attrs
 import pytest
 from rich.console import Console
 
@@ -170,6 +171,31 @@ def test_a_price_without_max_tokens_counts_input_only(tmp_path):
     [cost] = dry_run_costs(plan, rows)
     assert cost.cost == pytest.approx(rows[0].prompt_tokens * 2 / 1e6)
     assert "output not counted: no max_tokens" in render(lambda console: print_dry_run(rows, console, "run", costs=[cost]))
+
+
+def test_dry_run_prices_a_model_as_the_report_does_and_names_the_source(tmp_path):
+    # One price lookup (silspec.run.prices.price_for) for `run --dry-run` and the report: an
+    # openai model without prices in its block is priced from the shipped table, with its page
+    # and date; a model nobody prices says why, and is never counted as free.
+    from silspec.run.prices import price_for
+
+    items = [fk.item("Q1")]
+    shipped = attrs.evolve(fk.model("shipped", "openai", params={"max_tokens": 5}), model_id="gpt-4o-mini")
+    unknown = attrs.evolve(fk.model("unknown", "openai"), model_id="no-such-model")
+    plan = fk.plan([shipped, unknown], {"a": ("shipped", PARSER), "b": ("unknown", PARSER)}, items,
+                   fk.requests_for("a", "shipped", items, 3, backend="openai")
+                   + fk.requests_for("b", "unknown", items, 3, backend="openai"))
+    rows = dry_run(plan, tmp_path / "run")
+    costs = {c.model: c for c in dry_run_costs(plan, rows)}
+    price = price_for(shipped)
+    assert price.source == "prices file"
+    prompt = next(r.prompt_tokens for r in rows if r.model == "shipped")
+    assert costs["shipped"].cost == pytest.approx((prompt * price.input + 3 * 5 * price.output) / 1e6)
+    assert costs["shipped"].price_source == "prices file" and costs["shipped"].currency == "USD"
+    assert costs["unknown"].cost is None and costs["unknown"].price_source == "unknown"
+    text = render(lambda console: print_dry_run(rows, console, "run", costs=list(costs.values())))
+    assert "price: prices file, silspec/run/prices.toml:" in text and " USD (" in text
+    assert "no cost estimate for unknown: no price for openai model 'no-such-model'" in text
 
 
 def test_the_fast_pilot_equals_cutting_the_full_plan():

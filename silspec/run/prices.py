@@ -16,12 +16,11 @@ from typing import Any, Literal
 
 from attrs import frozen
 
-from silspec.run.costs import model_price
 
 PriceSource = Literal["spec", "prices file", "local", "replay", "unknown"]
 LOCAL_BACKENDS = frozenset({"hf", "vllm"})
 PER_MILLION = 1_000_000
-PRICES_FILE = "silspec/analysis/prices.toml"
+PRICES_FILE = "silspec/run/prices.toml"
 
 
 @frozen
@@ -46,10 +45,21 @@ class Price:
         return (prompt_tokens * self.input + completion_tokens * self.output) * factor / PER_MILLION
 
 
+def model_price(model: Any, key: str) -> float | None:
+    """A price the model block declares (``price_input_per_mtok`` / ``price_output_per_mtok``)."""
+    value = (getattr(model, "options", None) or {}).get(key)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 @lru_cache(maxsize=1)
 def shipped_prices() -> dict[str, Any]:
     """The parsed ``prices.toml`` (read once)."""
-    text = resources.files("silspec.analysis").joinpath("prices.toml").read_text(encoding="utf-8")
+    text = resources.files("silspec.run").joinpath("prices.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
