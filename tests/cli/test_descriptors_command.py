@@ -16,7 +16,8 @@ from silspec.spec.load import load_spec
 from tests.helpers import wvs_synthetic as wvs
 from tests.servers.fixtures import TEST_API_KEY, start_chat_server
 
-SEED = Path(__file__).resolve().parents[2].parent.parent / "shared" / "seeds" / "calibrated-value-personas.txt"
+# the source study beside the checkout (../shared/seeds/), where this machine keeps it
+SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "calibrated-value-personas.txt"
 
 
 def _project(tmp_path: Path, base_url: str) -> tuple[Path, Path]:

@@ -51,12 +51,13 @@ def run_copy(runs: tuple[Path, Path], tmp_path: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(runs):
     """Headless system Chromium through playwright; skipped with the reason where either is absent.
 
     Needs ``runs`` first: playwright's sync API holds an event loop, inside which the runner's
-    ``asyncio.run`` could not start.
+    ``asyncio.run`` could not start. Per module, not per session: the loop is gone before the next
+    module, so a test that runs silspec after the browser tests (any order, any selection) works.
     """
     if not CHROMIUM.is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (or set SILSPEC_CHROMIUM)"
