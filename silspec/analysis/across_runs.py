@@ -12,11 +12,14 @@ from silspec.analysis.replicates import mean_interval, replicate_spread, seed_pe
 from silspec.analysis.results import AcrossRunsRow, Results, RunInfo, RunsAggregate, Warning
 
 
-def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = None) -> RunsAggregate:
+def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = None, *,
+                   with_usage: bool = False) -> RunsAggregate:
     """Mean, SD and n of every pooled metric over runs of one spec with different seeds.
 
     The runs must be of the same study; runs sharing a seed are flagged (they are the same
-    draws, not independent replicates), and so is a metric that some runs lack.
+    draws, not independent replicates), and so is a metric that some runs lack. ``with_usage``:
+    keep each run's tokens and cost (runs read from disk; the replicate runs inside one report
+    have that report's ``usage``).
     """
     if len(results) < 2:
         raise ValueError(f"aggregating over runs needs at least 2 runs, got {len(results)}")
@@ -81,7 +84,9 @@ def aggregate_runs(results: Sequence[Results], names: Sequence[str] | None = Non
             )
     return RunsAggregate(
         study=results[0].study,
-        runs=tuple(RunInfo(run=name, seed=r.study.seed, n_answers=r.study.n_answers) for name, r in zip(names, results)),
+        runs=tuple(RunInfo(run=name, seed=r.study.seed, n_answers=r.study.n_answers,
+                           usage=tuple(r.usage) if with_usage else ())
+                   for name, r in zip(names, results)),
         rows=tuple(rows),
         warnings=tuple(warnings),
     )

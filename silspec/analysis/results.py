@@ -16,7 +16,7 @@ from attrs import field, frozen
 from silspec.analysis.compliance import Compliance
 from silspec.analysis.usage import Usage
 
-SCHEMA_VERSION = 6  # 6: usage (tokens and cost per condition, the price's source), items[].reason, subgroup rows (`subgroups`), joint tables of item pairs (`joints`), the replicate runs' aggregate (`replicate_runs`), per-country Wilcoxon tests of `compare ... by country` (by_country), country tables (the value-persona paper's Figure 11), metric-vs-personas curves (its Figure 3), Shapley values of descriptor items (its Figure 7), country diversity (`diversity`, the first-token paper); 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
+SCHEMA_VERSION = 7  # 7: runs[].usage of the report over runs (each run's tokens and cost); 6: usage (tokens and cost per condition, the price's source), items[].reason, subgroup rows (`subgroups`), joint tables of item pairs (`joints`), the replicate runs' aggregate (`replicate_runs`), per-country Wilcoxon tests of `compare ... by country` (by_country), country tables (the value-persona paper's Figure 11), metric-vs-personas curves (its Figure 3), Shapley values of descriptor items (its Figure 7), country diversity (`diversity`, the first-token paper); 5: across-runs rows carry the across-seed percentile bootstrap CI (seed_ci) and the runs' mean persona interval (persona_ci), replicate spreads their seed_ci; 4: compliance counts the stored outcomes (answered, invalid, refused, error), comparison coverage (n_cells, uncovered, unit), calibration country and grid edge; 3: share_intervals, n_superseded; 2: replicate spreads, seed, multi-run aggregates
 
 Severity = Literal["high", "medium", "info"]
 
@@ -498,6 +498,9 @@ class RunInfo:
     run: str  # the run directory (or a name) as given
     seed: int | None
     n_answers: int
+    # the run's tokens and cost per condition (``silspec report RUN RUN ...``: what each seed paid);
+    # empty for the replicate runs inside one report, whose usage is that report's ``usage``
+    usage: tuple[Usage, ...] = ()
 
 
 @frozen

@@ -35,6 +35,7 @@ from silspec.report.format import (
     number,
     percent,
     price_sources,
+    usage_price_sources,
     replicate_cell,
     replicate_key,
     replicate_test_text,
@@ -42,6 +43,8 @@ from silspec.report.format import (
     runs_matrix,
     spread_text,
     temperature_cell,
+    total_cost_text,
+    total_tokens_text,
     uncovered_cells,
     uncovered_note,
     usage_cells,
@@ -386,7 +389,14 @@ def print_runs_report(aggregate, console: Console) -> None:
     lines = [Text(study.title or study.name, style="bold")]
     lines.append(Text(f"study {study.name} · {len(aggregate.runs)} runs aggregated (mean ± SD over runs, sample SD)"))
     for run in aggregate.runs:
-        lines.append(Text(f"  {run.run}: seed {run.seed} · {run.n_answers} stored answers"))
+        paid = ""
+        if run.usage:
+            prompt, completion = total_tokens_text(run.usage)
+            paid = f" · {prompt} prompt / {completion} completion tokens · cost {total_cost_text(run.usage)}"
+        lines.append(Text(f"  {run.run}: seed {run.seed} · {run.n_answers} stored answers{paid}"))
+    every = [u for run in aggregate.runs for u in run.usage]
+    if every:
+        lines.append(Text(f"  all runs: cost {total_cost_text(every)} · price: {'; '.join(usage_price_sources(every))}"))
     console.print(Panel(Group(*lines), title="silspec report over runs", border_style="cyan"))
     high = [w for w in aggregate.warnings if w.severity == "high"]
     if high:

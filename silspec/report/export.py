@@ -41,6 +41,7 @@ from silspec.report.format import (
     number,
     percent,
     price_sources,
+    usage_price_sources,
     replicate_cell,
     replicate_key,
     replicate_test_text,
@@ -48,6 +49,8 @@ from silspec.report.format import (
     runs_matrix,
     spread_text,
     temperature_cell,
+    total_cost_text,
+    total_tokens_text,
     uncovered_cells,
     uncovered_note,
     usage_cells,
@@ -643,9 +646,18 @@ def _csv_interval(interval) -> tuple[str, str]:
 
 
 def md_runs(aggregate) -> str:
-    """The runs and their seeds."""
-    rows = [[run.run, str(run.seed), str(run.n_answers)] for run in aggregate.runs]
-    return _table(["run", "seed", "stored answers"], rows, ["---", "---:", "---:"])
+    """The runs and their seeds; with their usage (runs read from disk), what each paid."""
+    if not any(run.usage for run in aggregate.runs):
+        rows = [[run.run, str(run.seed), str(run.n_answers)] for run in aggregate.runs]
+        return _table(["run", "seed", "stored answers"], rows, ["---", "---:", "---:"])
+    rows = [[run.run, str(run.seed), str(run.n_answers), *total_tokens_text(run.usage), total_cost_text(run.usage)]
+            for run in aggregate.runs]
+    every = [u for run in aggregate.runs for u in run.usage]
+    rows.append(["total", "", str(sum(run.n_answers for run in aggregate.runs)), *total_tokens_text(every),
+                 total_cost_text(every)])
+    table = _table(["run", "seed", "stored answers", "prompt tokens", "completion tokens", "cost"], rows,
+                   ["---", "---:", "---:", "---:", "---:", "---:"])
+    return table + "\nprice: " + "; ".join(usage_price_sources(every)) + "\n"
 
 
 def md_runs_metrics(aggregate, condition: str, variant: str = "with_defaults") -> str:

@@ -312,19 +312,45 @@ def usage_cells(results: Results) -> list[list[str]]:
     ]
     currencies = {u.currency for u in results.usage if u.price_source in ("spec", "prices file")}
     if len(results.usage) > 1 and currencies and all(u.cost is not None for u in results.usage) and len(currencies) == 1:
-        total = sum(u.cost or 0.0 for u in results.usage)
-        bound = any(u.cost_is_lower_bound for u in results.usage)
-        currency = next(iter(currencies), "")
-        text = ("≥ " if bound else "") + f"{total:.4f}" + (f" {currency}" if currency else "")
         rows.append(["total", "", f"{sum(u.answers for u in results.usage):,}", "", "",
-                     *([""] if with_cached else []), text, ""])
+                     *([""] if with_cached else []), total_cost_text(results.usage), ""])
     return rows
+
+
+def total_cost_text(usage) -> str:
+    """Several conditions' (or runs') costs summed, as a reader must read the sum: "unknown" if any
+    price is unknown, "≥ …" if any cost is a lower bound, never a sum across currencies."""
+    if not usage:
+        return "–"
+    if any(u.cost is None for u in usage):
+        return "unknown"
+    currencies = {u.currency for u in usage if u.price_source in ("spec", "prices file")}
+    if len(currencies) > 1:
+        return "mixed currencies: " + ", ".join(sorted(c or "(spec's own)" for c in currencies))
+    total = sum(u.cost or 0.0 for u in usage)
+    if not currencies:
+        return "0"  # local or replayed models only: nothing billed
+    currency = next(iter(currencies))
+    bound = any(u.cost_is_lower_bound for u in usage)
+    return ("≥ " if bound else "") + f"{total:.4f}" + (f" {currency}" if currency else "")
+
+
+def total_tokens_text(usage) -> tuple[str, str]:
+    """(prompt, completion) token sums over conditions, "–" when none carried counts."""
+    if not any(u.with_tokens for u in usage):
+        return "–", "–"
+    return f"{sum(u.prompt_tokens for u in usage):,}", f"{sum(u.completion_tokens for u in usage):,}"
 
 
 def price_sources(results: Results) -> list[str]:
     """Each distinct price source with its provenance (the page and date, or the spec)."""
+    return usage_price_sources(results.usage)
+
+
+def usage_price_sources(usage) -> list[str]:
+    """``price_sources`` of any usage rows (one report's, or several runs')."""
     seen: dict[str, None] = {}
-    for u in results.usage:
+    for u in usage:
         prices = "" if u.price_input is None or u.price_source in ("local", "replay") else (
             f" ({u.price_input:g} in / {u.price_output:g} out per 1M tokens)")
         seen.setdefault(f"{u.model_id}: {u.price_detail}{prices}", None)

@@ -216,6 +216,6 @@ def analyse_runs(run_dirs: Sequence[str | os.PathLike[str]], *, benchmark: str |
     """Several run directories of one spec (different ``study.seed``) → ``RunsAggregate``."""
     results = [analyse_run(run_dir, benchmark=benchmark) for run_dir in run_dirs]
     try:
-        return aggregate_runs(results, [str(run_dir) for run_dir in run_dirs])
+        return aggregate_runs(results, [str(run_dir) for run_dir in run_dirs], with_usage=True)
     except ValueError as error:
         raise ReportError(str(error)) from error

@@ -199,7 +199,7 @@ def test_every_report_format_has_the_subgroup_and_joint_sections(setup):
     spec, sex, _ = setup
     results = analyse(spec, answers(sex)[0])
     data = json.loads(to_json(results))
-    assert data["schema_version"] == 6
+    assert data["schema_version"] == 7
     assert {r["group"] for r in data["subgroups"]} == {"f", "m", "x"}
     assert Results.from_dict(data).subgroups == results.subgroups
     md = to_markdown(results)

@@ -20,7 +20,7 @@ def results():
 def test_json_is_strict_and_round_trips(results):
     text = to_json(results)
     data = json.loads(text)  # strict: allow_nan=False when writing
-    assert data["schema_version"] == 6 and data["study"]["name"] == "small"
+    assert data["schema_version"] == 7 and data["study"]["name"] == "small"
     assert {"compliance", "benchmarks", "items", "comparisons", "calibrations", "warnings"} <= set(data)
     assert Results.from_dict(data).to_dict() == data
 

@@ -64,7 +64,7 @@ def test_replicates_carry_the_across_seed_bootstrap_of_their_values(results):
 
 def test_json_schema_version_and_fields(results):
     data = json.loads(report_text(results, "json"))
-    assert data["schema_version"] == 6 and data["study"]["seed"] == 3
+    assert data["schema_version"] == 7 and data["study"]["seed"] == 3
     item = data["items"][0]
     assert item["replicates"] == [0, 1, 2]
     assert set(item["across_replicates"]["js"]) == {"mean", "sd", "n", "values", "seed_ci"}
@@ -156,7 +156,7 @@ def test_single_run_dir_list_behaves_like_one_dir(two_runs, capsys):
     from silspec.analysis.results import Results
 
     assert isinstance(write_report([two_runs[0]], format="json"), Results)
-    assert json.loads(capsys.readouterr().out)["schema_version"] == 6
+    assert json.loads(capsys.readouterr().out)["schema_version"] == 7
 
 
 def test_runs_report_in_text_csv_md_html(aggregate):
@@ -214,3 +214,34 @@ def test_the_runs_text_table_keeps_the_item_column_at_80_columns(aggregate):
     assert "never wider than the 2 values" in text
     md = __import__("silspec.report.output", fromlist=["runs_report_text"]).runs_report_text(aggregate, "md")
     assert "JS seeds 95% CI" in md
+
+
+def test_the_report_over_runs_says_what_each_run_paid(two_runs, tmp_path):
+    # Each run's tokens and cost (priced as the single-run report prices it), and all runs' total,
+    # in text, JSON and Markdown; a replayed model is billed nothing and says so.
+    from kgss_fixture import load_records
+
+    from silspec.report.load import analyse_runs
+    from silspec.report.output import runs_report_text
+
+    priced = [evolve(r, prompt_tokens=100, completion_tokens=2) for r in load_records()]
+    runs = [_make_run(tmp_path, f"priced{seed}", seed, priced) for seed in (1, 2)]
+    for run in runs:  # a price in the model block wins over the replay backend's "nothing billed"
+        header = json.loads((run / "plan_header.json").read_text())
+        header["header"]["overrides"] += [["model.gpt52.price_input_per_mtok", "2"],
+                                         ["model.gpt52.price_output_per_mtok", "10"]]
+        (run / "plan_header.json").write_text(json.dumps(header))
+    aggregate = analyse_runs(runs)
+    n_gpt = sum(1 for r in priced if r.condition == "gpt52")
+    per_run = n_gpt * (100 * 2 + 2 * 10) / 1e6
+    data = json.loads(runs_report_text(aggregate, "json"))
+    for run in data["runs"]:
+        by_condition = {u["condition"]: u for u in run["usage"]}
+        assert by_condition["baseline"]["cost"] == pytest.approx(per_run)
+        assert by_condition["baseline"]["price_source"] == "spec" and by_condition["indigenous"]["cost"] == 0
+    text = runs_report_text(aggregate, "text")
+    assert f"cost {per_run:.4f}" in text and f"all runs: cost {2 * per_run:.4f}" in text
+    md = runs_report_text(aggregate, "md")
+    assert "| run | seed | stored answers | prompt tokens | completion tokens | cost |" in md
+    assert f"| total |  | {2 * len(priced)} | {2 * 100 * len(priced):,} | {2 * 2 * len(priced):,} | {2 * per_run:.4f} |" in md
+    assert "price: " in md and "replayed answers" in md
