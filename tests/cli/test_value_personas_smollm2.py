@@ -1,6 +1,6 @@
 """The value-persona study end to end on SmolLM2-135M (CPU): every condition of a small copy of
 `specs/wvs_value_personas.sil` (default assistant, generic and country role-play, sociodemographic,
-value and few-shot personas) over a synthetic WVS-like respondent file, through `silspec run` and
+value and few-shot personas, each persona kind also without its country) over a synthetic WVS-like respondent file, through `silspec run` and
 `silspec report`. Two countries, two personas each, two questions: 36 requests.
 
 What a 135M model shows (and this test asserts no more): the persona conditions ask the same
@@ -17,9 +17,9 @@ from tests.helpers import wvs_synthetic as wvs
 
 pytestmark = pytest.mark.slow
 
-CONDITIONS = ("default_assistant", "generic_roleplay", "country_roleplay", "sociodemographic_personas",
-              "value_personas", "fewshot_personas")
-PERSONAS = ("sociodemographic_personas", "value_personas", "fewshot_personas")
+PERSONAS = ("sociodemographic_personas", "value_personas", "fewshot_personas",
+            "sociodemographic_no_country", "value_personas_no_country", "fewshot_no_country")
+CONDITIONS = ("default_assistant", "generic_roleplay", "country_roleplay", *PERSONAS)
 
 
 @pytest.fixture()
@@ -46,13 +46,13 @@ def test_every_condition_runs_and_reports_on_smollm2(study, capsys):
     run_dir = study.parent.parent / "runs" / "wvs_value_personas"
     assert main(["run", str(study), "--quiet", "--no-report"]) == 0
     answers = list(silspec.open_run(run_dir).answers())
-    # country-level: 3 x 2 countries x 2 items; personas: (3 + 3 ablation subsets) x 4 x 2
-    assert len(answers) == 3 * 2 * 2 + 6 * 4 * 2
+    # country-level: 3 x 2 countries x 2 items; personas: (6 + 3 ablation subsets) x 4 x 2
+    assert len(answers) == 3 * 2 * 2 + 9 * 4 * 2
     assert {a.outcome for a in answers} == {"answered"}
     subsets = {"iw_items__00", "iw_items__01", "iw_items__10"}
     assert {a.condition for a in answers} == set(CONDITIONS) | subsets
     by_condition = {c: {a.persona for a in answers if a.condition == c} for c in CONDITIONS}
-    assert by_condition["value_personas"] == by_condition["sociodemographic_personas"] == by_condition["fewshot_personas"]
+    assert all(by_condition[c] == by_condition["value_personas"] for c in PERSONAS)  # the same respondents
     assert len(by_condition["value_personas"]) == 4 and by_condition["country_roleplay"] == {"COL", "JPN"}
     for a in answers:
         assert a.probs is not None and abs(sum(a.probs.values()) - 1) < 1e-6
@@ -68,6 +68,7 @@ def test_every_condition_runs_and_reports_on_smollm2(study, capsys):
     for condition in CONDITIONS:
         assert condition in out
     assert "value_personas vs fewshot_personas" in out and "Calibration" in out
+    assert "value_personas vs value_personas_no_country" in out  # Figure 3's nationality ablation
     assert "respondents / COL: 2 of 40 matching rows have weight 0" in out
     flat = " ".join(out.split())
     assert "mae against the number of personas: value_personas" in flat

@@ -248,3 +248,25 @@ def test_the_shipped_spec_takes_missing_codes_from_the_value_items_scales(tmp_pa
     d = spec.descriptors["inglehart_welzel"]
     assert d.missing == () and d.item_missing["Y003"] == (-5,) and d.item_missing["Q164"] == (-1, -2, -3, -4, -5)
     assert len(d.item_missing) == 10
+
+
+def test_the_no_country_conditions_ask_the_same_respondents_with_the_same_persona_and_no_country(tmp_path):
+    # the value-persona paper's Figure 3 ablation: only the country sentence differs
+    from silspec.plan.compile import compile_plan
+
+    spec, _ = _spec(tmp_path, "csv")
+    pairs = {"value_personas": "value_personas_no_country",
+             "sociodemographic_personas": "sociodemographic_no_country",
+             "fewshot_personas": "fewshot_no_country"}
+    plan = compile_plan(spec, conditions=[*pairs, *pairs.values()])
+    names = {"COL": "Colombia", "JOR": "Jordan", "JPN": "Japan"}
+    system = {(r.condition, r.persona, r.item): r.messages[0].content for r in plan.requests}
+    for with_country, without in pairs.items():
+        asked = {(p, i) for c, p, i in system if c == with_country}
+        assert asked and asked == {(p, i) for c, p, i in system if c == without}
+        for persona, item in asked:
+            country = plan.header.personas[persona].country
+            named, bare = system[(with_country, persona, item)], system[(without, persona, item)]
+            assert f"living in {names[country]}" in named and names[country] not in bare
+            assert "as a typical human would" in bare
+            assert named.split("\n", 1)[1] == bare.split("\n", 1)[1]  # the same persona text
