@@ -162,11 +162,15 @@ model smol_ft {
   adapter = finetune.first_token_kl
 }
 ''')
+    out.append("// ---- the WVS test sets: zero-shot (zs_), fine-tuned (ft_), JSON zero-shot (json_zs_), and Table 7's\n"
+               "// \"Shuffled\" ablation (ft_shuffled_): the fine-tuned model with each request's options in a\n"
+               "// seeded random order, letters following the order shown (A = the first option shown)\n")
     for name, countries, items in TEST_SETS:
         out.append(f"condition zs_{name} {{\n  model = smol\n  countries = group({countries})\n  items = group({items})\n"
                    "  prompt = first_token_prompt\n  parser = letter\n  answers = option_probs\n  option_labels = letters\n}\n")
         out.append(f"condition ft_{name} extends zs_{name} {{ model = smol_ft }}\n")
         out.append(f"condition json_zs_{name} extends zs_{name} {{\n  prompt = json_prompt\n  answers = verbalised\n}}\n")
+        out.append(f"condition ft_shuffled_{name} extends ft_{name} {{ option_order = shuffled }}\n")
     out.append("// ---- the unseen survey (Pew/GlobalOpinionQA, §3.3): one condition per country, asking only the\n"
                "// questions GOQA has for it (data/goqa/; most questions were asked in few countries)\n")
     for group, country, items in pew_conditions:
@@ -181,6 +185,8 @@ model smol_ft {
                 "  metric emd_values_paper {}  // the paper's EMD as its code computes it: not an ordinal distance",
                 "  metric accuracy {}  // modal accuracy"]
     analysis += [f"  compare ft_{name} vs zs_{name} on js by country" for name, _, _ in TEST_SETS]
+    analysis += [f"  compare ft_{name} vs ft_shuffled_{name} on js by country  // Table 7: KL (Orig) vs Shuffled"
+                 for name, _, _ in TEST_SETS]
     analysis += [f"  compare ft_pew_{g.lower()}_{c.lower()} vs zs_pew_{g.lower()}_{c.lower()} on js"
                  for g, c, _ in pew_conditions]
     analysis += ["  report {", "    compliance = true", "    per_item = false", "    per_country = true",

@@ -159,6 +159,7 @@ _ALL = (
     _c("SIL820", "error", "an `option_probs` prompt does not show the option labels it scores"),
     _c("SIL821", "error", "option labels sharing a prefix through `openai` without `prompt_logprobs = true`"),
     _c("SIL822", "error", "`prompt_logprobs` not true/false, or on a backend other than `openai`"),
+    _c("SIL823", "error", "`option_order = shuffled` or `reversed`, but the prompt lists the options in scale order"),
     _c("SIL830", "error", "a finetune split that declares `unseen` countries or items shares them with the train split"),
     # ------------------------------------------------------------------ SIL9xx: analysis, overrides, locks
     _c("SIL901", "error", "ordinal metric on an unordered scale"),

@@ -417,6 +417,7 @@ class _Renderer:
                 "max": max(plan_item.codes),
                 "scale_labels": opt.scale_labels(tokens, [label_of[c] for c in presented]),
                 "options": list(tokens),
+                "shown_labels": [label_of[c] for c in presented],  # labels in the order shown
             }
         return ctx, tuple(ctx["options"])
 

@@ -37,7 +37,7 @@ def item_context(item: Item) -> dict[str, Any]:
     ctx.update(
         id=item.id, code=item.code, text=item.text, codes=list(codes), labels=list(labels),
         min=min(codes), max=max(codes), scale_labels=scale_labels(item),
-        options=[{"code": c, "label": l} for c, l in zip(codes, labels)],
+        options=[{"code": c, "label": l} for c, l in zip(codes, labels)], shown_labels=list(labels),
     )
     return ctx
 

@@ -47,3 +47,31 @@ def test_shipped_first_token_data_matches_a_fresh_conversion(tool):
     done = subprocess.run([sys.executable, str(REPO / "tools" / f"{tool}.py"), "--check"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_table_7_shuffled_conditions_ask_the_fine_tuned_questions_with_the_options_reordered():
+    # the paper's Table 7 "Shuffled": the same test-set questions through the adapter, each request's
+    # options in a seeded random order, the letters following the order shown
+    from silspec.plan.compile import compile_plan
+    from silspec.spec.load import load_spec
+
+    spec = load_spec(str(REPO / "specs" / "wvs_first_token_full.sil")).spec
+    plan = compile_plan(spec, conditions=["ft_c2_q1", "ft_shuffled_c2_q1"])
+    fixed = {(r.persona, r.item): r for r in plan.requests if r.condition == "ft_c2_q1"}
+    shuffled = {(r.persona, r.item): r for r in plan.requests if r.condition == "ft_shuffled_c2_q1"}
+    assert fixed and set(fixed) == set(shuffled)
+    items = plan.header.items
+    reordered = 0
+    for key, request in shuffled.items():
+        base = fixed[key]
+        assert request.model == base.model == "smol_ft"
+        assert sorted(request.option_codes) == sorted(base.option_codes) == sorted(items[request.item].codes)
+        reordered += request.option_codes != base.option_codes
+        labels = dict(zip(items[request.item].codes, items[request.item].labels))
+        prompt = request.messages[-1].content
+        shown = [f"({letter}){labels[code]}\n" for letter, code in zip("ABCDEFGHIJ", request.option_codes)]
+        assert all(line in prompt for line in shown)  # A is the first option shown, and so on
+        assert request.option_tokens == tuple("ABCDEFGHIJ"[:len(request.option_codes)])
+    assert reordered > len(shuffled) / 2  # most requests show another order (a 2-option item keeps its own half the time)
+    again = compile_plan(spec, conditions=["ft_shuffled_c2_q1"])
+    assert [r.option_codes for r in again.requests] == [shuffled[(r.persona, r.item)].option_codes for r in again.requests]

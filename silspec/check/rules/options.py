@@ -15,6 +15,12 @@ with ``prompt_logprobs = true`` (vLLM); replayed answers carry their probabiliti
 - SIL821 (error): labels that need full-string scoring through a backend that reads first
   tokens only (``openai`` without ``prompt_logprobs = true``).
 - SIL822 (error): ``prompt_logprobs`` that is not true/false, or on a backend that ignores it.
+- SIL823 (error): ``option_order = shuffled`` (or ``reversed``) whose prompt reads the same whatever
+  the order: it lists the options in scale order (``item.labels`` by position) instead of the order
+  shown (``item.shown_labels``, ``item.scale_labels``). The shuffle never reaches the model, and
+  under letters each letter sits beside another option's label while the answer is scored as the
+  code at that position: a plausible, wrong distribution. Any answer mode, found by rendering each
+  item in scale order and reversed.
 """
 
 from __future__ import annotations
@@ -67,6 +73,8 @@ def check(spec: Spec, ctx: Context) -> None:
     _prompt_logprobs_settings(spec, ctx)
     env = make_environment()
     for cond in spec.conditions.values():
+        if cond.option_order != "fixed" and cond.items:
+            _order_shown(spec, ctx, env, cond)
         if cond.answers != "option_probs" or not cond.items:
             continue
         _labels_shown(spec, ctx, env, cond)
@@ -165,6 +173,74 @@ def _labels_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
         ctx.span("condition", cond.name, "option_labels") or ctx.span("condition", cond.name, "prompt") or cond.span,
         hint,
     )
+
+
+def _order_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
+    """SIL823: render each item with its options in scale order and reversed; the same text twice
+    means the prompt never shows the order the request scores."""
+    try:
+        templates = [env.from_string(t.source) for t in (cond.system, cond.prompt) if t is not None]
+    except Exception:  # noqa: BLE001 - a template that does not parse is SIL602 (templates rule)
+        return
+    if not templates:
+        return
+    variables = _variables(spec, ctx, cond)
+    for item_id in cond.items:
+        item = spec.item(item_id)
+        codes = tuple(item.scale.codes)
+        labels = [c.label for c in item.scale.substantive]
+        if len(codes) < 2 or len(set(labels)) < len(labels):
+            continue  # no order to show (one option, or labels that cannot tell options apart: a bare range)
+        texts = []
+        for presented in (codes, codes[::-1]):
+            variables["item"] = _presented_item_context(item, presented, cond.option_labels)
+            try:
+                texts.append("\n".join(template.render(variables) for template in templates))
+            except Exception:  # noqa: BLE001 - a prompt that does not render is SIL60x (templates rule)
+                return
+        if texts[0] == texts[1]:
+            ctx.report(
+                "SIL823",
+                f"condition `{cond.name}` sets `option_order = {cond.option_order}`, but its prompt reads the same"
+                f" whatever the order (item `{item.code}` rendered in scale order and reversed): it lists the"
+                " options in scale order, so the order never reaches the model"
+                + (", and each letter is shown beside another option's label while the answer is scored as"
+                   " the code at the letter's position" if _letters(codes, cond.option_labels) else ""),
+                ctx.span("condition", cond.name, "option_order") or cond.span,
+                "list the options in the order shown: `{% for label in item.shown_labels %}"
+                "({{ item.options[loop.index0] }}){{ label }} {% endfor %}`, or `{{ item.scale_labels }}`"
+                " (`item.labels` and `item.codes` keep scale order)",
+            )
+            return
+
+
+def _letters(codes: tuple[int, ...], option_labels: str) -> bool:
+    return any(label in LETTERS for label in scored_labels(codes, option_labels))
+
+
+def _variables(spec: Spec, ctx: Context, cond: Condition) -> dict[str, Any]:
+    """What a condition's templates see besides the item (a sample persona, the first country)."""
+    variables: dict[str, Any] = {
+        "study": {"name": spec.study.name, "title": spec.study.title, "language": spec.study.language},
+        "condition": {"name": cond.name},
+    }
+    persona = sample_persona(spec, cond, ctx)
+    if persona is not None:
+        variables["persona"] = persona
+    if cond.countries:
+        variables["country"] = cond.countries[0]
+        variables["country_name"] = country_name(spec.study.countries, cond.countries[0])
+    return variables
+
+
+def _presented_item_context(item: Item, presented: tuple[int, ...], option_labels: str) -> dict[str, Any]:
+    """The item as the plan renders it for a request that shows its codes in ``presented`` order."""
+    context = item_context(item)
+    label_of = {c.code: c.label for c in item.scale.substantive}
+    tokens = scored_labels(presented, option_labels)
+    context.update(options=list(tokens), shown_labels=[label_of[c] for c in presented],
+                   scale_labels=", ".join(f"{t}={label_of[c]}" for t, c in zip(tokens, presented)))
+    return context
 
 
 def _plan_item_context(item: Item, labels: tuple[str, ...]) -> dict[str, Any]:

@@ -112,7 +112,8 @@ def _check_fields(ctx: Context, tpl: Any, template: Template, cond: Condition, r
     items = [spec.item(i) for i in cond.items]
     item_keys = set(item_context(items[0])) if items else set()
     for i in items[1:]:
-        item_keys &= set(i.fields) | {"id", "code", "text", "codes", "labels", "min", "max", "scale_labels", "options"}
+        item_keys &= set(i.fields) | {"id", "code", "text", "codes", "labels", "min", "max", "scale_labels", "options",
+                                      "shown_labels"}
     for node in parsed.find_all(nodes.Getattr):
         if not isinstance(node.node, nodes.Name):
             continue
@@ -147,7 +148,8 @@ def _render(ctx: Context, tpl: Any, variables: dict, cond: Condition, role: str,
             ctx.report("SIL603", f"`{role}` of condition `{cond.name}` reaches Python internals: {msg}", span,
                       "templates may use persona, item, country, study and condition fields only")
             return False
-        hint = "item fields: id, code, text, codes, labels, min, max, scale_labels, options (+ the item's own keys)"
+        hint = ("item fields: id, code, text, codes, labels, min, max, scale_labels, options, shown_labels"
+                " (+ the item's own keys)")
         if persona is not None:
             hint = f"persona attributes: {', '.join(k for k in persona if k not in ('id',))}; " + hint
         elif "persona" in msg:
