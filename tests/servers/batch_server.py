@@ -295,10 +295,9 @@ class BatchServerHandle:
         self.url = f"http://127.0.0.1:{port}/v1"
 
     def log(self, op: str | None = None) -> list[dict[str, Any]]:
-        if not self.log_path.exists():
-            return []
-        entries = [json.loads(x) for x in self.log_path.read_text(encoding="utf-8").splitlines() if x.strip()]
-        return [e for e in entries if op is None or e["op"] == op]
+        from tests.servers.logs import read_log  # here: this file also runs as the server's script
+
+        return [e for e in read_log(self.log_path) if op is None or e["op"] == op]
 
     def submitted_ids(self) -> list[str]:
         """Every custom id uploaded, in order (repeats mean a request was paid for twice)."""

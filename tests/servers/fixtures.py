@@ -23,6 +23,8 @@ from typing import Any, Iterator
 import attrs
 import pytest
 
+from tests.servers.logs import read_log
+
 SERVER_SCRIPT = Path(__file__).resolve().parent / "chat_server.py"
 TEST_API_KEY = "sk-test-SECRET-0123456789abcdef"  # what tests put in the environment
 
@@ -40,10 +42,7 @@ class ServerHandle:
 
     def requests(self) -> list[dict[str, Any]]:
         """The request log so far, one dict per chat request."""
-        if not self.log_path.exists():
-            return []
-        lines = self.log_path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        return read_log(self.log_path)
 
 
 @contextlib.contextmanager
