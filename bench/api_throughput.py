@@ -100,6 +100,23 @@ def build_plan(conversations: list[list[dict[str, str]]], base_url: str, concurr
 # ------------------------------------------------------------------------------ the clients
 
 
+async def _bare_post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, messages: list) -> bytes:
+    """One chat request on a kept-alive connection, written by hand; the reply's body."""
+    body = json.dumps({"model": "bench-model", "messages": messages}).encode()
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nAuthorization: Bearer x\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return await reader.readexactly(length)
+
+
 async def floor(port: int, conversations: list, concurrency: int) -> None:
     """C keep-alive connections, each sending its share back to back: the transport's limit."""
     queue = list(reversed(conversations))
@@ -108,19 +125,7 @@ async def floor(port: int, conversations: list, concurrency: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while queue:
-                body = json.dumps({"model": "bench-model", "messages": queue.pop()}).encode()
-                writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                             b"Content-Type: application/json\r\nAuthorization: Bearer x\r\n"
-                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-                await writer.drain()
-                length = 0
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                await reader.readexactly(length)
+                await _bare_post(reader, writer, queue.pop())
         finally:
             writer.close()
 
@@ -149,19 +154,7 @@ async def durable_floor(port: int, conversations: list, concurrency: int, run_di
             while queue:
                 n, messages = queue.pop()
                 started = time.time()
-                body = json.dumps({"model": "bench-model", "messages": messages}).encode()
-                writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                             b"Content-Type: application/json\r\nAuthorization: Bearer x\r\n"
-                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-                await writer.drain()
-                length = 0
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                reply = json.loads(await reader.readexactly(length))
+                reply = json.loads(await _bare_post(reader, writer, messages))
                 text = reply["choices"][0]["message"]["content"]
                 at = str(time.time())
                 attempt = AttemptRecord(f"r{n}", 1, text, None, None, time.time() - started, at)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from attrs import define, field
+from attrs import define
 
 from silspec.run.records import AnswerRecord, AttemptRecord
 from silspec.run.store import StoreFailure
@@ -36,7 +36,7 @@ class _Job:
     attempt: AttemptRecord | None
     on_kept: Callable[[], None]  # counts the answer as stored: runs right after its commit
     future: asyncio.Future[None] | None = None
-    error: BaseException | None = field(default=None)
+    error: BaseException | None = None
 
 
 class Committer:

@@ -130,17 +130,7 @@ def _labels_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
         except Exception as exc:  # noqa: BLE001 - shown: SIL602 from the templates rule, else SIL604 here
             _unchecked(ctx, cond, None, exc)
             return
-    persona = sample_persona(spec, cond, ctx)
-    country = cond.countries[0] if cond.countries else None
-    variables: dict[str, Any] = {
-        "study": {"name": spec.study.name, "title": spec.study.title, "language": spec.study.language},
-        "condition": {"name": cond.name},
-    }
-    if persona is not None:
-        variables["persona"] = persona
-    if country is not None:
-        variables["country"] = country
-        variables["country_name"] = country_name(spec.study.countries, country)
+    variables = _variables(spec, ctx, cond)
     unshown: list[tuple[Item, tuple[str, ...], str]] = []
     for item_id in cond.items:
         item = spec.item(item_id)
@@ -180,7 +170,8 @@ def _order_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
     means the prompt never shows the order the request scores."""
     try:
         templates = [env.from_string(t.source) for t in (cond.system, cond.prompt) if t is not None]
-    except Exception:  # noqa: BLE001 - a template that does not parse is SIL602 (templates rule)
+    except Exception as exc:  # noqa: BLE001 - shown: SIL602 from the templates rule, else SIL604 here
+        _unchecked(ctx, cond, None, exc)
         return
     if not templates:
         return
@@ -196,7 +187,8 @@ def _order_shown(spec: Spec, ctx: Context, env: Any, cond: Condition) -> None:
             variables["item"] = _presented_item_context(item, presented, cond.option_labels)
             try:
                 texts.append("\n".join(template.render(variables) for template in templates))
-            except Exception:  # noqa: BLE001 - a prompt that does not render is SIL60x (templates rule)
+            except Exception as exc:  # noqa: BLE001 - shown: SIL60x from the templates rule, else SIL604 here
+                _unchecked(ctx, cond, item, exc)
                 return
         if texts[0] == texts[1]:
             ctx.report(
